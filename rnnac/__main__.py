@@ -1,0 +1,3 @@
+from rnnac.cli import main
+
+main()

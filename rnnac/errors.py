@@ -1,0 +1,30 @@
+"""Errors a user can cause. The CLI prints them as one line, `Error: ...`, and exits 1."""
+
+
+class RnnacError(Exception):
+    """Base class of every error rnnac raises on purpose."""
+
+
+class DataError(RnnacError):
+    """A word list cannot be read, or holds nothing to train on."""
+
+
+class UnknownCharError(DataError):
+    """A word holds a character the vocabulary does not know."""
+
+    def __init__(self, word: str, char: str):
+        super().__init__(f"{word!r} holds {char!r}, which is not in the vocabulary")
+        self.word = word
+        self.char = char
+
+
+class ConfigError(RnnacError):
+    """A config file or override is invalid."""
+
+
+class CheckpointError(RnnacError):
+    """A checkpoint is missing, corrupt, foreign or of an unsupported format."""
+
+
+class TrainingDiverged(RnnacError):
+    """The loss became NaN or infinite."""

@@ -1,0 +1,26 @@
+import numpy as np
+import pytest
+
+import rnnac
+
+# Unequal lengths, so padding and the mask matter; "a" is a prefix of "abcab".
+WORDS = ["abc", "a", "cabba", "bb", "abcab"]
+
+
+@pytest.fixture
+def vocab():
+    return rnnac.Vocab.from_words(WORDS)
+
+
+@pytest.fixture
+def batch(vocab):
+    return rnnac.make_batch(WORDS, vocab)
+
+
+def tiny_model(vocab, activation="tanh", hidden_size=4, seed=0):
+    """A float64 model whose biases are random too, so every parameter is exercised."""
+    model = rnnac.RNN.init(len(vocab), hidden_size, activation, seed=seed, dtype=np.float64)
+    rng = np.random.default_rng(seed + 100)
+    model.params["b"][:] = rng.normal(0, 0.5, model.params["b"].shape)
+    model.params["c"][:] = rng.normal(0, 0.5, model.params["c"].shape)
+    return model

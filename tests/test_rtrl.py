@@ -1,0 +1,36 @@
+"""Seed 000's forward-mode derivation and seed 004's reverse-mode one give the same gradients."""
+
+import numpy as np
+import pytest
+
+from rnnac.model import ACTIVATIONS, PARAM_NAMES
+
+from conftest import tiny_model
+
+
+@pytest.mark.parametrize("activation", list(ACTIVATIONS))
+@pytest.mark.parametrize("loss", ["cross_entropy", "squared_error"])
+@pytest.mark.parametrize("truncate", [None, 0, 1, 3])
+def test_rtrl_equals_bptt(vocab, batch, activation, loss, truncate):
+    model = tiny_model(vocab, activation, hidden_size=5)
+    value_b, grads_b = model.loss_and_grads(batch, loss, truncate, engine="bptt")
+    value_r, grads_r = model.loss_and_grads(batch, loss, truncate, engine="rtrl")
+    assert value_r == pytest.approx(value_b, abs=1e-12)
+    for name in PARAM_NAMES:
+        assert grads_r[name].shape == grads_b[name].shape
+        np.testing.assert_allclose(grads_r[name], grads_b[name], rtol=0, atol=1e-10)
+
+
+def test_rtrl_gradient_is_not_trivially_zero(vocab, batch):
+    _, grads = tiny_model(vocab).loss_and_grads(batch, engine="rtrl")
+    assert all(np.abs(grads[name]).max() > 1e-4 for name in PARAM_NAMES)
+
+
+def test_bad_options_are_refused(vocab, batch):
+    model = tiny_model(vocab)
+    with pytest.raises(ValueError, match="engine"):
+        model.loss_and_grads(batch, engine="forward")
+    with pytest.raises(ValueError, match="loss"):
+        model.loss_and_grads(batch, loss="hinge")
+    with pytest.raises(ValueError, match="truncate"):
+        model.loss_and_grads(batch, truncate=-1)

@@ -1,0 +1,272 @@
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnnac.errors import CheckpointError, ConfigError, DataError
+from rnnac.wordlist import (
+    SCHEMES,
+    BatchSampler,
+    padding_fraction,
+    read_word_list,
+    sampling_weights,
+    split_words,
+)
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def write(tmp_path, data: bytes, name="words.txt") -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+# ---- reading ----
+
+
+def test_plain_list_crlf_whitespace_blank_lines(tmp_path):
+    path = write(tmp_path, b"  cat \r\n\r\n\r\ndog\t\r\n   \r\nbird")
+    with pytest.raises(DataError, match="line 4 holds a tab"):  # a tab in a plain list is a mistake
+        read_word_list(path)
+    path = write(tmp_path, b"  cat \r\n\r\n\r\ndog \r\n   \r\nbird")
+    wl = read_word_list(path)
+    assert wl.words == ["cat", "dog", "bird"]
+    assert wl.counts.tolist() == [1.0, 1.0, 1.0] and wl.counts.dtype == np.float64
+    assert not wl.is_tsv and wl.path == str(path)
+
+
+def test_bom_is_stripped(tmp_path):
+    wl = read_word_list(write(tmp_path, "\ufeffcafé\nnaïve\n".encode("utf-8")))
+    assert wl.words == ["café", "naïve"]
+    tsv = read_word_list(write(tmp_path, b"\xef\xbb\xbfthe\t5\n", "f.tsv"))
+    assert tsv.is_tsv and tsv.words == ["the"] and tsv.counts.tolist() == [5.0]
+
+
+def test_invalid_utf8_names_file_and_line(tmp_path):
+    path = write(tmp_path, b"ok\n\nfine\nbad\xffword\nlater\n")
+    with pytest.raises(DataError) as e:
+        read_word_list(path)
+    assert str(path) in str(e.value) and "line 4" in str(e.value) and "0xff" in str(e.value)
+
+
+def test_duplicates_merged_counts_added_first_seen_order(tmp_path):
+    wl = read_word_list(write(tmp_path, b"b\na\nb\nc\nb\na\n"))
+    assert wl.words == ["b", "a", "c"] and wl.counts.tolist() == [3.0, 2.0, 1.0]
+    tsv = read_word_list(write(tmp_path, b"the\t10\nof\t1.5e3\nthe\t2.5\nzero\t0\n", "f.tsv"))
+    assert tsv.words == ["the", "of", "zero"] and tsv.counts.tolist() == [12.5, 1500.0, 0.0]
+
+
+def test_lowercasing_merges_before_counting(tmp_path):
+    path = write(tmp_path, b"The\t3\nthe\t4\nTHE\t1\nOf\t2\n")
+    assert read_word_list(path).counts.tolist() == [8.0, 2.0]
+    kept = read_word_list(path, lowercase=False)
+    assert kept.words == ["The", "the", "THE", "Of"] and kept.counts.tolist() == [3.0, 4.0, 1.0, 2.0]
+
+
+@pytest.mark.parametrize("line, why", [
+    (b"of\tmany", "is not a number"),
+    (b"of\t-1", "finite number >= 0"),
+    (b"of\tnan", "finite number >= 0"),
+    (b"of\tinf", "finite number >= 0"),
+    (b"of\t", "is not a number"),
+    (b"of", "expected word<TAB>count"),
+    (b"of\t1\t2", "expected word<TAB>count"),
+    (b"\t7", "expected word<TAB>count"),
+])
+def test_bad_tsv_line_names_file_and_line(tmp_path, line, why):
+    path = write(tmp_path, b"the\t10\n\nand\t5\n" + line + b"\n", "f.tsv")
+    with pytest.raises(DataError, match=why) as e:
+        read_word_list(path)
+    assert str(path) in str(e.value) and "line 4" in str(e.value)
+
+
+def test_missing_empty_and_filtered_out(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        read_word_list(tmp_path / "nope.txt")
+    with pytest.raises(DataError, match="holds no words"):
+        read_word_list(write(tmp_path, b"\n  \r\n"))
+    path = write(tmp_path, b"Ab1\nx\n")
+    with pytest.raises(DataError, match="no words left after filtering") as e:
+        read_word_list(path, allowed_chars="ab", min_length=2)
+    assert str(path) in str(e.value)
+
+
+def test_allowed_chars_lengths_and_max_words(tmp_path):
+    path = write(tmp_path, b"don't\na\nabc\nx-ray\nabcabca\nab\nabc\nCab\nba\nb\n")
+    wl = read_word_list(path, allowed_chars="abc", min_length=2, max_length=3)
+    # "don't" and "x-ray" have other characters; "a", "abcabca", "b" have the wrong length;
+    # "Cab" is lowercased first, so it passes.
+    assert wl.words == ["abc", "ab", "cab", "ba"] and wl.counts.tolist() == [2.0, 1.0, 1.0, 1.0]
+    assert (wl.dropped_chars, wl.dropped_length, wl.dropped_max_words) == (2, 3, 0)
+    assert wl.lengths.tolist() == [3, 2, 3, 2]
+    top = read_word_list(path, allowed_chars="abc", min_length=2, max_length=3, max_words=2)
+    assert top.words == ["abc", "ab"] and top.dropped_max_words == 2
+    assert top.summary() == (f"{path}: 2 words (one word per line), dropped 2 for characters, "
+                             "3 for length, 2 beyond max_words")
+
+
+def test_bad_limits_are_config_errors(tmp_path):
+    path = write(tmp_path, b"a\n")
+    for kwargs in ({"min_length": 0}, {"min_length": 3, "max_length": 2}, {"max_words": 0}):
+        with pytest.raises(ConfigError):
+            read_word_list(path, **kwargs)
+
+
+def test_bundled_words_tsv():
+    wl = read_word_list(DATA / "words.tsv")
+    assert len(wl) == 50_000 and wl.is_tsv  # every line is a distinct lowercase word
+    assert wl.words[:3] == ["the", "to", "and"] and wl.counts[0] == 53_700_000
+    letters = read_word_list(DATA / "words.tsv", allowed_chars=LETTERS)
+    assert len(letters) == 48_683 and letters.dropped_chars == 1_317  # those hold an apostrophe
+    assert np.all(np.diff(letters.counts) <= 0)  # still most frequent first
+
+
+def test_bundled_names_txt():
+    raw = (DATA / "names.txt").read_text(encoding="utf-8")
+    assert len(raw.split("\n")) == 32_033  # the last line has no newline
+    wl = read_word_list(DATA / "names.txt", allowed_chars=LETTERS)
+    assert not wl.is_tsv and len(wl) == 29_494 and wl.counts.sum() == 32_033  # repeats merged
+    assert wl.dropped_chars == wl.dropped_length == 0
+    assert wl.lengths.min() == 2 and wl.lengths.max() == 15
+
+
+# ---- split ----
+
+
+def test_split_is_deterministic_disjoint_and_complete():
+    train, val = split_words(1000, 0.1, seed=7)
+    again_train, again_val = split_words(1000, 0.1, seed=7)
+    assert np.array_equal(train, again_train) and np.array_equal(val, again_val)
+    assert len(val) == 100 and len(np.intersect1d(train, val)) == 0
+    assert np.array_equal(np.sort(np.concatenate([train, val])), np.arange(1000))
+    assert not np.array_equal(val, split_words(1000, 0.1, seed=8)[1])
+    # Pinned so a change of generator or algorithm is noticed (PCG64 is the same on every machine).
+    assert split_words(10, 0.3, seed=123)[1].tolist() == [0, 4, 7]
+
+
+def test_split_edge_sizes():
+    assert [len(v) for v in split_words(2, 0.01, seed=0)] == [1, 1]  # at least one val word
+    assert [len(v) for v in split_words(3, 0.99, seed=0)] == [1, 2]  # never all of them
+    assert [len(v) for v in split_words(1, 0.5, seed=0)] == [1, 0]
+    assert [len(v) for v in split_words(5, 0.0, seed=0)] == [5, 0]
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ConfigError, match="val_fraction"):
+            split_words(5, bad, seed=0)
+
+
+# ---- weights ----
+
+
+@pytest.mark.parametrize("scheme, counts, expected", [
+    ("uniform", [5, 0, 1, 2], [0.25, 0.25, 0.25, 0.25]),
+    ("count", [1, 3], [0.25, 0.75]),
+    ("count", [2, 0, 6], [0.25, 0.0, 0.75]),
+    ("sqrt", [1, 4, 9, 16], [0.1, 0.2, 0.3, 0.4]),
+    ("log", [0, 1, 3], [0.0, 1 / 3, 2 / 3]),  # log1p: 0, ln 2, ln 4 = 2 ln 2
+])
+def test_sampling_weights(scheme, counts, expected):
+    weights = sampling_weights(np.array(counts, dtype=np.float64), scheme)
+    np.testing.assert_allclose(weights, expected, rtol=1e-12, atol=1e-15)
+    assert math.isclose(weights.sum(), 1.0)
+
+
+def test_sampling_weights_errors():
+    with pytest.raises(ConfigError, match="unknown sampling scheme 'zipf'"):
+        sampling_weights(np.ones(3), "zipf")
+    with pytest.raises(DataError, match="weight 0"):
+        sampling_weights(np.zeros(3), "count")
+    assert sampling_weights(np.zeros(3), "uniform").tolist() == [1 / 3] * 3
+
+
+# ---- sampler ----
+
+
+def lengths_of(n, seed=0):
+    return np.random.default_rng(seed).integers(1, 16, size=n)  # (N,)
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_sampler_is_deterministic(scheme):
+    lengths, counts = lengths_of(500), np.arange(500.0)
+    a = BatchSampler(lengths, 32, seed=3, scheme=scheme, counts=counts, bucket_batches=4)
+    b = BatchSampler(lengths, 32, seed=3, scheme=scheme, counts=counts, bucket_batches=4)
+    for _ in range(40):  # crosses two epoch boundaries (16 batches per epoch)
+        assert np.array_equal(a.next_batch(), b.next_batch())
+    c = BatchSampler(lengths, 32, seed=4, scheme=scheme, counts=counts, bucket_batches=4)
+    assert not all(np.array_equal(a.next_batch(), c.next_batch()) for _ in range(5))
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("k", [0, 5, 15, 16, 23])
+def test_sampler_resumes_exactly(scheme, k):
+    lengths, counts = lengths_of(500), np.arange(500.0) + 1
+    run = BatchSampler(lengths, 32, seed=11, scheme=scheme, counts=counts, bucket_batches=4)
+    for _ in range(k):
+        run.next_batch()
+    state = json.loads(json.dumps(run.state_dict()))  # as a checkpoint would store it
+    resumed = BatchSampler.from_state(state, lengths, counts=counts)
+    assert (resumed.epoch, resumed.position) == (run.epoch, run.position)
+    for _ in range(20):
+        assert np.array_equal(run.next_batch(), resumed.next_batch())
+
+
+def test_sampler_state_mismatch_is_an_error():
+    state = BatchSampler(lengths_of(100), 8).state_dict()
+    with pytest.raises(CheckpointError, match="100 words"):
+        BatchSampler.from_state(state, lengths_of(99))
+    with pytest.raises(CheckpointError, match="out of range"):
+        BatchSampler.from_state({**state, "position": 13}, lengths_of(100))  # 13 batches per epoch
+    with pytest.raises(CheckpointError, match="lacks seed"):
+        BatchSampler.from_state({k: v for k, v in state.items() if k != "seed"}, lengths_of(100))
+
+
+def test_uniform_epoch_serves_every_index_once():
+    lengths = lengths_of(1003)
+    sampler = BatchSampler(lengths, 50, seed=0, bucket_batches=3)
+    assert sampler.batches_per_epoch == 21
+    batches = [sampler.next_batch() for _ in range(21)]
+    assert sampler.epoch == 1 and sampler.position == 0  # counted as soon as the last batch is served
+    served = np.concatenate(batches)
+    assert np.array_equal(np.sort(served), np.arange(1003))
+    assert sorted(len(b) for b in batches) == [3] + [50] * 20  # only one short batch
+    second = np.concatenate([sampler.next_batch() for _ in range(21)])
+    assert np.array_equal(np.sort(second), np.arange(1003)) and not np.array_equal(second, served)
+
+
+def test_weighted_epoch_follows_the_weights():
+    counts = np.array([1.0, 0.0, 3.0, 0.0])
+    sampler = BatchSampler(np.ones(4, dtype=int), 4, seed=0, scheme="count", counts=counts)
+    drawn = np.concatenate([sampler.next_batch() for _ in range(2000)])  # 8000 draws
+    freq = np.bincount(drawn, minlength=4) / len(drawn)
+    np.testing.assert_allclose(freq, [0.25, 0.0, 0.75, 0.0], atol=0.02)
+    assert sampler.epoch == 2000
+
+
+def test_bucketing_cuts_padding_on_bundled_words():
+    lengths = read_word_list(DATA / "words.tsv", allowed_chars=LETTERS).lengths
+    measured = {}
+    for bucket_batches in (50, 1):  # 1 = no bucketing: sorting inside one batch changes nothing
+        sampler = BatchSampler(lengths, 64, seed=0, bucket_batches=bucket_batches)
+        batches = [sampler.next_batch() for _ in range(sampler.batches_per_epoch)]
+        measured[bucket_batches] = padding_fraction(lengths, batches)
+    # Measured with seed 0, batch 64: ~0.021 of each (B, T) batch is padding when bucketed, ~0.44 without.
+    assert measured[50] < 0.05 and measured[1] > 0.35
+
+
+def test_padding_fraction_by_hand():
+    lengths = np.array([1, 3, 3])
+    # Batch [0, 1]: T = 4, real targets 2 + 4 = 6 of 8 -> 0.25 padding; batch [1, 2]: none.
+    assert padding_fraction(lengths, [np.array([0, 1]), np.array([1, 2])]) == pytest.approx(0.125)
+
+
+def test_sampler_config_errors():
+    with pytest.raises(ConfigError, match="unknown sampling scheme"):
+        BatchSampler(lengths_of(10), 4, scheme="zipf")
+    with pytest.raises(ConfigError, match="needs word counts"):
+        BatchSampler(lengths_of(10), 4, scheme="sqrt")
+    with pytest.raises(ConfigError, match="batch_size"):
+        BatchSampler(lengths_of(10), 0)
