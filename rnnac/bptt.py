@@ -18,8 +18,11 @@ backward product are inside the time loops; everything else is one GEMM or array
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from rnnac import blas
 from rnnac.data import Batch
 from rnnac.model import ACTIVATIONS
 
@@ -49,7 +52,7 @@ class Workspace:
         self.buffers: dict[tuple, np.ndarray] = {}
 
     def get(self, name: str, shape: tuple, dtype) -> np.ndarray:
-        size = int(np.prod(shape))
+        size = math.prod(shape)
         key = (name, np.dtype(dtype))
         buf = self.buffers.get(key)
         if buf is None or buf.size < size:
@@ -83,10 +86,11 @@ def forward(model, inputs: np.ndarray, ws: Workspace):
     WT = np.ascontiguousarray(p["W"].T)  # (H, H): a contiguous W^T makes the in-loop GEMM faster
     Wa = ws.get("Wa", (B, H), dtype)
     h(A[0], out=A[0])  # a_0 = 0, so z_1 = U x_1 + b
-    for t in range(1, T):
-        np.dot(A[t - 1], WT, out=Wa)  # W a_{t-1}  (B, H)
-        A[t] += Wa  # z_t
-        h(A[t], out=A[t])  # a_t = h(z_t)
+    with blas.limit(_loop_threads(model, B)):
+        for t in range(1, T):
+            np.dot(A[t - 1], WT, out=Wa)  # W a_{t-1}  (B, H)
+            A[t] += Wa  # z_t
+            h(A[t], out=A[t])  # a_t = h(z_t)
     O = ws.get("O", (K, T * B), dtype)
     # For speed: o_t = V a_t + c for all t is one GEMM, in the (K, N) layout the softmax likes.
     np.dot(p["V"], A.reshape(T * B, H).T, out=O)  # (K, N)
@@ -136,7 +140,6 @@ def backward(model, inputs, A, dO, truncate, ws: Workspace) -> dict[str, np.ndar
     else:
         _backward_truncated(model, A, dZ, truncate, ws)
     dZ2 = dZ.reshape(N, H)
-    db = dZ2.sum(axis=0)  # (85)  (H,)
     # For speed: (87) is one GEMM over all t; a_{t-1} = 0 at t = 1 adds nothing.
     dW = np.dot(dZ[1:].reshape(-1, H).T, A[:-1].reshape(-1, H))  # (87)  (H, H)
     # For speed: (88) as a GEMM with the one-hot inputs beats a scatter (np.add.at) 7-11x.
@@ -144,21 +147,25 @@ def backward(model, inputs, A, dO, truncate, ws: Workspace) -> dict[str, np.ndar
     X.fill(0)
     X[np.arange(N), inputs.reshape(-1)] = 1  # one-hot x_t, (N, K)
     dU = np.dot(dZ2.T, X)  # (88)  (H, K)
+    # For speed: each position has exactly one input token, so summing (88) over tokens sums
+    # dz_t over all positions, which is (85): K additions instead of N.
+    db = dU.sum(axis=1)  # (85)  (H,)
     return {"U": dU, "W": dW, "b": db, "V": dV, "c": dc}
 
 
 def _backward_full(model, A, dZ, ws):
     """dZ holds V^T do_t on entry and dL/dz_t on return (full BPTT)."""
     T, B, H = A.shape
-    grad = DERIVATIVES[model.activation]
     W = model.params["W"]
     da_next = ws.get("da_next", (B, H), A.dtype)
-    hprime = ws.get("hprime", (B, H), A.dtype)
-    for t in range(T - 1, -1, -1):
-        if t < T - 1:
+    # For speed: h'(z_t) for all t in one array op; a few large calls beat T small ones.
+    hprime = DERIVATIVES[model.activation](A, out=ws.get("hprime", (T, B, H), A.dtype))  # (T, B, H)
+    dZ[T - 1] *= hprime[T - 1]  # no step after the last: dz_T = V^T do_T * h'(z_T)
+    with blas.limit(_loop_threads(model, B)):
+        for t in range(T - 2, -1, -1):
             np.dot(dZ[t + 1], W, out=da_next)  # da_next = W^T dz_{t+1}
             dZ[t] += da_next  # da_t = V^T do_t + da_next
-        dZ[t] *= grad(A[t], out=hprime)  # dz_t = da_t * h'(z_t): back through h
+            dZ[t] *= hprime[t]  # dz_t = da_t * h'(z_t): back through h
 
 
 def _backward_truncated(model, A, dZ, tau, ws):
@@ -167,31 +174,40 @@ def _backward_truncated(model, A, dZ, tau, ws):
     G[k] carries the part of da_t that comes from L_{t+k}, k = 0..tau; ages past tau are dropped.
     """
     T, B, H = A.shape
-    grad = DERIVATIVES[model.activation]
     W = model.params["W"]
+    hprime = DERIVATIVES[model.activation](A, out=ws.get("hprime", (T, B, H), A.dtype))  # (T, B, H)
     G = np.zeros((tau + 1, B, H), dtype=A.dtype)  # da_t by the age of the loss it comes from
     dZk = np.zeros((tau + 1, B, H), dtype=A.dtype)  # dz_t by age
-    hprime = ws.get("hprime", (B, H), A.dtype)
     for t in range(T - 1, -1, -1):
         if tau > 0:
             np.dot(dZk[:tau], W, out=G[1:])  # W^T dz_{t+1}, each one step older
         G[0] = dZ[t]  # V^T do_t: L_t's own part, age 0
-        np.multiply(G, grad(A[t], out=hprime), out=dZk)  # back through h, every age
+        np.multiply(G, hprime[t], out=dZk)  # back through h, every age
         dZk.sum(axis=0, out=dZ[t])  # dz_t, summed over the ages kept
 
 
 def loss_and_grads(model, batch: Batch, loss: str, truncate: int | None):
     ws = _workspace(model)
     inputs, targets, mask = _time_major(batch, model.dtype)
-    A, O = forward(model, inputs, ws)
-    value = softmax_loss(O, targets, mask, loss, need_grad=True)
-    return value, backward(model, inputs, A, O, truncate, ws)
+    with blas.limit(model.threads):
+        A, O = forward(model, inputs, ws)
+        value = softmax_loss(O, targets, mask, loss, need_grad=True)
+        return value, backward(model, inputs, A, O, truncate, ws)
+
+
+def _loop_threads(model, batch_size: int) -> int | None:
+    """BLAS threads for the in-loop (B, H) x (H, H) GEMMs; the GEMMs over all positions keep
+    the default. model.threads, when set, rules everywhere."""
+    if model.threads is not None:
+        return model.threads
+    return blas.auto_threads(model.hidden_size, batch_size)
 
 
 def loss_only(model, batch: Batch, loss: str) -> float:
     ws = _workspace(model)
     inputs, targets, mask = _time_major(batch, model.dtype)
-    _, O = forward(model, inputs, ws)
+    with blas.limit(model.threads):
+        _, O = forward(model, inputs, ws)
     return softmax_loss(O, targets, mask, loss, need_grad=False)
 
 

@@ -61,6 +61,7 @@ class RNN:
             raise ValueError(f"params lack {sorted(missing)}")
         self.params = params
         self.activation = activation
+        self.threads: int | None = None  # BLAS threads for training steps; None picks by size
         self._workspace = None  # bptt's reusable buffers, made on first use
 
     @classmethod

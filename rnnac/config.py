@@ -1,0 +1,266 @@
+"""Run configuration: a YAML file read into one dataclass per section, checked key by key.
+
+    config = load_config("configs/tiny.yaml", ["train.learning_rate=0.01"])
+    config.train.learning_rate -> 0.01
+
+A file has up to four sections (data, model, train, output); a key left out takes
+its default. configs/default.yaml documents every field. Unknown keys, wrong types,
+values out of range and bad choices raise ConfigError naming the key.
+
+Paths written in a config file are relative to the folder holding that file, so a
+config means the same thing from any working directory; paths given as overrides
+(`--set output.dir=runs/x`) are relative to the working directory, like any other
+command-line path, and so are default paths. All are stored absolute.
+"""
+
+import dataclasses
+import difflib
+import os
+import re
+from dataclasses import MISSING, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, get_args
+
+import yaml
+
+from rnnac.errors import ConfigError
+
+
+def _option(default: Any = MISSING, *, choices=None, ge=None, gt=None, le=None, lt=None, path=False):
+    """A dataclass field plus the checks `_check` applies: allowed choices, bounds, is-a-path."""
+    bounds = {">=": ge, ">": gt, "<=": le, "<": lt}
+    return field(default=default, metadata={"choices": choices, "bounds": bounds, "path": path})
+
+
+@dataclass
+class DataConfig:
+    """Which words to read and which of them to keep."""
+
+    path: str = _option(path=True)  # word list: one word a line, or `word<TAB>count` lines (.tsv); required
+    lowercase: bool = _option(True)  # lowercase words before filtering
+    allowed_chars: str | None = _option(None)  # drop words with other characters; null keeps every word
+    min_length: int = _option(1, ge=1)  # drop shorter words
+    max_length: int | None = _option(None, ge=1)  # drop longer words; null: no limit
+    max_words: int | None = _option(None, ge=1)  # keep only the first N words of the file
+    val_fraction: float = _option(0.1, ge=0, lt=1)  # share of words held out for validation
+    weighting: str = _option("uniform", choices=("uniform", "count", "sqrt", "log"))  # how a .tsv count weighs a word
+
+
+@dataclass
+class ModelConfig:
+    """The shape of the RNN."""
+
+    hidden_size: int = _option(128, ge=1)  # H, the size of the hidden state a_t
+    activation: str = _option("tanh", choices=("tanh", "sigmoid", "relu"))  # h in a_t = h(z_t)
+    dtype: str = _option("float32", choices=("float32", "float64"))  # dtype of parameters and activations
+
+
+@dataclass
+class TrainConfig:
+    """How to fit the parameters, and when to stop."""
+
+    optimizer: str = _option("adam", choices=("sgd", "momentum", "adagrad", "rmsprop", "adam"))  # update rule
+    learning_rate: float = _option(0.003, gt=0)  # base learning rate, before warm-up and schedule
+    momentum: float = _option(0.9, ge=0, lt=1)  # heavy-ball coefficient, used by optimizer `momentum` only
+    weight_decay: float = _option(0.0, ge=0)  # decoupled (AdamW-style) weight decay; 0 switches it off
+    batch_size: int = _option(64, ge=1)  # words per update
+    max_steps: int = _option(2000, ge=1)  # stop after this many updates
+    max_epochs: int | None = _option(None, ge=1)  # stop after this many passes over the training words
+    max_seconds: float | None = _option(None, gt=0)  # stop after this much wall-clock time
+    target_loss: float | None = _option(None, gt=0)  # stop once the smoothed training loss is below this (seed 000)
+    patience: int | None = _option(None, ge=1)  # stop after this many validations without improvement
+    eval_every: int = _option(200, ge=1)  # validate every N updates
+    eval_words: int | None = _option(None, ge=1)  # validate periodically on at most N words; null: all of them
+    schedule: str = _option("cosine", choices=("constant", "step", "cosine"))  # learning-rate schedule
+    warmup_steps: int = _option(0, ge=0)  # ramp the learning rate linearly up from 0 over this many updates
+    decay_every: int = _option(1000, ge=1)  # schedule `step`: multiply by decay_rate every N updates
+    decay_rate: float = _option(0.5, gt=0, le=1)  # schedule `step`: the factor
+    min_lr: float = _option(0.0, ge=0)  # floor of schedules `step` and `cosine`
+    clip_norm: float | None = _option(5.0, gt=0)  # rescale gradients whose global L2 norm exceeds this (seed 003)
+    clip_value: float | None = _option(None, gt=0)  # clip each gradient entry to [-v, v]
+    loss: str = _option("cross_entropy", choices=("cross_entropy", "squared_error"))  # seed 004 or seed 002
+    truncate: int | None = _option(None, ge=0)  # backpropagate through at most N steps; null: full BPTT
+    seed: int = _option(0, ge=0)  # seeds the one random generator of the run (init, split, batches)
+    threads: int | None = _option(None, ge=1, le=64)  # BLAS threads; null: let NumPy decide
+
+
+@dataclass
+class OutputConfig:
+    """Where a run writes its checkpoints and logs."""
+
+    dir: str = _option("runs/default", path=True)  # run folder
+    checkpoint_every: int | None = _option(None, ge=1)  # save every N updates; null: at each validation
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "output": OutputConfig}
+_FIELDS = {name: {f.name: f for f in dataclasses.fields(cls)} for name, cls in SECTIONS.items()}
+_KEYS = [f"{section}.{key}" for section, keys in _FIELDS.items() for key in keys]
+
+
+@dataclass
+class Config:
+    """A whole run: `config.train.learning_rate`. Paths are absolute."""
+
+    data: DataConfig
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Plain nested dict of plain values, ready for JSON (checkpoints)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, tree: dict) -> "Config":
+        """Inverse of to_dict, with the same checks as a file; relative paths are from the working directory."""
+        values: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
+        _collect(tree, "config dict", os.getcwd(), values)
+        return _build(values, "config dict")
+
+
+def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Config:
+    """Read a YAML config, then apply overrides "section.key=value" in order.
+
+    An override's value is read as YAML, so 0.01 is a float, null is None and true a bool.
+    load_config("configs/tiny.yaml", ["model.hidden_size=32"]).model.hidden_size -> 32
+    """
+    origin = str(path)
+    values: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
+    _collect(_read_yaml(Path(path)), origin, os.path.dirname(os.path.abspath(path)), values)
+    for text in overrides:
+        section, key, value = _parse_override(text)
+        values[section][key] = _check(section, key, value, f"override {text!r}", os.getcwd())
+    return _build(values, origin)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read config file {str(path)!r}: {getattr(e, 'strerror', None) or e}") from None
+    try:
+        tree = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"cannot parse {str(path)!r}{where}: {problem}") from None
+    return {} if tree is None else tree  # an empty file is a config of defaults
+
+
+def _collect(tree: Any, origin: str, base_dir: str, values: dict) -> None:
+    """Check a {section: {key: value}} tree and store its values in `values`."""
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{origin} must be a mapping of sections, got {_show(tree)}")
+    for section, keys in tree.items():
+        _field(section, None, origin)  # unknown section?
+        if keys is None:  # `model:` with nothing under it
+            continue
+        if not isinstance(keys, dict):
+            raise ConfigError(f"section {section!r} in {origin} must be a mapping, got {_show(keys)}")
+        for key, value in keys.items():
+            values[section][key] = _check(section, key, value, origin, base_dir)
+
+
+def _parse_override(text: str) -> tuple[str, str, Any]:
+    name, equals, raw = text.partition("=")
+    section, dot, key = name.strip().partition(".")
+    if not (equals and section and key) or "." in key:
+        raise ConfigError(f"malformed override {text!r}: expected section.key=value")
+    base = _base_type(_field(section, key, f"override {text!r}"))
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        value = raw.strip()  # not YAML (say, an unbalanced quote): take the text as it is
+    if base is str and value is not None and not isinstance(value, str):
+        value = raw.strip()  # `output.dir=2024` names a folder, not a number
+    return section, key, value
+
+
+def _field(section: Any, key: Any, origin: str) -> dataclasses.Field | None:
+    """The field section.key, or ConfigError with a suggestion; key None checks the section only."""
+    if section not in SECTIONS:
+        guess = difflib.get_close_matches(str(section), [*SECTIONS, *_KEYS], n=1)
+        hint = f"did you mean {guess[0]!r}?" if guess else f"sections are {', '.join(SECTIONS)}"
+        raise ConfigError(f"unknown section {str(section)!r} in {origin}; {hint}")
+    if key is None:
+        return None
+    if key not in _FIELDS[section]:
+        name = f"{section}.{key}"
+        guess = difflib.get_close_matches(name, _KEYS, n=1)
+        hint = f"did you mean {guess[0]!r}?" if guess else f"keys of {section} are {', '.join(_FIELDS[section])}"
+        raise ConfigError(f"unknown key {name!r} in {origin}; {hint}")
+    return _FIELDS[section][key]
+
+
+def _base_type(f: dataclasses.Field) -> type:
+    """int for a field declared `int` or `int | None`."""
+    return next(t for t in get_args(f.type) or (f.type,) if t is not type(None))
+
+
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+# PyYAML follows YAML 1.1, where 1e-3 (no dot) is a string, not a float; accept it anyway.
+_EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+_BOUND_TESTS = {">=": lambda x, b: x >= b, ">": lambda x, b: x > b, "<=": lambda x, b: x <= b, "<": lambda x, b: x < b}
+
+
+def _check(section: str, key: Any, value: Any, origin: str, base_dir: str) -> Any:
+    """`value` checked and converted for section.key; a path is made absolute from base_dir."""
+    f = _field(section, key, origin)
+    name, base = f"{section}.{key}", _base_type(f)
+    if value is None:
+        if type(None) in get_args(f.type):
+            return None
+        raise ConfigError(f"{name} must be {_TYPE_NAMES[base]}, got null")
+    if base is float and isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()):
+        value = float(value)
+    is_int = isinstance(value, int) and not isinstance(value, bool)  # YAML true is a bool, never 1
+    ok = {
+        bool: isinstance(value, bool),
+        int: is_int,
+        float: is_int or isinstance(value, float),
+        str: isinstance(value, str),
+    }[base]
+    if not ok:
+        raise ConfigError(f"{name} must be {_TYPE_NAMES[base]}, got {_show(value)}")
+    value = float(value) if base is float else value
+    choices = f.metadata["choices"]
+    if choices and value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {_show(value)}")
+    bounds = {op: b for op, b in f.metadata["bounds"].items() if b is not None}
+    if not all(_BOUND_TESTS[op](value, b) for op, b in bounds.items()):
+        rule = " and ".join(f"{op} {b}" for op, b in bounds.items())
+        raise ConfigError(f"{name} must be {rule}, got {_show(value)}")
+    if base is str and not value:
+        raise ConfigError(f"{name} must not be empty")
+    if f.metadata["path"]:
+        value = os.path.abspath(os.path.join(base_dir, os.path.expanduser(value)))
+    return value
+
+
+def _build(values: dict[str, dict[str, Any]], origin: str) -> Config:
+    """Dataclasses from checked values, after the checks that span two keys."""
+    for section, keys in _FIELDS.items():
+        for key, f in keys.items():
+            if key in values[section]:
+                continue
+            if f.default is MISSING:
+                raise ConfigError(f"missing required key '{section}.{key}' in {origin}")
+            if f.metadata["path"]:  # a default path is written nowhere, so it is relative to the working directory
+                values[section][key] = os.path.abspath(f.default)
+    config = Config(**{section: cls(**values[section]) for section, cls in SECTIONS.items()})
+    data, train = config.data, config.train
+    if data.max_length is not None and data.max_length < data.min_length:
+        raise ConfigError(f"data.max_length must be >= data.min_length ({data.min_length}), got {data.max_length}")
+    if train.min_lr > train.learning_rate:
+        raise ConfigError(f"train.min_lr must be <= train.learning_rate ({train.learning_rate}), got {train.min_lr}")
+    return config
+
+
+def _show(value: Any) -> str:
+    """A value as the user wrote it: null, true, 'abc', 3.5."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    return repr(value) if isinstance(value, (str, int, float)) else type(value).__name__
