@@ -216,3 +216,11 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def load_model(path: str | os.PathLike):
+    """(RNN, Vocab, Checkpoint) from a checkpoint, ready for inference."""
+    from rnnac.model import RNN
+
+    ckpt = load_checkpoint(path)
+    return RNN(ckpt.params, ckpt.meta["activation"]), vocab_from_meta(ckpt.meta), ckpt

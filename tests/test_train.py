@@ -1,0 +1,195 @@
+"""Training runs end to end: stopping rules, exact resume, Ctrl-C, the NaN guard, every optimizer."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnnac import train as train_module
+from rnnac.checkpoint import load_checkpoint
+from rnnac.config import load_config
+from rnnac.errors import RnnacError, TrainingDiverged
+from rnnac.train import TrainingInterrupted, run
+
+ROOT = Path(__file__).resolve().parent.parent
+WORDS = "\n".join(["apple", "apply", "ample", "maple", "amble", "apt", "pal", "lap", "leap", "plea", "peal", "pale"] * 3)
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    (tmp_path / "words.txt").write_text(WORDS + "\n")
+    (tmp_path / "run.yaml").write_text(
+        "data: {path: words.txt, val_fraction: 0.25}\n"
+        "model: {hidden_size: 8, dtype: float64}\n"
+        "train: {batch_size: 4, max_steps: 30, eval_every: 10, learning_rate: 0.01, seed: 3}\n"
+        "output: {dir: out}\n"
+    )
+    return tmp_path / "run.yaml"
+
+
+def test_a_run_writes_checkpoints_metrics_and_the_config(config_file, tmp_path):
+    summary = run(load_config(config_file), quiet=True)
+    out = tmp_path / "out"
+    assert "stopped at step 30 (max_steps)" in summary
+    last = load_checkpoint(out / "last.npz")
+    assert last.meta["step"] == 30 and last.meta["hidden_size"] == 8
+    assert last.meta["chars"] == sorted(set(WORDS) - {"\n"})
+    best = load_checkpoint(out / "best.npz")
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [10, 20, 30]
+    assert all(r["val_loss"] is not None for r in records)
+    assert best.meta["best_val_loss"] == pytest.approx(min(r["val_loss"] for r in records))
+    assert set(records[0]) == {"step", "epoch", "train_loss", "val_loss", "lr", "grad_norm", "chars_per_sec", "elapsed"}
+    assert load_config(out / "config.yaml").to_dict()["train"] == load_config(config_file).to_dict()["train"]
+
+
+def test_a_second_run_does_not_overwrite_the_first(config_file):
+    run(load_config(config_file), quiet=True)
+    with pytest.raises(RnnacError, match="already holds a run"):
+        run(load_config(config_file), quiet=True)
+    run(load_config(config_file), quiet=True, force=True)
+
+
+def interrupt_at(monkeypatch, n_batches):
+    """Deliver a real SIGINT to this process while the n-th batch is being built."""
+    real = train_module.make_batch
+    calls = {"n": 0}
+
+    def make_batch(words, vocab):
+        calls["n"] += 1
+        if calls["n"] == n_batches:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(words, vocab)
+
+    monkeypatch.setattr(train_module, "make_batch", make_batch)
+
+
+@pytest.mark.parametrize("weighting", ["uniform", "sqrt"])
+def test_interrupted_and_resumed_equals_straight_through(config_file, tmp_path, monkeypatch, weighting):
+    tsv = tmp_path / "words.tsv"
+    tsv.write_text("".join(f"{w}\t{i + 1}\n" for i, w in enumerate(sorted(set(WORDS.split())))))
+    overrides = [f"data.path={tsv}", f"data.weighting={weighting}", "train.max_steps=37"]
+    straight = load_config(config_file, overrides + [f"output.dir={tmp_path / 'a'}"])
+    run(straight, quiet=True)
+
+    resumed = load_config(config_file, overrides + [f"output.dir={tmp_path / 'b'}"])
+    interrupt_at(monkeypatch, 13)
+    with pytest.raises(TrainingInterrupted) as info:
+        run(resumed, quiet=True)
+    assert info.value.step == 12  # the first make_batch call built the validation batch
+    assert load_checkpoint(tmp_path / "b" / "last.npz").meta["step"] == 12
+    monkeypatch.undo()
+    run(resumed, resume=True, quiet=True)
+
+    a, b = load_checkpoint(tmp_path / "a" / "last.npz"), load_checkpoint(tmp_path / "b" / "last.npz")
+    for name in a.params:
+        assert np.array_equal(a.params[name], b.params[name]), name  # bit-identical
+    for name in a.optimizer_state:
+        assert np.array_equal(a.optimizer_state[name], b.optimizer_state[name]), name
+    assert a.meta["best_val_loss"] == b.meta["best_val_loss"]
+    steps = lambda d: [json.loads(x)["step"] for x in (tmp_path / d / "metrics.jsonl").read_text().splitlines()]
+    assert steps("a") == steps("b")  # metrics past the checkpoint were not duplicated
+
+
+def test_resume_refuses_a_different_model(config_file, tmp_path):
+    run(load_config(config_file), quiet=True)
+    with pytest.raises(RnnacError, match="model.hidden_size"):
+        run(load_config(config_file, ["model.hidden_size=9"]), resume=True, quiet=True)
+
+
+def test_resume_without_a_checkpoint_is_an_error(config_file):
+    with pytest.raises(RnnacError, match="does not exist"):
+        run(load_config(config_file), resume=True, quiet=True)
+
+
+def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(config_file, tmp_path):
+    cfg = load_config(config_file, ["train.optimizer=sgd", "train.learning_rate=1e6", "train.clip_norm=null",
+                                    "model.activation=relu", "model.dtype=float32",
+                                    "train.eval_every=1", "train.max_steps=100"])
+    with pytest.raises(TrainingDiverged, match="learning_rate") as info:
+        run(cfg, quiet=True)
+    assert "last good checkpoint" in str(info.value)
+    last = load_checkpoint(tmp_path / "out" / "last.npz")
+    assert all(np.isfinite(p).all() for p in last.params.values())
+    assert last.meta["step"] < 100
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adagrad", "rmsprop", "adam"])
+def test_every_optimizer_lowers_the_loss(config_file, optimizer):
+    lr = {"sgd": 0.5, "momentum": 0.1, "adagrad": 0.1, "rmsprop": 0.01, "adam": 0.02}[optimizer]
+    cfg = load_config(config_file, [f"train.optimizer={optimizer}", f"train.learning_rate={lr}",
+                                    "train.max_steps=150", "train.eval_every=150", "train.schedule=constant",
+                                    "data.val_fraction=0"])
+    run(cfg, quiet=True)
+    final = load_checkpoint(Path(cfg.output.dir) / "last.npz")
+    assert final.meta["train_loss_ema"] < np.log(len(final.meta["chars"]) + 1) - 0.7
+
+
+@pytest.mark.parametrize("rule, override, reason", [
+    ("target_loss", "train.target_loss=2.5", "target_loss"),
+    ("max_epochs", "train.max_epochs=2", "max_epochs"),
+    ("patience", "train.patience=1", "patience"),
+])
+def test_stop_rules(config_file, rule, override, reason):
+    cfg = load_config(config_file, [override, "train.max_steps=2000", "train.eval_every=5", "train.learning_rate=0.05"])
+    summary = run(cfg, quiet=True)
+    assert f"({reason})" in summary
+    steps = load_checkpoint(Path(cfg.output.dir) / "last.npz").meta["step"]
+    assert steps < 2000
+    if rule == "max_epochs":  # 12 distinct words, 3 held out, 9 in batches of 4: 3 batches an epoch
+        assert steps == 6
+
+
+def rnnac_command():
+    exe = shutil.which("rnnac")
+    return [exe] if exe else [sys.executable, "-m", "rnnac"]
+
+
+def test_ctrl_c_in_a_real_process_saves_and_can_resume(config_file, tmp_path):
+    cmd = rnnac_command() + ["train", str(config_file), "--set", "train.max_steps=1000000",
+                             "--set", "model.hidden_size=64", "--set", "train.eval_every=100000"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / "out" / "metrics.jsonl"
+    deadline = time.time() + 60
+    while time.time() < deadline and not (metrics.exists() and metrics.stat().st_size > 0):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert stdout == ""
+    assert "Resume with: rnnac train" in stderr and "--resume" in stderr
+    assert "Traceback" not in stderr
+    step = load_checkpoint(tmp_path / "out" / "last.npz").meta["step"]
+    assert step >= 10
+    resumed = subprocess.run(rnnac_command() + ["train", str(config_file), "--set", f"train.max_steps={step + 5}",
+                                                "--set", "model.hidden_size=64", "--set", "train.eval_every=100000",
+                                                "--resume", "--quiet"], capture_output=True, text=True, timeout=60)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"stopped at step {step + 5}" in resumed.stdout
+
+
+def test_the_shipped_tiny_config_trains_through_the_installed_script(tmp_path):
+    result = subprocess.run(rnnac_command() + ["train", str(ROOT / "configs" / "tiny.yaml"), "--set",
+                                               f"output.dir={tmp_path / 'tiny'}"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("stopped at step 60 (max_steps)")
+    assert "names.txt: 300 words" in result.stderr
+    assert load_checkpoint(tmp_path / "tiny" / "best.npz").meta["best_val_loss"] < np.log(27)
+
+
+def test_config_errors_are_one_line_and_exit_1(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: {path: x.txt}\ntrain: {learning_rat: 0.1}\n")
+    result = subprocess.run(rnnac_command() + ["train", str(bad)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("Error: unknown key 'train.learning_rat'")
+    assert "did you mean 'train.learning_rate'" in result.stderr
+    assert result.stderr.count("\n") == 1
