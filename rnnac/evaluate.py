@@ -1,0 +1,375 @@
+"""Evaluation: what a user of the completer feels, for the RNN and its baselines, by one code path.
+
+Every model is a Completer: `rank_many(prefixes, k)` gives each prefix's top k whole words, best
+first; a model with probabilities also gives `word_logprobs(words)`, log P(word) (N,) over its
+characters and its end. Over a word list, each word w weighing c_w (its count with weighted=True,
+else 1) and scoring n_w = len(w) + 1 characters (the end counts as one):
+
+    NLL per character  = -sum_w c_w log P(w) / sum_w c_w n_w    (nats; bits = NLL / ln 2)
+    perplexity         = exp(NLL per character)
+    at prefix length L, over the words longer than L (a word of L letters is typed in full already):
+        rank_L(w)      = position of w among the top k completions of w[:L], 0 if it is not there
+        top-1, top-k   = weighted share of words with rank_L = 1, with rank_L >= 1
+        MRR            = weighted mean of 1 / rank_L, 0 when absent (so MRR@k)
+    keystroke savings  = 1 - sum_w c_w keys(w) / sum_w c_w n_w: the user types w a character at a
+        time and, once w is among the top k completions of the i typed characters (1 <= i < len(w)),
+        accepts it with one keystroke; keys(w) = i + 1 for the first such i, else n_w.
+
+Each figure is given for all words, the seen ones (among the training words) and the held-out ones.
+The RNN's completions come from an injected search (complete.py) or by default from ranking a closed
+candidate set, the training words and the evaluated words, by P(word); the n-gram ranks the same
+candidates. The trie knows only training words, so it cannot answer for held-out ones.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from rnnac.baselines import CharNGram, FrequencyTrie, PrefixRanker, fit_ngram
+from rnnac.data import Vocab, make_batch
+from rnnac.errors import DataError
+from rnnac.wordlist import sampling_weights
+
+BASELINES = ("trie", "ngram")
+PREFIX_LENGTHS = (1, 2, 3, 4)
+SUBSETS = ("all", "seen", "held_out")
+SCORE_BATCH = 512  # words per target_logprobs call
+CompleteFn = Callable[[list[str], int], list[list[str]]]  # (prefixes, k) -> top-k words per prefix
+
+
+@dataclass
+class Completer:
+    """One model as the metrics see it."""
+
+    name: str
+    rank_many: CompleteFn
+    word_logprobs: Callable[[Sequence[str]], np.ndarray] | None = None  # log P(word) (N,); None: no probabilities
+
+
+@dataclass
+class PrefixScores:
+    """Completion quality with L characters typed; None where no word is longer than L."""
+
+    n_words: int  # words longer than L
+    top1: float | None
+    topk: float | None
+    mrr: float | None
+
+
+@dataclass
+class Scores:
+    """One model on one subset of the words; None where the model or the subset cannot say."""
+
+    n_words: int
+    weight: float  # sum of the words' weights (n_words unless weighted)
+    n_chars: int  # characters scored, each word's end included, unweighted
+    nll_per_char: float | None  # nats
+    bits_per_char: float | None
+    perplexity: float | None
+    prefix: dict[int, PrefixScores]  # by prefix length L
+    keystroke_savings: float | None
+
+
+@dataclass
+class Evaluation:
+    """Everything `rnnac evaluate` reports; `to_json()` holds every figure."""
+
+    k: int
+    prefix_lengths: list[int]
+    weighted: bool
+    n_words: int  # words scored
+    n_seen: int
+    n_held_out: int
+    n_skipped: int  # words holding a character the model's vocabulary lacks
+    n_train_words: int
+    models: dict[str, dict[str, Scores]]  # model name -> subset -> scores
+    ngram: dict | None = None  # the chosen order and add-k, the tuning grid, every order's NLL
+    info: dict = field(default_factory=dict)  # where the words and the model came from
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False)  # figures are finite or None
+
+
+def rnn_word_logprobs(model, vocab: Vocab, words: Sequence[str], batch_size: int = SCORE_BATCH) -> np.ndarray:
+    """log P(word) (N,) under the RNN: target_logprobs summed over characters and end."""
+    logp = np.zeros(len(words))  # (N,)
+    by_length = sorted(range(len(words)), key=lambda i: len(words[i]))  # similar lengths, little padding
+    for start in range(0, len(words), batch_size):
+        rows = by_length[start : start + batch_size]
+        batch = make_batch([words[i] for i in rows], vocab)
+        logp[rows] = model.target_logprobs(batch).sum(axis=1)  # (B,)
+    return logp
+
+
+def rnn_completer(model, vocab: Vocab, candidates: Sequence[str], complete_fn: CompleteFn | None = None) -> Completer:
+    """The RNN as a Completer. Its completions come from `complete_fn` when given, else from
+    ranking `candidates` by P(word), scored in one batched pass the first time they are needed."""
+
+    def word_logprobs(words):
+        return rnn_word_logprobs(model, vocab, words)
+
+    if complete_fn is None:
+        ranker = None
+
+        def complete_fn(prefixes, k):
+            nonlocal ranker
+            if ranker is None:
+                ranker = PrefixRanker(candidates, word_logprobs(candidates))
+            return ranker.rank_many(prefixes, k)
+
+    return Completer("rnn", complete_fn, word_logprobs)
+
+
+def ngram_completer(ngram: CharNGram, candidates: Sequence[str]) -> Completer:
+    """The n-gram as a Completer: completions rank `candidates` by P(word)."""
+    ranker = PrefixRanker(candidates, ngram.word_logprobs(candidates))
+    return Completer("ngram", ranker.rank_many, ngram.word_logprobs)
+
+
+def score_model(completer: Completer, words: Sequence[str], weights, seen, k: int = 5,
+                prefix_lengths: Sequence[int] = PREFIX_LENGTHS) -> dict[str, Scores]:
+    """Every figure of the module docstring for one model, by subset: {"all", "seen", "held_out"}.
+
+    weights (N,) weigh the words; seen (N,) bool marks the words among the training words.
+    """
+    weights, seen = np.asarray(weights, dtype=np.float64), np.asarray(seen, dtype=bool)  # (N,), (N,)
+    n_chars = np.array([len(w) + 1 for w in words], dtype=np.float64)  # (N,)
+    logp = None if completer.word_logprobs is None else np.asarray(completer.word_logprobs(words))  # (N,)
+    ranks = completion_ranks(completer, words, k)
+    # rank at each prefix length L, -1 where the word is not longer than L
+    at_length = {L: np.array([r[L - 1] if len(r) >= L else -1 for r in ranks]) for L in prefix_lengths}  # (N,) each
+    keys = np.array([_keystrokes(r) for r in ranks], dtype=np.float64)  # (N,)
+
+    def subset_scores(mask: np.ndarray) -> Scores:
+        w = weights[mask]  # (n,)
+        nll = _ratio(-(w * logp[mask]).sum(), (w * n_chars[mask]).sum()) if logp is not None else None
+        prefix = {}
+        for L, rank in at_length.items():
+            rank, w_L = rank[mask], w[rank[mask] >= 0]  # (n,), (n_L,)
+            rank = rank[rank >= 0]  # (n_L,)
+            total = w_L.sum()
+            reciprocal = np.divide(1.0, rank, out=np.zeros(len(rank)), where=rank > 0)  # (n_L,), 0 if absent
+            prefix[L] = PrefixScores(len(rank), _ratio((w_L * (rank == 1)).sum(), total),
+                                     _ratio((w_L * (rank >= 1)).sum(), total), _ratio((w_L * reciprocal).sum(), total))
+        typed = _ratio((w * keys[mask]).sum(), (w * n_chars[mask]).sum())
+        return Scores(
+            n_words=int(mask.sum()), weight=float(w.sum()), n_chars=int(n_chars[mask].sum()),
+            nll_per_char=nll, bits_per_char=None if nll is None else nll / math.log(2),
+            perplexity=None if nll is None or nll > 700 else math.exp(nll),  # exp(700) is near float64's limit
+            prefix=prefix, keystroke_savings=None if typed is None else 1.0 - typed,
+        )
+
+    everything = np.ones(len(words), dtype=bool)  # (N,)
+    return {"all": subset_scores(everything), "seen": subset_scores(seen), "held_out": subset_scores(~seen)}
+
+
+def completion_ranks(completer: Completer, words: Sequence[str], k: int) -> list[np.ndarray]:
+    """For each word w, ranks (len(w) - 1,): entry i - 1 is the position (1-based) of w among the
+    top k completions of w[:i], 0 if absent, for i = 1 .. len(w) - 1. One rank_many call in all."""
+    prefixes = sorted({w[:i] for w in words for i in range(1, len(w))})
+    answers = completer.rank_many(prefixes, k) if prefixes else []
+    position = {p: {word: r for r, word in enumerate(answer[:k], start=1)} for p, answer in zip(prefixes, answers)}
+    return [np.array([position[w[:i]].get(w, 0) for i in range(1, len(w))], dtype=np.int64) for w in words]
+
+
+def _keystrokes(ranks: np.ndarray) -> int:
+    """Keys to enter a word of len(ranks) + 1 letters: accepted after the first i typed where it shows."""
+    shown = np.flatnonzero(ranks > 0)
+    return int(shown[0]) + 2 if len(shown) else len(ranks) + 2  # i = shown[0] + 1 letters, + 1 accept
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return float(numerator / denominator) if denominator > 0 else None
+
+
+def evaluate(model, vocab: Vocab, words: Sequence[str], counts=None, *, train_words: Sequence[str],
+             train_counts=None, weighted: bool = False, baselines: Sequence[str] = BASELINES, k: int = 5,
+             prefix_lengths: Sequence[int] = PREFIX_LENGTHS, complete_fn: CompleteFn | None = None,
+             train_weighting: str = "uniform", seed: int = 0, info: dict | None = None) -> Evaluation:
+    """Score the RNN `model` and the `baselines` on `words`, split into seen and held-out by `train_words`.
+
+    counts (N,) weigh the words when `weighted`; train_counts rank the trie's words. The n-gram is
+    fitted on the training words weighted as the RNN was trained (`train_weighting`, a sampling
+    scheme of wordlist.py), after choosing its order and add-k on a held-out part of them.
+    Words with characters outside `vocab` cannot be scored by the RNN, so every model skips them.
+    """
+    for name in baselines:
+        if name not in BASELINES:
+            raise ValueError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
+    if k < 1 or not prefix_lengths or min(prefix_lengths) < 1:
+        raise ValueError(f"need k >= 1 and prefix lengths >= 1, got k={k}, {list(prefix_lengths)}")
+    counts = np.ones(len(words)) if counts is None else np.asarray(counts, dtype=np.float64)  # (N,)
+    keep = [i for i, w in enumerate(words) if vocab.unknown_char(w) is None]
+    if not keep:
+        raise DataError(f"none of the {len(words):,} words can be scored: each holds a character "
+                        f"outside the model's vocabulary ({''.join(vocab.chars)!r})")
+    words = [words[i] for i in keep]
+    weights = counts[keep] if weighted else np.ones(len(words))  # (N,)
+    train_counts = np.ones(len(train_words)) if train_counts is None else np.asarray(train_counts, dtype=np.float64)
+    scorable = [i for i, w in enumerate(train_words) if vocab.unknown_char(w) is None]
+    train_words, train_counts = [train_words[i] for i in scorable], train_counts[scorable]
+    train_set = set(train_words)
+    seen = np.array([w in train_set for w in words])  # (N,)
+    candidates = sorted(train_set | set(words))  # the closed vocabulary of the rankers
+
+    completers = [rnn_completer(model, vocab, candidates, complete_fn)]
+    ngram_report = None
+    if "trie" in baselines:
+        trie = FrequencyTrie(train_words, train_counts)
+        completers.append(Completer("trie", trie.rank_many))
+    if "ngram" in baselines:
+        if len(train_set) < 2:
+            raise DataError("the n-gram baseline needs at least two training words")
+        train_weights = sampling_weights(train_counts, train_weighting) * len(train_words)  # (N,), mean 1
+        ngram, grid = fit_ngram(train_words, vocab, train_weights, seed=seed)
+        completers.append(ngram_completer(ngram, candidates))
+        ngram_report = _ngram_report(ngram, grid, train_words, train_weights, words, weights, seen, vocab)
+
+    models = {c.name: score_model(c, words, weights, seen, k, prefix_lengths) for c in completers}
+    info = dict(info or {}, rnn_completions="search" if complete_fn else f"ranks {len(candidates):,} candidate words",
+                train_weighting=train_weighting)
+    return Evaluation(k, list(prefix_lengths), weighted, len(words), int(seen.sum()), int((~seen).sum()),
+                      len(counts) - len(keep), len(train_words), models, ngram_report, info)
+
+
+def _ngram_report(chosen: CharNGram, grid: list[dict], train_words, train_weights, words, weights, seen, vocab) -> dict:
+    """The chosen order and add-k, the grid, and each order (at its best add-k) scored on the words,
+    so "the best character n-gram" can be read whichever order that is."""
+    n_chars = np.array([len(w) + 1 for w in words], dtype=np.float64)  # (N,)
+    masks = {"all": np.ones(len(words), dtype=bool), "seen": seen, "held_out": ~seen}  # (N,) each
+    orders = []
+    for order in sorted({g["order"] for g in grid}):
+        best = min((g for g in grid if g["order"] == order), key=lambda g: g["tune_nll_per_char"])
+        ngram = chosen
+        if order != chosen.order:
+            ngram = CharNGram(vocab, order, best["add_k"]).fit(train_words, train_weights)
+        logp = ngram.word_logprobs(words)  # (N,)
+        nll = {name: _ratio(-(weights[m] * logp[m]).sum(), (weights[m] * n_chars[m]).sum())
+               for name, m in masks.items()}
+        orders.append({**best, "nll_per_char": nll})
+    return {"order": chosen.order, "add_k": chosen.add_k, "grid": grid, "orders": orders}
+
+
+def evaluate_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLike, *, weighted: bool = False,
+                        baselines: Sequence[str] = BASELINES, k: int = 5,
+                        prefix_lengths: Sequence[int] = PREFIX_LENGTHS, train_list: str | os.PathLike | None = None,
+                        make_complete_fn: Callable[..., CompleteFn] | None = None) -> Evaluation:
+    """`rnnac evaluate WORDLIST -c CHECKPOINT`: read both, rebuild the training words, evaluate.
+
+    The training words are rebuilt as training made them: the checkpoint's data config (filters,
+    val_fraction) and train.seed applied to `train_list`, by default the list the checkpoint was
+    trained on, or WORDLIST itself when that file is not on this machine (a bundled model).
+    `make_complete_fn(model, vocab)`, when given, returns the RNN's completion search.
+    """
+    from rnnac.checkpoint import load_model
+    from rnnac.config import Config
+    from rnnac.train import load_data
+    from rnnac.wordlist import read_word_list
+
+    model, vocab, ckpt = load_model(checkpoint)
+    config = Config.from_dict(ckpt.meta["config"])
+    source, note = train_list, None
+    if source is None:
+        source = config.data.path
+        if not os.path.exists(source):
+            if str(wordlist) == "-":
+                raise DataError(f"the training list {source} is not on this machine and WORDLIST is stdin: "
+                                f"name the training list to rebuild the train split")
+            source, note = wordlist, f"training list {config.data.path} not found; split WORDLIST as training did"
+    data = load_data(replace(config, data=replace(config.data, path=os.fspath(source))))
+    if data.vocab != vocab:
+        note = (note + "; " if note else "") + (f"the words of {source} have other characters than the "
+                                                f"checkpoint's vocabulary: the split may differ from training's")
+    evaluated = read_word_list(wordlist, lowercase=config.data.lowercase)
+    info = {"wordlist": evaluated.path, "checkpoint": os.fspath(checkpoint), "train_source": os.fspath(source),
+            "val_fraction": config.data.val_fraction, "split_seed": config.train.seed, "step": ckpt.meta.get("step")}
+    if note:
+        info["note"] = note
+    return evaluate(model, vocab, evaluated.words, evaluated.counts, train_words=data.train_words,
+                    train_counts=data.train_counts, weighted=weighted, baselines=baselines, k=k,
+                    prefix_lengths=prefix_lengths, train_weighting=config.data.weighting, seed=config.train.seed,
+                    complete_fn=make_complete_fn(model, vocab) if make_complete_fn else None, info=info)
+
+
+def check_targets(result: Evaluation) -> list[dict]:
+    """The issue's targets for the bundled model, as measured by `result`:
+
+    1. words drawn by frequency (weighted), 3 characters typed: RNN top-k >= 0.9 x the trie's;
+    2. held-out words: RNN NLL per character < the best n-gram order's.
+    Each is {"target", "value", "threshold", "met"}; "met" is None when `result` cannot tell.
+    """
+    models, targets = result.models, []
+    rnn_hit = models["rnn"]["all"].prefix.get(3) if "rnn" in models else None
+    trie_hit = models["trie"]["all"].prefix.get(3) if "trie" in models else None
+    value = threshold = None
+    if result.weighted and rnn_hit and trie_hit and rnn_hit.topk is not None and trie_hit.topk is not None:
+        value, threshold = rnn_hit.topk, 0.9 * trie_hit.topk
+    targets.append({"target": f"top-{result.k} at 3 characters, words by frequency: rnn >= 0.9 x trie",
+                    "value": value, "threshold": threshold, "met": None if value is None else value >= threshold})
+    value = models["rnn"]["held_out"].nll_per_char
+    held_out = [o["nll_per_char"]["held_out"] for o in (result.ngram or {}).get("orders", [])]
+    threshold = min((x for x in held_out if x is not None), default=None)
+    targets.append({"target": "NLL per character on held-out words: rnn < best n-gram",
+                    "value": value, "threshold": threshold,
+                    "met": None if value is None or threshold is None else value < threshold})
+    return targets
+
+
+def format_table(result: Evaluation) -> str:
+    """Markdown: a likelihood and savings table, a completion table by prefix length, the n-gram
+    chosen and the targets."""
+    weighting = "each word weighted by its count" if result.weighted else "each distinct word once"
+    lines = [f"{result.n_words:,} words ({result.n_seen:,} seen in training, {result.n_held_out:,} held out"
+             + (f"; {result.n_skipped:,} skipped for characters outside the vocabulary" if result.n_skipped else "")
+             + f"), {weighting}; completions: top {result.k}.", "",
+             "| model | words | nats/char | bits/char | perplexity | keystroke savings |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for subset in SUBSETS:
+        for name, by_subset in result.models.items():
+            s = by_subset[subset]
+            lines.append(f"| {name} ({_SUBSET_NAMES[subset]}) | {s.n_words:,} | {_num(s.nll_per_char)} | "
+                         f"{_num(s.bits_per_char)} | {_num(s.perplexity, 2)} | {_pct(s.keystroke_savings)} |")
+    lengths = result.prefix_lengths
+    lines += ["", "| words | metric | model | " + " | ".join(f"{L} typed" for L in lengths) + " |",
+              "|---|---|---|" + "---:|" * len(lengths)]
+    metrics = (("top-1", "top1", _pct), (f"top-{result.k}", "topk", _pct), ("MRR", "mrr", _num))
+    for subset in SUBSETS:
+        for label, key, show in metrics:
+            for name, by_subset in result.models.items():
+                cells = " | ".join(show(getattr(by_subset[subset].prefix[L], key)) for L in lengths)
+                lines.append(f"| {_SUBSET_NAMES[subset]} | {label} | {name} | {cells} |")
+    if result.ngram:
+        orders = ", ".join(f"order {o['order']} (k={o['add_k']:g}): {_num(o['nll_per_char']['held_out'])}"
+                           for o in result.ngram["orders"])
+        lines += ["", (f"n-gram: order {result.ngram['order']}, add-k {result.ngram['add_k']:g}, chosen on held-out "
+                      f"training words. Held-out nats/char by order: {orders}.")]
+    lines.append("")
+    for t in check_targets(result):
+        if t["met"] is None:
+            lines.append(f"- Target {t['target']}: not measured here (needs weighted words and both baselines)")
+        else:
+            verdict = "met" if t["met"] else "NOT met"
+            lines.append(f"- Target {t['target']}: {verdict} ({_num(t['value'])} vs {_num(t['threshold'])})")
+    if result.info.get("note"):
+        lines.append(f"- Note: {result.info['note']}")
+    return "\n".join(lines)
+
+
+_SUBSET_NAMES = {"all": "all", "seen": "seen", "held_out": "held out"}
+
+
+def _num(x: float | None, digits: int = 3) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"

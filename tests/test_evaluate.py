@@ -1,0 +1,215 @@
+import json
+import math
+
+import numpy as np
+import pytest
+
+from rnnac.baselines import FrequencyTrie
+from rnnac.checkpoint import save_checkpoint
+from rnnac.config import Config
+from rnnac.data import Vocab
+from rnnac.errors import DataError
+from rnnac.evaluate import (
+    Completer,
+    check_targets,
+    evaluate,
+    evaluate_checkpoint,
+    format_table,
+    rnn_completer,
+    score_model,
+)
+from rnnac.model import RNN
+from rnnac.wordlist import read_word_list, split_words
+
+from conftest import tiny_model
+
+# The hand-worked case. Trie (k = 2): "c" and "ca" -> [car, cat]; "car" -> [car, cart];
+# "cat" -> [cat]; "d", "do" -> [dog]; "co" -> [].
+TRAIN = {"car": 5, "cat": 3, "cart": 2, "dog": 4}
+EVALUATED = ["cat", "cart", "dog", "cow"]  # cow is held out
+#   cat:  rank 2 after "c" and "ca"      -> accepted after 1 letter: 2 keys of 4
+#   cart: absent after "c", "ca"; rank 2 after "car" -> 4 keys of 5
+#   dog:  rank 1 after "d" and "do"      -> 2 keys of 4
+#   cow:  absent after "c" and "co"      -> 4 keys of 4
+
+
+def hand_scores(weights=(1, 1, 1, 1)):
+    trie = FrequencyTrie(list(TRAIN), list(TRAIN.values()))
+    seen = [w in TRAIN for w in EVALUATED]
+    return score_model(Completer("trie", trie.rank_many), EVALUATED, weights, seen, k=2)
+
+
+def uniform_model(K, hidden_size=3):
+    model = RNN.init(K, hidden_size, dtype=np.float64)
+    model.params["V"][:] = 0  # every logit o_t = 0: y^ is uniform over the K tokens
+    return model
+
+
+def test_hand_worked_trie_metrics():
+    scores = hand_scores()
+    all_, seen, held_out = scores["all"], scores["seen"], scores["held_out"]
+    for L in (1, 2):  # the same ranks after 1 and 2 letters
+        p = all_.prefix[L]
+        assert (p.n_words, p.top1, p.topk, p.mrr) == (4, 0.25, 0.5, pytest.approx((0.5 + 0 + 1 + 0) / 4))
+        p = seen.prefix[L]
+        assert (p.n_words, p.top1, p.topk, p.mrr) == (3, pytest.approx(1 / 3), pytest.approx(2 / 3), pytest.approx(0.5))
+        p = held_out.prefix[L]
+        assert (p.n_words, p.top1, p.topk, p.mrr) == (1, 0.0, 0.0, 0.0)
+    p = all_.prefix[3]  # only cart is longer than 3 letters
+    assert (p.n_words, p.top1, p.topk, p.mrr) == (1, 0.0, 1.0, 0.5)
+    p = all_.prefix[4]
+    assert (p.n_words, p.top1, p.topk, p.mrr) == (0, None, None, None)
+    assert all_.keystroke_savings == pytest.approx(1 - (2 + 4 + 2 + 4) / (4 + 5 + 4 + 4))
+    assert seen.keystroke_savings == pytest.approx(1 - (2 + 4 + 2) / (4 + 5 + 4))
+    assert held_out.keystroke_savings == 0.0
+    assert (all_.n_words, all_.n_chars, all_.nll_per_char, all_.perplexity) == (4, 17, None, None)
+
+
+def test_hand_worked_weighted():
+    all_ = hand_scores(weights=(1, 2, 3, 4))["all"]  # cat, cart, dog, cow
+    assert all_.weight == 10.0
+    assert all_.prefix[1].top1 == pytest.approx(3 / 10)  # dog
+    assert all_.prefix[1].topk == pytest.approx((1 + 3) / 10)  # cat, dog
+    assert all_.prefix[1].mrr == pytest.approx((1 * 0.5 + 3 * 1.0) / 10)
+    keys, chars = 1 * 2 + 2 * 4 + 3 * 2 + 4 * 4, 1 * 4 + 2 * 5 + 3 * 4 + 4 * 4
+    assert all_.keystroke_savings == pytest.approx(1 - keys / chars)
+
+
+def test_evaluate_runs_the_trie_through_the_same_code():
+    vocab = Vocab.from_words([*TRAIN, *EVALUATED])
+    result = evaluate(uniform_model(len(vocab)), vocab, EVALUATED, train_words=list(TRAIN),
+                      train_counts=list(TRAIN.values()), baselines=("trie",), k=2)
+    assert result.models["trie"] == hand_scores()
+    assert (result.n_words, result.n_seen, result.n_held_out, result.n_train_words) == (4, 3, 1, 4)
+
+
+def test_uniform_model_perplexity_is_K_and_it_prefers_short_words():
+    vocab = Vocab.from_words([*TRAIN, *EVALUATED])
+    K = len(vocab)
+    result = evaluate(uniform_model(K), vocab, EVALUATED, train_words=list(TRAIN), baselines=(), k=2)
+    for subset in ("all", "seen", "held_out"):
+        s = result.models["rnn"][subset]
+        assert s.nll_per_char == pytest.approx(math.log(K))
+        assert s.perplexity == pytest.approx(K)
+        assert s.bits_per_char == pytest.approx(math.log2(K))
+    # P(w) = K^-(len(w) + 1): shorter words first, then alphabetical. Candidates: training and
+    # evaluated words, so "c" -> [car, cat] and "co" -> [cow]: cow is found after 2 letters.
+    assert result.models["rnn"]["held_out"].keystroke_savings == pytest.approx(1 - 3 / 4)
+
+
+def test_rnn_ranking_matches_a_step_by_step_brute_force():
+    words = ["abc", "a", "cabba", "bb", "abcab", "ba", "cab", "acca", "ab", "b", "cc"]
+    vocab = Vocab.from_words(words)
+    model = tiny_model(vocab, hidden_size=5, seed=1)
+
+    def logprob(word):  # log P(word) by feeding one token at a time through RNN.step
+        a, total = model.initial_state(1), 0.0
+        for prev, nxt in zip([0] + vocab.encode(word), vocab.encode(word) + [0]):
+            a, logp = model.step(a, np.array([prev]))
+            total += logp[0, nxt]
+        return total
+
+    completer = rnn_completer(model, vocab, words)
+    np.testing.assert_allclose(completer.word_logprobs(words), [logprob(w) for w in words], rtol=1e-10)
+    for prefix in ["", "a", "ab", "c", "b", "x"]:
+        expected = sorted((w for w in words if w.startswith(prefix)), key=lambda w: (-logprob(w), w))
+        assert completer.rank_many([prefix], 3) == [expected[:3]]
+
+
+def test_an_injected_search_replaces_the_candidate_ranking():
+    vocab = Vocab.from_words([*TRAIN, *EVALUATED])
+    asked = []
+
+    def complete_fn(prefixes, k):  # always offers "cow" first
+        asked.append((list(prefixes), k))
+        return [["cow", "dog"] for _ in prefixes]
+
+    result = evaluate(uniform_model(len(vocab)), vocab, EVALUATED, train_words=list(TRAIN), baselines=(),
+                      k=2, complete_fn=complete_fn)
+    assert len(asked) == 1 and asked[0][1] == 2  # one batched call
+    assert asked[0][0] == sorted({w[:i] for w in EVALUATED for i in range(1, len(w))})
+    rnn = result.models["rnn"]["all"]
+    assert rnn.prefix[1].top1 == 0.25 and rnn.prefix[1].topk == 0.5  # cow rank 1, dog rank 2
+    assert rnn.keystroke_savings == pytest.approx(1 - (4 + 5 + 2 + 2) / 17)
+    assert result.info["rnn_completions"] == "search"
+
+
+def test_words_with_unknown_characters_are_skipped():
+    vocab = Vocab.from_words(list(TRAIN))  # no "w": cow cannot be scored
+    result = evaluate(uniform_model(len(vocab)), vocab, EVALUATED, train_words=list(TRAIN), baselines=("trie",))
+    assert (result.n_words, result.n_skipped, result.n_held_out) == (3, 1, 0)
+    assert result.models["rnn"]["held_out"].nll_per_char is None  # an empty subset says nothing
+    with pytest.raises(DataError, match="none of the 1 words"):
+        evaluate(uniform_model(len(vocab)), vocab, ["xyz"], train_words=list(TRAIN))
+
+
+def test_json_holds_every_figure():
+    vocab = Vocab.from_words([*TRAIN, *EVALUATED])
+    result = evaluate(tiny_model(vocab), vocab, EVALUATED, [1, 2, 3, 4], train_words=list(TRAIN),
+                      train_counts=list(TRAIN.values()), weighted=True, k=3)
+    tree = json.loads(result.to_json())
+    assert tree["k"] == 3 and tree["weighted"] is True and tree["prefix_lengths"] == [1, 2, 3, 4]
+    assert set(tree["models"]) == {"rnn", "trie", "ngram"}
+    for name, by_subset in tree["models"].items():
+        assert set(by_subset) == {"all", "seen", "held_out"}
+        for scores in by_subset.values():
+            assert set(scores) == {"n_words", "weight", "n_chars", "nll_per_char", "bits_per_char",
+                                   "perplexity", "prefix", "keystroke_savings"}
+            assert set(scores["prefix"]) == {"1", "2", "3", "4"}
+            for p in scores["prefix"].values():
+                assert set(p) == {"n_words", "top1", "topk", "mrr"}
+            has_nll = name != "trie"
+            assert (scores["nll_per_char"] is not None) == has_nll
+            assert scores["keystroke_savings"] is not None
+    assert tree["ngram"]["order"] in (2, 3, 4, 5) and len(tree["ngram"]["orders"]) == 4
+    assert {o["order"] for o in tree["ngram"]["orders"]} == {2, 3, 4, 5}
+
+
+def test_format_table_and_targets():
+    vocab = Vocab.from_words([*TRAIN, *EVALUATED])
+    result = evaluate(tiny_model(vocab), vocab, EVALUATED, [1, 2, 3, 4], train_words=list(TRAIN),
+                      train_counts=list(TRAIN.values()), weighted=True, k=2)
+    table = format_table(result)
+    for row in ("| rnn (all) |", "| trie (held out) |", "| ngram (seen) |", "| all | top-2 | trie |",
+                "| held out | MRR | rnn |", "n-gram: order"):
+        assert row in table
+    hit, nll = check_targets(result)
+    rnn3, trie3 = result.models["rnn"]["all"].prefix[3].topk, result.models["trie"]["all"].prefix[3].topk
+    assert (hit["value"], hit["threshold"], hit["met"]) == (rnn3, 0.9 * trie3, rnn3 >= 0.9 * trie3)
+    best = min(o["nll_per_char"]["held_out"] for o in result.ngram["orders"])
+    assert nll["threshold"] == best and nll["value"] == result.models["rnn"]["held_out"].nll_per_char
+    unweighted = evaluate(tiny_model(vocab), vocab, EVALUATED, train_words=list(TRAIN), baselines=("trie",))
+    assert check_targets(unweighted)[0]["met"] is None and check_targets(unweighted)[1]["met"] is None
+
+
+def make_checkpoint(tmp_path, words_path, val_fraction=0.25, seed=3):
+    config = Config.from_dict({"data": {"path": str(words_path), "val_fraction": val_fraction, "weighting": "sqrt"},
+                               "model": {"hidden_size": 6}, "train": {"seed": seed}})
+    words = read_word_list(words_path)
+    train_idx, _ = split_words(len(words), val_fraction, seed)
+    vocab = Vocab.from_words([words.words[i] for i in train_idx])
+    model = RNN.init(len(vocab), 6, seed=0)
+    meta = {"chars": vocab.chars, "activation": "tanh", "hidden_size": 6, "dtype": "float32",
+            "config": config.to_dict(), "step": 7, "epoch": 0, "best_val_loss": None, "rng_state": {}}
+    save_checkpoint(tmp_path / "model.npz", model.params, meta)
+    return tmp_path / "model.npz", words, {words.words[i] for i in train_idx}
+
+
+def test_evaluate_checkpoint_rebuilds_the_training_split(tmp_path):
+    rng = np.random.default_rng(0)
+    words = sorted({"".join(rng.choice(list("abcde"), size=rng.integers(2, 7))) for _ in range(60)})
+    path = tmp_path / "words.tsv"
+    path.write_text("".join(f"{w}\t{i + 1}\n" for i, w in enumerate(words)))
+    checkpoint, wl, train = make_checkpoint(tmp_path, path)
+    result = evaluate_checkpoint(path, checkpoint, weighted=True, k=3)
+    assert result.n_seen == len(train) and result.n_held_out == len(wl) - len(train)
+    assert result.n_train_words == len(train) and result.info["train_source"] == str(path)
+    assert result.info["step"] == 7 and result.info["train_weighting"] == "sqrt" and "note" not in result.info
+
+    # The training list is gone (a bundled model on another machine): WORDLIST is split instead.
+    copy = tmp_path / "copy.tsv"
+    copy.write_text(path.read_text())
+    path.unlink()
+    again = evaluate_checkpoint(copy, checkpoint, weighted=True, k=3)
+    assert "not found" in again.info["note"]
+    assert again.models == result.models
