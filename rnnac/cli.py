@@ -64,5 +64,190 @@ def train(config, overrides, resume, force, quiet):
 # --- end of train ------------------------------------------------------------------------
 
 
+# --- complete, sample, info --------------------------------------------------------------
+
+checkpoint_option = click.option(
+    "-c", "--checkpoint", type=click.Path(dir_okay=False), default=None,
+    help="Model to use [default: $RNNAC_CHECKPOINT, else the bundled model].")
+
+
+@cli.command()
+@click.argument("prefixes", nargs=-1, metavar="[PREFIX]...")
+@checkpoint_option
+@click.option("-k", "--top", default=5, show_default=True, type=click.IntRange(min=1), help="Completions per prefix.")
+@click.option("--format", "fmt", type=click.Choice(["plain", "tsv", "json"]), default="plain", show_default=True,
+              help="plain: one word a line; tsv: prefix, rank, word, probability, log-probability; "
+                   "json: one object per prefix a line.")
+@click.option("--beam", type=click.IntRange(min=1), default=None, help="Beam search of this width instead of the exact search.")
+@click.option("--lexicon", type=click.Path(dir_okay=False), default=None, help="Complete only to the words of this list.")
+@click.option("--max-length", default=32, show_default=True, type=click.IntRange(min=1), help="Longest word, prefix included.")
+@click.option("--budget", default=2000, show_default=True, type=click.IntRange(min=1), help="Node expansions per prefix.")
+@click.option("--skip-unknown", is_flag=True, help="Silently skip prefixes with characters the model does not know.")
+def complete(prefixes, checkpoint, top, fmt, beam, lexicon, max_length, budget, skip_unknown):
+    """The TOP most probable whole words starting with each PREFIX, best first.
+
+    With `-`, or no PREFIX and stdin a pipe, reads one prefix a line and answers as lines
+    arrive. With several prefixes (or stdin) plain lines are `prefix<TAB>word`.
+    The search is exact unless the budget stops it (a warning on stderr says so).
+    """
+    import sys
+
+    from rnnac.complete import Completer, Lexicon
+
+    from_stdin = prefixes == ("-",) or (not prefixes and not sys.stdin.isatty())
+    if not from_stdin and not prefixes:
+        raise click.UsageError("give a PREFIX, or - to read prefixes from stdin")
+    if "-" in prefixes and len(prefixes) > 1:
+        raise click.UsageError("- (read stdin) cannot be mixed with other prefixes")
+    completer = Completer.load(checkpoint)
+    lex = Lexicon.from_file(lexicon, completer.vocab, completer.lowercase) if lexicon else None
+    if lex is not None and lex.skipped:
+        click.echo(f"Warning: {lex.skipped:,} lexicon words hold characters the model does not know; "
+                   "they are never completed", err=True)
+    chunks = _line_chunks(sys.stdin) if from_stdin else [list(prefixes)]
+    show_prefix = from_stdin or len(prefixes) > 1
+    failed = False
+    try:
+        for chunk in chunks:
+            out = []
+            for result in completer.complete_many(chunk, top, max_length, budget, beam, lex):
+                if result.error:
+                    failed = failed or not skip_unknown
+                    if not skip_unknown:
+                        click.echo(f"Error: {result.error}", err=True)
+                    continue
+                if result.truncated:
+                    click.echo(f"Warning: {result.prefix!r}: the search stopped at --budget {budget}; "
+                               f"these may not be the exact top {top}", err=True)
+                out.append(_format(result, fmt, show_prefix))
+            sys.stdout.write("".join(out))
+            sys.stdout.flush()
+    except BrokenPipeError:
+        _quiet_stdout()  # the reader left (`| head -1`): nothing more to say, and no traceback
+        sys.exit(0)
+    if failed:
+        sys.exit(1)
+
+
+def _format(result, fmt: str, show_prefix: bool) -> str:
+    """One prefix's answer as text lines."""
+    import json
+    import math
+
+    if fmt == "json":
+        words = [{"word": w, "prob": math.exp(lp), "logprob": lp} for w, lp in result.completions]
+        obj = {"prefix": result.prefix, "completions": words, "truncated": result.truncated}
+        return json.dumps(obj, ensure_ascii=False) + "\n"
+    if fmt == "tsv":
+        return "".join(f"{result.prefix}\t{rank}\t{w}\t{math.exp(lp):.6g}\t{lp:.6f}\n"
+                       for rank, (w, lp) in enumerate(result.completions, start=1))
+    lead = f"{result.prefix}\t" if show_prefix else ""
+    return "".join(f"{lead}{w}\n" for w, _ in result.completions)
+
+
+def _line_chunks(stream, max_lines: int = 2048):
+    """Lists of lines (without their ends) as they arrive on `stream`.
+
+    A terminal gives one line at a time. A pipe or file gives all that is ready without
+    waiting (reading stops once max_lines are in hand), so a pipeline gets answers while it
+    is still writing, and a big file is read in large chunks.
+    """
+    import io
+    import os
+    import select
+
+    try:
+        fd = stream.fileno()
+    except (AttributeError, io.UnsupportedOperation):  # not a real file (click's CliRunner)
+        fd = None
+    if fd is None or stream.isatty():
+        chunk = []
+        for line in stream:
+            chunk.append(line.rstrip("\r\n"))
+            if len(chunk) >= max_lines or fd is not None:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+        return
+    pending = b""
+    while True:
+        data = os.read(fd, 1 << 16)  # waits for the writer, returns what it has
+        if not data:
+            break
+        pending += data
+        lines = pending.split(b"\n")
+        while len(lines) <= max_lines and select.select([fd], [], [], 0)[0]:
+            more = os.read(fd, 1 << 16)
+            if not more:
+                break
+            pending += more
+            lines = pending.split(b"\n")
+        pending = lines.pop()
+        if lines:
+            yield [line.rstrip(b"\r").decode("utf-8", "replace") for line in lines]
+    if pending:
+        yield [pending.rstrip(b"\r").decode("utf-8", "replace")]
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush finds no closed pipe."""
+    import os
+    import sys
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+@cli.command()
+@checkpoint_option
+@click.option("-n", "count", default=10, show_default=True, type=click.IntRange(min=0), help="How many words.")
+@click.option("-t", "--temperature", default=1.0, show_default=True, type=click.FloatRange(min=0),
+              help="Below 1 sharper, above 1 more varied; 0 always the most likely character.")
+@click.option("--prefix", default="", help="Every word starts with this.")
+@click.option("--seed", type=int, default=None, help="Seed for repeatable samples.")
+@click.option("--max-length", default=32, show_default=True, type=click.IntRange(min=1), help="Longest word, prefix included.")
+def sample(checkpoint, count, temperature, prefix, seed, max_length):
+    """Generate words from the model, one a line."""
+    from rnnac.complete import load
+    from rnnac.complete import sample as sample_words
+
+    model, vocab, lowercase, _ = load(checkpoint)
+    words = sample_words(model, vocab, count, temperature, prefix, seed, max_length, lowercase)
+    click.echo("".join(f"{w}\n" for w in words), nl=False)
+
+
+@cli.command()
+@click.argument("checkpoint", required=False, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+def info(checkpoint, as_json):
+    """Describe CHECKPOINT [default: $RNNAC_CHECKPOINT, else the bundled model]."""
+    import json
+
+    from rnnac.complete import describe
+
+    facts = describe(checkpoint)
+    if as_json:
+        click.echo(json.dumps(facts, indent=2, ensure_ascii=False))
+        return
+    for key, value in facts.items():
+        if key == "config":
+            for name, field_value in _flatten(value):
+                click.echo(f"config.{name}: {json.dumps(field_value)}")
+        else:
+            click.echo(f"{key}: {value if isinstance(value, str) else json.dumps(value)}")
+
+
+def _flatten(tree: dict, parent: str = ""):
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            yield from _flatten(value, f"{parent}{key}.")
+        else:
+            yield f"{parent}{key}", value
+
+
 def main():
     cli()

@@ -1,0 +1,232 @@
+import json
+import math
+import os
+import select
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import rnnac
+from rnnac import complete
+from rnnac.checkpoint import save_checkpoint
+from rnnac.cli import cli
+
+VOCAB = rnnac.Vocab("abc")
+
+
+@pytest.fixture(scope="module")
+def model():
+    model = rnnac.RNN.init(len(VOCAB), 8, seed=0, dtype=np.float32)
+    rng = np.random.default_rng(5)
+    for p in model.params.values():
+        p[:] = rng.normal(0, 1.0, p.shape)
+    return model
+
+
+@pytest.fixture
+def ckpt(tmp_path, model):
+    path = tmp_path / "model.npz"
+    meta = {"chars": VOCAB.chars, "activation": "tanh", "hidden_size": 8, "dtype": "float32",
+            "config": {"data": {"lowercase": True}}, "step": 42, "epoch": 3, "best_val_loss": 1.5,
+            "rng_state": {}}
+    save_checkpoint(path, model.params, meta)
+    return str(path)
+
+
+@pytest.fixture
+def completer(model):
+    return complete.Completer(model, VOCAB)
+
+
+def run(*args, input=None, env=None):
+    return CliRunner().invoke(cli, list(args), input=input, env=env)
+
+
+def test_one_prefix_plain(ckpt, completer):
+    result = run("complete", "ab", "-c", ckpt)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "".join(f"{w}\n" for w, _ in completer.complete("ab").completions)
+    assert len(result.stdout.splitlines()) == 5 and result.stderr == ""
+
+
+def test_several_prefixes_plain_and_top(ckpt, completer):
+    result = run("complete", "a", "C", "-c", ckpt, "-k", "2")
+    assert result.exit_code == 0 and result.stderr == ""
+    expected = [f"{p}\t{w}" for p in ("a", "C") for w, _ in completer.complete(p, k=2).completions]
+    assert result.stdout.splitlines() == expected
+    assert result.stdout.splitlines()[2].startswith("C\tc")  # case folded, prefix as given
+
+
+def test_tsv(ckpt, completer):
+    result = run("complete", "b", "--format", "tsv", "-c", ckpt, "-k", "3")
+    assert result.exit_code == 0 and result.stderr == ""
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert [r[:3] for r in rows] == [["b", str(i + 1), w] for i, (w, _) in enumerate(completer.complete("b", k=3).completions)]
+    for _, _, _, prob, logprob in rows:
+        assert float(prob) == pytest.approx(math.exp(float(logprob)), rel=1e-5)
+
+
+def test_json(ckpt, completer):
+    result = run("complete", "ca", "", "--format", "json", "-c", ckpt)
+    assert result.exit_code == 0 and result.stderr == ""
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [obj["prefix"] for obj in lines] == ["ca", ""]
+    for obj in lines:
+        assert set(obj) == {"prefix", "completions", "truncated"} and obj["truncated"] is False
+        expected = completer.complete(obj["prefix"]).completions
+        assert [c["word"] for c in obj["completions"]] == [w for w, _ in expected]
+        for c, (_, lp) in zip(obj["completions"], expected):
+            assert c["logprob"] == pytest.approx(lp) and c["prob"] == pytest.approx(math.exp(lp))
+    assert all(c["word"].startswith("ca") for c in lines[0]["completions"])  # the whole word
+
+
+def test_empty_prefix_gives_the_most_likely_words(ckpt, completer):
+    result = run("complete", "", "-c", ckpt, "-k", "3")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [w for w, _ in completer.complete("", k=3).completions]
+
+
+def test_unknown_characters(ckpt):
+    result = run("complete", "ab", "a$b", "c", "-c", ckpt, "-k", "1")
+    assert result.exit_code == 1
+    assert [line.split("\t")[0] for line in result.stdout.splitlines()] == ["ab", "c"]
+    assert result.stderr.count("\n") == 1 and "'a$b'" in result.stderr and "'$'" in result.stderr
+    assert result.stderr.startswith("Error: ")
+    skipped = run("complete", "ab", "a$b", "c", "-c", ckpt, "-k", "1", "--skip-unknown")
+    assert skipped.exit_code == 0 and skipped.stderr == "" and skipped.stdout == result.stdout
+
+
+def test_stdin_lines(ckpt, completer):
+    result = run("complete", "-", "-c", ckpt, "-k", "2", input="a\r\nb\n\nc")
+    assert result.exit_code == 0 and result.stderr == ""
+    expected = [f"{p}\t{w}" for p in ("a", "b", "", "c") for w, _ in completer.complete(p, k=2).completions]
+    assert result.stdout.splitlines() == expected
+    no_dash = run("complete", "-c", ckpt, "-k", "2", input="a\r\nb\n\nc")  # stdin is not a terminal
+    assert no_dash.stdout == result.stdout
+
+
+def test_beam_budget_lexicon(ckpt, completer, tmp_path):
+    beam = run("complete", "a", "--beam", "2", "-c", ckpt, "--format", "json")
+    assert beam.exit_code == 0
+    got = json.loads(beam.stdout)["completions"]
+    assert [c["word"] for c in got] == [w for w, _ in completer.complete("a", beam=2).completions]
+    cut = run("complete", "", "--budget", "2", "-c", ckpt, "--format", "json")
+    assert cut.exit_code == 0 and json.loads(cut.stdout)["truncated"] is True
+    assert "budget" in cut.stderr and cut.stderr.startswith("Warning: ")
+    (tmp_path / "lex.txt").write_text("abc\nab\nbca\nxyz\n")
+    lex = run("complete", "ab", "b", "--lexicon", str(tmp_path / "lex.txt"), "-c", ckpt)
+    assert lex.exit_code == 0
+    assert sorted(lex.stdout.splitlines()) == ["ab\tab", "ab\tabc", "b\tbca"]
+    assert "1 lexicon words" in lex.stderr
+
+
+def test_checkpoint_from_environment_and_errors(ckpt, tmp_path, monkeypatch):
+    result = run("complete", "a", env={"RNNAC_CHECKPOINT": ckpt})
+    assert result.exit_code == 0 and len(result.stdout.splitlines()) == 5
+    missing = run("complete", "a", "-c", str(tmp_path / "nope.npz"))
+    assert missing.exit_code == 1 and missing.stdout == ""
+    assert missing.stderr == f"Error: cannot load checkpoint {tmp_path / 'nope.npz'}: no such file\n"
+    (tmp_path / "bad.npz").write_bytes(b"garbage")
+    bad = run("complete", "a", "-c", str(tmp_path / "bad.npz"))
+    assert bad.exit_code == 1 and bad.stderr.count("\n") == 1 and "not a valid .npz" in bad.stderr
+    np.savez(tmp_path / "pickled.npz", meta=np.array([{"a": 1}], dtype=object))
+    pickled = run("complete", "a", "-c", str(tmp_path / "pickled.npz"))
+    assert pickled.exit_code == 1 and pickled.stderr.count("\n") == 1 and "pickle" in pickled.stderr
+    monkeypatch.setattr(complete, "BUNDLED_MODEL", tmp_path / "models" / "en.npz")
+    none = run("complete", "a", env={"RNNAC_CHECKPOINT": ""})
+    assert none.exit_code == 1 and none.stderr.startswith("Error: no bundled model; train one")
+
+
+def test_usage_errors(ckpt):
+    assert run("complete", "a", "-k", "0", "-c", ckpt).exit_code == 2
+    assert run("complete", "a", "-", "-c", ckpt).exit_code == 2
+    assert run("complete", "a", "--format", "xml", "-c", ckpt).exit_code == 2
+
+
+def test_sample(ckpt):
+    first = run("sample", "-n", "20", "--seed", "1", "-c", ckpt, "--prefix", "B", "--temperature", "0.8")
+    assert first.exit_code == 0 and first.stderr == ""
+    words = first.stdout.splitlines()
+    assert len(words) == 20 and all(w.startswith("b") for w in words)
+    assert run("sample", "-n", "20", "--seed", "1", "-c", ckpt, "--prefix", "b", "-t", "0.8").stdout == first.stdout
+    bad = run("sample", "--prefix", "x", "-c", ckpt)
+    assert bad.exit_code == 1 and "'x'" in bad.stderr
+
+
+def test_info(ckpt):
+    plain = run("info", ckpt)
+    assert plain.exit_code == 0 and plain.stderr == ""
+    lines = plain.stdout.splitlines()
+    for expected in ("chars: abc", "vocab_size: 4", "hidden_size: 8", "parameters: 140", "step: 42",
+                     "best_val_loss: 1.5", "config.data.lowercase: true"):
+        assert expected in lines
+    facts = json.loads(run("info", ckpt, "--json").stdout)
+    assert facts["parameters"] == 8 * 4 + 64 + 8 + 4 * 8 + 4 and facts["config"] == {"data": {"lowercase": True}}
+
+
+# --- the installed script, in real processes ---------------------------------------------
+
+
+def rnnac_command() -> list[str]:
+    script = Path(sys.executable).parent / "rnnac"  # the installed entry point, without shims
+    return [str(script)] if script.exists() else [sys.executable, "-m", "rnnac"]
+
+
+def test_stdin_streams_answers_before_input_ends(ckpt):
+    proc = subprocess.Popen([*rnnac_command(), "complete", "-", "-c", ckpt, "-k", "1"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(b"ab\n")
+        proc.stdin.flush()
+        ready, _, _ = select.select([proc.stdout], [], [], 20)
+        assert ready, "no answer while stdin was still open"
+        assert proc.stdout.readline().startswith(b"ab\tab")
+        proc.stdin.write(b"c\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().startswith(b"c\tc")
+        proc.stdin.close()
+        assert proc.wait(20) == 0
+        assert proc.stderr.read() == b""
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_head_closes_the_pipe_quietly(ckpt, tmp_path):
+    big = tmp_path / "big.txt"
+    big.write_text("a\nb\nc\nab\n" * 20_000)
+    command = " ".join(rnnac_command())
+    shell = f"set -o pipefail; {command} complete - -c {ckpt} < {big} 2> {tmp_path / 'err'} | head -1"
+    done = subprocess.run(["bash", "-c", shell], capture_output=True, timeout=60, check=False)
+    assert done.stdout.count(b"\n") == 1 and done.stdout.startswith(b"a\ta")
+    assert (tmp_path / "err").read_bytes() == b""  # no traceback, no "Exception ignored"
+    assert done.returncode == 0
+
+
+def test_complete_keeps_slow_imports_off_its_path(ckpt):
+    """yaml, tqdm and numpy.ma (pulled in by np.unique) would each cost cold-start time."""
+    code = ("import sys\nfrom rnnac.cli import cli\n"
+            f"try:\n    cli(['complete', 'ab', '-c', {ckpt!r}])\nexcept SystemExit:\n    pass\n"
+            "print([m for m in ('yaml', 'tqdm', 'numpy.ma') if m in sys.modules], file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stderr == "[]\n"
+    assert len(done.stdout.splitlines()) == 5
+
+
+def test_line_chunks_answer_what_has_arrived():
+    from rnnac.cli import _line_chunks
+
+    read_fd, write_fd = os.pipe()
+    with open(read_fd, "rb", buffering=0) as reader:
+        chunks = _line_chunks(reader)
+        os.write(write_fd, b"ab\nc\r\nd")  # "d" is not a whole line yet
+        assert next(chunks) == ["ab", "c"]
+        os.write(write_fd, "é\n".encode() + b"x\n")
+        assert next(chunks) == ["dé", "x"]
+        os.write(write_fd, b"last")
+        os.close(write_fd)
+        assert list(chunks) == [["last"]]

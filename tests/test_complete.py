@@ -1,0 +1,271 @@
+import itertools
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import rnnac
+from rnnac import complete
+from rnnac.checkpoint import save_checkpoint
+from rnnac.complete import Completer, Lexicon, Result
+from rnnac.errors import CheckpointError
+
+VOCAB = rnnac.Vocab("abc")
+MAX_LENGTH = 6
+PREFIXES = ["", "a", "cb", "abca", "bbbbbb"]
+
+
+def peaked_model(activation="tanh", seed=0, dtype=np.float64, hidden_size=6):
+    """Random weights large enough that probabilities differ a lot, as in a trained model."""
+    model = rnnac.RNN.init(len(VOCAB), hidden_size, activation, seed=seed, dtype=dtype)
+    rng = np.random.default_rng(seed + 1)
+    for p in model.params.values():
+        p[:] = rng.normal(0, 1.0, p.shape)
+    return model
+
+
+def brute_force(model, prefix, max_length=MAX_LENGTH, allowed=None):
+    """log P(word | prefix) of every word up to max_length, best first, by scoring them all."""
+    words = [prefix + "".join(tail) for m in range(max_length - len(prefix) + 1)
+             for tail in itertools.product(VOCAB.chars, repeat=m)]
+    words = [w for w in words if w and (allowed is None or w in allowed)]
+    if not words:
+        return []
+    logprobs = model.target_logprobs(rnnac.make_batch(words, VOCAB))  # (B, T)
+    # The prefix's own characters are given: only targets from position len(prefix) on count.
+    scores = logprobs[:, len(prefix):].sum(axis=1)
+    order = np.argsort(-scores, kind="stable")
+    return [(words[i], float(scores[i])) for i in order]
+
+
+def assert_same_ranking(got, expected, k):
+    """Same top-k log-probs; words equal except where two probabilities tie."""
+    expected = expected[:k]
+    assert len(got) == len(expected)
+    np.testing.assert_allclose([lp for _, lp in got], [lp for _, lp in expected], rtol=0, atol=1e-9)
+    for (w, lp), (w_exp, lp_exp) in zip(got, expected):
+        assert w == w_exp or abs(lp - lp_exp) < 1e-12
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_exact_search_matches_brute_force(activation, seed):
+    model = peaked_model(activation, seed)
+    completer = Completer(model, VOCAB)
+    for k in (1, 5, 40):
+        results = completer.complete_many(PREFIXES, k=k, max_length=MAX_LENGTH, budget=10**6)
+        for prefix, result in zip(PREFIXES, results):
+            assert not result.truncated and result.error is None
+            assert all(w.startswith(prefix) and len(w) <= MAX_LENGTH for w, _ in result.completions)
+            assert_same_ranking(result.completions, brute_force(model, prefix), k)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10**6), k=st.integers(1, 12), max_length=st.integers(1, 5),
+       prefix=st.text("abc", max_size=3), scale=st.floats(0.1, 3.0), lexicon_seed=st.none() | st.integers(0, 99))
+def test_exact_search_matches_brute_force_on_random_models(seed, k, max_length, prefix, scale, lexicon_seed):
+    model = rnnac.RNN.init(len(VOCAB), 5, seed=seed, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    for p in model.params.values():
+        p[:] = rng.normal(0, scale, p.shape)  # from nearly uniform to very peaked
+    allowed, lexicon = None, None
+    if lexicon_seed is not None:
+        every = [w for w, _ in brute_force(model, "", max_length=5)]
+        allowed = set(np.random.default_rng(lexicon_seed).choice(every, size=20, replace=False))
+        lexicon = Lexicon(allowed, VOCAB)
+    got = Completer(model, VOCAB).complete(prefix, k=k, max_length=max_length, budget=10**6, lexicon=lexicon)
+    expected = brute_force(model, prefix, max_length=max(max_length, len(prefix)), allowed=allowed)
+    assert_same_ranking(got.completions, expected, k)
+
+
+def test_all_words_up_to_the_length_bound_when_k_is_large():
+    model = peaked_model()
+    result = Completer(model, VOCAB).complete("ab", k=10**4, max_length=5, budget=10**6)
+    expected = brute_force(model, "ab", max_length=5)
+    assert len(result.completions) == len(expected) == 1 + 3 + 9 + 27
+    assert_same_ranking(result.completions, expected, len(expected))
+    # Every word once, and the probabilities of all words up to the bound sum to at most 1.
+    assert len({w for w, _ in result.completions}) == len(expected)
+    assert np.exp([lp for _, lp in result.completions]).sum() <= 1 + 1e-12
+
+
+def test_a_prefix_at_the_length_bound_is_its_own_only_candidate():
+    model = peaked_model()
+    [(word, lp)] = Completer(model, VOCAB).complete("bbbbbb", k=5, max_length=6).completions
+    assert word == "bbbbbb"
+    assert lp == pytest.approx(brute_force(model, "bbbbbb")[0][1], abs=1e-12)
+
+
+def test_the_empty_prefix_gives_the_most_likely_words():
+    model = peaked_model(seed=1)
+    result = Completer(model, VOCAB).complete("", k=5, max_length=MAX_LENGTH)
+    assert all(w for w, _ in result.completions)  # the empty word is never a completion
+    assert_same_ranking(result.completions, brute_force(model, ""), 5)
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 8])
+def test_beam_search_never_beats_exact_search(width):
+    model = peaked_model(seed=1)
+    completer = Completer(model, VOCAB)
+    for prefix in PREFIXES:
+        truth = dict(brute_force(model, prefix))
+        exact = completer.complete(prefix, k=5, max_length=MAX_LENGTH, budget=10**6).completions
+        beam = completer.complete(prefix, k=5, max_length=MAX_LENGTH, beam=width).completions
+        assert beam, "a beam search finds at least one word here"
+        for (word, lp), (_, exact_lp) in zip(beam, exact):
+            assert lp == pytest.approx(truth[word], abs=1e-9)  # its scores are true probabilities
+            assert lp <= exact_lp + 1e-9  # and its i-th word is never better than the exact i-th
+        assert [lp for _, lp in beam] == sorted((lp for _, lp in beam), reverse=True)
+
+
+def test_wide_beam_search_is_exact():
+    """With a beam wider than all nodes of a depth, beam search examines every word."""
+    model = peaked_model(seed=0)
+    completer = Completer(model, VOCAB)
+    beam = completer.complete("a", k=5, max_length=5, beam=3**4).completions
+    assert_same_ranking(beam, brute_force(model, "a", max_length=5), 5)
+
+
+def test_lexicon_restricts_completions_and_keeps_the_ranking():
+    model = peaked_model(seed=1)
+    words = ["ab", "abc", "abcabc", "b", "cab", "cc", "a", "aaaaaaa", "AC", "xyz", "ab"]
+    lexicon = Lexicon(words, VOCAB, lowercase=True)
+    assert lexicon.skipped == 1  # "xyz" can never be completed; "AC" folds to "ac"
+    completer = Completer(model, VOCAB)
+    allowed = {w.lower() for w in words}
+    for prefix in ["", "a", "ab", "c"]:
+        got = completer.complete(prefix, k=4, max_length=MAX_LENGTH, lexicon=lexicon).completions
+        assert {w for w, _ in got} <= allowed
+        assert_same_ranking(got, brute_force(model, prefix, allowed=allowed), 4)
+        beam = completer.complete(prefix, k=4, max_length=MAX_LENGTH, lexicon=lexicon, beam=2).completions
+        assert {w for w, _ in beam} <= allowed
+    # "aaaaaaa" is longer than max_length; no lexicon word starts with "bb".
+    assert completer.complete("aaa", lexicon=lexicon, max_length=MAX_LENGTH).completions == []
+    assert completer.complete("bb", lexicon=lexicon).completions == []
+
+
+def test_lexicon_from_file_reads_plain_and_tsv(tmp_path):
+    (tmp_path / "words.txt").write_text("ab\nCab\n")
+    (tmp_path / "words.tsv").write_text("ab\t10\ncab\t3\n")
+    for name in ("words.txt", "words.tsv"):
+        lexicon = Lexicon.from_file(tmp_path / name, VOCAB)
+        assert lexicon.walk(VOCAB.encode("cab")) > 0 and lexicon.ends[lexicon.walk(VOCAB.encode("cab"))]
+        assert not lexicon.ends[lexicon.walk(VOCAB.encode("ca"))]
+        assert lexicon.walk(VOCAB.encode("b")) == -1
+
+
+def test_unknown_characters_and_case_folding():
+    model = peaked_model()
+    results = Completer(model, VOCAB, lowercase=True).complete_many(["aB", "ax", "ab", "", "ax"], k=3)
+    assert results[0].error is None and results[0].completions == results[2].completions
+    assert all(w.startswith("ab") for w, _ in results[0].completions)  # words are folded
+    assert results[0].prefix == "aB"
+    for bad in (results[1], results[4]):
+        assert bad.completions == [] and "'ax'" in bad.error and "'x'" in bad.error
+    assert results[3].completions  # the others are still answered
+    strict = Completer(model, VOCAB, lowercase=False).complete("aB")
+    assert "'B'" in strict.error
+
+
+def test_budget_truncates_and_says_so():
+    model = peaked_model()
+    completer = Completer(model, VOCAB)
+    cut = completer.complete("", k=40, max_length=MAX_LENGTH, budget=10)
+    assert cut.truncated and cut.expansions <= 10
+    # What was found is real, and in order, but not necessarily the true top 40.
+    truth = dict(brute_force(model, ""))
+    assert all(lp == pytest.approx(truth[w], abs=1e-9) for w, lp in cut.completions)
+    full = completer.complete("", k=40, max_length=MAX_LENGTH, budget=10**6)
+    assert not full.truncated and full.expansions > 10
+    beam_cut = completer.complete("", k=5, max_length=MAX_LENGTH, beam=4, budget=5)
+    assert beam_cut.truncated and beam_cut.expansions <= 5
+
+
+def test_batching_and_memory_splits_do_not_change_results(monkeypatch):
+    model = peaked_model(dtype=np.float32, hidden_size=8)
+    prefixes = ["".join(p) for n in range(4) for p in itertools.product("abc", repeat=n)]  # 40 prefixes
+    alone = [Completer(model, VOCAB).complete(p, k=5, max_length=7).completions for p in prefixes]
+    # One group of all 40 outgrows a tiny memory cap: it is retried in halves, quarters, ...
+    monkeypatch.setattr(complete, "SEARCH_BYTES", 20_000)
+    monkeypatch.setattr(Completer, "_group_size", lambda self, budget: 64)
+    groups, run = [], complete._ExactSearch.run
+    monkeypatch.setattr(complete._ExactSearch, "run", lambda self, a0, *rest: groups.append(len(a0)) or run(self, a0, *rest))
+    together = [r.completions for r in Completer(model, VOCAB).complete_many(prefixes, k=5, max_length=7)]
+    assert groups[:3] == [40, 20, 10]
+    for a, b in zip(alone, together):
+        assert [w for w, _ in a] == [w for w, _ in b]
+        np.testing.assert_allclose([lp for _, lp in a], [lp for _, lp in b], rtol=0, atol=1e-5)
+
+
+def test_sample_words():
+    model = peaked_model(seed=1)
+    words = complete.sample(model, VOCAB, 300, prefix="Ab", rng=np.random.default_rng(0), max_length=6)
+    assert len(words) == 300 and all(w.startswith("ab") and 2 <= len(w) <= 6 for w in words)
+    assert words == complete.sample(model, VOCAB, 300, prefix="ab", rng=0, max_length=6)  # a seed repeats
+    assert all(complete.sample(model, VOCAB, 50, rng=1))  # never an empty word
+    greedy = complete.sample(model, VOCAB, 3, temperature=0, prefix="a")
+    assert len(set(greedy)) == 1
+
+
+def test_samples_follow_the_model():
+    """The most likely word comes up as often as its probability says (within 5 sigma)."""
+    model = peaked_model(seed=0)
+    (best, lp), = Completer(model, VOCAB).complete("c", k=1, max_length=8).completions
+    n, p = 20_000, np.exp(lp)
+    hits = complete.sample(model, VOCAB, n, prefix="c", rng=3, max_length=8).count(best)
+    assert abs(hits - n * p) < 5 * np.sqrt(n * p * (1 - p))
+
+
+def save_tiny(path, model=None, lowercase=True):
+    model = model or peaked_model(dtype=np.float32)
+    meta = {"chars": VOCAB.chars, "activation": model.activation, "hidden_size": model.hidden_size,
+            "dtype": str(model.dtype), "config": {"data": {"lowercase": lowercase}}, "step": 7, "epoch": 1,
+            "best_val_loss": 1.25, "rng_state": {}}
+    save_checkpoint(path, model.params, meta)
+    return model
+
+
+def test_loading_follows_flag_then_environment_then_bundled(tmp_path, monkeypatch):
+    flagged, env = tmp_path / "flag.npz", tmp_path / "env.npz"
+    save_tiny(flagged, lowercase=False)
+    save_tiny(env, lowercase=True)
+    monkeypatch.setenv("RNNAC_CHECKPOINT", str(env))
+    assert complete.resolve_checkpoint(flagged) == flagged
+    assert Completer.load(flagged).lowercase is False
+    assert Completer.load().lowercase is True
+    monkeypatch.delenv("RNNAC_CHECKPOINT")
+    monkeypatch.setattr(complete, "BUNDLED_MODEL", tmp_path / "models" / "en.npz")
+    with pytest.raises(CheckpointError, match="no bundled model; train one"):
+        Completer.load()
+
+
+def test_unusable_checkpoints_are_checkpoint_errors(tmp_path):
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(CheckpointError, match="not a valid .npz"):
+        Completer.load(tmp_path / "junk.npz")
+    with pytest.raises(CheckpointError, match="no such file"):
+        Completer.load(tmp_path / "missing.npz")
+    model = peaked_model(dtype=np.float32)
+    save_tiny(tmp_path / "odd.npz", model)
+    raw = dict(np.load(tmp_path / "odd.npz"))
+    meta = json.loads(raw["meta"].item())
+    meta["activation"] = "swish"
+    raw["meta"] = np.array(json.dumps(meta))
+    np.savez(tmp_path / "odd.npz", **raw)
+    with pytest.raises(CheckpointError, match="activation"):
+        Completer.load(tmp_path / "odd.npz")
+
+
+def test_describe(tmp_path):
+    model = save_tiny(tmp_path / "m.npz")
+    facts = complete.describe(tmp_path / "m.npz")
+    assert facts["chars"] == "abc" and facts["vocab_size"] == 4 and facts["hidden_size"] == 6
+    assert facts["parameters"] == model.n_params() == 6 * 4 + 36 + 6 + 4 * 6 + 4
+    assert facts["step"] == 7 and facts["best_val_loss"] == 1.25
+    assert facts["config"] == {"data": {"lowercase": True}}
+
+
+def test_result_defaults():
+    assert Result("x") == Result("x", [], False, None, 0)
