@@ -249,5 +249,50 @@ def _flatten(tree: dict, parent: str = ""):
             yield f"{parent}{key}", value
 
 
+# --- evaluate, plot ------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("wordlist", type=click.Path(dir_okay=False, allow_dash=True))
+@checkpoint_option
+@click.option("--weighted", is_flag=True, help="Weigh each word by its TSV count (words as people type them).")
+@click.option("--baseline", "baselines", multiple=True, type=click.Choice(["trie", "ngram"]),
+              help="Baselines to compare with (repeatable) [default: both].")
+@click.option("--no-baselines", is_flag=True, help="Evaluate the model alone.")
+@click.option("-k", "--top", default=5, show_default=True, type=click.IntRange(min=1), help="Completions considered.")
+@click.option("--search", type=click.Choice(["exact", "known"]), default="exact", show_default=True,
+              help="exact: the model's completions as `rnnac complete` finds them; known: the model "
+                   "ranks only the training and evaluated words, as the baselines do.")
+@click.option("--train-list", type=click.Path(dir_okay=False), default=None,
+              help="The word list the model was trained on, if not where its config says.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object with every figure.")
+def evaluate(wordlist, checkpoint, weighted, baselines, no_baselines, top, search, train_list, as_json):
+    """Likelihood, completion accuracy and keystroke savings of a model over WORDLIST,
+    beside a frequency trie and a character n-gram trained on the same split."""
+    from rnnac.complete import Completer, resolve_checkpoint
+    from rnnac.evaluate import evaluate_checkpoint, format_table
+
+    def exact_search(model, vocab):
+        completer = Completer(model, vocab)
+        return lambda prefixes, k: [[w for w, _ in r.completions] for r in completer.complete_many(prefixes, k)]
+
+    result = evaluate_checkpoint(
+        wordlist, resolve_checkpoint(checkpoint), weighted=weighted, k=top, train_list=train_list,
+        baselines=() if no_baselines else (baselines or ("trie", "ngram")),
+        make_complete_fn=exact_search if search == "exact" else None)
+    click.echo(result.to_json() if as_json else format_table(result))
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(exists=True))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default="curve.png", show_default=True,
+              help="The picture to write (PNG, SVG or PDF by its extension).")
+def plot(run_dir, output):
+    """Draw training and validation loss from RUN_DIR/metrics.jsonl."""
+    from rnnac.plot import plot_run
+
+    click.echo(plot_run(run_dir, output))
+
+
 def main():
     cli()
