@@ -1,6 +1,6 @@
 """Evaluation: what a user of the completer feels, for the RNN and its baselines, by one code path.
 
-Every model is a Completer: `rank_many(prefixes, k)` gives each prefix's top k whole words, best
+Every model is a Contender (one entry of the table): `rank_many(prefixes, k)` gives each prefix's top k whole words, best
 first; a model with probabilities also gives `word_logprobs(words)`, log P(word) (N,) over its
 characters and its end. Over a word list, each word w weighing c_w (its count with weighted=True,
 else 1) and scoring n_w = len(w) + 1 characters (the end counts as one):
@@ -44,7 +44,7 @@ CompleteFn = Callable[[list[str], int], list[list[str]]]  # (prefixes, k) -> top
 
 
 @dataclass
-class Completer:
+class Contender:
     """One model as the metrics see it."""
 
     name: str
@@ -110,8 +110,8 @@ def rnn_word_logprobs(model, vocab: Vocab, words: Sequence[str], batch_size: int
     return logp
 
 
-def rnn_completer(model, vocab: Vocab, candidates: Sequence[str], complete_fn: CompleteFn | None = None) -> Completer:
-    """The RNN as a Completer. Its completions come from `complete_fn` when given, else from
+def rnn_contender(model, vocab: Vocab, candidates: Sequence[str], complete_fn: CompleteFn | None = None) -> Contender:
+    """The RNN as a Contender. Its completions come from `complete_fn` when given, else from
     ranking `candidates` by P(word), scored in one batched pass the first time they are needed."""
 
     def word_logprobs(words):
@@ -126,16 +126,16 @@ def rnn_completer(model, vocab: Vocab, candidates: Sequence[str], complete_fn: C
                 ranker = PrefixRanker(candidates, word_logprobs(candidates))
             return ranker.rank_many(prefixes, k)
 
-    return Completer("rnn", complete_fn, word_logprobs)
+    return Contender("rnn", complete_fn, word_logprobs)
 
 
-def ngram_completer(ngram: CharNGram, candidates: Sequence[str]) -> Completer:
-    """The n-gram as a Completer: completions rank `candidates` by P(word)."""
+def ngram_contender(ngram: CharNGram, candidates: Sequence[str]) -> Contender:
+    """The n-gram as a Contender: completions rank `candidates` by P(word)."""
     ranker = PrefixRanker(candidates, ngram.word_logprobs(candidates))
-    return Completer("ngram", ranker.rank_many, ngram.word_logprobs)
+    return Contender("ngram", ranker.rank_many, ngram.word_logprobs)
 
 
-def score_model(completer: Completer, words: Sequence[str], weights, seen, k: int = 5,
+def score_model(contender: Contender, words: Sequence[str], weights, seen, k: int = 5,
                 prefix_lengths: Sequence[int] = PREFIX_LENGTHS) -> dict[str, Scores]:
     """Every figure of the module docstring for one model, by subset: {"all", "seen", "held_out"}.
 
@@ -143,8 +143,8 @@ def score_model(completer: Completer, words: Sequence[str], weights, seen, k: in
     """
     weights, seen = np.asarray(weights, dtype=np.float64), np.asarray(seen, dtype=bool)  # (N,), (N,)
     n_chars = np.array([len(w) + 1 for w in words], dtype=np.float64)  # (N,)
-    logp = None if completer.word_logprobs is None else np.asarray(completer.word_logprobs(words))  # (N,)
-    ranks = completion_ranks(completer, words, k)
+    logp = None if contender.word_logprobs is None else np.asarray(contender.word_logprobs(words))  # (N,)
+    ranks = completion_ranks(contender, words, k)
     # rank at each prefix length L, -1 where the word is not longer than L
     at_length = {L: np.array([r[L - 1] if len(r) >= L else -1 for r in ranks]) for L in prefix_lengths}  # (N,) each
     keys = np.array([_keystrokes(r) for r in ranks], dtype=np.float64)  # (N,)
@@ -172,11 +172,11 @@ def score_model(completer: Completer, words: Sequence[str], weights, seen, k: in
     return {"all": subset_scores(everything), "seen": subset_scores(seen), "held_out": subset_scores(~seen)}
 
 
-def completion_ranks(completer: Completer, words: Sequence[str], k: int) -> list[np.ndarray]:
+def completion_ranks(contender: Contender, words: Sequence[str], k: int) -> list[np.ndarray]:
     """For each word w, ranks (len(w) - 1,): entry i - 1 is the position (1-based) of w among the
     top k completions of w[:i], 0 if absent, for i = 1 .. len(w) - 1. One rank_many call in all."""
     prefixes = sorted({w[:i] for w in words for i in range(1, len(w))})
-    answers = completer.rank_many(prefixes, k) if prefixes else []
+    answers = contender.rank_many(prefixes, k) if prefixes else []
     position = {p: {word: r for r, word in enumerate(answer[:k], start=1)} for p, answer in zip(prefixes, answers)}
     return [np.array([position[w[:i]].get(w, 0) for i in range(1, len(w))], dtype=np.int64) for w in words]
 
@@ -221,20 +221,20 @@ def evaluate(model, vocab: Vocab, words: Sequence[str], counts=None, *, train_wo
     seen = np.array([w in train_set for w in words])  # (N,)
     candidates = sorted(train_set | set(words))  # the closed vocabulary of the rankers
 
-    completers = [rnn_completer(model, vocab, candidates, complete_fn)]
+    contenders = [rnn_contender(model, vocab, candidates, complete_fn)]
     ngram_report = None
     if "trie" in baselines:
         trie = FrequencyTrie(train_words, train_counts)
-        completers.append(Completer("trie", trie.rank_many))
+        contenders.append(Contender("trie", trie.rank_many))
     if "ngram" in baselines:
         if len(train_set) < 2:
             raise DataError("the n-gram baseline needs at least two training words")
         train_weights = sampling_weights(train_counts, train_weighting) * len(train_words)  # (N,), mean 1
         ngram, grid = fit_ngram(train_words, vocab, train_weights, seed=seed)
-        completers.append(ngram_completer(ngram, candidates))
+        contenders.append(ngram_contender(ngram, candidates))
         ngram_report = _ngram_report(ngram, grid, train_words, train_weights, words, weights, seen, vocab)
 
-    models = {c.name: score_model(c, words, weights, seen, k, prefix_lengths) for c in completers}
+    models = {c.name: score_model(c, words, weights, seen, k, prefix_lengths) for c in contenders}
     info = dict(info or {}, rnn_completions="search" if complete_fn else f"ranks {len(candidates):,} candidate words",
                 train_weighting=train_weighting)
     return Evaluation(k, list(prefix_lengths), weighted, len(words), int(seen.sum()), int((~seen).sum()),

@@ -10,12 +10,12 @@ from rnnac.config import Config
 from rnnac.data import Vocab
 from rnnac.errors import DataError
 from rnnac.evaluate import (
-    Completer,
+    Contender,
     check_targets,
     evaluate,
     evaluate_checkpoint,
     format_table,
-    rnn_completer,
+    rnn_contender,
     score_model,
 )
 from rnnac.model import RNN
@@ -36,7 +36,7 @@ EVALUATED = ["cat", "cart", "dog", "cow"]  # cow is held out
 def hand_scores(weights=(1, 1, 1, 1)):
     trie = FrequencyTrie(list(TRAIN), list(TRAIN.values()))
     seen = [w in TRAIN for w in EVALUATED]
-    return score_model(Completer("trie", trie.rank_many), EVALUATED, weights, seen, k=2)
+    return score_model(Contender("trie", trie.rank_many), EVALUATED, weights, seen, k=2)
 
 
 def uniform_model(K, hidden_size=3):
@@ -109,7 +109,7 @@ def test_rnn_ranking_matches_a_step_by_step_brute_force():
             total += logp[0, nxt]
         return total
 
-    completer = rnn_completer(model, vocab, words)
+    completer = rnn_contender(model, vocab, words)
     np.testing.assert_allclose(completer.word_logprobs(words), [logprob(w) for w in words], rtol=1e-10)
     for prefix in ["", "a", "ab", "c", "b", "x"]:
         expected = sorted((w for w in words if w.startswith(prefix)), key=lambda w: (-logprob(w), w))
