@@ -12,12 +12,18 @@ bench:
 	$(PYTHON) bench/train_step.py
 	$(PYTHON) bench/complete.py
 
-lint:
-	$(PYTHON) -m ruff check rnnac tests bench || echo "ruff not installed: pip install ruff"
+lint:  ## needs the dev extra: pip install -e ".[dev]"
+	$(PYTHON) -m ruff check rnnac tests bench
 
 model:  ## retrain the bundled model from configs/default.yaml
-	rnnac train configs/default.yaml --quiet
-	cp runs/default/best.npz rnnac/models/en.npz
+	rnnac train configs/default.yaml --force --quiet
+	$(PYTHON) -c "from rnnac.checkpoint import export_for_inference as e; e('runs/default/best.npz', 'rnnac/models/en.npz')"
 
-eval:
-	$(PYTHON) bench/evaluate.py
+runs/names/best.npz:
+	rnnac train configs/names.yaml --force --quiet
+
+eval: runs/names/best.npz  ## the README's evaluation tables, into bench/results/
+	mkdir -p bench/results
+	rnnac evaluate data/words.tsv --weighted > bench/results/eval_words_weighted.md
+	rnnac evaluate data/words.tsv > bench/results/eval_words.md
+	rnnac evaluate data/names.txt -c runs/names/best.npz > bench/results/eval_names.md
