@@ -40,7 +40,8 @@ def cli():
 
 @cli.command()
 @click.argument("config", type=click.Path(dir_okay=False))
-@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a config field (repeatable).")
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override a config field (repeatable).")
 @click.option("--resume", is_flag=True, help="Continue the run from OUTPUT_DIR/last.npz.")
 @click.option("--force", is_flag=True, help="Start over even if output.dir holds a run.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or log lines.")

@@ -65,7 +65,8 @@ class RNN:
         self._workspace = None  # bptt's reusable buffers, made on first use
 
     @classmethod
-    def init(cls, vocab_size: int, hidden_size: int, activation: str = "tanh", seed: int = 0, dtype=np.float32) -> "RNN":
+    def init(cls, vocab_size: int, hidden_size: int, activation: str = "tanh", seed: int = 0,
+             dtype=np.float32) -> "RNN":
         """Xavier-initialised weights from `np.random.default_rng(seed)`; zero biases."""
         rng = np.random.default_rng(seed)
         K, H = vocab_size, hidden_size
@@ -90,7 +91,8 @@ class RNN:
     def dtype(self) -> np.dtype:
         return self.params["W"].dtype
 
-    def loss_and_grads(self, batch: Batch, loss: str = "cross_entropy", truncate: int | None = None, engine: str = "bptt"):
+    def loss_and_grads(self, batch: Batch, loss: str = "cross_entropy", truncate: int | None = None,
+                       engine: str = "bptt"):
         """Mean loss over the batch's valid targets and its gradient, a dict with the params' keys.
 
         engine="bptt" is the fast reverse-mode engine (seed 004); "rtrl" is seed 000's forward-mode
@@ -142,5 +144,6 @@ def _check_options(loss: str, truncate: int | None, engine: str) -> None:
         raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    if truncate is not None and (isinstance(truncate, bool) or not isinstance(truncate, (int, np.integer)) or truncate < 0):
+    is_int = isinstance(truncate, (int, np.integer)) and not isinstance(truncate, bool)
+    if truncate is not None and (not is_int or truncate < 0):
         raise ValueError(f"truncate must be None or an integer >= 0, got {truncate!r}")

@@ -25,7 +25,11 @@ from rnnac.model import ACTIVATIONS, log_softmax
 
 
 def _derivative(activation: str, a: np.ndarray) -> np.ndarray:
-    return {"tanh": lambda: 1 - a * a, "sigmoid": lambda: a * (1 - a), "relu": lambda: (a > 0).astype(a.dtype)}[activation]()
+    if activation == "tanh":
+        return 1 - a * a
+    if activation == "sigmoid":
+        return a * (1 - a)
+    return (a > 0).astype(a.dtype)  # relu
 
 
 def _output_grad(o: np.ndarray, target: np.ndarray, loss: str):

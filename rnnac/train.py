@@ -150,11 +150,7 @@ def run(config: Config, resume: bool = False, quiet: bool = False, force: bool =
             # 2. Refuse a non-finite loss or gradient: the last checkpoint on disk stays good.
             grad_norm = clip_grads(grads, t.clip_norm, t.clip_value)
             if not (math.isfinite(loss_value) and math.isfinite(grad_norm)):
-                kept = f"the last good checkpoint is {out / 'last.npz'}" if (out / "last.npz").exists() else "no checkpoint was saved"
-                what = f"loss became {loss_value}" if not math.isfinite(loss_value) else f"gradient norm became {grad_norm}"
-                raise TrainingDiverged(
-                    f"the {what} at step {progress.step + 1}; {kept}. Try a lower train.learning_rate (now {t.learning_rate:g}) "
-                    f"or gradient clipping (train.clip_norm, now {t.clip_norm})")
+                raise _diverged(loss_value, grad_norm, progress.step + 1, out / "last.npz", t)
             # 3. The update.
             optimizer.step(model.params, grads, lr)
             progress.step += 1
@@ -187,9 +183,18 @@ def run(config: Config, resume: bool = False, quiet: bool = False, force: bool =
             bar.update(1)
     if interrupted.is_set():
         raise TrainingInterrupted(progress.step, out / "last.npz")
-    val = f"best validation loss {progress.best_val_loss:.4f} at step {progress.best_step}" if val_batches else "no validation words"
+    val = "no validation words"
+    if val_batches:
+        val = f"best validation loss {progress.best_val_loss:.4f} at step {progress.best_step}"
     return (f"stopped at step {progress.step} ({progress.stop_reason}) after {progress.elapsed:.2f} s: "
             f"train loss {progress.train_loss_ema:.4f}, {val}; checkpoints in {out}")
+
+
+def _diverged(loss_value: float, grad_norm: float, step: int, last: Path, t) -> TrainingDiverged:
+    what = f"the loss became {loss_value}" if not math.isfinite(loss_value) else f"the gradient norm became {grad_norm}"
+    kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was saved yet"
+    return TrainingDiverged(f"{what} at step {step}; {kept}. Try a lower train.learning_rate (now {t.learning_rate:g})"
+                            f" or gradient clipping (train.clip_norm, now {t.clip_norm})")
 
 
 def _stop_reason(config: Config, progress: Progress, epoch: int, interrupted: threading.Event) -> str:
@@ -268,7 +273,8 @@ class _Metrics:
 
     def __init__(self, path: Path, truncate_after: int):
         if truncate_after and path.exists():
-            kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= truncate_after]
+            lines = path.read_text().splitlines()
+            kept = [line for line in lines if line and json.loads(line)["step"] <= truncate_after]
             tmp = path.with_name("." + path.name + ".tmp")
             tmp.write_text("".join(line + "\n" for line in kept))
             os.replace(tmp, path)

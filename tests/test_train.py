@@ -19,7 +19,8 @@ from rnnac.errors import RnnacError, TrainingDiverged
 from rnnac.train import TrainingInterrupted, run
 
 ROOT = Path(__file__).resolve().parent.parent
-WORDS = "\n".join(["apple", "apply", "ample", "maple", "amble", "apt", "pal", "lap", "leap", "plea", "peal", "pale"] * 3)
+WORDS = "\n".join(["apple", "apply", "ample", "maple", "amble", "apt", "pal", "lap", "leap", "plea", "peal", "pale"]
+                  * 3)
 
 
 @pytest.fixture
@@ -94,7 +95,9 @@ def test_interrupted_and_resumed_equals_straight_through(config_file, tmp_path, 
     for name in a.optimizer_state:
         assert np.array_equal(a.optimizer_state[name], b.optimizer_state[name]), name
     assert a.meta["best_val_loss"] == b.meta["best_val_loss"]
-    steps = lambda d: [json.loads(x)["step"] for x in (tmp_path / d / "metrics.jsonl").read_text().splitlines()]
+    def steps(run_dir):
+        return [json.loads(line)["step"] for line in (tmp_path / run_dir / "metrics.jsonl").read_text().splitlines()]
+
     assert steps("a") == steps("b")  # metrics past the checkpoint were not duplicated
 
 
@@ -176,8 +179,9 @@ def test_ctrl_c_in_a_real_process_saves_and_can_resume(config_file, tmp_path):
 
 
 def test_the_shipped_tiny_config_trains_through_the_installed_script(tmp_path):
-    result = subprocess.run(rnnac_command() + ["train", str(ROOT / "configs" / "tiny.yaml"), "--set",
-                                               f"output.dir={tmp_path / 'tiny'}"], capture_output=True, text=True, timeout=120)
+    config = ROOT / "configs" / "tiny.yaml"
+    command = rnnac_command() + ["train", str(config), "--set", f"output.dir={tmp_path / 'tiny'}"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("stopped at step 60 (max_steps)")
     assert "names.txt: 300 words" in result.stderr
