@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 
 from rnnac.data import Vocab
+from rnnac.model import PARAM_NAMES
 from rnnac.errors import CheckpointError
 
 FORMAT_VERSION = 1
-PARAM_NAMES = ("U", "W", "b", "V", "c")
 REQUIRED_META = ("chars", "activation", "hidden_size", "dtype", "config",
                  "step", "epoch", "best_val_loss", "rng_state")
 OPT_PREFIX = "opt."
@@ -185,6 +185,8 @@ def _inconsistency(params: dict[str, np.ndarray], meta: dict[str, Any]) -> str |
     missing = [key for key in REQUIRED_META if key not in meta]
     if missing:
         return f"meta is missing {', '.join(missing)}"
+    if not isinstance(meta["config"], dict) or not isinstance(meta["config"].get("data", {}), dict):
+        return "meta config is not a mapping of sections"
     chars, hidden_size, dtype = meta["chars"], meta["hidden_size"], meta["dtype"]
     if (not isinstance(chars, list) or not all(isinstance(ch, str) and len(ch) == 1 for ch in chars)
             or len(set(chars)) != len(chars)):
@@ -219,11 +221,17 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def load_model(path: str | os.PathLike):
-    """(RNN, Vocab, Checkpoint) from a checkpoint, ready for inference."""
+    """(RNN, Vocab, lowercase, Checkpoint) from a checkpoint, ready for inference; lowercase is
+    the case folding the model was trained with. CheckpointError if it cannot be used."""
     from rnnac.model import RNN
 
     ckpt = load_checkpoint(path)
-    return RNN(ckpt.params, ckpt.meta["activation"]), vocab_from_meta(ckpt.meta), ckpt
+    try:
+        model = RNN(ckpt.params, ckpt.meta["activation"])
+    except ValueError as e:  # e.g. an activation this rnnac does not know
+        raise CheckpointError(f"cannot load checkpoint {path}: {e}") from None
+    lowercase = ckpt.meta["config"].get("data", {}).get("lowercase", True)
+    return model, vocab_from_meta(ckpt.meta), bool(lowercase), ckpt
 
 
 def export_for_inference(src: str | os.PathLike, dst: str | os.PathLike) -> Path:

@@ -21,6 +21,11 @@ class Group(click.Group):
             return super().invoke(ctx)
         except RnnacError as e:
             raise click.ClickException(str(e)) from None
+        except OSError as e:  # a folder that cannot be made, a full disk: the system's words, one line
+            if isinstance(e, BrokenPipeError):
+                raise
+            where = f"{e.filename}: " if e.filename else ""
+            raise click.ClickException(f"{where}{e.strerror or e}") from None
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,8 +61,10 @@ def train(config, overrides, resume, force, quiet):
     try:
         summary = run(load_config(config, overrides), resume=resume, quiet=quiet, force=force)
     except TrainingInterrupted as e:
-        again = " ".join(["rnnac train", config, *(f"--set {o}" for o in overrides), "--resume"])
-        click.echo(f"Interrupted: {e}. Resume with: {again}", err=True)
+        import shlex
+
+        again = shlex.join(["rnnac", "train", config, *(x for o in overrides for x in ("--set", o)), "--resume"])
+        click.echo(f"Interrupted at step {e.step}; saved {e.path}. Resume with: {again}", err=True)
         raise SystemExit(130) from None
     click.echo(summary)
 
@@ -273,8 +280,8 @@ def evaluate(wordlist, checkpoint, weighted, baselines, no_baselines, top, searc
     from rnnac.complete import Completer, resolve_checkpoint
     from rnnac.evaluate import evaluate_checkpoint, format_table
 
-    def exact_search(model, vocab):
-        completer = Completer(model, vocab)
+    def exact_search(model, vocab, lowercase):
+        completer = Completer(model, vocab, lowercase)
         return lambda prefixes, k: [[w for w, _ in r.completions] for r in completer.complete_many(prefixes, k)]
 
     result = evaluate_checkpoint(

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnac import blas
-from rnnac.checkpoint import load_checkpoint, vocab_from_meta
+from rnnac.checkpoint import load_model
 from rnnac.data import BOUNDARY, Vocab
 from rnnac.errors import CheckpointError, UnknownCharError
 from rnnac.model import RNN
@@ -68,15 +68,8 @@ def resolve_checkpoint(path: str | os.PathLike | None = None) -> Path:
 
 def load(path: str | os.PathLike | None = None) -> tuple[RNN, Vocab, bool, dict]:
     """(model, vocab, lowercase, meta) from `resolve_checkpoint(path)`; CheckpointError if unusable."""
-    path = resolve_checkpoint(path)
-    ckpt = load_checkpoint(path)
-    try:
-        model = RNN(ckpt.params, ckpt.meta["activation"])
-    except ValueError as e:  # e.g. an activation this rnnac does not know
-        raise CheckpointError(f"cannot load checkpoint {path}: {e}") from None
-    data = ckpt.meta["config"].get("data") if isinstance(ckpt.meta["config"], dict) else None
-    lowercase = data.get("lowercase", True) if isinstance(data, dict) else True
-    return model, vocab_from_meta(ckpt.meta), bool(lowercase), ckpt.meta
+    model, vocab, lowercase, ckpt = load_model(resolve_checkpoint(path))
+    return model, vocab, lowercase, ckpt.meta
 
 
 def describe(path: str | os.PathLike | None = None) -> dict:

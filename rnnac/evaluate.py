@@ -268,14 +268,14 @@ def evaluate_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLi
     The training words are rebuilt as training made them: the checkpoint's data config (filters,
     val_fraction) and train.seed applied to `train_list`, by default the list the checkpoint was
     trained on, or WORDLIST itself when that file is not on this machine (a bundled model).
-    `make_complete_fn(model, vocab)`, when given, returns the RNN's completion search.
+    `make_complete_fn(model, vocab, lowercase)`, when given, returns the RNN's completion search.
     """
     from rnnac.checkpoint import load_model
     from rnnac.config import Config
     from rnnac.train import load_data
     from rnnac.wordlist import read_word_list
 
-    model, vocab, ckpt = load_model(checkpoint)
+    model, vocab, lowercase, ckpt = load_model(checkpoint)
     config = Config.from_dict(ckpt.meta["config"])
     source, note = train_list, None
     if source is None:
@@ -297,7 +297,7 @@ def evaluate_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLi
     return evaluate(model, vocab, evaluated.words, evaluated.counts, train_words=data.train_words,
                     train_counts=data.train_counts, weighted=weighted, baselines=baselines, k=k,
                     prefix_lengths=prefix_lengths, train_weighting=config.data.weighting, seed=config.train.seed,
-                    complete_fn=make_complete_fn(model, vocab) if make_complete_fn else None, info=info)
+                    complete_fn=make_complete_fn(model, vocab, lowercase) if make_complete_fn else None, info=info)
 
 
 def check_targets(result: Evaluation) -> list[dict]:

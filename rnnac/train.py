@@ -117,6 +117,9 @@ def run(config: Config, resume: bool = False, quiet: bool = False, force: bool =
     if resume:
         sampler, progress = _restore(out / "last.npz", config, data, model, optimizer, sampler)
         log(f"resuming {out / 'last.npz'} at step {progress.step}")
+        finished = _stop_reason(config, progress, sampler.epoch, threading.Event())
+        if finished:
+            return f"nothing to resume: {out / 'last.npz'} already stopped at step {progress.step} ({finished})"
     else:
         _claim_run_dir(out, force)
     _write_config(out, config)
@@ -273,8 +276,7 @@ class _Metrics:
 
     def __init__(self, path: Path, truncate_after: int):
         if truncate_after and path.exists():
-            lines = path.read_text().splitlines()
-            kept = [line for line in lines if line and json.loads(line)["step"] <= truncate_after]
+            kept = [line for line in path.read_text().splitlines() if _step_of(line) <= truncate_after]
             tmp = path.with_name("." + path.name + ".tmp")
             tmp.write_text("".join(line + "\n" for line in kept))
             os.replace(tmp, path)
@@ -284,6 +286,14 @@ class _Metrics:
         record = {k: _json_float(v) if isinstance(v, float) else v for k, v in record.items()}
         self.file.write(json.dumps(record) + "\n")
         self.file.flush()
+
+
+def _step_of(line: str) -> float:
+    """The step of a metrics line; a line torn by a killed process counts as past any checkpoint."""
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return math.inf
 
 
 def _json_float(x):

@@ -1,3 +1,6 @@
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -24,3 +27,9 @@ def tiny_model(vocab, activation="tanh", hidden_size=4, seed=0):
     model.params["b"][:] = rng.normal(0, 0.5, model.params["b"].shape)
     model.params["c"][:] = rng.normal(0, 0.5, model.params["c"].shape)
     return model
+
+
+def rnnac_command() -> list[str]:
+    """The installed `rnnac` script beside this interpreter (no shims), else `python -m rnnac`."""
+    script = Path(sys.executable).parent / "rnnac"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "rnnac"]

@@ -15,6 +15,8 @@ from rnnac import complete
 from rnnac.checkpoint import save_checkpoint
 from rnnac.cli import cli
 
+from conftest import rnnac_command
+
 VOCAB = rnnac.Vocab("abc")
 
 
@@ -171,11 +173,6 @@ def test_info(ckpt):
 # --- the installed script, in real processes ---------------------------------------------
 
 
-def rnnac_command() -> list[str]:
-    script = Path(sys.executable).parent / "rnnac"  # the installed entry point, without shims
-    return [str(script)] if script.exists() else [sys.executable, "-m", "rnnac"]
-
-
 def test_stdin_streams_answers_before_input_ends(ckpt):
     proc = subprocess.Popen([*rnnac_command(), "complete", "-", "-c", ckpt, "-k", "1"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -230,3 +227,56 @@ def test_line_chunks_answer_what_has_arrived():
         os.write(write_fd, b"last")
         os.close(write_fd)
         assert list(chunks) == [["last"]]
+
+
+# --- evaluate and plot on a model trained here ---------------------------------------------
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny")
+    result = run("train", str(ROOT / "configs" / "tiny.yaml"), "--set", f"output.dir={out}", "--quiet")
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_evaluate_json_holds_every_figure(tiny_run):
+    names = ROOT / "data" / "names.txt"
+    result = run("evaluate", str(names), "-c", str(tiny_run / "best.npz"), "--json", "-k", "3")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    rnn = report["models"]["rnn"]
+    assert set(rnn) == {"all", "seen", "held_out"}
+    assert rnn["seen"]["n_words"] == 270 and rnn["all"]["n_words"] == 29494
+    assert rnn["all"]["perplexity"] == pytest.approx(math.exp(rnn["all"]["nll_per_char"]))
+    assert set(report["models"]) == {"rnn", "trie", "ngram"}
+
+
+def test_evaluate_table_and_a_missing_list(tiny_run):
+    result = run("evaluate", str(ROOT / "data" / "names.txt"), "-c", str(tiny_run / "best.npz"), "--no-baselines")
+    assert result.exit_code == 0 and result.stdout.startswith("29,494 words")
+    missing = run("evaluate", "nope.txt", "-c", str(tiny_run / "best.npz"))
+    assert missing.exit_code == 1 and missing.stdout == ""
+    assert missing.stderr.startswith("Error: ") and missing.stderr.count("\n") == 1
+
+
+def test_plot_writes_a_picture_or_names_the_extra(tiny_run, tmp_path):
+    result = run("plot", str(tiny_run), "-o", str(tmp_path / "curve.png"))
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert result.exit_code == 1 and "pip install 'rnnac[plot]'" in result.stderr
+    else:
+        assert result.exit_code == 0, result.stderr
+        assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_an_output_dir_that_cannot_be_made_is_one_line(tmp_path):
+    (tmp_path / "afile").write_text("")
+    result = run("train", str(ROOT / "configs" / "tiny.yaml"), "--set", f"output.dir={tmp_path / 'afile'}", "-q")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ") and str(tmp_path / "afile") in result.stderr
+    assert result.stderr.count("\n") == 1

@@ -2,10 +2,8 @@
 
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,6 +15,8 @@ from rnnac.checkpoint import load_checkpoint
 from rnnac.config import load_config
 from rnnac.errors import RnnacError, TrainingDiverged
 from rnnac.train import TrainingInterrupted, run
+
+from conftest import rnnac_command
 
 ROOT = Path(__file__).resolve().parent.parent
 WORDS = "\n".join(["apple", "apply", "ample", "maple", "amble", "apt", "pal", "lap", "leap", "plea", "peal", "pale"]
@@ -101,6 +101,22 @@ def test_interrupted_and_resumed_equals_straight_through(config_file, tmp_path, 
     assert steps("a") == steps("b")  # metrics past the checkpoint were not duplicated
 
 
+def test_resuming_a_finished_run_takes_no_step(config_file, tmp_path):
+    run(load_config(config_file), quiet=True)
+    before = (tmp_path / "out" / "last.npz").read_bytes()
+    summary = run(load_config(config_file), resume=True, quiet=True)
+    assert summary.startswith("nothing to resume") and "step 30 (max_steps)" in summary
+    assert (tmp_path / "out" / "last.npz").read_bytes() == before
+
+
+def test_resume_survives_a_metrics_line_torn_by_a_kill(config_file, tmp_path):
+    run(load_config(config_file, ["train.max_steps=20"]), quiet=True)
+    metrics = tmp_path / "out" / "metrics.jsonl"
+    metrics.write_text(metrics.read_text() + '{"step": 2')  # what a SIGKILL mid-write leaves
+    run(load_config(config_file, ["train.max_steps=30"]), resume=True, quiet=True)
+    assert [json.loads(line)["step"] for line in metrics.read_text().splitlines()] == [10, 20, 30]
+
+
 def test_resume_refuses_a_different_model(config_file, tmp_path):
     run(load_config(config_file), quiet=True)
     with pytest.raises(RnnacError, match="model.hidden_size"):
@@ -148,11 +164,6 @@ def test_stop_rules(config_file, rule, override, reason):
     assert steps < 2000
     if rule == "max_epochs":  # 12 distinct words, 3 held out, 9 in batches of 4: 3 batches an epoch
         assert steps == 6
-
-
-def rnnac_command():
-    exe = shutil.which("rnnac")
-    return [exe] if exe else [sys.executable, "-m", "rnnac"]
 
 
 def test_ctrl_c_in_a_real_process_saves_and_can_resume(config_file, tmp_path):
