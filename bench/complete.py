@@ -27,9 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from rnnac.complete import BUNDLED_MODEL as BUNDLED
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-BUNDLED = ROOT / "rnnac" / "models" / "en.npz"
 COLD_TARGET_MS, RATE_TARGET = 200, 5000
 
 
