@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +70,8 @@ def save_checkpoint(path: str | os.PathLike, params: dict[str, np.ndarray],
     # The temporary file sits next to the target so os.replace is a rename within
     # one filesystem, which POSIX makes atomic. Its dot prefix hides leftovers of a
     # SIGKILLed save, the one case the cleanup below cannot run.
+    import tempfile  # here, not at the top: `rnnac complete` only loads, and starts faster without it
+
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with open(fd, "wb") as f:
