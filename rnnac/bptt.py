@@ -83,7 +83,7 @@ def _time_major(batch: Batch, dtype):
 def forward(model, inputs: np.ndarray, ws: Workspace):
     """Hidden states A (T, B, H), A[t] after reading input t, and logits O (K, N)."""
     p, dtype = model.params, model.dtype
-    h, _ = ACTIVATIONS[model.activation]
+    h = ACTIVATIONS[model.activation]
     T, B = inputs.shape
     H, K = model.hidden_size, model.vocab_size
     table = p["U"].T + p["b"]  # (K, H): row k is U e_k + b, so b is folded into the gather

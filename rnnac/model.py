@@ -27,11 +27,11 @@ def _sigmoid(z: np.ndarray, out: np.ndarray) -> np.ndarray:
     return np.reciprocal(out, out=out)
 
 
-# name -> (h applied in place: h(z, out), h'(z) written from the output a = h(z))
+# name -> h, applied as h(z, out); its derivative, from a = h(z), is bptt.DERIVATIVES[name]
 ACTIVATIONS = {
-    "tanh": (lambda z, out: np.tanh(z, out=out), lambda a: 1 - a * a),
-    "sigmoid": (_sigmoid, lambda a: a * (1 - a)),
-    "relu": (lambda z, out: np.maximum(z, 0, out=out), lambda a: (a > 0).astype(a.dtype)),
+    "tanh": lambda z, out: np.tanh(z, out=out),
+    "sigmoid": _sigmoid,
+    "relu": lambda z, out: np.maximum(z, 0, out=out),
 }
 
 
@@ -127,7 +127,7 @@ class RNN:
     def step(self, a_prev: np.ndarray, token_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Feed one token to N independent sequences: (a (N, H), log y^ of the next token (N, K))."""
         p = self.params
-        h, _ = ACTIVATIONS[self.activation]
+        h = ACTIVATIONS[self.activation]
         z = a_prev @ p["W"].T  # (N, H)
         z += p["U"].T[token_ids]  # U x_t: the column of U for each token
         z += p["b"]

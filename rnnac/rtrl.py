@@ -25,6 +25,7 @@ from rnnac.model import ACTIVATIONS, log_softmax
 
 
 def _derivative(activation: str, a: np.ndarray) -> np.ndarray:
+    """h'(z) from a = h(z), written out again on purpose: the reference shares no maths with bptt.py."""
     if activation == "tanh":
         return 1 - a * a
     if activation == "sigmoid":
@@ -48,7 +49,7 @@ def _output_grad(o: np.ndarray, target: np.ndarray, loss: str):
 def loss_and_grads(params: dict, activation: str, batch: Batch, loss: str, truncate: int | None):
     """Same contract as RNN.loss_and_grads: mean loss over valid targets and its gradient."""
     U, W, b, V, c = (params[name] for name in ("U", "W", "b", "V", "c"))
-    h, _ = ACTIVATIONS[activation]
+    h = ACTIVATIONS[activation]
     H, K = U.shape
     B, T = batch.inputs.shape
     mask = batch.mask.astype(U.dtype)

@@ -38,7 +38,7 @@ def truncated_surrogate(model, batch, loss, tau, frozen_states):
     """The loss whose exact gradient truncated BPTT computes: L_t sees the parameters only
     through steps t-tau..t; the state entering step t-tau is held at its unperturbed value."""
     p = model.params
-    h, _ = ACTIVATIONS[model.activation]
+    h = ACTIVATIONS[model.activation]
     B, T = batch.inputs.shape
     K = model.vocab_size
     total = 0.0
