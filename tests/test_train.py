@@ -160,10 +160,15 @@ def test_stop_rules(config_file, rule, override, reason):
     cfg = load_config(config_file, [override, "train.max_steps=2000", "train.eval_every=5", "train.learning_rate=0.05"])
     summary = run(cfg, quiet=True)
     assert f"({reason})" in summary
-    steps = load_checkpoint(Path(cfg.output.dir) / "last.npz").meta["step"]
+    meta = load_checkpoint(Path(cfg.output.dir) / "last.npz").meta
+    steps = meta["step"]
     assert steps < 2000
     if rule == "max_epochs":  # 12 distinct words, 3 held out, 9 in batches of 4: 3 batches an epoch
-        assert steps == 6
+        assert steps == 6 and meta["epoch"] == 2
+    if rule == "target_loss":
+        assert meta["train_loss_ema"] < 2.5
+    if rule == "patience":  # stopped at the first validation that did not improve on the best
+        assert meta["stale_validations"] == 1 and meta["best_step"] == steps - 5
 
 
 def test_ctrl_c_in_a_real_process_saves_and_can_resume(config_file, tmp_path):
