@@ -236,9 +236,21 @@ def test_loading_follows_flag_then_environment_then_bundled(tmp_path, monkeypatc
     assert Completer.load(flagged).lowercase is False
     assert Completer.load().lowercase is True
     monkeypatch.delenv("RNNAC_CHECKPOINT")
-    monkeypatch.setattr(complete, "BUNDLED_MODEL", tmp_path / "models" / "en.npz")
+    bundled = tmp_path / "models" / "en.npz"
+    monkeypatch.setattr(complete, "BUNDLED_MODEL", bundled)
     with pytest.raises(CheckpointError, match="no bundled model; train one"):
         Completer.load()
+    bundled.parent.mkdir()
+    save_tiny(bundled, lowercase=False)
+    assert complete.resolve_checkpoint() == bundled
+    assert Completer.load().lowercase is False  # no flag, no variable: the bundled model
+
+
+def test_the_shipped_bundled_model_completes_common_words():
+    completer = Completer.load(complete.BUNDLED_MODEL)
+    words = [w for w, _ in completer.complete("rec", k=5).completions]
+    assert len(words) == 5 and all(w.startswith("rec") for w in words)
+    assert "record" in words
 
 
 def test_unusable_checkpoints_are_checkpoint_errors(tmp_path):
