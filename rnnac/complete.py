@@ -366,9 +366,7 @@ class _ExactSearch:
         all_pid = np.concatenate([np.repeat(touched, k), pid])
         all_lp = np.concatenate([self.best_lp[touched].ravel(), lp])
         all_row = np.concatenate([self.best_row[touched].ravel(), rows])
-        order = np.lexsort((-all_lp, all_pid))  # stable: on a tie, the word found first stays first
-        sorted_pid = all_pid[order]
-        rank = np.arange(len(order)) - np.searchsorted(sorted_pid, sorted_pid)
+        order, sorted_pid, rank = _rank_within_groups(all_pid, all_lp)  # on a tie, the word found first stays first
         keep = rank < k
         self.best_lp[sorted_pid[keep], rank[keep]] = all_lp[order][keep]
         self.best_row[sorted_pid[keep], rank[keep]] = all_row[order][keep]
@@ -379,9 +377,7 @@ class _ExactSearch:
         room = self.budget - self.used
         if (count <= room).all():
             return layer
-        order = np.lexsort((-layer["lp"], layer["pid"]))
-        sorted_pid = layer["pid"][order]
-        rank = np.arange(len(order)) - np.searchsorted(sorted_pid, sorted_pid)
+        order, sorted_pid, rank = _rank_within_groups(layer["pid"], layer["lp"])
         fits = np.empty(len(order), dtype=bool)
         fits[order] = rank < room[sorted_pid]
         self.frontier.append(_take(layer, ~fits))
@@ -451,6 +447,16 @@ class _BeamSearch(_ExactSearch):
             logp[g, s] = logp_alive
             self.used += alive.sum(1)
         return self.best_lp, self.best_row, truncated, self.used
+
+
+def _rank_within_groups(group: np.ndarray, score: np.ndarray):
+    """Sort by (group, -score), stably; (order, group[order], rank of each within its group, 0 = best).
+
+    _rank_within_groups([1, 0, 1], [0.5, 0.1, 0.9]) -> order [1, 2, 0], groups [0, 1, 1], ranks [0, 0, 1]
+    """
+    order = np.lexsort((-score, group))
+    sorted_group = group[order]
+    return order, sorted_group, np.arange(len(order)) - np.searchsorted(sorted_group, sorted_group)
 
 
 def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
