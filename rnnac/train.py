@@ -265,9 +265,14 @@ def _claim_run_dir(out: Path, force: bool) -> None:
 def _write_config(out: Path, config: Config) -> None:
     import yaml
 
-    tmp = out / ".config.yaml.tmp"
-    tmp.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-    os.replace(tmp, out / "config.yaml")
+    _replace_text(out / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write `path` whole or not at all: a hidden temporary file beside it, then a rename."""
+    tmp = path.with_name("." + path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 class _Metrics:
@@ -277,9 +282,7 @@ class _Metrics:
     def __init__(self, path: Path, truncate_after: int):
         if truncate_after and path.exists():
             kept = [line for line in path.read_text().splitlines() if _step_of(line) <= truncate_after]
-            tmp = path.with_name("." + path.name + ".tmp")
-            tmp.write_text("".join(line + "\n" for line in kept))
-            os.replace(tmp, path)
+            _replace_text(path, "".join(line + "\n" for line in kept))
         self.file = open(path, "a")
 
     def write(self, **record) -> None:
