@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +58,6 @@ class Progress:
     elapsed: float = 0.0  # seconds of training over every session of this run
     stop_reason: str = ""
     val_loss: float | None = None
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
