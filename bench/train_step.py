@@ -51,14 +51,17 @@ def run_rnnac(H, B, T, seconds):
     import numpy as np
 
     import rnnac
+    from rnnac.bptt import Engine
 
     inputs, targets, mask = make_data(B, T)
     batch = rnnac.Batch(inputs, targets, mask)
     model = rnnac.RNN.init(K, H, seed=0, dtype=np.float32)
     lr = np.float32(0.01)
 
+    engine = Engine(model)
+
     def step():
-        _, grads = model.loss_and_grads(batch)
+        _, grads = engine.loss_and_grads(batch)
         for name, g in grads.items():
             g *= lr
             model.params[name] -= g  # the plain SGD update

@@ -14,7 +14,10 @@ Padding sits after each word's end, so it never feeds a valid position: masking 
 
 Shape letters: T time, B batch, N = T*B positions, H hidden, K vocabulary. Only W a_{t-1} and its
 backward product are inside the time loops; everything else is one GEMM or array op over all N.
-A whole step runs at one BLAS thread count (see _threads).
+An Engine owns what the maths does not: reusable buffers and the BLAS thread count, one per step.
+
+    engine = Engine(model)
+    value, grads = engine.loss_and_grads(batch)   # grads: {"U": dU, "W": dW, "b": db, "V": dV, "c": dc}
 """
 
 from __future__ import annotations
@@ -25,25 +28,9 @@ import numpy as np
 
 from rnnac import blas
 from rnnac.data import Batch
-from rnnac.model import ACTIVATIONS
+from rnnac.model import ACTIVATIONS, RNN
 
-
-def _tanh_grad(a, out):
-    np.multiply(a, a, out=out)
-    return np.subtract(1, out, out=out)  # 1 - tanh^2
-
-
-def _sigmoid_grad(a, out):
-    np.subtract(1, a, out=out)
-    return np.multiply(out, a, out=out)  # s (1 - s)
-
-
-def _relu_grad(a, out):
-    return np.greater(a, 0, out=out)  # 1 where z > 0 (bool written as 0.0 / 1.0)
-
-
-# h'(z) computed from a = h(z), written into `out`
-DERIVATIVES = {"tanh": _tanh_grad, "sigmoid": _sigmoid_grad, "relu": _relu_grad}
+LOSSES = ("cross_entropy", "squared_error")
 
 
 class Workspace:
@@ -67,12 +54,6 @@ class Workspace:
         return view
 
 
-def _workspace(model) -> Workspace:
-    if model._workspace is None:
-        model._workspace = Workspace()
-    return model._workspace
-
-
 def _time_major(batch: Batch, dtype):
     inputs = np.ascontiguousarray(batch.inputs.T)  # (T, B)
     targets = np.ascontiguousarray(batch.targets.T).reshape(-1)  # (N,)
@@ -81,9 +62,12 @@ def _time_major(batch: Batch, dtype):
 
 
 def forward(model, inputs: np.ndarray, ws: Workspace):
-    """Hidden states A (T, B, H), A[t] after reading input t, and logits O (K, N)."""
+    """Hidden states A (T, B, H), A[t] after reading input t, and logits O (K, N).
+
+    For speed this is RNN.hidden and RNN.step laid out time-major over the whole batch, in
+    place in reused buffers; tests/test_model.py checks the two agree."""
     p, dtype = model.params, model.dtype
-    h = ACTIVATIONS[model.activation]
+    h = ACTIVATIONS[model.activation].h
     T, B = inputs.shape
     H, K = model.hidden_size, model.vocab_size
     table = p["U"].T + p["b"]  # (K, H): row k is U e_k + b, so b is folded into the gather
@@ -172,7 +156,7 @@ def _backward_full(model, A, dZ, ws):
     W = model.params["W"]
     da_next = ws.get("da_next", (B, H), A.dtype)
     # For speed: h'(z_t) for all t in one array op; a few large calls beat T small ones.
-    hprime = DERIVATIVES[model.activation](A, out=ws.get("hprime", (T, B, H), A.dtype))  # (T, B, H)
+    hprime = ACTIVATIONS[model.activation].dh(A, out=ws.get("hprime", (T, B, H), A.dtype))  # (T, B, H)
     dz, hp = list(dZ), list(hprime)  # per-step views made once, as in forward()
     dz[T - 1] *= hp[T - 1]  # no step after the last: dz_T = V^T do_T * h'(z_T)
     for t in range(T - 2, -1, -1):
@@ -188,7 +172,7 @@ def _backward_truncated(model, A, dZ, tau, ws):
     """
     T, B, H = A.shape
     W = model.params["W"]
-    hprime = DERIVATIVES[model.activation](A, out=ws.get("hprime", (T, B, H), A.dtype))  # (T, B, H)
+    hprime = ACTIVATIONS[model.activation].dh(A, out=ws.get("hprime", (T, B, H), A.dtype))  # (T, B, H)
     G = np.zeros((tau + 1, B, H), dtype=A.dtype)  # da_t by the age of the loss it comes from
     dZk = np.zeros((tau + 1, B, H), dtype=A.dtype)  # dz_t by age
     for t in range(T - 1, -1, -1):
@@ -199,40 +183,58 @@ def _backward_truncated(model, A, dZ, tau, ws):
         dZk.sum(axis=0, out=dZ[t])  # dz_t, summed over the ages kept
 
 
-def loss_and_grads(model, batch: Batch, loss: str, truncate: int | None):
-    ws = _workspace(model)
-    inputs, targets, mask = _time_major(batch, model.dtype)
-    with blas.limit(_threads(model, inputs.shape[1])):
-        A, O = forward(model, inputs, ws)
-        value = softmax_loss(O, targets, mask, loss, need_grad=True)
-        return value, backward(model, inputs, A, O, truncate, ws)
+class Engine:
+    """Reverse-mode BPTT for one model, with the buffers it reuses across steps and its BLAS
+    threads (None: chosen by the size of the in-loop GEMM, see blas.auto_threads)."""
+
+    def __init__(self, model: RNN, threads: int | None = None):
+        self.model, self.threads = model, threads
+        self.ws = Workspace()
+
+    def loss_and_grads(self, batch: Batch, loss: str = "cross_entropy", truncate: int | None = None):
+        """Mean loss over the batch's valid targets and its gradient, a dict with the params' keys.
+
+        `truncate=tau` lets each loss L_t reach back only to z_{t-tau} (seed 002); None is full
+        back-propagation through time.
+        """
+        check_options(loss, truncate)
+        inputs, targets, mask = _time_major(batch, self.model.dtype)
+        with blas.limit(self._threads(inputs.shape[1])):
+            A, O = forward(self.model, inputs, self.ws)
+            value = softmax_loss(O, targets, mask, loss, need_grad=True)
+            return value, backward(self.model, inputs, A, O, truncate, self.ws)
+
+    def loss(self, batch: Batch, loss: str = "cross_entropy") -> float:
+        """Mean loss over the batch's valid targets, forward only."""
+        check_options(loss, None)
+        inputs, targets, mask = _time_major(batch, self.model.dtype)
+        with blas.limit(self._threads(inputs.shape[1])):
+            _, O = forward(self.model, inputs, self.ws)
+        return softmax_loss(O, targets, mask, loss, need_grad=False)
+
+    def target_logprobs(self, batch: Batch) -> np.ndarray:
+        """log y^_t[y_t] at each position, (B, T) float64, 0.0 where the mask is 0."""
+        inputs, targets, mask = _time_major(batch, self.model.dtype)
+        T, B = inputs.shape
+        with blas.limit(self._threads(B)):
+            _, O = forward(self.model, inputs, self.ws)
+        O = O.astype(np.float64)  # (K, N)
+        O -= O.max(axis=0)
+        logp = O[targets, np.arange(T * B)] - np.log(np.exp(O).sum(axis=0))  # (N,)
+        return (logp * (mask != 0)).reshape(T, B).T.copy()  # (B, T)
+
+    def _threads(self, batch_size: int) -> int | None:
+        """BLAS threads for a whole step. Mixing counts across phases (one in the loops, two for
+        the GEMMs over all positions) measured no faster than the better single count."""
+        if self.threads is not None:
+            return self.threads
+        return blas.auto_threads(self.model.hidden_size, batch_size)
 
 
-def _threads(model, batch_size: int) -> int | None:
-    """BLAS threads for a whole step: model.threads when set, else chosen by the size of the
-    in-loop (B, H) x (H, H) GEMM. Mixing counts across phases (one in the loops, two for the
-    GEMMs over all positions) measured no faster than the better single count."""
-    if model.threads is not None:
-        return model.threads
-    return blas.auto_threads(model.hidden_size, batch_size)
-
-
-def loss_only(model, batch: Batch, loss: str) -> float:
-    ws = _workspace(model)
-    inputs, targets, mask = _time_major(batch, model.dtype)
-    with blas.limit(_threads(model, inputs.shape[1])):
-        _, O = forward(model, inputs, ws)
-    return softmax_loss(O, targets, mask, loss, need_grad=False)
-
-
-def target_logprobs(model, batch: Batch) -> np.ndarray:
-    """log y^_t[y_t] at each position, (B, T) float64, 0.0 where the mask is 0."""
-    ws = _workspace(model)
-    inputs, targets, mask = _time_major(batch, model.dtype)
-    T, B = inputs.shape
-    with blas.limit(_threads(model, B)):
-        _, O = forward(model, inputs, ws)
-    O = O.astype(np.float64)  # (K, N)
-    O -= O.max(axis=0)
-    logp = O[targets, np.arange(T * B)] - np.log(np.exp(O).sum(axis=0))  # (N,)
-    return (logp * (mask != 0)).reshape(T, B).T.copy()  # (B, T)
+def check_options(loss: str, truncate: int | None) -> None:
+    """ValueError unless `loss` is one of LOSSES and `truncate` None or an integer >= 0."""
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+    is_int = isinstance(truncate, (int, np.integer)) and not isinstance(truncate, bool)
+    if truncate is not None and (not is_int or truncate < 0):
+        raise ValueError(f"truncate must be None or an integer >= 0, got {truncate!r}")

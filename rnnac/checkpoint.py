@@ -27,14 +27,13 @@ from typing import Any
 import numpy as np
 
 from rnnac.data import Vocab
-from rnnac.model import PARAM_NAMES
+from rnnac.model import FLOAT_DTYPES, PARAM_NAMES
 from rnnac.errors import CheckpointError
 
 FORMAT_VERSION = 1
 REQUIRED_META = ("chars", "activation", "hidden_size", "dtype", "config",
                  "step", "epoch", "best_val_loss", "rng_state")
 OPT_PREFIX = "opt."
-FLOAT_DTYPES = ("float32", "float64")
 
 
 @dataclass

@@ -56,7 +56,8 @@ def train(config, overrides, resume, force, quiet):
     Ctrl-C saves last.npz and exits 130; `--resume` continues from it exactly.
     """
     from rnnac.config import load_config
-    from rnnac.train import TrainingInterrupted, run
+    from rnnac.errors import TrainingInterrupted
+    from rnnac.train import run
 
     try:
         summary = run(load_config(config, overrides), resume=resume, quiet=quiet, force=force)

@@ -23,7 +23,11 @@ from typing import Any, Iterable, get_args
 
 import yaml
 
+from rnnac.bptt import LOSSES
 from rnnac.errors import ConfigError
+from rnnac.model import ACTIVATIONS, FLOAT_DTYPES
+from rnnac.optim import OPTIMIZERS, SCHEDULES
+from rnnac.wordlist import SCHEMES
 
 
 def _option(default: Any = MISSING, *, choices=None, ge=None, gt=None, le=None, lt=None, path=False):
@@ -43,7 +47,7 @@ class DataConfig:
     max_length: int | None = _option(None, ge=1)  # drop longer words; null: no limit
     max_words: int | None = _option(None, ge=1)  # keep only the first N words of the file
     val_fraction: float = _option(0.1, ge=0, lt=1)  # share of words held out for validation
-    weighting: str = _option("uniform", choices=("uniform", "count", "sqrt", "log"))  # how a .tsv count weighs a word
+    weighting: str = _option("uniform", choices=SCHEMES)  # how a .tsv count weighs a word
 
 
 @dataclass
@@ -51,15 +55,15 @@ class ModelConfig:
     """The shape of the RNN."""
 
     hidden_size: int = _option(128, ge=1)  # H, the size of the hidden state a_t
-    activation: str = _option("tanh", choices=("tanh", "sigmoid", "relu"))  # h in a_t = h(z_t)
-    dtype: str = _option("float32", choices=("float32", "float64"))  # dtype of parameters and activations
+    activation: str = _option("tanh", choices=tuple(ACTIVATIONS))  # h in a_t = h(z_t)
+    dtype: str = _option("float32", choices=FLOAT_DTYPES)  # dtype of parameters and activations
 
 
 @dataclass
 class TrainConfig:
     """How to fit the parameters, and when to stop."""
 
-    optimizer: str = _option("adam", choices=("sgd", "momentum", "adagrad", "rmsprop", "adam"))  # update rule
+    optimizer: str = _option("adam", choices=tuple(OPTIMIZERS))  # update rule
     learning_rate: float = _option(0.003, gt=0)  # base learning rate, before warm-up and schedule
     momentum: float = _option(0.9, ge=0, lt=1)  # heavy-ball coefficient, used by optimizer `momentum` only
     weight_decay: float = _option(0.0, ge=0)  # decoupled (AdamW-style) weight decay; 0 switches it off
@@ -71,14 +75,14 @@ class TrainConfig:
     patience: int | None = _option(None, ge=1)  # stop after this many validations without improvement
     eval_every: int = _option(200, ge=1)  # validate every N updates
     eval_words: int | None = _option(None, ge=1)  # validate periodically on at most N words; null: all of them
-    schedule: str = _option("cosine", choices=("constant", "step", "cosine"))  # learning-rate schedule
+    schedule: str = _option("cosine", choices=SCHEDULES)  # learning-rate schedule
     warmup_steps: int = _option(0, ge=0)  # ramp the learning rate linearly up from 0 over this many updates
     decay_every: int = _option(1000, ge=1)  # schedule `step`: multiply by decay_rate every N updates
     decay_rate: float = _option(0.5, gt=0, le=1)  # schedule `step`: the factor
     min_lr: float = _option(0.0, ge=0)  # floor of schedules `step` and `cosine`
     clip_norm: float | None = _option(5.0, gt=0)  # rescale gradients whose global L2 norm exceeds this (seed 003)
     clip_value: float | None = _option(None, gt=0)  # clip each gradient entry to [-v, v]
-    loss: str = _option("cross_entropy", choices=("cross_entropy", "squared_error"))  # seed 004 or seed 002
+    loss: str = _option("cross_entropy", choices=LOSSES)  # seed 004 or seed 002
     truncate: int | None = _option(None, ge=0)  # backpropagate through at most N steps; null: full BPTT
     seed: int = _option(0, ge=0)  # seeds the one random generator of the run (init, split, batches)
     threads: int | None = _option(None, ge=1, le=64)  # BLAS threads; null: let NumPy decide

@@ -28,3 +28,23 @@ class CheckpointError(RnnacError):
 
 class TrainingDiverged(RnnacError):
     """The loss became NaN or infinite."""
+
+
+class TrainingInterrupted(RnnacError):
+    """Ctrl-C: the run saved last.npz and stopped; `--resume` continues it."""
+
+    def __init__(self, step: int, path):
+        super().__init__(f"interrupted at step {step}; saved {path}")
+        self.step, self.path = step, path
+
+
+class RunExistsError(RnnacError):
+    """The output folder already holds a run that neither --resume nor --force was given for."""
+
+
+class MissingExtraError(RnnacError):
+    """An optional feature needs a package that is not installed (a pip extra)."""
+
+
+class OutputError(RnnacError):
+    """A result (a picture, a file) cannot be written."""

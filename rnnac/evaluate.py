@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from rnnac.baselines import CharNGram, FrequencyTrie, PrefixRanker, fit_ngram
+from rnnac.bptt import Engine
 from rnnac.data import Vocab, make_batch
 from rnnac.errors import DataError
 from rnnac.wordlist import sampling_weights
@@ -101,12 +102,13 @@ class Evaluation:
 
 def rnn_word_logprobs(model, vocab: Vocab, words: Sequence[str], batch_size: int = SCORE_BATCH) -> np.ndarray:
     """log P(word) (N,) under the RNN: target_logprobs summed over characters and end."""
+    engine = Engine(model)
     logp = np.zeros(len(words))  # (N,)
     by_length = sorted(range(len(words)), key=lambda i: len(words[i]))  # similar lengths, little padding
     for start in range(0, len(words), batch_size):
         rows = by_length[start : start + batch_size]
         batch = make_batch([words[i] for i in rows], vocab)
-        logp[rows] = model.target_logprobs(batch).sum(axis=1)  # (B,)
+        logp[rows] = engine.target_logprobs(batch).sum(axis=1)  # (B,)
     return logp
 
 
@@ -272,7 +274,7 @@ def evaluate_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLi
     """
     from rnnac.checkpoint import load_model
     from rnnac.config import Config
-    from rnnac.train import load_data
+    from rnnac.wordlist import load_data
     from rnnac.wordlist import read_word_list
 
     model, vocab, lowercase, ckpt = load_model(checkpoint)

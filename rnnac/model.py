@@ -1,22 +1,33 @@
-"""The vanilla (Elman) RNN: parameters, initialisation, activations, one inference step.
+"""The vanilla (Elman) RNN: parameters, initialisation, activations, the recurrence.
 
     z_t = W a_{t-1} + U x_t + b      a_t = h(z_t)      (a_0 = 0)
     o_t = V a_t + c                  y^_t = softmax(o_t)
 
 Shapes: U (H, K), W (H, H), b (H,), V (K, H), c (K,); H hidden units, K vocabulary
-size (the word boundary, id 0, included). x_t is one-hot, so `U x_t` is a column of U.
+size (the word boundary, id 0, included), N sequences stepped together. x_t is one-hot,
+so `U x_t` is a column of U. `RNN.hidden` is the one statement of the recurrence: inference
+steps with it, rtrl.py builds on it, and bptt.py's time-major forward is tested against it.
 Training maths lives in bptt.py (reverse mode, seed 004) and rtrl.py (forward mode, seed 000).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import numpy as np
 
-from rnnac.data import Batch
-
 PARAM_NAMES = ("U", "W", "b", "V", "c")
-LOSSES = ("cross_entropy", "squared_error")
-ENGINES = ("bptt", "rtrl")
+FLOAT_DTYPES = ("float32", "float64")  # the dtypes a model may have
+
+
+@dataclass(frozen=True)
+class Activation:
+    """h and its derivative. Both write into `out` (which may be their input) and return it;
+    the derivative is computed from a = h(z), which is what BPTT keeps."""
+
+    h: Callable[[np.ndarray, np.ndarray], np.ndarray]  # h(z, out) -> a
+    dh: Callable[[np.ndarray, np.ndarray], np.ndarray]  # dh(a, out) -> h'(z)
 
 
 def _sigmoid(z: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -27,11 +38,25 @@ def _sigmoid(z: np.ndarray, out: np.ndarray) -> np.ndarray:
     return np.reciprocal(out, out=out)
 
 
-# name -> h, applied as h(z, out); its derivative, from a = h(z), is bptt.DERIVATIVES[name]
+def _tanh_grad(a: np.ndarray, out: np.ndarray) -> np.ndarray:
+    np.multiply(a, a, out=out)
+    return np.subtract(1, out, out=out)  # 1 - tanh^2
+
+
+def _sigmoid_grad(a: np.ndarray, out: np.ndarray) -> np.ndarray:
+    np.subtract(1, a, out=out)
+    return np.multiply(out, a, out=out)  # s (1 - s)
+
+
+def _relu_grad(a: np.ndarray, out: np.ndarray) -> np.ndarray:
+    return np.greater(a, 0, out=out)  # 1 where z > 0 (bool written as 0.0 / 1.0)
+
+
+# The one table of activations: config.py offers its keys, every engine reads h and h' here.
 ACTIVATIONS = {
-    "tanh": lambda z, out: np.tanh(z, out=out),
-    "sigmoid": _sigmoid,
-    "relu": lambda z, out: np.maximum(z, 0, out=out),
+    "tanh": Activation(lambda z, out: np.tanh(z, out=out), _tanh_grad),
+    "sigmoid": Activation(_sigmoid, _sigmoid_grad),
+    "relu": Activation(lambda z, out: np.maximum(z, 0, out=out), _relu_grad),
 }
 
 
@@ -61,12 +86,10 @@ class RNN:
             raise ValueError(f"params lack {sorted(missing)}")
         self.params = params
         self.activation = activation
-        self.threads: int | None = None  # BLAS threads for training steps; None picks by size
-        self._workspace = None  # bptt's reusable buffers, made on first use
 
     @classmethod
     def init(cls, vocab_size: int, hidden_size: int, activation: str = "tanh", seed: int = 0,
-             dtype=np.float32) -> "RNN":
+             dtype=np.float32) -> RNN:
         """Xavier-initialised weights from `np.random.default_rng(seed)`; zero biases."""
         rng = np.random.default_rng(seed)
         K, H = vocab_size, hidden_size
@@ -91,59 +114,22 @@ class RNN:
     def dtype(self) -> np.dtype:
         return self.params["W"].dtype
 
-    def loss_and_grads(self, batch: Batch, loss: str = "cross_entropy", truncate: int | None = None,
-                       engine: str = "bptt"):
-        """Mean loss over the batch's valid targets and its gradient, a dict with the params' keys.
-
-        engine="bptt" is the fast reverse-mode engine (seed 004); "rtrl" is seed 000's forward-mode
-        reference, O(H^4) per step, for small models and tests. `truncate=tau` lets each loss L_t
-        reach back only to z_{t-tau} (seed 002); None is full back-propagation through time.
-        """
-        _check_options(loss, truncate, engine)
-        if engine == "rtrl":
-            from rnnac import rtrl
-
-            return rtrl.loss_and_grads(self.params, self.activation, batch, loss, truncate)
-        from rnnac import bptt
-
-        return bptt.loss_and_grads(self, batch, loss, truncate)
-
-    def loss(self, batch: Batch, loss: str = "cross_entropy") -> float:
-        """Mean loss over the batch's valid targets, forward only."""
-        _check_options(loss, None, "bptt")
-        from rnnac import bptt
-
-        return bptt.loss_only(self, batch, loss)
-
-    def target_logprobs(self, batch: Batch) -> np.ndarray:
-        """log P(target_t | x_1..x_t) at each position, (B, T); 0.0 where the mask is 0."""
-        from rnnac import bptt
-
-        return bptt.target_logprobs(self, batch)
-
     def initial_state(self, n: int) -> np.ndarray:
         return np.zeros((n, self.hidden_size), dtype=self.dtype)  # (N, H)
 
-    def step(self, a_prev: np.ndarray, token_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Feed one token to N independent sequences: (a (N, H), log y^ of the next token (N, K))."""
+    def hidden(self, a_prev: np.ndarray, token_ids: np.ndarray) -> np.ndarray:
+        """a_t = h(W a_{t-1} + U x_t + b) for N sequences: a_prev (N, H), token_ids (N,) -> (N, H)."""
         p = self.params
-        h = ACTIVATIONS[self.activation]
         z = a_prev @ p["W"].T  # (N, H)
         z += p["U"].T[token_ids]  # U x_t: the column of U for each token
         z += p["b"]
-        a = h(z, out=z)  # (N, H)
-        logp = log_softmax(a @ p["V"].T + p["c"])  # (N, K)
+        return ACTIVATIONS[self.activation].h(z, out=z)  # (N, H)
+
+    def step(self, a_prev: np.ndarray, token_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Feed one token to N independent sequences: (a (N, H), log y^ of the next token (N, K))."""
+        a = self.hidden(a_prev, token_ids)  # (N, H)
+        logp = log_softmax(a @ self.params["V"].T + self.params["c"])  # (N, K)
         return a, logp
 
     def n_params(self) -> int:
         return sum(self.params[name].size for name in PARAM_NAMES)
-
-
-def _check_options(loss: str, truncate: int | None, engine: str) -> None:
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    is_int = isinstance(truncate, (int, np.integer)) and not isinstance(truncate, bool)
-    if truncate is not None and (not is_int or truncate < 0):
-        raise ValueError(f"truncate must be None or an integer >= 0, got {truncate!r}")

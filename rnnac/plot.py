@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from rnnac.errors import DataError, RnnacError
+from rnnac.errors import DataError, MissingExtraError, OutputError
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -72,7 +72,7 @@ def plot_run(run_dir: str | os.PathLike, out_path: str | os.PathLike) -> Path:
         # The object API, not pyplot: no global backend to switch, no window, safe in a library.
         from matplotlib.figure import Figure
     except ImportError:
-        raise RnnacError("rnnac plot needs matplotlib: pip install 'rnnac[plot]'") from None
+        raise MissingExtraError("rnnac plot needs matplotlib: pip install 'rnnac[plot]'") from None
 
     fig = Figure(figsize=(7.5, 4.5), dpi=120, layout="constrained")
     ax = fig.add_subplot()
@@ -93,7 +93,7 @@ def plot_run(run_dir: str | os.PathLike, out_path: str | os.PathLike) -> Path:
     try:
         fig.savefig(out)
     except (OSError, ValueError) as e:  # ValueError: a suffix matplotlib cannot write
-        raise RnnacError(f"cannot write {out}: {getattr(e, 'strerror', None) or e}") from None
+        raise OutputError(f"cannot write {out}: {getattr(e, 'strerror', None) or e}") from None
     return out
 
 

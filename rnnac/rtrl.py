@@ -20,17 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnac.bptt import check_options
 from rnnac.data import Batch
-from rnnac.model import ACTIVATIONS, log_softmax
-
-
-def _derivative(activation: str, a: np.ndarray) -> np.ndarray:
-    """h'(z) from a = h(z), written out again on purpose: the reference shares no maths with bptt.py."""
-    if activation == "tanh":
-        return 1 - a * a
-    if activation == "sigmoid":
-        return a * (1 - a)
-    return (a > 0).astype(a.dtype)  # relu
+from rnnac.model import ACTIVATIONS, RNN, log_softmax
 
 
 def _output_grad(o: np.ndarray, target: np.ndarray, loss: str):
@@ -46,10 +38,12 @@ def _output_grad(o: np.ndarray, target: np.ndarray, loss: str):
     return 0.5 * (err * err).sum(axis=1), np.einsum("bi,bij->bj", err, jacobian)
 
 
-def loss_and_grads(params: dict, activation: str, batch: Batch, loss: str, truncate: int | None):
-    """Same contract as RNN.loss_and_grads: mean loss over valid targets and its gradient."""
-    U, W, b, V, c = (params[name] for name in ("U", "W", "b", "V", "c"))
-    h = ACTIVATIONS[activation]
+def loss_and_grads(model: RNN, batch: Batch, loss: str = "cross_entropy", truncate: int | None = None):
+    """Same contract as bptt.Engine.loss_and_grads: mean loss over valid targets and its gradient."""
+    check_options(loss, truncate)
+    params = model.params
+    U, W, V, c = params["U"], params["W"], params["V"], params["c"]
+    dh = ACTIVATIONS[model.activation].dh
     H, K = U.shape
     B, T = batch.inputs.shape
     mask = batch.mask.astype(U.dtype)
@@ -63,9 +57,8 @@ def loss_and_grads(params: dict, activation: str, batch: Batch, loss: str, trunc
     total_loss = 0.0
     for t in range(T):
         x = np.eye(K, dtype=U.dtype)[batch.inputs[:, t]]  # one-hot x_t (B, K)
-        z = a_prev @ W.T + x @ U.T + b  # (B, H)
-        a = h(z, out=z.copy())  # (B, H)
-        hprime = _derivative(activation, a)[:, :, None, None]  # (B, H, 1, 1)
+        a = model.hidden(a_prev, batch.inputs[:, t])  # a_t = h(W a_{t-1} + U x_t + b)  (B, H)
+        hprime = dh(a, np.empty_like(a))[:, :, None, None]  # (B, H, 1, 1)
 
         # The direct terms: dz_t[i]/dW[j,k] = delta_ij a_{t-1}[k], and likewise for U and b.
         direct = {

@@ -1,18 +1,19 @@
 """Training: from a word list and a config to checkpoints that are never lost.
 
-One update: draw a batch of training words (bucketed by length), forward and back-propagate
-through time (bptt.py), clip the gradient (seed 003), step the optimizer. Every
+One update (`Trainer.step`): draw a batch of training words (bucketed by length), forward and
+back-propagate through time (bptt.py), clip the gradient (seed 003), step the optimizer. Every
 `train.eval_every` updates: the validation loss, `best.npz` when it improved, `last.npz`.
 
 Nothing is lost: checkpoints are written atomically (checkpoint.py); Ctrl-C finishes the
 update under way, saves `last.npz` and raises TrainingInterrupted; a NaN or infinite loss
 stops the run before it can overwrite the last good checkpoint. `--resume` restores the
-parameters, optimizer, sampler position and counters, so an interrupted run ends bit-identical
+parameters, optimizer, sampler position and Progress, so an interrupted run ends bit-identical
 to one run straight through.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -26,29 +27,24 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnac.bptt import Engine
 from rnnac.checkpoint import load_checkpoint, save_checkpoint
 from rnnac.config import Config
 from rnnac.data import Vocab, make_batch
-from rnnac.errors import CheckpointError, ConfigError, RnnacError, TrainingDiverged
+from rnnac.errors import CheckpointError, ConfigError, RunExistsError, TrainingDiverged, TrainingInterrupted
 from rnnac.model import RNN
 from rnnac.optim import clip_grads, learning_rate, make_optimizer
-from rnnac.wordlist import BatchSampler, read_word_list, split_words
+from rnnac.wordlist import BatchSampler, Data, load_data
 
 VAL_BATCH = 512  # words per validation batch: large batches, few Python round trips
 EMA = 0.95  # smoothing of the training loss that train.target_loss is compared with
-
-
-class TrainingInterrupted(RnnacError):
-    """Ctrl-C: the run saved last.npz and stopped; `--resume` continues it."""
-
-    def __init__(self, step: int, path: Path):
-        super().__init__(f"interrupted at step {step}; saved {path}")
-        self.step, self.path = step, path
+LOG_EVERY = 10  # updates between metrics.jsonl lines (validations always get one)
 
 
 @dataclass
 class Progress:
-    """The counters a checkpoint carries besides parameters and optimizer state."""
+    """The counters of a run besides parameters, optimizer and sampler. `to_meta` and `from_meta`
+    are the only places that save and restore them: a new counter is a new field here."""
 
     step: int = 0
     best_val_loss: float = math.inf
@@ -56,33 +52,32 @@ class Progress:
     stale_validations: int = 0  # validations since the best, for train.patience
     train_loss_ema: float | None = None
     elapsed: float = 0.0  # seconds of training over every session of this run
-    stop_reason: str = ""
     val_loss: float | None = None
+    stop_reason: str = dataclasses.field(default="", metadata={"saved": False})  # set when the run ends
+
+    def to_meta(self) -> dict:
+        """The saved fields as JSON values (JSON has no inf or NaN: they become null)."""
+        return {f.name: _json_float(getattr(self, f.name)) for f in _saved_fields()}
+
+    @classmethod
+    def from_meta(cls, meta: dict, origin: str) -> Progress:
+        """The inverse of to_meta; CheckpointError naming `origin` for a missing or mistyped key."""
+        values = {}
+        for f in _saved_fields():
+            if f.name not in meta:
+                raise CheckpointError(f"cannot resume {origin}: meta has no {f.name!r}")
+            value = meta[f.name]
+            if value is None and f.default == math.inf:
+                value = math.inf  # an infinite best_val_loss was written as null
+            is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not ((value is None and "None" in f.type) or (is_number and (f.type != "int" or isinstance(value, int)))):
+                raise CheckpointError(f"cannot resume {origin}: meta {f.name} is {value!r}, not a number")
+            values[f.name] = value
+        return cls(**values)
 
 
-@dataclass
-class Data:
-    vocab: Vocab
-    train_words: list[str]
-    train_counts: np.ndarray
-    val_words: list[str]
-    summary: str
-
-
-def load_data(config: Config) -> Data:
-    """Read, filter and split the word list; the vocabulary comes from the training words."""
-    d = config.data
-    words = read_word_list(d.path, lowercase=d.lowercase, allowed_chars=d.allowed_chars,
-                           min_length=d.min_length, max_length=d.max_length, max_words=d.max_words)
-    train_idx, val_idx = split_words(len(words.words), d.val_fraction, config.train.seed)
-    train_words = [words.words[i] for i in train_idx]
-    vocab = Vocab.from_words(train_words)
-    val_all = [words.words[i] for i in val_idx]
-    val_words = [w for w in val_all if vocab.unknown_char(w) is None]  # unscorable otherwise
-    summary = f"{words.summary()}; {len(train_words):,} training and {len(val_words):,} validation words"
-    if len(val_words) < len(val_all):
-        summary += f" ({len(val_all) - len(val_words):,} held-out words with unseen characters skipped)"
-    return Data(vocab, train_words, words.counts[train_idx], val_words, summary)
+def _saved_fields() -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(Progress) if f.metadata.get("saved", True)]
 
 
 def validation_batches(words: list[str], vocab: Vocab, limit: int | None):
@@ -91,170 +86,209 @@ def validation_batches(words: list[str], vocab: Vocab, limit: int | None):
     return [make_batch(chosen[i : i + VAL_BATCH], vocab) for i in range(0, len(chosen), VAL_BATCH)]
 
 
-def validation_loss(model: RNN, batches, loss: str) -> float:
+def validation_loss(engine: Engine, batches, loss: str) -> float:
     """Mean loss per validation target character (nats per character for cross-entropy)."""
-    total = sum(model.loss(b, loss) * b.n_targets for b in batches)
+    total = sum(engine.loss(b, loss) * b.n_targets for b in batches)
     return total / sum(b.n_targets for b in batches)
+
+
+@dataclass
+class StepResult:
+    """What one update measured."""
+
+    loss: float
+    grad_norm: float
+    lr: float
+    chars: int  # target characters in the batch
+
+
+class Trainer:
+    """One run's model, optimizer, sampler and Progress, and the four things done to them:
+    `step()`, `validate()`, `save(name)` and `stop_reason()`."""
+
+    def __init__(self, config: Config, data: Data):
+        t = config.train
+        self.config, self.data, self.out = config, data, Path(config.output.dir)
+        self.model = RNN.init(len(data.vocab), config.model.hidden_size, config.model.activation, seed=t.seed,
+                              dtype=np.dtype(config.model.dtype))
+        self.engine = Engine(self.model, threads=t.threads)
+        hyper = {"weight_decay": t.weight_decay} | ({"momentum": t.momentum} if t.optimizer == "momentum" else {})
+        self.optimizer = make_optimizer(t.optimizer, self.model.params, **hyper)
+        self.sampler = BatchSampler([len(w) for w in data.train_words], t.batch_size, seed=t.seed,
+                                    scheme=config.data.weighting, counts=data.train_counts)
+        self.progress = Progress()
+        self.val_batches = validation_batches(data.val_words, data.vocab, t.eval_words)
+
+    def restore(self, path: Path) -> None:
+        """Continue from the checkpoint at `path`, which must come from this config and word list."""
+        if not path.exists():
+            raise CheckpointError(f"cannot resume: {path} does not exist (start without --resume)")
+        ckpt = load_checkpoint(path)
+        saved, now = ckpt.meta["config"], self.config.to_dict()
+        for section in ("data", "model"):
+            for key, value in now[section].items():
+                was = saved.get(section, {}).get(key)
+                if was != value:
+                    raise ConfigError(f"cannot resume {path}: {section}.{key} was {was!r} in that run, now {value!r}")
+        if ckpt.meta["chars"] != self.data.vocab.chars:
+            raise CheckpointError(f"cannot resume {path}: the vocabulary of the word list has changed")
+        progress = Progress.from_meta(ckpt.meta, str(path))
+        for name in self.model.params:
+            self.model.params[name][...] = ckpt.params[name]
+        self.optimizer.load_state_dict(ckpt.optimizer_state)
+        self.sampler = BatchSampler.from_state(ckpt.meta["rng_state"], self.sampler.lengths, self.data.train_counts)
+        self.progress = progress
+
+    def step(self) -> StepResult:
+        """One update; TrainingDiverged, before any parameter changes, if the loss or gradient is not finite."""
+        t, progress = self.config.train, self.progress
+        # 1. The learning rate of this update, then one batch through BPTT.
+        lr = learning_rate(progress.step, t.learning_rate, t.schedule, t.warmup_steps, t.max_steps,
+                           t.decay_every, t.decay_rate, t.min_lr)
+        batch = make_batch([self.data.train_words[i] for i in self.sampler.next_batch()], self.data.vocab)
+        loss, grads = self.engine.loss_and_grads(batch, t.loss, t.truncate)
+        # 2. Refuse a non-finite loss or gradient: the last checkpoint on disk stays good.
+        grad_norm = clip_grads(grads, t.clip_norm, t.clip_value)
+        if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+            raise self._diverged(loss, grad_norm)
+        # 3. The update, and the counters that follow it.
+        self.optimizer.step(self.model.params, grads, lr)
+        progress.step += 1
+        ema = progress.train_loss_ema
+        progress.train_loss_ema = loss if ema is None else EMA * ema + (1 - EMA) * loss
+        return StepResult(loss, grad_norm, lr, batch.n_targets)
+
+    def validate(self) -> None:
+        """Record the validation loss; save best.npz when it improved (with no validation words,
+        the latest model is the best)."""
+        progress = self.progress
+        if not self.val_batches:
+            if progress.best_step < progress.step:
+                progress.best_step = progress.step
+                self.save("best.npz")
+            return
+        progress.val_loss = validation_loss(self.engine, self.val_batches, self.config.train.loss)
+        if progress.val_loss < progress.best_val_loss:
+            progress.best_val_loss, progress.best_step, progress.stale_validations = progress.val_loss, progress.step, 0
+            self.save("best.npz")
+        else:
+            progress.stale_validations += 1
+
+    def save(self, name: str) -> None:
+        """Write the run's state atomically to output.dir/name."""
+        model = self.model
+        meta = {"chars": self.data.vocab.chars, "activation": model.activation, "hidden_size": model.hidden_size,
+                "dtype": self.config.model.dtype, "config": self.config.to_dict(), "epoch": self.sampler.epoch,
+                "rng_state": self.sampler.state_dict(), **self.progress.to_meta()}
+        save_checkpoint(self.out / name, model.params, meta, self.optimizer.state_dict())
+
+    def stop_reason(self, interrupted: threading.Event) -> str:
+        """Why the run stops now, or "" to go on."""
+        t, progress = self.config.train, self.progress
+        rules = (
+            ("interrupted", interrupted.is_set()),
+            ("max_steps", progress.step >= t.max_steps),
+            ("max_epochs", bool(t.max_epochs) and self.sampler.epoch >= t.max_epochs),
+            ("max_seconds", bool(t.max_seconds) and progress.elapsed >= t.max_seconds),
+            ("target_loss", bool(t.target_loss) and progress.train_loss_ema is not None
+             and progress.train_loss_ema < t.target_loss),
+            ("patience", bool(t.patience) and progress.stale_validations >= t.patience),
+        )
+        return next((reason for reason, applies in rules if applies), "")
+
+    def _diverged(self, loss: float, grad_norm: float) -> TrainingDiverged:
+        t, last = self.config.train, self.out / "last.npz"
+        what = f"the loss became {loss}" if not math.isfinite(loss) else f"the gradient norm became {grad_norm}"
+        kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was saved yet"
+        return TrainingDiverged(f"{what} at step {self.progress.step + 1}; {kept}. Try a lower train.learning_rate "
+                                f"(now {t.learning_rate:g}) or gradient clipping (train.clip_norm, now {t.clip_norm})")
 
 
 def run(config: Config, resume: bool = False, quiet: bool = False, force: bool = False, log=None) -> str:
     """Train as `config` says and return a one-line summary. Writes to config.output.dir:
     config.yaml (the config as run), metrics.jsonl, last.npz and best.npz."""
     log = log or (lambda msg: None if quiet else print(msg, file=sys.stderr))
-    t, out = config.train, Path(config.output.dir)
+    out = Path(config.output.dir)
     data = load_data(config)
     log(data.summary)
-
-    model = RNN.init(len(data.vocab), config.model.hidden_size, config.model.activation, seed=t.seed,
-                     dtype=np.dtype(config.model.dtype))
-    model.threads = t.threads
-    hyper = {"weight_decay": t.weight_decay} | ({"momentum": t.momentum} if t.optimizer == "momentum" else {})
-    optimizer = make_optimizer(t.optimizer, model.params, **hyper)
-    sampler = BatchSampler([len(w) for w in data.train_words], t.batch_size, seed=t.seed,
-                           scheme=config.data.weighting, counts=data.train_counts)
-    progress = Progress()
+    trainer = Trainer(config, data)
+    progress = trainer.progress
     if resume:
-        sampler, progress = _restore(out / "last.npz", config, data, model, optimizer, sampler)
+        trainer.restore(out / "last.npz")
+        progress = trainer.progress
         log(f"resuming {out / 'last.npz'} at step {progress.step}")
-        finished = _stop_reason(config, progress, sampler.epoch, threading.Event())
+        finished = trainer.stop_reason(threading.Event())
         if finished:
             return f"nothing to resume: {out / 'last.npz'} already stopped at step {progress.step} ({finished})"
     else:
         _claim_run_dir(out, force)
     _write_config(out, config)
-    val_batches = validation_batches(data.val_words, data.vocab, t.eval_words)
+    model, t = trainer.model, config.train
     log(f"model: {model.n_params():,} parameters (H={model.hidden_size}, K={model.vocab_size}, "
         f"{config.model.activation}, {config.model.dtype}); {t.optimizer}, lr {t.learning_rate:g}")
-
-    def checkpoint(name: str):
-        meta = {
-            "chars": data.vocab.chars, "activation": model.activation, "hidden_size": model.hidden_size,
-            "dtype": config.model.dtype, "config": config.to_dict(), "step": progress.step,
-            "epoch": sampler.epoch, "best_val_loss": _json_float(progress.best_val_loss),
-            "rng_state": sampler.state_dict(), "best_step": progress.best_step,
-            "stale_validations": progress.stale_validations, "val_loss": _json_float(progress.val_loss),
-            "train_loss_ema": progress.train_loss_ema, "elapsed": progress.elapsed,
-        }
-        save_checkpoint(out / name, model.params, meta, optimizer.state_dict())
-
     metrics = _Metrics(out / "metrics.jsonl", truncate_after=progress.step if resume else 0)
-    bar = _progress_bar(t.max_steps, progress.step, disable=quiet)
-    started, chars_done, window_start = time.perf_counter() - progress.elapsed, 0, time.perf_counter()
-    grad_norm = lr = loss_value = math.nan
-    # Overflow shows up as a non-finite loss or gradient, which step 2 refuses: no warning spam.
-    with _deferred_interrupt() as interrupted, bar, np.errstate(over="ignore", invalid="ignore"):
-        while not progress.stop_reason:
-            # 1. The learning rate of this update, then one batch through BPTT.
-            lr = learning_rate(progress.step, t.learning_rate, t.schedule, t.warmup_steps, t.max_steps,
-                               t.decay_every, t.decay_rate, t.min_lr)
-            batch = make_batch([data.train_words[i] for i in sampler.next_batch()], data.vocab)
-            loss_value, grads = model.loss_and_grads(batch, t.loss, t.truncate)
-            # 2. Refuse a non-finite loss or gradient: the last checkpoint on disk stays good.
-            grad_norm = clip_grads(grads, t.clip_norm, t.clip_value)
-            if not (math.isfinite(loss_value) and math.isfinite(grad_norm)):
-                raise _diverged(loss_value, grad_norm, progress.step + 1, out / "last.npz", t)
-            # 3. The update.
-            optimizer.step(model.params, grads, lr)
-            progress.step += 1
-            chars_done += batch.n_targets
-            ema = progress.train_loss_ema
-            progress.train_loss_ema = loss_value if ema is None else EMA * ema + (1 - EMA) * loss_value
-            progress.elapsed = time.perf_counter() - started
-            # 4. Stop conditions, then validation and checkpoints.
-            progress.stop_reason = _stop_reason(config, progress, sampler.epoch, interrupted)
-            validate = progress.step % t.eval_every == 0 or (progress.stop_reason and not interrupted.is_set())
-            if validate and val_batches:
-                _record_validation(progress, validation_loss(model, val_batches, t.loss), t.patience)
-                if progress.best_step == progress.step:
-                    checkpoint("best.npz")
-            elif validate and progress.best_step < progress.step and not val_batches:
-                progress.best_step = progress.step  # no validation words: the latest is the best
-                checkpoint("best.npz")
-            saving = validate or progress.stop_reason or (
-                config.output.checkpoint_every and progress.step % config.output.checkpoint_every == 0)
-            if saving:
-                checkpoint("last.npz")
-            if validate or progress.step % 10 == 0 or (progress.stop_reason and not interrupted.is_set()):
-                now = time.perf_counter()
-                speed = chars_done / max(now - window_start, 1e-9)
-                chars_done, window_start = 0, now
-                metrics.write(step=progress.step, epoch=sampler.epoch, train_loss=loss_value,
-                              val_loss=progress.val_loss if validate else None, lr=lr, grad_norm=grad_norm,
-                              chars_per_sec=speed, elapsed=progress.elapsed)
-                bar.set_postfix_str(_postfix(progress, speed), refresh=False)
-            bar.update(1)
+    with _deferred_interrupt() as interrupted, _progress_bar(t.max_steps, progress.step, disable=quiet) as bar:
+        _loop(trainer, metrics, bar, interrupted)
     if interrupted.is_set():
         raise TrainingInterrupted(progress.step, out / "last.npz")
     val = "no validation words"
-    if val_batches:
+    if trainer.val_batches:
         val = f"best validation loss {progress.best_val_loss:.4f} at step {progress.best_step}"
     return (f"stopped at step {progress.step} ({progress.stop_reason}) after {progress.elapsed:.2f} s: "
             f"train loss {progress.train_loss_ema:.4f}, {val}; checkpoints in {out}")
 
 
-def _diverged(loss_value: float, grad_norm: float, step: int, last: Path, t) -> TrainingDiverged:
-    what = f"the loss became {loss_value}" if not math.isfinite(loss_value) else f"the gradient norm became {grad_norm}"
-    kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was saved yet"
-    return TrainingDiverged(f"{what} at step {step}; {kept}. Try a lower train.learning_rate (now {t.learning_rate:g})"
-                            f" or gradient clipping (train.clip_norm, now {t.clip_norm})")
+def _loop(trainer: Trainer, metrics: _Metrics, bar, interrupted: threading.Event) -> None:
+    """Update until a stop rule fires: validate every eval_every updates and at the end, save
+    last.npz then and every output.checkpoint_every updates, log every LOG_EVERY updates."""
+    progress, t = trainer.progress, trainer.config.train
+    checkpoint_every = trainer.config.output.checkpoint_every
+    started = time.perf_counter() - progress.elapsed
+    speed = _Speed()
+    # Overflow shows up as a non-finite loss or gradient, which Trainer.step refuses: no warning spam.
+    with np.errstate(over="ignore", invalid="ignore"):
+        while not progress.stop_reason:
+            result = trainer.step()
+            speed.add(result.chars)
+            progress.elapsed = time.perf_counter() - started
+            progress.stop_reason = trainer.stop_reason(interrupted)
+            finished = bool(progress.stop_reason) and not interrupted.is_set()
+            validate = progress.step % t.eval_every == 0 or finished
+            if validate:
+                trainer.validate()
+                if not progress.stop_reason:
+                    progress.stop_reason = trainer.stop_reason(interrupted)  # patience counts this validation
+            if validate or progress.stop_reason or (checkpoint_every and progress.step % checkpoint_every == 0):
+                trainer.save("last.npz")
+            if validate or finished or progress.step % LOG_EVERY == 0:
+                chars_per_sec = speed.take()
+                metrics.write(step=progress.step, epoch=trainer.sampler.epoch, train_loss=result.loss,
+                              val_loss=progress.val_loss if validate and trainer.val_batches else None, lr=result.lr,
+                              grad_norm=result.grad_norm, chars_per_sec=chars_per_sec, elapsed=progress.elapsed)
+                bar.set_postfix_str(_postfix(progress, chars_per_sec), refresh=False)
+            bar.update(1)
 
 
-def _stop_reason(config: Config, progress: Progress, epoch: int, interrupted: threading.Event) -> str:
-    t = config.train
-    if interrupted.is_set():
-        return "interrupted"
-    if progress.step >= t.max_steps:
-        return "max_steps"
-    if t.max_epochs and epoch >= t.max_epochs:
-        return "max_epochs"
-    if t.max_seconds and progress.elapsed >= t.max_seconds:
-        return "max_seconds"
-    if t.target_loss and progress.train_loss_ema is not None and progress.train_loss_ema < t.target_loss:
-        return "target_loss"
-    if t.patience and progress.stale_validations >= t.patience:
-        return "patience"
-    return ""
+class _Speed:
+    """Characters per second since the last reading."""
 
+    def __init__(self):
+        self.chars, self.since = 0, time.perf_counter()
 
-def _record_validation(progress: Progress, val_loss: float, patience: int | None) -> None:
-    progress.val_loss = val_loss
-    if val_loss < progress.best_val_loss:
-        progress.best_val_loss, progress.best_step, progress.stale_validations = val_loss, progress.step, 0
-    else:
-        progress.stale_validations += 1
-    if patience and progress.stale_validations >= patience and not progress.stop_reason:
-        progress.stop_reason = "patience"
+    def add(self, chars: int) -> None:
+        self.chars += chars
 
-
-def _restore(path: Path, config: Config, data: Data, model: RNN, optimizer, sampler):
-    """Load last.npz into model and optimizer; check it belongs to this config and data."""
-    if not path.exists():
-        raise CheckpointError(f"cannot resume: {path} does not exist (start without --resume)")
-    ckpt = load_checkpoint(path)
-    saved = ckpt.meta["config"]
-    now = config.to_dict()
-    for section in ("data", "model"):
-        for key, value in now[section].items():
-            if saved.get(section, {}).get(key) != value:
-                raise ConfigError(f"cannot resume {path}: {section}.{key} was {saved.get(section, {}).get(key)!r} "
-                                  f"in that run, now {value!r}")
-    if ckpt.meta["chars"] != data.vocab.chars:
-        raise CheckpointError(f"cannot resume {path}: the vocabulary of the word list has changed")
-    for name in model.params:
-        model.params[name][...] = ckpt.params[name]
-    optimizer.load_state_dict(ckpt.optimizer_state)
-    sampler = BatchSampler.from_state(ckpt.meta["rng_state"], sampler.lengths, data.train_counts)
-    meta = ckpt.meta
-    progress = Progress(step=meta["step"], best_val_loss=_float(meta["best_val_loss"]), best_step=meta["best_step"],
-                        stale_validations=meta["stale_validations"], train_loss_ema=meta["train_loss_ema"],
-                        elapsed=meta["elapsed"], val_loss=_float(meta["val_loss"]))
-    return sampler, progress
+    def take(self) -> float:
+        now = time.perf_counter()
+        rate = self.chars / max(now - self.since, 1e-9)
+        self.chars, self.since = 0, now
+        return rate
 
 
 def _claim_run_dir(out: Path, force: bool) -> None:
     if (out / "last.npz").exists() and not force:
-        raise RnnacError(f"{out} already holds a run (last.npz): resume it with --resume, "
-                         f"start over with --force, or set output.dir")
+        raise RunExistsError(f"{out} already holds a run (last.npz): resume it with --resume, "
+                             f"start over with --force, or set output.dir")
     out.mkdir(parents=True, exist_ok=True)
     if force:
         for name in ("last.npz", "best.npz", "metrics.jsonl"):
@@ -300,11 +334,7 @@ def _step_of(line: str) -> float:
 
 def _json_float(x):
     """JSON has no inf or NaN: write them as None."""
-    return None if x is None or not math.isfinite(x) else float(x)
-
-
-def _float(x):
-    return math.inf if x is None else float(x)
+    return None if x is None or not math.isfinite(x) else x
 
 
 def _postfix(progress: Progress, speed: float) -> str:

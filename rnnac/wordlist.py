@@ -13,11 +13,15 @@ import math
 import os
 import sys
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from rnnac.data import Vocab
 from rnnac.errors import CheckpointError, ConfigError, DataError
+
+if TYPE_CHECKING:
+    from rnnac.config import Config
 
 SCHEMES = ("uniform", "count", "sqrt", "log")
 _BOM = b"\xef\xbb\xbf"
@@ -276,11 +280,6 @@ class BatchSampler:
             self.epoch, self.position, self._plan = self.epoch + 1, 0, None
         return batch
 
-    def __iter__(self) -> Iterator[np.ndarray]:
-        """next_batch() forever; stop on `epoch` or a step count."""
-        while True:
-            yield self.next_batch()
-
     def state_dict(self) -> dict:
         """JSON-able state; with the same lengths and counts it resumes the identical sequence."""
         return {"seed": self.seed, "epoch": self.epoch, "position": self.position,
@@ -304,3 +303,30 @@ class BatchSampler:
                                   f"out of range ({sampler.batches_per_epoch} batches per epoch)")
         sampler.epoch, sampler.position = int(state["epoch"]), int(state["position"])
         return sampler
+
+
+@dataclass
+class Data:
+    """A run's words: the vocabulary of its training words, both sides of the split, a summary."""
+
+    vocab: Vocab
+    train_words: list[str]
+    train_counts: np.ndarray  # (N,) the training words' counts
+    val_words: list[str]
+    summary: str
+
+
+def load_data(config: Config) -> Data:
+    """Read, filter and split config.data's word list; the vocabulary comes from the training words."""
+    d = config.data
+    words = read_word_list(d.path, lowercase=d.lowercase, allowed_chars=d.allowed_chars,
+                           min_length=d.min_length, max_length=d.max_length, max_words=d.max_words)
+    train_idx, val_idx = split_words(len(words.words), d.val_fraction, config.train.seed)
+    train_words = [words.words[i] for i in train_idx]
+    vocab = Vocab.from_words(train_words)
+    val_all = [words.words[i] for i in val_idx]
+    val_words = [w for w in val_all if vocab.unknown_char(w) is None]  # unscorable otherwise
+    summary = f"{words.summary()}; {len(train_words):,} training and {len(val_words):,} validation words"
+    if len(val_words) < len(val_all):
+        summary += f" ({len(val_all) - len(val_words):,} held-out words with unseen characters skipped)"
+    return Data(vocab, train_words, words.counts[train_idx], val_words, summary)

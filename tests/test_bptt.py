@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import rnnac
+from rnnac.bptt import Engine
 from rnnac.model import ACTIVATIONS, PARAM_NAMES
 
 from conftest import WORDS, tiny_model
@@ -38,7 +39,7 @@ def truncated_surrogate(model, batch, loss, tau, frozen_states):
     """The loss whose exact gradient truncated BPTT computes: L_t sees the parameters only
     through steps t-tau..t; the state entering step t-tau is held at its unperturbed value."""
     p = model.params
-    h = ACTIVATIONS[model.activation]
+    h = ACTIVATIONS[model.activation].h
     B, T = batch.inputs.shape
     K = model.vocab_size
     total = 0.0
@@ -71,12 +72,12 @@ def hidden_states(model, batch):
 @pytest.mark.parametrize("loss", LOSSES)
 def test_full_bptt_matches_finite_differences(vocab, batch, activation, loss):
     model = tiny_model(vocab, activation)
-    value, grads = model.loss_and_grads(batch, loss)
-    numeric = centred_differences(lambda: model.loss(batch, loss), model.params)
+    value, grads = Engine(model).loss_and_grads(batch, loss)
+    numeric = centred_differences(lambda: Engine(model).loss(batch, loss), model.params)
     for name in PARAM_NAMES:
         assert grads[name].shape == model.params[name].shape
         assert relative_error(grads[name], numeric[name]) < 1e-6, name
-    assert value == pytest.approx(model.loss(batch, loss), rel=1e-14)
+    assert value == pytest.approx(Engine(model).loss(batch, loss), rel=1e-14)
 
 
 @pytest.mark.parametrize("activation", ACTS)
@@ -84,7 +85,7 @@ def test_full_bptt_matches_finite_differences(vocab, batch, activation, loss):
 @pytest.mark.parametrize("tau", [0, 2])
 def test_truncated_bptt_matches_finite_differences_of_its_surrogate(vocab, batch, activation, loss, tau):
     model = tiny_model(vocab, activation)
-    _, grads = model.loss_and_grads(batch, loss, truncate=tau)
+    _, grads = Engine(model).loss_and_grads(batch, loss, truncate=tau)
     frozen = [a.copy() for a in hidden_states(model, batch)]
     numeric = centred_differences(lambda: truncated_surrogate(model, batch, loss, tau, frozen), model.params)
     for name in PARAM_NAMES:
@@ -93,9 +94,9 @@ def test_truncated_bptt_matches_finite_differences_of_its_surrogate(vocab, batch
 
 def test_truncation_changes_only_the_recurrent_gradients(vocab, batch):
     model = tiny_model(vocab)
-    _, full = model.loss_and_grads(batch)
-    _, long_window = model.loss_and_grads(batch, truncate=batch.inputs.shape[1] - 1)
-    _, short = model.loss_and_grads(batch, truncate=1)
+    _, full = Engine(model).loss_and_grads(batch)
+    _, long_window = Engine(model).loss_and_grads(batch, truncate=batch.inputs.shape[1] - 1)
+    _, short = Engine(model).loss_and_grads(batch, truncate=1)
     for name in PARAM_NAMES:
         np.testing.assert_allclose(long_window[name], full[name], rtol=1e-12, atol=1e-15)
     for name in ("V", "c"):  # the output layer does not look back in time
@@ -108,9 +109,9 @@ def test_truncation_changes_only_the_recurrent_gradients(vocab, batch):
 def test_padding_is_invisible(vocab, loss):
     """A padded batch's loss and gradient are the target-count-weighted mean of each word's own."""
     model = tiny_model(vocab)
-    value, grads = model.loss_and_grads(rnnac.make_batch(WORDS, vocab), loss)
+    value, grads = Engine(model).loss_and_grads(rnnac.make_batch(WORDS, vocab), loss)
     counts = np.array([len(w) + 1 for w in WORDS], dtype=float)
-    singles = [model.loss_and_grads(rnnac.make_batch([w], vocab), loss) for w in WORDS]
+    singles = [Engine(model).loss_and_grads(rnnac.make_batch([w], vocab), loss) for w in WORDS]
     assert value == pytest.approx(sum(n * v for n, (v, _) in zip(counts, singles)) / counts.sum(), rel=1e-12)
     for name in PARAM_NAMES:
         expected = sum(n * g[name] for n, (_, g) in zip(counts, singles)) / counts.sum()
@@ -121,14 +122,14 @@ def test_loss_at_init_is_close_to_log_k():
     vocab = rnnac.Vocab("abcdefghijklmnopqrstuvwxyz")
     batch = rnnac.make_batch(["hello", "world", "recurrent", "network"], vocab)
     model = rnnac.RNN.init(len(vocab), 64, seed=3)
-    assert model.loss(batch) == pytest.approx(np.log(27), abs=0.15)
+    assert Engine(model).loss(batch) == pytest.approx(np.log(27), abs=0.15)
 
 
 def test_float32_follows_float64(vocab, batch):
     model64 = tiny_model(vocab, hidden_size=8)
     model32 = rnnac.RNN({k: v.astype(np.float32) for k, v in model64.params.items()})
-    v64, g64 = model64.loss_and_grads(batch)
-    v32, g32 = model32.loss_and_grads(batch)
+    v64, g64 = Engine(model64).loss_and_grads(batch)
+    v32, g32 = Engine(model32).loss_and_grads(batch)
     assert v32 == pytest.approx(v64, rel=1e-5)
     for name in PARAM_NAMES:
         assert g32[name].dtype == np.float32
@@ -137,10 +138,10 @@ def test_float32_follows_float64(vocab, batch):
 
 def test_target_logprobs_sum_to_the_loss(vocab, batch):
     model = tiny_model(vocab)
-    logp = model.target_logprobs(batch)
+    logp = Engine(model).target_logprobs(batch)
     assert logp.shape == batch.inputs.shape
     assert np.all(logp[batch.mask == 0] == 0)
-    assert -logp.sum() / batch.mask.sum() == pytest.approx(model.loss(batch), rel=1e-12)
+    assert -logp.sum() / batch.mask.sum() == pytest.approx(Engine(model).loss(batch), rel=1e-12)
 
 
 def test_step_follows_the_batched_forward(vocab, batch):
@@ -150,7 +151,7 @@ def test_step_follows_the_batched_forward(vocab, batch):
     for t in range(batch.inputs.shape[1]):
         a, logp = model.step(a, batch.inputs[:, t])
         np.testing.assert_allclose(np.exp(logp).sum(axis=1), 1, rtol=1e-12)
-        expected = model.target_logprobs(batch)[:, t]
+        expected = Engine(model).target_logprobs(batch)[:, t]
         valid = batch.mask[:, t] == 1
         np.testing.assert_allclose(logp[rows, batch.targets[:, t]][valid], expected[valid], rtol=1e-12)
 
@@ -172,12 +173,12 @@ def test_plain_sgd_learns_five_words_down_to_the_entropy_floor():
     vocab = rnnac.Vocab.from_words(words)
     batch = rnnac.make_batch(words, vocab)
     model = rnnac.RNN.init(len(vocab), 32, seed=0, dtype=np.float64)
-    first = model.loss(batch)
+    first = Engine(model).loss(batch)
     for _ in range(1500):
-        _, grads = model.loss_and_grads(batch)
+        _, grads = Engine(model).loss_and_grads(batch)
         for name in PARAM_NAMES:
             model.params[name] -= 0.5 * grads[name]  # the seeds' update, theta -= alpha dL/dtheta
     floor = entropy_floor(words)  # log 5 at each first letter, everything else determined
     assert floor == pytest.approx(5 * np.log(5) / sum(len(w) + 1 for w in words))
     assert first - floor > 1.5
-    assert model.loss(batch) - floor < 0.01
+    assert Engine(model).loss(batch) - floor < 0.01

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rnnac
+from rnnac.bptt import Engine
 from rnnac import complete
 from rnnac.checkpoint import save_checkpoint
 from rnnac.complete import Completer, Lexicon, Result
@@ -33,7 +34,7 @@ def brute_force(model, prefix, max_length=MAX_LENGTH, allowed=None):
     words = [w for w in words if w and (allowed is None or w in allowed)]
     if not words:
         return []
-    logprobs = model.target_logprobs(rnnac.make_batch(words, VOCAB))  # (B, T)
+    logprobs = Engine(model).target_logprobs(rnnac.make_batch(words, VOCAB))  # (B, T)
     # The prefix's own characters are given: only targets from position len(prefix) on count.
     scores = logprobs[:, len(prefix):].sum(axis=1)
     order = np.argsort(-scores, kind="stable")

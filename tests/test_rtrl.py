@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from rnnac import rtrl
+from rnnac.bptt import Engine
 from rnnac.model import ACTIVATIONS, PARAM_NAMES
 
 from conftest import tiny_model
@@ -13,8 +15,8 @@ from conftest import tiny_model
 @pytest.mark.parametrize("truncate", [None, 0, 1, 3])
 def test_rtrl_equals_bptt(vocab, batch, activation, loss, truncate):
     model = tiny_model(vocab, activation, hidden_size=5)
-    value_b, grads_b = model.loss_and_grads(batch, loss, truncate, engine="bptt")
-    value_r, grads_r = model.loss_and_grads(batch, loss, truncate, engine="rtrl")
+    value_b, grads_b = Engine(model).loss_and_grads(batch, loss, truncate)
+    value_r, grads_r = rtrl.loss_and_grads(model, batch, loss, truncate)
     assert value_r == pytest.approx(value_b, abs=1e-12)
     for name in PARAM_NAMES:
         assert grads_r[name].shape == grads_b[name].shape
@@ -22,15 +24,14 @@ def test_rtrl_equals_bptt(vocab, batch, activation, loss, truncate):
 
 
 def test_rtrl_gradient_is_not_trivially_zero(vocab, batch):
-    _, grads = tiny_model(vocab).loss_and_grads(batch, engine="rtrl")
+    _, grads = rtrl.loss_and_grads(tiny_model(vocab), batch)
     assert all(np.abs(grads[name]).max() > 1e-4 for name in PARAM_NAMES)
 
 
 def test_bad_options_are_refused(vocab, batch):
     model = tiny_model(vocab)
-    with pytest.raises(ValueError, match="engine"):
-        model.loss_and_grads(batch, engine="forward")
-    with pytest.raises(ValueError, match="loss"):
-        model.loss_and_grads(batch, loss="hinge")
-    with pytest.raises(ValueError, match="truncate"):
-        model.loss_and_grads(batch, truncate=-1)
+    for fn in (Engine(model).loss_and_grads, lambda *a, **kw: rtrl.loss_and_grads(model, *a, **kw)):
+        with pytest.raises(ValueError, match="loss"):
+            fn(batch, loss="hinge")
+        with pytest.raises(ValueError, match="truncate"):
+            fn(batch, truncate=-1)

@@ -4,17 +4,24 @@ import json
 import os
 import signal
 import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import rnnac
 from rnnac import train as train_module
 from rnnac.checkpoint import load_checkpoint
 from rnnac.config import load_config
+from rnnac.data import Vocab
 from rnnac.errors import RnnacError, TrainingDiverged
-from rnnac.train import TrainingInterrupted, run
+from rnnac.errors import TrainingInterrupted
+from rnnac.model import RNN
+from rnnac.train import run
+from rnnac.wordlist import read_word_list, split_words
 
 from conftest import rnnac_command
 
@@ -213,3 +220,102 @@ def test_config_errors_are_one_line_and_exit_1(tmp_path):
     assert result.stderr.startswith("Error: unknown key 'train.learning_rat'")
     assert "did you mean 'train.learning_rate'" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+# ---- train.max_seconds, output.checkpoint_every, train.eval_words ----
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_max_seconds_stops_a_run_on_time(config_file, tmp_path):
+    # 50,000 steps take several seconds at ~150 us a step; the clock must stop the run well before.
+    cfg = load_config(config_file, ["train.max_steps=50000", "train.max_seconds=0.3", "train.eval_every=1000000"])
+    started = time.perf_counter()
+    summary = run(cfg, quiet=True)
+    wall = time.perf_counter() - started
+    assert "(max_seconds)" in summary
+    meta = load_checkpoint(tmp_path / "out" / "last.npz").meta
+    assert 0 < meta["step"] < 50000
+    assert 0.3 <= meta["elapsed"] < 2.0  # stopped by the first update past the limit
+    assert wall < 5.0
+    assert read_metrics(tmp_path / "out")[-1]["step"] == meta["step"]
+
+
+def test_checkpoint_every_saves_last_between_validations(config_file, tmp_path):
+    """With no validation before the end, last.npz must still appear every 30 updates while the run goes."""
+    last = tmp_path / "out" / "last.npz"
+    seen, errors, done = [], [], threading.Event()
+
+    def watch():  # records each step last.npz holds while the run is going
+        try:
+            while not done.is_set():
+                if last.exists():
+                    step = load_checkpoint(last).meta["step"]
+                    if not seen or seen[-1] != step:
+                        seen.append(step)
+                time.sleep(0.001)
+        except Exception as e:  # surfaced in the test below, not lost in the thread
+            errors.append(e)
+
+    cfg = load_config(config_file, ["train.max_steps=2000", "train.eval_every=1000000", "output.checkpoint_every=30"])
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        run(cfg, quiet=True)
+    finally:
+        done.set()
+        watcher.join()
+    assert not errors, errors
+    final = load_checkpoint(last).meta["step"]
+    assert final == 2000
+    during = [step for step in seen if step != final]
+    assert during, "last.npz was only written when the run ended"
+    assert all(step % 30 == 0 for step in during), during
+    assert [r["step"] for r in read_metrics(tmp_path / "out") if r["val_loss"] is not None] == [2000]
+
+
+def validation_words(config) -> list[str]:
+    """The held-out words of a run, in word-list order: the seeded split of rnnac.wordlist."""
+    words = read_word_list(config.data.path).words
+    _, val_idx = split_words(len(words), config.data.val_fraction, config.train.seed)
+    return [words[i] for i in val_idx]
+
+
+def loss_by_hand(checkpoint, words: list[str]) -> float:
+    """Mean nats per character (end included) over `words`, one RNN.step at a time."""
+    vocab = Vocab(checkpoint.meta["chars"])
+    model = RNN(checkpoint.params, checkpoint.meta["activation"])
+    total, n = 0.0, 0
+    for word in words:
+        a, token = model.initial_state(1), 0
+        for target in vocab.encode(word) + [0]:
+            a, logp = model.step(a, np.array([token]))
+            total -= logp[0, target]
+            n += 1
+            token = target
+    return total / n
+
+
+def test_eval_words_validates_on_the_first_words_only(config_file, tmp_path):
+    logged = {}
+    for eval_words in (2, None):
+        out = tmp_path / f"eval_{eval_words}"
+        cfg = load_config(config_file, [f"train.eval_words={'null' if eval_words is None else eval_words}",
+                                        "train.max_steps=20", "train.eval_every=20", f"output.dir={out}"])
+        val = validation_words(cfg)
+        assert val == ["ample", "lap", "pale"]  # 3 of the 12 words, seed 3; every letter seen in training
+        run(cfg, quiet=True)
+        [record] = [r for r in read_metrics(out) if r["val_loss"] is not None]
+        assert record["step"] == 20
+        expected = loss_by_hand(load_checkpoint(out / "last.npz"), val[:eval_words])
+        assert record["val_loss"] == pytest.approx(expected, rel=1e-10)
+        logged[eval_words] = record["val_loss"]
+    assert logged[2] != pytest.approx(logged[None], rel=1e-6)
+
+
+def test_python_dash_m_rnnac_runs_the_cli():
+    result = subprocess.run([sys.executable, "-m", "rnnac", "--version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"rnnac, version {rnnac.__version__}\n"
