@@ -27,16 +27,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from rnnac.complete import BUNDLED_MODEL as BUNDLED
+from rnnac.checkpoint import BUNDLED_MODEL as BUNDLED
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 COLD_TARGET_MS, RATE_TARGET = 200, 5000
 
-
-def rnnac_command() -> list[str]:
-    script = Path(sys.executable).parent / "rnnac"  # the installed entry point, not a pyenv shim
-    return [str(script)] if script.exists() else [sys.executable, "-m", "rnnac"]
+sys.path.insert(0, str(ROOT / "tests"))
+from conftest import rnnac_command  # noqa: E402  (one definition, shared with the tests)
 
 
 def wall(cmd: list[str], runs: int, env=None, stdin=None, warm_up: bool = True) -> list[float]:
@@ -117,7 +115,7 @@ def main():
             fresh_model(Path(checkpoint))
             which = ("**no bundled model yet**: a freshly initialised, untrained H=256 model "
                      "(its flat distributions make the search expand many more nodes than a trained model's)")
-        from rnnac.complete import describe
+        from rnnac.checkpoint import describe
 
         facts = describe(checkpoint)
         cmd = rnnac_command()

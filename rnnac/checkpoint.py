@@ -1,4 +1,5 @@
-"""Checkpoints: parameters, optimizer state and a JSON description in one .npz file.
+"""Checkpoints: parameters, optimizer state and a JSON description in one .npz file; finding
+the one to use (a path, $RNNAC_CHECKPOINT or the bundled model) and describing it.
 
 No pickle anywhere: every entry is a plain numeric array, and the description is a
 JSON string stored as a 0-d unicode array under "meta". Entries:
@@ -31,6 +32,7 @@ from rnnac.model import FLOAT_DTYPES, PARAM_NAMES
 from rnnac.errors import CheckpointError
 
 FORMAT_VERSION = 1
+BUNDLED_MODEL = Path(__file__).parent / "models" / "en.npz"  # the fallback model, trained by `make model`
 REQUIRED_META = ("chars", "activation", "hidden_size", "dtype", "config",
                  "step", "epoch", "best_val_loss", "rng_state")
 OPT_PREFIX = "opt."
@@ -94,61 +96,79 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     missing, not an npz, holds pickled objects, is not an rnnac checkpoint, comes
     from a newer format, or has parameters that disagree with its meta.
     """
-
-    def fail(reason: str) -> CheckpointError:
-        return CheckpointError(f"cannot load checkpoint {path}: {reason}")
-
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise fail("no such file") from None
-    except IsADirectoryError:
-        raise fail("it is a directory") from None
-    except (zipfile.BadZipFile, EOFError, ValueError, OSError):
-        # ValueError is np.load's answer to anything that is neither .npz nor .npy
-        raise fail("not a valid .npz file (truncated or corrupt?)") from None
-    if not isinstance(loaded, np.lib.npyio.NpzFile):
-        raise fail("not an rnnac checkpoint (a single .npy array, not an .npz)")
-    try:
-        with loaded:
-            entries = {name: loaded[name] for name in loaded.files}  # reads every entry now
-    except ValueError as e:
-        if "allow_pickle" in str(e):  # an object array, which only pickle can rebuild
-            raise fail("it holds pickled objects, which rnnac refuses to load") from None
-        raise fail("not a valid .npz file (truncated or corrupt?)") from None
-    except (zipfile.BadZipFile, EOFError, OSError):
-        raise fail("not a valid .npz file (truncated or corrupt?)") from None
-
-    if not all(isinstance(value, np.ndarray) for value in entries.values()):
-        raise fail("not an rnnac checkpoint (a zip with entries that are not arrays)")
-    missing = [name for name in ("meta", *PARAM_NAMES) if name not in entries]
-    if missing:
-        raise fail(f"not an rnnac checkpoint (no {', '.join(missing)})")
-    raw_meta = entries.pop("meta")
-    if raw_meta.ndim != 0 or raw_meta.dtype.kind != "U":
-        raise fail("not an rnnac checkpoint (meta is not a string)")
-    try:
-        meta = json.loads(raw_meta.item())
-    except ValueError:
-        raise fail("meta is not valid JSON") from None
-    if not isinstance(meta, dict):
-        raise fail("meta is not a JSON object")
-
-    version = meta.get("format_version")
-    if type(version) is not int or version < 1:
-        raise fail(f"unknown format_version {version!r}")
-    if version > FORMAT_VERSION:
-        raise fail(f"written by a newer rnnac (format {version}); "
-                   f"this one reads up to {FORMAT_VERSION}")
+    entries = _read_entries(path)
+    _check_entries(path, entries)
+    meta = _parse_meta(path, entries.pop("meta"))
+    _check_version(path, meta)
     params = {name: entries.pop(name) for name in PARAM_NAMES}
     problem = _inconsistency(params, meta)
     if problem:
-        raise fail(problem)
+        raise _cannot_load(path, problem)
     optimizer_state = {name[len(OPT_PREFIX):]: value for name, value in entries.items()
                        if name.startswith(OPT_PREFIX)}
     # Arrays np.load reads out of a zip are fresh, but say it rather than rely on it.
     params = {name: np.require(p, requirements="W") for name, p in params.items()}
     return Checkpoint(params, meta, optimizer_state)
+
+
+def _cannot_load(path: str | os.PathLike, reason: str) -> CheckpointError:
+    return CheckpointError(f"cannot load checkpoint {path}: {reason}")
+
+
+def _read_entries(path: str | os.PathLike) -> dict[str, Any]:
+    """Every entry of the .npz at `path`, read now; CheckpointError if it cannot be read."""
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise _cannot_load(path, "no such file") from None
+    except IsADirectoryError:
+        raise _cannot_load(path, "it is a directory") from None
+    except (zipfile.BadZipFile, EOFError, ValueError, OSError):
+        # ValueError is np.load's answer to anything that is neither .npz nor .npy
+        raise _cannot_load(path, "not a valid .npz file (truncated or corrupt?)") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise _cannot_load(path, "not an rnnac checkpoint (a single .npy array, not an .npz)")
+    try:
+        with loaded:
+            return {name: loaded[name] for name in loaded.files}
+    except ValueError as e:
+        if "allow_pickle" in str(e):  # an object array, which only pickle can rebuild
+            raise _cannot_load(path, "it holds pickled objects, which rnnac refuses to load") from None
+        raise _cannot_load(path, "not a valid .npz file (truncated or corrupt?)") from None
+    except (zipfile.BadZipFile, EOFError, OSError):
+        raise _cannot_load(path, "not a valid .npz file (truncated or corrupt?)") from None
+
+
+def _check_entries(path: str | os.PathLike, entries: dict[str, Any]) -> None:
+    """CheckpointError unless the entries are arrays and include meta and every parameter."""
+    if not all(isinstance(value, np.ndarray) for value in entries.values()):
+        raise _cannot_load(path, "not an rnnac checkpoint (a zip with entries that are not arrays)")
+    missing = [name for name in ("meta", *PARAM_NAMES) if name not in entries]
+    if missing:
+        raise _cannot_load(path, f"not an rnnac checkpoint (no {', '.join(missing)})")
+
+
+def _parse_meta(path: str | os.PathLike, raw_meta: np.ndarray) -> dict[str, Any]:
+    """The JSON object stored as a 0-d string array; CheckpointError if it is anything else."""
+    if raw_meta.ndim != 0 or raw_meta.dtype.kind != "U":
+        raise _cannot_load(path, "not an rnnac checkpoint (meta is not a string)")
+    try:
+        meta = json.loads(raw_meta.item())
+    except ValueError:
+        raise _cannot_load(path, "meta is not valid JSON") from None
+    if not isinstance(meta, dict):
+        raise _cannot_load(path, "meta is not a JSON object")
+    return meta
+
+
+def _check_version(path: str | os.PathLike, meta: dict[str, Any]) -> None:
+    """CheckpointError unless this rnnac reads meta's format_version."""
+    version = meta.get("format_version")
+    if type(version) is not int or version < 1:
+        raise _cannot_load(path, f"unknown format_version {version!r}")
+    if version > FORMAT_VERSION:
+        raise _cannot_load(path, f"written by a newer rnnac (format {version}); "
+                                 f"this one reads up to {FORMAT_VERSION}")
 
 
 def _entries(params: dict[str, np.ndarray], meta: dict[str, Any],
@@ -229,9 +249,37 @@ def load_model(path: str | os.PathLike):
     try:
         model = RNN(ckpt.params, ckpt.meta["activation"])
     except ValueError as e:  # e.g. an activation this rnnac does not know
-        raise CheckpointError(f"cannot load checkpoint {path}: {e}") from None
+        raise _cannot_load(path, str(e)) from None
     lowercase = ckpt.meta["config"].get("data", {}).get("lowercase", True)
     return model, vocab_from_meta(ckpt.meta), bool(lowercase), ckpt
+
+
+def resolve_checkpoint(path: str | os.PathLike | None = None) -> Path:
+    """The checkpoint to use: `path`, else $RNNAC_CHECKPOINT, else the bundled model."""
+    if path:
+        return Path(path)
+    if os.environ.get("RNNAC_CHECKPOINT"):
+        return Path(os.environ["RNNAC_CHECKPOINT"])
+    if not BUNDLED_MODEL.exists():
+        raise CheckpointError("no bundled model; train one (`make model`, or `rnnac train configs/default.yaml`) "
+                              "and pass it with -c/--checkpoint or $RNNAC_CHECKPOINT")
+    return BUNDLED_MODEL
+
+
+def load_for_inference(path: str | os.PathLike | None = None):
+    """(model, vocab, lowercase, meta) from `resolve_checkpoint(path)`; CheckpointError if unusable."""
+    model, vocab, lowercase, ckpt = load_model(resolve_checkpoint(path))
+    return model, vocab, lowercase, ckpt.meta
+
+
+def describe(path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """What `rnnac info` shows: vocabulary, sizes, parameter count, training state, config."""
+    path = resolve_checkpoint(path)
+    model, vocab, _, meta = load_for_inference(path)
+    return {"path": str(path), "format_version": meta["format_version"], "chars": "".join(vocab.chars),
+            "vocab_size": len(vocab), "hidden_size": model.hidden_size, "activation": model.activation,
+            "dtype": str(model.dtype), "parameters": model.n_params(), "step": meta["step"],
+            "epoch": meta["epoch"], "best_val_loss": meta["best_val_loss"], "config": meta["config"]}
 
 
 def export_for_inference(src: str | os.PathLike, dst: str | os.PathLike) -> Path:

@@ -8,9 +8,10 @@ from hypothesis import strategies as st
 
 import rnnac
 from rnnac.bptt import Engine
-from rnnac import complete
+from rnnac import checkpoint, complete, sampling, search
 from rnnac.checkpoint import save_checkpoint
-from rnnac.complete import Completer, Lexicon, Result
+from rnnac.complete import Completer
+from rnnac.search import Lexicon
 from rnnac.errors import CheckpointError
 
 VOCAB = rnnac.Vocab("abc")
@@ -191,8 +192,9 @@ def test_batching_and_memory_splits_do_not_change_results(monkeypatch):
     # One group of all 40 outgrows a tiny memory cap: it is retried in halves, quarters, ...
     monkeypatch.setattr(complete, "SEARCH_BYTES", 20_000)
     monkeypatch.setattr(Completer, "_group_size", lambda self, budget: 64)
-    groups, run = [], complete._ExactSearch.run
-    monkeypatch.setattr(complete._ExactSearch, "run", lambda self, a0, *rest: groups.append(len(a0)) or run(self, a0, *rest))
+    groups, init = [], search.ExactSearch.__init__
+    monkeypatch.setattr(search.ExactSearch, "__init__",
+                        lambda self, model, roots, *rest: groups.append(len(roots.a)) or init(self, model, roots, *rest))
     together = [r.completions for r in Completer(model, VOCAB).complete_many(prefixes, k=5, max_length=7)]
     assert groups[:3] == [40, 20, 10]
     for a, b in zip(alone, together):
@@ -202,11 +204,11 @@ def test_batching_and_memory_splits_do_not_change_results(monkeypatch):
 
 def test_sample_words():
     model = peaked_model(seed=1)
-    words = complete.sample(model, VOCAB, 300, prefix="Ab", rng=np.random.default_rng(0), max_length=6)
+    words = sampling.sample(model, VOCAB, 300, prefix="Ab", rng=np.random.default_rng(0), max_length=6)
     assert len(words) == 300 and all(w.startswith("ab") and 2 <= len(w) <= 6 for w in words)
-    assert words == complete.sample(model, VOCAB, 300, prefix="ab", rng=0, max_length=6)  # a seed repeats
-    assert all(complete.sample(model, VOCAB, 50, rng=1))  # never an empty word
-    greedy = complete.sample(model, VOCAB, 3, temperature=0, prefix="a")
+    assert words == sampling.sample(model, VOCAB, 300, prefix="ab", rng=0, max_length=6)  # a seed repeats
+    assert all(sampling.sample(model, VOCAB, 50, rng=1))  # never an empty word
+    greedy = sampling.sample(model, VOCAB, 3, temperature=0, prefix="a")
     assert len(set(greedy)) == 1
 
 
@@ -215,7 +217,7 @@ def test_samples_follow_the_model():
     model = peaked_model(seed=0)
     (best, lp), = Completer(model, VOCAB).complete("c", k=1, max_length=8).completions
     n, p = 20_000, np.exp(lp)
-    hits = complete.sample(model, VOCAB, n, prefix="c", rng=3, max_length=8).count(best)
+    hits = sampling.sample(model, VOCAB, n, prefix="c", rng=3, max_length=8).count(best)
     assert abs(hits - n * p) < 5 * np.sqrt(n * p * (1 - p))
 
 
@@ -233,22 +235,22 @@ def test_loading_follows_flag_then_environment_then_bundled(tmp_path, monkeypatc
     save_tiny(flagged, lowercase=False)
     save_tiny(env, lowercase=True)
     monkeypatch.setenv("RNNAC_CHECKPOINT", str(env))
-    assert complete.resolve_checkpoint(flagged) == flagged
+    assert checkpoint.resolve_checkpoint(flagged) == flagged
     assert Completer.load(flagged).lowercase is False
     assert Completer.load().lowercase is True
     monkeypatch.delenv("RNNAC_CHECKPOINT")
     bundled = tmp_path / "models" / "en.npz"
-    monkeypatch.setattr(complete, "BUNDLED_MODEL", bundled)
+    monkeypatch.setattr(checkpoint, "BUNDLED_MODEL", bundled)
     with pytest.raises(CheckpointError, match="no bundled model; train one"):
         Completer.load()
     bundled.parent.mkdir()
     save_tiny(bundled, lowercase=False)
-    assert complete.resolve_checkpoint() == bundled
+    assert checkpoint.resolve_checkpoint() == bundled
     assert Completer.load().lowercase is False  # no flag, no variable: the bundled model
 
 
 def test_the_shipped_bundled_model_completes_common_words():
-    completer = Completer.load(complete.BUNDLED_MODEL)
+    completer = Completer.load(checkpoint.BUNDLED_MODEL)
     words = [w for w, _ in completer.complete("rec", k=5).completions]
     assert len(words) == 5 and all(w.startswith("rec") for w in words)
     assert "record" in words
@@ -273,12 +275,8 @@ def test_unusable_checkpoints_are_checkpoint_errors(tmp_path):
 
 def test_describe(tmp_path):
     model = save_tiny(tmp_path / "m.npz")
-    facts = complete.describe(tmp_path / "m.npz")
+    facts = checkpoint.describe(tmp_path / "m.npz")
     assert facts["chars"] == "abc" and facts["vocab_size"] == 4 and facts["hidden_size"] == 6
     assert facts["parameters"] == model.n_params() == 6 * 4 + 36 + 6 + 4 * 6 + 4
     assert facts["step"] == 7 and facts["best_val_loss"] == 1.25
     assert facts["config"] == {"data": {"lowercase": True}}
-
-
-def test_result_defaults():
-    assert Result("x") == Result("x", [], False, None, 0)
