@@ -1,10 +1,10 @@
-"""The baselines an RNN must beat: a frequency trie and a character n-gram model.
+"""The baselines an RNN must beat: a frequency trie and two character n-gram models.
 
-Both answer the questions evaluate.py asks of every model, in NumPy and plain Python:
+They answer the questions evaluate.py asks of every model, in NumPy and plain Python:
 
     rank_completions(prefix, k) -> up to k whole words starting with `prefix`, most likely first
     word_logprobs(words) -> (N,) log P(word), natural log, over its characters and its end
-                            (the n-gram only: a trie gives no probability to a word it never saw)
+                            (the n-grams only: a trie gives no probability to a word it never saw)
 
 Character n-gram of order n with add-k smoothing, over the vocabulary of K tokens (id 0 the
 word boundary). A word is padded with n-1 boundaries in front and one behind:
@@ -12,7 +12,9 @@ word boundary). A word is padded with n-1 boundaries in front and one behind:
     P(x_t = c | x_{t-n+1} .. x_{t-1}) = (count(context, c) + k) / (count(context) + k K)
 
 so the probabilities of the K next tokens sum to one in every context, seen or not.
-Shape letters: N words or contexts, M (context, next token) events, K vocabulary.
+KneserNey is the strong n-gram: interpolated modified Kneser-Ney over the same events, each
+distinct word counted once (its formula is in the class docstring).
+Shape letters: N words or contexts, M (context, next token) events, K vocabulary, G n-grams.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from rnnac.data import BOUNDARY, Vocab
 
 ORDERS = (2, 3, 4, 5)
 ADD_KS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+KN_ORDERS = (2, 3, 4, 5, 6, 7)
+FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)  # D1, D2, D3+ where count-of-counts cannot give them (kenlm's)
 _LAST_CHAR = "\U0010ffff"  # sorts after every character a word can hold
 
 
@@ -117,6 +121,11 @@ class CharNGram:
         self._contexts, self._context_counts = _weighted_unique(contexts, w)
         return self
 
+    @property
+    def label(self) -> str:
+        """The fitted settings, as tables name this model: "ngram (order 5, add-0.01)"."""
+        return f"ngram (order {self.order}, add-{self.add_k:g})"
+
     def counts(self, contexts: np.ndarray, nexts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(count(context, next), count(context)) for coded contexts and next ids, same shapes."""
         return (_lookup(self._pairs, self._pair_counts, contexts * self.K + nexts),
@@ -151,9 +160,7 @@ def fit_ngram(words: Sequence[str], vocab: Vocab, weights=None, *, orders=ORDERS
     if len(words) < 2:
         raise ValueError("fit_ngram needs at least two words, some to fit and some to tune on")
     weights = np.ones(len(words)) if weights is None else np.asarray(weights, dtype=np.float64)  # (N,)
-    order_of_words = np.random.default_rng(seed).permutation(len(words))  # (N,)
-    n_tune = min(max(1, round(tune_fraction * len(words))), len(words) - 1)
-    tune, rest = order_of_words[:n_tune], order_of_words[n_tune:]
+    tune, rest = hold_out(len(words), tune_fraction, seed)
     tune_words = [words[i] for i in tune]
     grid = []
     for order in orders:
@@ -166,6 +173,162 @@ def fit_ngram(words: Sequence[str], vocab: Vocab, weights=None, *, orders=ORDERS
             grid.append({"order": order, "add_k": add_k, "tune_nll_per_char": float(nll)})
     best = min(grid, key=lambda g: g["tune_nll_per_char"])
     return CharNGram(vocab, best["order"], best["add_k"]).fit(words, weights), grid
+
+
+def hold_out(n_words: int, tune_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(tune, rest) word indices: a seeded permutation's first round(tune_fraction n) words, at least
+    one, never all. The n-grams choose their settings on `tune` after fitting on `rest`."""
+    order_of_words = np.random.default_rng(seed).permutation(n_words)  # (N,)
+    n_tune = min(max(1, round(tune_fraction * n_words)), n_words - 1)
+    return order_of_words[:n_tune], order_of_words[n_tune:]
+
+
+class KneserNey:
+    """Interpolated modified Kneser-Ney character n-gram (Chen & Goodman 1998) over `vocab`.
+
+    Events and padding are CharNGram's: n-1 boundaries in front, the boundary (id 0) as the end.
+    For an n-gram w_{i-n+1}^i, in Chen & Goodman's notation:
+
+        p_KN(w_i | w_{i-n+1}^{i-1}) = max(c(w_{i-n+1}^i) - D(c(w_{i-n+1}^i)), 0) / sum_{w_i} c(w_{i-n+1}^i)
+                                      + gamma(w_{i-n+1}^{i-1}) p_KN(w_i | w_{i-n+2}^{i-1})
+        gamma(w_{i-n+1}^{i-1}) = (D1 N1(w_{i-n+1}^{i-1} .) + D2 N2(w_{i-n+1}^{i-1} .) + D3+ N3+(w_{i-n+1}^{i-1} .))
+                                 / sum_{w_i} c(w_{i-n+1}^i)
+        D(0) = 0, D(1) = D1, D(2) = D2, D(c) = D3+ for c >= 3
+        Y = n1 / (n1 + 2 n2),  D1 = 1 - 2 Y n2 / n1,  D2 = 2 - 3 Y n3 / n2,  D3+ = 3 - 4 Y n4 / n3
+
+    N_k(h .) counts the tokens that follow context h exactly k times (N3+: 3 or more), n_k the
+    n-grams of one order with count k; each order m has its own D1, D2, D3+. The count c is the
+    raw count at the highest order and the continuation count N1+(. w_{i-m+1}^i), the number of
+    distinct tokens seen before it, at every lower order m; the unigrams interpolate with the
+    uniform 1/K. Two details of the character setting:
+    - An m-gram that starts with the boundary starts inside the padding, so its only left
+      extension is another boundary; like kenlm's n-grams that start with <s>, it keeps its raw count.
+    - A context never seen (sum c = 0) passes all its mass to the lower order; an order whose
+      count-of-counts give no discounts with 0 < D_k < k (tiny corpora) uses FALLBACK_DISCOUNTS.
+    The K next-token probabilities of every context sum to one, seen or not.
+    """
+
+    def __init__(self, vocab: Vocab, order: int):
+        K = len(vocab)
+        if order < 1:
+            raise ValueError(f"n-gram order must be at least 1, got {order}")
+        if K**order >= 2**63:
+            raise ValueError(f"order {order} over {K} tokens: n-gram codes K^order overflow int64")
+        self.vocab, self.order, self.K = vocab, order, K
+        # Level m (1..order) holds the m-grams: index m - 1 of each list.
+        self._grams: list[np.ndarray] = []  # (G_m,) sorted codes of the m-grams seen
+        self._counts: list[np.ndarray] = []  # (G_m,) their counts c (raw or continuation)
+        self._contexts: list[np.ndarray] = []  # (C_m,) sorted codes of their (m-1)-token contexts
+        self._totals: list[np.ndarray] = []  # (C_m,) sum_{w_i} c(h w_i)
+        self._masses: list[np.ndarray] = []  # (C_m,) D1 N1(h .) + D2 N2(h .) + D3+ N3+(h .), gamma's numerator
+        self.discounts = np.zeros((order, 3))  # (n, 3): row m - 1 is D1, D2, D3+ of order m
+
+    @property
+    def label(self) -> str:
+        """The fitted settings, as tables name this model: "kn (order 6, modified KN)"."""
+        return f"kn (order {self.order}, modified KN)"
+
+    def fit(self, words: Sequence[str]) -> KneserNey:
+        """Count the events of the distinct `words` (a repeated word counts once)."""
+        words = list(dict.fromkeys(words))
+        n, K = self.order, self.K
+        contexts, nexts, _ = events(words, self.vocab, n)  # (M,) each
+        events_n = contexts * K + nexts  # (M,) the n-gram of each event, coded in base K
+        raw_grams, raw_counts = np.unique(events_n, return_counts=True)  # (G_n,) each
+        self._grams, self._counts, self._contexts, self._totals, self._masses = [], [], [], [], []
+        for m in range(n, 0, -1):
+            # 1. The counts c of the m-grams: raw at the highest order; below it, the number of
+            #    distinct (m+1)-grams that end with the m-gram (its continuation count), except
+            #    for m-grams starting with the boundary, which keep their raw count.
+            if m == n:
+                grams, counts = raw_grams, raw_counts  # (G_m,) each
+            else:
+                # An m-gram ending an event also ends that event's (m+1)-gram: both uniques hold the same m-grams.
+                grams, continuation = np.unique(self._grams[0] % K**m, return_counts=True)  # (G_m,) each
+                raw = np.unique(events_n % K**m, return_counts=True)[1]  # (G_m,)
+                counts = np.where(grams < K ** (m - 1), raw, continuation) if m > 1 else continuation  # (G_m,)
+            # 2. D1, D2, D3+ from n1..n4, the m-grams with count 1..4.
+            self.discounts[m - 1] = modified_kn_discounts(np.bincount(np.minimum(counts, 5), minlength=6)[1:5])
+            # 3. Per context h: sum_{w_i} c(h w_i), and gamma's numerator, the sum of the discounts taken.
+            discount = np.concatenate([[0.0], self.discounts[m - 1]])[np.minimum(counts, 3)]  # (G_m,) D(c)
+            context_codes, owner = np.unique(grams // K, return_inverse=True)  # (C_m,), (G_m,)
+            self._grams.insert(0, grams)
+            self._counts.insert(0, counts.astype(np.float64))
+            self._contexts.insert(0, context_codes)
+            self._totals.insert(0, np.bincount(owner, weights=counts, minlength=len(context_codes)))
+            self._masses.insert(0, np.bincount(owner, weights=discount, minlength=len(context_codes)))
+        return self
+
+    def probs(self, grams: np.ndarray) -> np.ndarray:
+        """p_KN(w_i | w_{i-n+1}^{i-1}) for n-grams coded in base K (context * K + next), same shape."""
+        grams = np.asarray(grams, dtype=np.int64)  # (...)
+        p = np.full(grams.shape, 1.0 / self.K)  # (...) below the unigrams: uniform
+        for m in range(1, self.order + 1):
+            # 1. The m-gram ending each query and its context of m - 1 tokens.
+            gram = grams % self.K**m  # (...)
+            context = gram // self.K  # (...)
+            # 2. Its count c and discount D(c) (both 0 for an unseen m-gram), its context's sum of c
+            #    and gamma's numerator (both 0 for an unseen context).
+            count = _lookup(self._grams[m - 1], self._counts[m - 1], gram)  # (...)
+            discount = np.concatenate([[0.0], self.discounts[m - 1]])[np.minimum(count, 3).astype(np.int64)]  # (...)
+            total = _lookup(self._contexts[m - 1], self._totals[m - 1], context)  # (...)
+            mass = _lookup(self._contexts[m - 1], self._masses[m - 1], context)  # (...)
+            # 3. p_m = (c - D(c)) / total + gamma p_{m-1}, gamma = mass / total; an unseen context keeps p_{m-1}.
+            seen = total > 0  # (...)
+            p = np.where(seen, (count - discount + mass * p) / np.where(seen, total, 1.0), p)  # (...)
+        return p
+
+    def next_logprobs(self, contexts) -> np.ndarray:
+        """log P(next token | context) for contexts of n-1 token ids: (N, n-1) ints -> (N, K)."""
+        contexts = np.asarray(contexts, dtype=np.int64)  # (N, n-1)
+        codes = encode_contexts(contexts if contexts.ndim == 2 else contexts[None, :], self.K)  # (N,)
+        return np.log(self.probs(codes[:, None] * self.K + np.arange(self.K)[None, :]))  # (N, K)
+
+    def word_logprobs(self, words: Sequence[str]) -> np.ndarray:
+        """log P(word) (N,): the sum of log p_KN(x_t | context) over its characters and its end."""
+        contexts, nexts, owner = events(words, self.vocab, self.order)  # (M,) each
+        logp = np.log(self.probs(contexts * self.K + nexts))  # (M,)
+        return np.bincount(owner, weights=logp, minlength=len(words))  # (N,)
+
+
+def modified_kn_discounts(count_of_counts) -> np.ndarray:
+    """(D1, D2, D3+) from n1..n4, the number of n-grams seen exactly 1..4 times (Chen & Goodman):
+
+        Y = n1 / (n1 + 2 n2),  D_k = k - (k + 1) Y n_{k+1} / n_k  for k = 1, 2, 3
+
+    FALLBACK_DISCOUNTS when some n_k is 0 or some D_k falls outside (0, k).
+    modified_kn_discounts([4, 2, 1, 1]) -> [0.5, 1.25, 1.0]
+    """
+    n1, n2, n3, n4 = (float(x) for x in count_of_counts)
+    if min(n1, n2, n3, n4) <= 0:
+        return np.array(FALLBACK_DISCOUNTS)
+    y = n1 / (n1 + 2 * n2)
+    discounts = np.array([1 - 2 * y * n2 / n1, 2 - 3 * y * n3 / n2, 3 - 4 * y * n4 / n3])  # (3,)
+    if np.all((discounts > 0) & (discounts < [1, 2, 3])):
+        return discounts
+    return np.array(FALLBACK_DISCOUNTS)
+
+
+def fit_kn(words: Sequence[str], vocab: Vocab, *, orders=KN_ORDERS, tune_fraction: float = 0.1,
+           seed: int = 0) -> tuple[KneserNey, list[dict]]:
+    """Choose the Kneser-Ney order on held-out training words, then fit it on all of them.
+
+    1. Keep each distinct word once; hold out `tune_fraction` of them as fit_ngram does.
+    2. For every order: fit on the rest, NLL per character (nats) on the held-out words.
+    3. Refit the best order on all words.
+    Returns (model, grid), grid a list of {"order", "tune_nll_per_char"}.
+    """
+    words = list(dict.fromkeys(words))
+    if len(words) < 2:
+        raise ValueError("fit_kn needs at least two distinct words, some to fit and some to tune on")
+    tune, rest = hold_out(len(words), tune_fraction, seed)
+    tune_words, rest_words = [words[i] for i in tune], [words[i] for i in rest]
+    n_chars = sum(len(w) + 1 for w in tune_words)
+    grid = [{"order": order, "tune_nll_per_char": float(-KneserNey(vocab, order).fit(rest_words)
+                                                       .word_logprobs(tune_words).sum() / n_chars)}
+            for order in orders]
+    best = min(grid, key=lambda g: g["tune_nll_per_char"])
+    return KneserNey(vocab, best["order"]).fit(words), grid
 
 
 def events(words: Sequence[str], vocab: Vocab, order: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

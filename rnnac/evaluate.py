@@ -17,8 +17,9 @@ else 1) and scoring n_w = len(w) + 1 characters (the end counts as one):
 
 Each figure is given for all words, the seen ones (among the training words) and the held-out ones.
 The RNN's completions come from an injected search (complete.py) or by default from ranking a closed
-candidate set, the training words and the evaluated words, by P(word); the n-gram ranks the same
-candidates. The trie knows only training words, so it cannot answer for held-out ones.
+candidate set, the training words and the evaluated words, by P(word); the n-grams (add-k "ngram" and
+Kneser-Ney "kn") rank the same candidates. The trie knows only training words, so it cannot answer for
+held-out ones. Tables name each model by its label, which carries the settings it was fitted with.
 """
 
 from __future__ import annotations
@@ -31,13 +32,13 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from rnnac.baselines import CharNGram, FrequencyTrie, PrefixRanker, fit_ngram
+from rnnac.baselines import CharNGram, FrequencyTrie, KneserNey, PrefixRanker, fit_kn, fit_ngram
 from rnnac.bptt import Engine
 from rnnac.data import Vocab, make_batch
 from rnnac.errors import DataError
 from rnnac.wordlist import sampling_weights
 
-BASELINES = ("trie", "ngram")
+BASELINES = ("trie", "ngram", "kn")
 PREFIX_LENGTHS = (1, 2, 3, 4)
 SUBSETS = ("all", "seen", "held_out")
 SCORE_BATCH = 512  # words per target_logprobs call
@@ -48,9 +49,10 @@ CompleteFn = Callable[[list[str], int], list[list[str]]]  # (prefixes, k) -> top
 class Contender:
     """One model as the metrics see it."""
 
-    name: str
+    name: str  # the key in Evaluation.models and the JSON
     rank_many: CompleteFn
     word_logprobs: Callable[[Sequence[str]], np.ndarray] | None = None  # log P(word) (N,); None: no probabilities
+    label: str | None = None  # how tables name it, with its fitted settings; None: the name
 
 
 @dataclass
@@ -91,6 +93,8 @@ class Evaluation:
     n_train_words: int
     models: dict[str, dict[str, Scores]]  # model name -> subset -> scores
     ngram: dict | None = None  # the chosen order and add-k, the tuning grid, every order's NLL
+    kn: dict | None = None  # the Kneser-Ney order chosen, its discounts, the tuning grid, every order's NLL
+    labels: dict[str, str] = field(default_factory=dict)  # model name -> label with its fitted settings
     info: dict = field(default_factory=dict)  # where the words and the model came from
 
     def to_dict(self) -> dict:
@@ -131,10 +135,10 @@ def rnn_contender(model, vocab: Vocab, candidates: Sequence[str], complete_fn: C
     return Contender("rnn", complete_fn, word_logprobs)
 
 
-def ngram_contender(ngram: CharNGram, candidates: Sequence[str]) -> Contender:
-    """The n-gram as a Contender: completions rank `candidates` by P(word)."""
+def ngram_contender(ngram: CharNGram | KneserNey, candidates: Sequence[str], name: str = "ngram") -> Contender:
+    """An n-gram as a Contender labelled with its settings: completions rank `candidates` by P(word)."""
     ranker = PrefixRanker(candidates, ngram.word_logprobs(candidates))
-    return Contender("ngram", ranker.rank_many, ngram.word_logprobs)
+    return Contender(name, ranker.rank_many, ngram.word_logprobs, ngram.label)
 
 
 def score_model(contender: Contender, words: Sequence[str], weights, seen, k: int = 5,
@@ -199,9 +203,10 @@ def evaluate(model, vocab: Vocab, words: Sequence[str], counts=None, *, train_wo
              train_weighting: str = "uniform", seed: int = 0, info: dict | None = None) -> Evaluation:
     """Score the RNN `model` and the `baselines` on `words`, split into seen and held-out by `train_words`.
 
-    counts (N,) weigh the words when `weighted`; train_counts rank the trie's words. The n-gram is
-    fitted on the training words weighted as the RNN was trained (`train_weighting`, a sampling
-    scheme of wordlist.py), after choosing its order and add-k on a held-out part of them.
+    counts (N,) weigh the words when `weighted`; train_counts rank the trie's words. The add-k n-gram
+    is fitted on the training words weighted as the RNN was trained (`train_weighting`, a sampling
+    scheme of wordlist.py), after choosing its order and add-k on a held-out part of them; the
+    Kneser-Ney n-gram counts each distinct training word once, its order chosen the same way.
     Words with characters outside `vocab` cannot be scored by the RNN, so every model skips them.
     """
     for name in baselines:
@@ -235,30 +240,51 @@ def evaluate(model, vocab: Vocab, words: Sequence[str], counts=None, *, train_wo
         ngram, grid = fit_ngram(train_words, vocab, train_weights, seed=seed)
         contenders.append(ngram_contender(ngram, candidates))
         ngram_report = _ngram_report(ngram, grid, train_words, train_weights, words, weights, seen, vocab)
+    kn_report = None
+    if "kn" in baselines:
+        if len(train_set) < 2:
+            raise DataError("the Kneser-Ney baseline needs at least two training words")
+        kn, grid = fit_kn(train_words, vocab, seed=seed)
+        contenders.append(ngram_contender(kn, candidates, "kn"))
+        kn_report = _kn_report(kn, grid, train_words, words, weights, seen, vocab)
 
     models = {c.name: score_model(c, words, weights, seen, k, prefix_lengths) for c in contenders}
     info = dict(info or {}, rnn_completions="search" if complete_fn else f"ranks {len(candidates):,} candidate words",
                 train_weighting=train_weighting)
     return Evaluation(k, list(prefix_lengths), weighted, len(words), int(seen.sum()), int((~seen).sum()),
-                      len(counts) - len(keep), len(train_words), models, ngram_report, info)
+                      len(counts) - len(keep), len(train_words), models, ngram=ngram_report, kn=kn_report,
+                      labels={c.name: c.label or c.name for c in contenders}, info=info)
 
 
 def _ngram_report(chosen: CharNGram, grid: list[dict], train_words, train_weights, words, weights, seen, vocab) -> dict:
     """The chosen order and add-k, the grid, and each order (at its best add-k) scored on the words,
     so "the best character n-gram" can be read whichever order that is."""
-    n_chars = np.array([len(w) + 1 for w in words], dtype=np.float64)  # (N,)
-    masks = {"all": np.ones(len(words), dtype=bool), "seen": seen, "held_out": ~seen}  # (N,) each
     orders = []
     for order in sorted({g["order"] for g in grid}):
         best = min((g for g in grid if g["order"] == order), key=lambda g: g["tune_nll_per_char"])
         ngram = chosen
         if order != chosen.order:
             ngram = CharNGram(vocab, order, best["add_k"]).fit(train_words, train_weights)
-        logp = ngram.word_logprobs(words)  # (N,)
-        nll = {name: _ratio(-(weights[m] * logp[m]).sum(), (weights[m] * n_chars[m]).sum())
-               for name, m in masks.items()}
-        orders.append({**best, "nll_per_char": nll})
-    return {"order": chosen.order, "add_k": chosen.add_k, "grid": grid, "orders": orders}
+        orders.append({**best, "nll_per_char": _nll_by_subset(ngram.word_logprobs(words), words, weights, seen)})
+    return {"order": chosen.order, "add_k": chosen.add_k, "label": chosen.label, "grid": grid, "orders": orders}
+
+
+def _kn_report(chosen: KneserNey, grid: list[dict], train_words, words, weights, seen, vocab) -> dict:
+    """The chosen Kneser-Ney order and its discounts (D1, D2, D3+ for orders 1..n), the grid, and
+    every order of the grid fitted on all training words and scored on the words."""
+    orders = []
+    for g in grid:
+        kn = chosen if g["order"] == chosen.order else KneserNey(vocab, g["order"]).fit(train_words)
+        orders.append({**g, "nll_per_char": _nll_by_subset(kn.word_logprobs(words), words, weights, seen)})
+    return {"order": chosen.order, "label": chosen.label, "discounts": chosen.discounts.tolist(),
+            "grid": grid, "orders": orders}
+
+
+def _nll_by_subset(logp: np.ndarray, words, weights, seen) -> dict[str, float | None]:
+    """Weighted NLL per character of log P(word) (N,) over {"all", "seen", "held_out"}."""
+    n_chars = np.array([len(w) + 1 for w in words], dtype=np.float64)  # (N,)
+    masks = {"all": np.ones(len(words), dtype=bool), "seen": seen, "held_out": ~seen}  # (N,) each
+    return {name: _ratio(-(weights[m] * logp[m]).sum(), (weights[m] * n_chars[m]).sum()) for name, m in masks.items()}
 
 
 def evaluate_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLike, *, weighted: bool = False,
@@ -303,10 +329,10 @@ def evaluate_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLi
 
 
 def check_targets(result: Evaluation) -> list[dict]:
-    """The issue's targets for the bundled model, as measured by `result`:
+    """The bundled model's targets, as measured by `result`:
 
     1. words drawn by frequency (weighted), 3 characters typed: RNN top-k >= 0.9 x the trie's;
-    2. held-out words: RNN NLL per character < the best n-gram order's.
+    2. held-out words: RNN NLL per character < the best add-k n-gram order's.
     Each is {"target", "value", "threshold", "met"}; "met" is None when `result` cannot tell.
     """
     models, targets = result.models, []
@@ -320,25 +346,25 @@ def check_targets(result: Evaluation) -> list[dict]:
     value = models["rnn"]["held_out"].nll_per_char
     held_out = [o["nll_per_char"]["held_out"] for o in (result.ngram or {}).get("orders", [])]
     threshold = min((x for x in held_out if x is not None), default=None)
-    targets.append({"target": "NLL per character on held-out words: rnn < best n-gram",
+    targets.append({"target": "NLL per character on held-out words: rnn < best add-k n-gram",
                     "value": value, "threshold": threshold,
                     "met": None if value is None or threshold is None else value < threshold})
     return targets
 
 
 def format_table(result: Evaluation) -> str:
-    """Markdown: a likelihood and savings table, a completion table by prefix length, the n-gram
-    chosen and the targets."""
+    """Markdown: a likelihood and savings table, a completion table by prefix length, the n-grams
+    chosen and the targets. Models are named by their labels, e.g. "kn (order 6, modified KN)"."""
     weighting = "each word weighted by its count" if result.weighted else "each distinct word once"
     lines = [f"{result.n_words:,} words ({result.n_seen:,} seen in training, {result.n_held_out:,} held out"
              + (f"; {result.n_skipped:,} skipped for characters outside the vocabulary" if result.n_skipped else "")
              + f"), {weighting}; completions: top {result.k}.", "",
-             "| model | words | nats/char | bits/char | perplexity | keystroke savings |",
-             "|---|---:|---:|---:|---:|---:|"]
+             "| words | model | n | nats/char | bits/char | perplexity | keystroke savings |",
+             "|---|---|---:|---:|---:|---:|---:|"]
     for subset in SUBSETS:
         for name, by_subset in result.models.items():
             s = by_subset[subset]
-            lines.append(f"| {name} ({_SUBSET_NAMES[subset]}) | {s.n_words:,} | {_num(s.nll_per_char)} | "
+            lines.append(f"| {_SUBSET_NAMES[subset]} | {result.labels.get(name, name)} | {s.n_words:,} | {_num(s.nll_per_char)} | "
                          f"{_num(s.bits_per_char)} | {_num(s.perplexity, 2)} | {_pct(s.keystroke_savings)} |")
     lengths = result.prefix_lengths
     lines += ["", "| words | metric | model | " + " | ".join(f"{L} typed" for L in lengths) + " |",
@@ -348,12 +374,19 @@ def format_table(result: Evaluation) -> str:
         for label, key, show in metrics:
             for name, by_subset in result.models.items():
                 cells = " | ".join(show(getattr(by_subset[subset].prefix[L], key)) for L in lengths)
-                lines.append(f"| {_SUBSET_NAMES[subset]} | {label} | {name} | {cells} |")
+                lines.append(f"| {_SUBSET_NAMES[subset]} | {label} | {result.labels.get(name, name)} | {cells} |")
     if result.ngram:
         orders = ", ".join(f"order {o['order']} (k={o['add_k']:g}): {_num(o['nll_per_char']['held_out'])}"
                            for o in result.ngram["orders"])
         lines += ["", (f"n-gram: order {result.ngram['order']}, add-k {result.ngram['add_k']:g}, chosen on held-out "
                       f"training words. Held-out nats/char by order: {orders}.")]
+    if result.kn:
+        order = result.kn["order"]
+        discounts = ", ".join(f"{d:.3f}" for d in result.kn["discounts"][order - 1])
+        orders = ", ".join(f"order {o['order']}: {_num(o['nll_per_char']['held_out'])}" for o in result.kn["orders"])
+        lines += ["", (f"kn: interpolated modified Kneser-Ney of order {order}, each distinct training word once, "
+                       f"chosen on held-out training words; D1, D2, D3+ of order {order}: {discounts}. "
+                       f"Held-out nats/char by order: {orders}.")]
     lines.append("")
     for t in check_targets(result):
         if t["met"] is None:

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from rnnac.baselines import FrequencyTrie
+from rnnac.baselines import FrequencyTrie, KneserNey
 from rnnac.checkpoint import save_checkpoint
 from rnnac.config import Config
 from rnnac.data import Vocab
@@ -149,7 +149,7 @@ def test_json_holds_every_figure():
                       train_counts=list(TRAIN.values()), weighted=True, k=3)
     tree = json.loads(result.to_json())
     assert tree["k"] == 3 and tree["weighted"] is True and tree["prefix_lengths"] == [1, 2, 3, 4]
-    assert set(tree["models"]) == {"rnn", "trie", "ngram"}
+    assert set(tree["models"]) == {"rnn", "trie", "ngram", "kn"}
     for name, by_subset in tree["models"].items():
         assert set(by_subset) == {"all", "seen", "held_out"}
         for scores in by_subset.values():
@@ -163,6 +163,10 @@ def test_json_holds_every_figure():
             assert scores["keystroke_savings"] is not None
     assert tree["ngram"]["order"] in (2, 3, 4, 5) and len(tree["ngram"]["orders"]) == 4
     assert {o["order"] for o in tree["ngram"]["orders"]} == {2, 3, 4, 5}
+    kn = tree["kn"]
+    assert [o["order"] for o in kn["orders"]] == [2, 3, 4, 5, 6, 7] and len(kn["discounts"]) == kn["order"]
+    assert kn["order"] == min(kn["grid"], key=lambda g: g["tune_nll_per_char"])["order"]
+    assert tree["labels"] == {"rnn": "rnn", "trie": "trie", "ngram": tree["ngram"]["label"], "kn": kn["label"]}
 
 
 def test_format_table_and_targets():
@@ -170,8 +174,13 @@ def test_format_table_and_targets():
     result = evaluate(tiny_model(vocab), vocab, EVALUATED, [1, 2, 3, 4], train_words=list(TRAIN),
                       train_counts=list(TRAIN.values()), weighted=True, k=2)
     table = format_table(result)
-    for row in ("| rnn (all) |", "| trie (held out) |", "| ngram (seen) |", "| all | top-2 | trie |",
-                "| held out | MRR | rnn |", "n-gram: order"):
+    ngram, kn = result.ngram, result.kn
+    ngram_label = f"ngram (order {ngram['order']}, add-{ngram['add_k']:g})"  # the settings actually fitted
+    kn_label = f"kn (order {kn['order']}, modified KN)"
+    for row in ("| all | rnn | 4 |", "| held out | trie | 1 |", f"| seen | {ngram_label} | 3 |",
+                f"| held out | {kn_label} | 1 | {result.models['kn']['held_out'].nll_per_char:.3f} |",
+                "| all | top-2 | trie |", "| held out | MRR | rnn |", f"| seen | top-1 | {kn_label} |",
+                "n-gram: order", f"kn: interpolated modified Kneser-Ney of order {kn['order']}"):
         assert row in table
     hit, nll = check_targets(result)
     rnn3, trie3 = result.models["rnn"]["all"].prefix[3].topk, result.models["trie"]["all"].prefix[3].topk
@@ -180,6 +189,19 @@ def test_format_table_and_targets():
     assert nll["threshold"] == best and nll["value"] == result.models["rnn"]["held_out"].nll_per_char
     unweighted = evaluate(tiny_model(vocab), vocab, EVALUATED, train_words=list(TRAIN), baselines=("trie",))
     assert check_targets(unweighted)[0]["met"] is None and check_targets(unweighted)[1]["met"] is None
+
+
+def test_kn_contender_is_fitted_on_the_distinct_training_words():
+    vocab = Vocab.from_words([*TRAIN, *EVALUATED])
+    result = evaluate(uniform_model(len(vocab)), vocab, EVALUATED, train_words=list(TRAIN),
+                      train_counts=list(TRAIN.values()), baselines=("kn",), k=2)
+    kn = KneserNey(vocab, result.kn["order"]).fit(list(TRAIN))  # counts ignored: each word once
+    logp = kn.word_logprobs(EVALUATED)
+    n_chars = sum(len(w) + 1 for w in EVALUATED)
+    assert result.models["kn"]["all"].nll_per_char == pytest.approx(-logp.sum() / n_chars)
+    assert set(result.models) == {"rnn", "kn"} and result.ngram is None
+    with pytest.raises(ValueError, match="trie, ngram, kn"):
+        evaluate(uniform_model(len(vocab)), vocab, EVALUATED, train_words=list(TRAIN), baselines=("knn",))
 
 
 def make_checkpoint(tmp_path, words_path, val_fraction=0.25, seed=3):
