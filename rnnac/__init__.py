@@ -1,9 +1,33 @@
-"""rnnac: character-level autocompletion with a vanilla RNN, trained by exact BPTT in NumPy."""
+"""rnnac: character-level autocompletion with a vanilla RNN, trained by exact BPTT in NumPy.
 
-from rnnac.complete import Completer, Lexicon, sample
-from rnnac.data import Batch, Vocab, make_batch
-from rnnac.errors import RnnacError
-from rnnac.model import RNN
+The public API is imported on first use, so `import rnnac` (and `rnnac --help`) does not
+pay for NumPy until something needs it.
+"""
+
+import importlib
 
 __version__ = "0.1.0"
-__all__ = ["Batch", "Completer", "Lexicon", "RNN", "RnnacError", "Vocab", "make_batch", "sample", "__version__"]
+
+_EXPORTS = {  # name -> the module that defines it
+    "Batch": "rnnac.data",
+    "Completer": "rnnac.complete",
+    "Lexicon": "rnnac.search",
+    "RNN": "rnnac.model",
+    "RnnacError": "rnnac.errors",
+    "Vocab": "rnnac.data",
+    "make_batch": "rnnac.data",
+    "sample": "rnnac.sampling",
+}
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'rnnac' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__():
+    return __all__

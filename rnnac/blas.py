@@ -44,10 +44,6 @@ def _find_openblas():
 _set, _get = _find_openblas()
 
 
-def available() -> bool:
-    return _set is not None
-
-
 def get_threads() -> int | None:
     return _get() if _get else None
 

@@ -107,17 +107,17 @@ class Trainer:
     `step()`, `validate()`, `save(name)` and `stop_reason()`."""
 
     def __init__(self, config: Config, data: Data):
-        t = config.train
+        settings = config.train
         self.config, self.data, self.out = config, data, Path(config.output.dir)
-        self.model = RNN.init(len(data.vocab), config.model.hidden_size, config.model.activation, seed=t.seed,
+        self.model = RNN.init(len(data.vocab), config.model.hidden_size, config.model.activation, seed=settings.seed,
                               dtype=np.dtype(config.model.dtype))
-        self.engine = Engine(self.model, threads=t.threads)
-        hyper = {"weight_decay": t.weight_decay} | ({"momentum": t.momentum} if t.optimizer == "momentum" else {})
-        self.optimizer = make_optimizer(t.optimizer, self.model.params, **hyper)
-        self.sampler = BatchSampler([len(w) for w in data.train_words], t.batch_size, seed=t.seed,
+        self.engine = Engine(self.model, threads=settings.threads)
+        hyper = {"weight_decay": settings.weight_decay} | ({"momentum": settings.momentum} if settings.optimizer == "momentum" else {})
+        self.optimizer = make_optimizer(settings.optimizer, self.model.params, **hyper)
+        self.sampler = BatchSampler([len(w) for w in data.train_words], settings.batch_size, seed=settings.seed,
                                     scheme=config.data.weighting, counts=data.train_counts)
         self.progress = Progress()
-        self.val_batches = validation_batches(data.val_words, data.vocab, t.eval_words)
+        self.val_batches = validation_batches(data.val_words, data.vocab, settings.eval_words)
 
     def restore(self, path: Path) -> None:
         """Continue from the checkpoint at `path`, which must come from this config and word list."""
@@ -141,14 +141,14 @@ class Trainer:
 
     def step(self) -> StepResult:
         """One update; TrainingDiverged, before any parameter changes, if the loss or gradient is not finite."""
-        t, progress = self.config.train, self.progress
+        settings, progress = self.config.train, self.progress
         # 1. The learning rate of this update, then one batch through BPTT.
-        lr = learning_rate(progress.step, t.learning_rate, t.schedule, t.warmup_steps, t.max_steps,
-                           t.decay_every, t.decay_rate, t.min_lr)
+        lr = learning_rate(progress.step, settings.learning_rate, settings.schedule, settings.warmup_steps, settings.max_steps,
+                           settings.decay_every, settings.decay_rate, settings.min_lr)
         batch = make_batch([self.data.train_words[i] for i in self.sampler.next_batch()], self.data.vocab)
-        loss, grads = self.engine.loss_and_grads(batch, t.loss, t.truncate)
+        loss, grads = self.engine.loss_and_grads(batch, settings.loss, settings.truncate)
         # 2. Refuse a non-finite loss or gradient: the last checkpoint on disk stays good.
-        grad_norm = clip_grads(grads, t.clip_norm, t.clip_value)
+        grad_norm = clip_grads(grads, settings.clip_norm, settings.clip_value)
         if not (math.isfinite(loss) and math.isfinite(grad_norm)):
             raise self._diverged(loss, grad_norm)
         # 3. The update, and the counters that follow it.
@@ -184,24 +184,24 @@ class Trainer:
 
     def stop_reason(self, interrupted: threading.Event) -> str:
         """Why the run stops now, or "" to go on."""
-        t, progress = self.config.train, self.progress
+        settings, progress = self.config.train, self.progress
         rules = (
             ("interrupted", interrupted.is_set()),
-            ("max_steps", progress.step >= t.max_steps),
-            ("max_epochs", bool(t.max_epochs) and self.sampler.epoch >= t.max_epochs),
-            ("max_seconds", bool(t.max_seconds) and progress.elapsed >= t.max_seconds),
-            ("target_loss", bool(t.target_loss) and progress.train_loss_ema is not None
-             and progress.train_loss_ema < t.target_loss),
-            ("patience", bool(t.patience) and progress.stale_validations >= t.patience),
+            ("max_steps", progress.step >= settings.max_steps),
+            ("max_epochs", bool(settings.max_epochs) and self.sampler.epoch >= settings.max_epochs),
+            ("max_seconds", bool(settings.max_seconds) and progress.elapsed >= settings.max_seconds),
+            ("target_loss", bool(settings.target_loss) and progress.train_loss_ema is not None
+             and progress.train_loss_ema < settings.target_loss),
+            ("patience", bool(settings.patience) and progress.stale_validations >= settings.patience),
         )
         return next((reason for reason, applies in rules if applies), "")
 
     def _diverged(self, loss: float, grad_norm: float) -> TrainingDiverged:
-        t, last = self.config.train, self.out / "last.npz"
+        settings, last = self.config.train, self.out / "last.npz"
         what = f"the loss became {loss}" if not math.isfinite(loss) else f"the gradient norm became {grad_norm}"
         kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was saved yet"
         return TrainingDiverged(f"{what} at step {self.progress.step + 1}; {kept}. Try a lower train.learning_rate "
-                                f"(now {t.learning_rate:g}) or gradient clipping (train.clip_norm, now {t.clip_norm})")
+                                f"(now {settings.learning_rate:g}) or gradient clipping (train.clip_norm, now {settings.clip_norm})")
 
 
 def run(config: Config, resume: bool = False, quiet: bool = False, force: bool = False, log=None) -> str:
@@ -223,11 +223,11 @@ def run(config: Config, resume: bool = False, quiet: bool = False, force: bool =
     else:
         _claim_run_dir(out, force)
     _write_config(out, config)
-    model, t = trainer.model, config.train
+    model, settings = trainer.model, config.train
     log(f"model: {model.n_params():,} parameters (H={model.hidden_size}, K={model.vocab_size}, "
-        f"{config.model.activation}, {config.model.dtype}); {t.optimizer}, lr {t.learning_rate:g}")
+        f"{config.model.activation}, {config.model.dtype}); {settings.optimizer}, lr {settings.learning_rate:g}")
     metrics = _Metrics(out / "metrics.jsonl", truncate_after=progress.step if resume else 0)
-    with _deferred_interrupt() as interrupted, _progress_bar(t.max_steps, progress.step, disable=quiet) as bar:
+    with _deferred_interrupt() as interrupted, _progress_bar(settings.max_steps, progress.step, disable=quiet) as bar:
         _loop(trainer, metrics, bar, interrupted)
     if interrupted.is_set():
         raise TrainingInterrupted(progress.step, out / "last.npz")
@@ -241,7 +241,7 @@ def run(config: Config, resume: bool = False, quiet: bool = False, force: bool =
 def _loop(trainer: Trainer, metrics: _Metrics, bar, interrupted: threading.Event) -> None:
     """Update until a stop rule fires: validate every eval_every updates and at the end, save
     last.npz then and every output.checkpoint_every updates, log every LOG_EVERY updates."""
-    progress, t = trainer.progress, trainer.config.train
+    progress, settings = trainer.progress, trainer.config.train
     checkpoint_every = trainer.config.output.checkpoint_every
     started = time.perf_counter() - progress.elapsed
     speed = _Speed()
@@ -253,7 +253,7 @@ def _loop(trainer: Trainer, metrics: _Metrics, bar, interrupted: threading.Event
             progress.elapsed = time.perf_counter() - started
             progress.stop_reason = trainer.stop_reason(interrupted)
             finished = bool(progress.stop_reason) and not interrupted.is_set()
-            validate = progress.step % t.eval_every == 0 or finished
+            validate = progress.step % settings.eval_every == 0 or finished
             if validate:
                 trainer.validate()
                 if not progress.stop_reason:

@@ -1,3 +1,4 @@
+import ast
 import json
 import math
 import os
@@ -11,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 import rnnac
-from rnnac import complete
+from rnnac import checkpoint, complete
 from rnnac.checkpoint import save_checkpoint
 from rnnac.cli import cli
 
@@ -138,7 +139,7 @@ def test_checkpoint_from_environment_and_errors(ckpt, tmp_path, monkeypatch):
     np.savez(tmp_path / "pickled.npz", meta=np.array([{"a": 1}], dtype=object))
     pickled = run("complete", "a", "-c", str(tmp_path / "pickled.npz"))
     assert pickled.exit_code == 1 and pickled.stderr.count("\n") == 1 and "pickle" in pickled.stderr
-    monkeypatch.setattr(complete, "BUNDLED_MODEL", tmp_path / "models" / "en.npz")
+    monkeypatch.setattr(checkpoint, "BUNDLED_MODEL", tmp_path / "models" / "en.npz")
     none = run("complete", "a", env={"RNNAC_CHECKPOINT": ""})
     assert none.exit_code == 1 and none.stderr.startswith("Error: no bundled model; train one")
 
@@ -204,14 +205,28 @@ def test_head_closes_the_pipe_quietly(ckpt, tmp_path):
     assert done.returncode == 0
 
 
+def run_cli_and_list_imports(args: list[str], modules: tuple[str, ...]) -> tuple[str, list[str]]:
+    """(stdout, which of `modules` were imported) after `rnnac ARGS` in a fresh interpreter."""
+    code = ("import sys\nfrom rnnac.cli import cli\n"
+            f"try:\n    cli({args!r})\nexcept SystemExit:\n    pass\n"
+            f"print([m for m in {modules!r} if m in sys.modules], file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout, ast.literal_eval(done.stderr)
+
+
 def test_complete_keeps_slow_imports_off_its_path(ckpt):
     """yaml, tqdm and numpy.ma (pulled in by np.unique) would each cost cold-start time."""
-    code = ("import sys\nfrom rnnac.cli import cli\n"
-            f"try:\n    cli(['complete', 'ab', '-c', {ckpt!r}])\nexcept SystemExit:\n    pass\n"
-            "print([m for m in ('yaml', 'tqdm', 'numpy.ma') if m in sys.modules], file=sys.stderr)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert done.stderr == "[]\n"
-    assert len(done.stdout.splitlines()) == 5
+    stdout, imported = run_cli_and_list_imports(["complete", "ab", "-c", ckpt], ("yaml", "tqdm", "numpy.ma"))
+    assert imported == []
+    assert len(stdout.splitlines()) == 5
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["complete", "--help"]])
+def test_help_and_version_do_not_import_numpy(args):
+    """NumPy costs ~100 ms of start-up; nothing that only prints text should pay it."""
+    stdout, imported = run_cli_and_list_imports(args, ("numpy", "yaml", "tqdm"))
+    assert imported == []
+    assert ("version" if args == ["--version"] else "Usage:") in stdout
 
 
 def test_line_chunks_answer_what_has_arrived():
@@ -252,7 +267,7 @@ def test_evaluate_json_holds_every_figure(tiny_run):
     assert set(rnn) == {"all", "seen", "held_out"}
     assert rnn["seen"]["n_words"] == 270 and rnn["all"]["n_words"] == 29494
     assert rnn["all"]["perplexity"] == pytest.approx(math.exp(rnn["all"]["nll_per_char"]))
-    assert set(report["models"]) == {"rnn", "trie", "ngram"}
+    assert set(report["models"]) == {"rnn", "trie", "ngram", "kn"}
 
 
 def test_evaluate_table_and_a_missing_list(tiny_run):
@@ -280,3 +295,9 @@ def test_an_output_dir_that_cannot_be_made_is_one_line(tmp_path):
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: ") and str(tmp_path / "afile") in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_the_cli_offers_every_baseline_evaluate_knows():
+    from rnnac import cli, evaluate
+
+    assert cli.BASELINES == evaluate.BASELINES
