@@ -1,6 +1,20 @@
 """Errors a user can cause. The CLI prints them as one line, `Error: ...`, and exits 1."""
 
 
+QUOTE_LIMIT = 80  # characters of user input an error message repeats
+
+
+def quote(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """repr(text), cut to about `limit` characters: a 5 MB bad line must not make a 5 MB message.
+
+    quote("abc") -> "'abc'";  quote("x" * 1000) -> "'xxx...xxx' (1,000 characters)"
+    """
+    if len(text) <= limit:
+        return repr(text)
+    half = limit // 2
+    return f"{text[:half]!r}...{text[-half:]!r} ({len(text):,} characters)"
+
+
 class RnnacError(Exception):
     """Base class of every error rnnac raises on purpose."""
 
@@ -13,7 +27,7 @@ class UnknownCharError(DataError):
     """A word holds a character the vocabulary does not know."""
 
     def __init__(self, word: str, char: str):
-        super().__init__(f"{word!r} holds {char!r}, which is not in the vocabulary")
+        super().__init__(f"{quote(word)} holds {char!r}, which is not in the vocabulary")
         self.word = word
         self.char = char
 
