@@ -6,6 +6,9 @@ the word boundary).
 
 from __future__ import annotations
 
+import math
+import unicodedata
+
 import numpy as np
 
 from rnnac.complete import read_prefixes
@@ -22,10 +25,13 @@ def sample(model: RNN, vocab: Vocab, n: int, temperature: float = 1.0, prefix: s
 
     sample(model, vocab, 3, rng=np.random.default_rng(1)) -> e.g. ["the", "ston", "reading"]
     """
-    if n < 0 or temperature < 0 or max_length < 1:
-        raise ValueError("n and temperature must be >= 0, max_length >= 1")
-    rng = np.random.default_rng(rng)  # passes a Generator through unchanged
+    if n < 0 or not 0 <= temperature < math.inf or max_length < 1:
+        raise ValueError("n must be >= 0, temperature finite and >= 0, max_length >= 1")
+    prefix = unicodedata.normalize("NFC", prefix)
     prefix = prefix.lower() if lowercase else prefix
+    if len(prefix) > max_length:
+        raise ValueError(f"the prefix has {len(prefix)} characters, more than max_length {max_length}")
+    rng = np.random.default_rng(rng)  # passes a Generator through unchanged
     # 1. Read the prefix once; every sample starts from its state.
     a, logp = read_prefixes(model, [vocab.encode(prefix)])  # (1, H), (1, K)
     a, logp = np.repeat(a, n, axis=0), np.repeat(logp, n, axis=0)  # (n, H), (n, K)

@@ -12,13 +12,14 @@ from __future__ import annotations
 import math
 import os
 import sys
+import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from rnnac.data import Vocab
-from rnnac.errors import CheckpointError, ConfigError, DataError
+from rnnac.errors import CheckpointError, ConfigError, DataError, quote
 
 if TYPE_CHECKING:
     from rnnac.config import Config
@@ -89,6 +90,8 @@ def read_word_list(
         if lowercase:
             word = word.lower()
         merged[word] = merged.get(word, 0.0) + count
+        if math.isinf(merged[word]):
+            raise DataError(f"{label}: line {number}: the counts of {quote(word)} add up to more than a float holds")
     if not merged:
         raise DataError(f"{label}: holds no words")
 
@@ -112,6 +115,10 @@ def read_word_list(
     dropped_max_words = max(0, len(kept) - max_words) if max_words is not None else 0
     kept = kept[:max_words]
     counts = np.array([merged[w] for w in kept], dtype=np.float64)  # (N,)
+    with np.errstate(over="ignore"):
+        overflows = not np.isfinite(counts.sum())
+    if overflows:
+        counts /= counts.max()  # only their ratios matter: rescale so that their sum is finite
     return WordList(kept, counts, bool(is_tsv), label, dropped_chars, dropped_length, dropped_max_words)
 
 
@@ -141,23 +148,38 @@ def _read_lines(path: str | os.PathLike) -> tuple[str, list[str]]:
 
 
 def _parse_line(line: str, is_tsv: bool, label: str, number: int, first: int) -> tuple[str, float]:
-    """(word, count) of one non-blank line; count is 1.0 in a plain list."""
+    """(word, count) of one non-blank line; count is 1.0 in a plain list. The word is in
+    Unicode NFC, so a precomposed and a decomposed "café" are the same word."""
     if not is_tsv:
         if "\t" in line:
             raise DataError(f"{label}: line {number} holds a tab, but line {first} does not: "
                             "use one word per line, or word<TAB>count on every line")
-        return line.strip(), 1.0
+        return _check_word(line.strip(), label, number), 1.0
     parts = line.split("\t")
     if len(parts) != 2 or not parts[0].strip():
-        raise DataError(f"{label}: line {number}: expected word<TAB>count, got {line.strip()!r}")
+        raise DataError(f"{label}: line {number}: expected word<TAB>count, got {quote(line.strip())}")
     word, count_text = parts[0].strip(), parts[1].strip()
     try:
         count = float(count_text)
     except ValueError:
-        raise DataError(f"{label}: line {number}: count {count_text!r} is not a number") from None
+        raise DataError(f"{label}: line {number}: count {quote(count_text)} is not a number") from None
     if not math.isfinite(count) or count < 0:
-        raise DataError(f"{label}: line {number}: count {count_text!r} must be a finite number >= 0")
-    return word, count
+        raise DataError(f"{label}: line {number}: count {quote(count_text)} must be a finite number >= 0")
+    return _check_word(word, label, number), count
+
+
+def _check_word(word: str, label: str, number: int) -> str:
+    """`word` in NFC; DataError for a control character, which would break line-based output."""
+    word = unicodedata.normalize("NFC", word)
+    bad = next((ch for ch in word if is_control(ch)), None)
+    if bad is not None:
+        raise DataError(f"{label}: line {number}: {quote(word)} holds the control character U+{ord(bad):04X}")
+    return word
+
+
+def is_control(ch: str) -> bool:
+    """A control, surrogate or line/paragraph separator character: none belongs in a word."""
+    return unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp")
 
 
 def split_words(n_words: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
