@@ -312,7 +312,8 @@ def evaluate_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLi
             if str(wordlist) == "-":
                 raise DataError(f"the training list {source} is not on this machine and WORDLIST is stdin: "
                                 f"name the training list to rebuild the train split")
-            source, note = wordlist, f"training list {config.data.path} not found; split WORDLIST as training did"
+            source, note = wordlist, (f"Seen and held-out words are a split of {os.fspath(wordlist)} made as "
+                                      f"training made it, since the training list {config.data.path} is not here")
     data = load_data(replace(config, data=replace(config.data, path=os.fspath(source))))
     if data.vocab != vocab:
         note = (note + "; " if note else "") + (f"the words of {source} have other characters than the "
@@ -328,35 +329,13 @@ def evaluate_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLi
                     complete_fn=make_complete_fn(model, vocab, lowercase) if make_complete_fn else None, info=info)
 
 
-def check_targets(result: Evaluation) -> list[dict]:
-    """The bundled model's targets, as measured by `result`:
-
-    1. words drawn by frequency (weighted), 3 characters typed: RNN top-k >= 0.9 x the trie's;
-    2. held-out words: RNN NLL per character < the best add-k n-gram order's.
-    Each is {"target", "value", "threshold", "met"}; "met" is None when `result` cannot tell.
-    """
-    models, targets = result.models, []
-    rnn_hit = models["rnn"]["all"].prefix.get(3) if "rnn" in models else None
-    trie_hit = models["trie"]["all"].prefix.get(3) if "trie" in models else None
-    value = threshold = None
-    if result.weighted and rnn_hit and trie_hit and rnn_hit.topk is not None and trie_hit.topk is not None:
-        value, threshold = rnn_hit.topk, 0.9 * trie_hit.topk
-    targets.append({"target": f"top-{result.k} at 3 characters, words by frequency: rnn >= 0.9 x trie",
-                    "value": value, "threshold": threshold, "met": None if value is None else value >= threshold})
-    value = models["rnn"]["held_out"].nll_per_char
-    held_out = [o["nll_per_char"]["held_out"] for o in (result.ngram or {}).get("orders", [])]
-    threshold = min((x for x in held_out if x is not None), default=None)
-    targets.append({"target": "NLL per character on held-out words: rnn < best add-k n-gram",
-                    "value": value, "threshold": threshold,
-                    "met": None if value is None or threshold is None else value < threshold})
-    return targets
-
-
 def format_table(result: Evaluation) -> str:
-    """Markdown: a likelihood and savings table, a completion table by prefix length, the n-grams
-    chosen and the targets. Models are named by their labels, e.g. "kn (order 6, modified KN)"."""
+    """Markdown: a likelihood and savings table, a completion table by prefix length and the
+    n-grams chosen. Models are named by their labels, e.g. "kn (order 6, modified KN)". When the
+    training list was not at hand, the title says how the held-out words were chosen instead."""
     weighting = "each word weighted by its count" if result.weighted else "each distinct word once"
-    lines = [f"{result.n_words:,} words ({result.n_seen:,} seen in training, {result.n_held_out:,} held out"
+    title = f"{result.info['note']}. " if result.info.get("note") else ""
+    lines = [f"{title}{result.n_words:,} words ({result.n_seen:,} seen in training, {result.n_held_out:,} held out"
              + (f"; {result.n_skipped:,} skipped for characters outside the vocabulary" if result.n_skipped else "")
              + f"), {weighting}; completions: top {result.k}.", "",
              "| words | model | n | nats/char | bits/char | perplexity | keystroke savings |",
@@ -387,15 +366,6 @@ def format_table(result: Evaluation) -> str:
         lines += ["", (f"kn: interpolated modified Kneser-Ney of order {order}, each distinct training word once, "
                        f"chosen on held-out training words; D1, D2, D3+ of order {order}: {discounts}. "
                        f"Held-out nats/char by order: {orders}.")]
-    lines.append("")
-    for t in check_targets(result):
-        if t["met"] is None:
-            lines.append(f"- Target {t['target']}: not measured here (needs weighted words and both baselines)")
-        else:
-            verdict = "met" if t["met"] else "NOT met"
-            lines.append(f"- Target {t['target']}: {verdict} ({_num(t['value'])} vs {_num(t['threshold'])})")
-    if result.info.get("note"):
-        lines.append(f"- Note: {result.info['note']}")
     return "\n".join(lines)
 
 
