@@ -33,15 +33,14 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from rnnac.baselines import CharNGram, FrequencyTrie, KneserNey, PrefixRanker, fit_kn, fit_ngram
-from rnnac.bptt import Engine
-from rnnac.data import Vocab, make_batch
+from rnnac.data import Vocab
 from rnnac.errors import DataError
+from rnnac.mixture import rnn_word_logprobs
 from rnnac.wordlist import sampling_weights
 
 BASELINES = ("trie", "ngram", "kn")
 PREFIX_LENGTHS = (1, 2, 3, 4)
 SUBSETS = ("all", "seen", "held_out")
-SCORE_BATCH = 512  # words per target_logprobs call
 CompleteFn = Callable[[list[str], int], list[list[str]]]  # (prefixes, k) -> top-k words per prefix
 
 
@@ -102,18 +101,6 @@ class Evaluation:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, allow_nan=False)  # figures are finite or None
-
-
-def rnn_word_logprobs(model, vocab: Vocab, words: Sequence[str], batch_size: int = SCORE_BATCH) -> np.ndarray:
-    """log P(word) (N,) under the RNN: target_logprobs summed over characters and end."""
-    engine = Engine(model)
-    logp = np.zeros(len(words))  # (N,)
-    by_length = sorted(range(len(words)), key=lambda i: len(words[i]))  # similar lengths, little padding
-    for start in range(0, len(words), batch_size):
-        rows = by_length[start : start + batch_size]
-        batch = make_batch([words[i] for i in rows], vocab)
-        logp[rows] = engine.target_logprobs(batch).sum(axis=1)  # (B,)
-    return logp
 
 
 def rnn_contender(model, vocab: Vocab, candidates: Sequence[str], complete_fn: CompleteFn | None = None) -> Contender:

@@ -77,23 +77,8 @@ def read_word_list(
     if max_words is not None and max_words < 1:
         raise ConfigError(f"max_words must be at least 1, got {max_words}")
     label, lines = _read_lines(path)
-
-    # 1. Parse and merge: a dict keeps first-seen order.
-    merged: dict[str, float] = {}
-    is_tsv: bool | None = None
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        if is_tsv is None:
-            is_tsv, first = "\t" in line, number
-        word, count = _parse_line(line, is_tsv, label, number, first)
-        if lowercase:
-            word = word.lower()
-        merged[word] = merged.get(word, 0.0) + count
-        if math.isinf(merged[word]):
-            raise DataError(f"{label}: line {number}: the counts of {quote(word)} add up to more than a float holds")
-    if not merged:
-        raise DataError(f"{label}: holds no words")
+    # 1. Parse and merge.
+    merged, is_tsv = _merge(lines, label, lowercase)
 
     # 2. Filter distinct words; each dropped word is counted once, for its first failing test.
     allowed = None if allowed_chars is None else set(allowed_chars)
@@ -120,6 +105,26 @@ def read_word_list(
     if overflows:
         counts /= counts.max()  # only their ratios matter: rescale so that their sum is finite
     return WordList(kept, counts, bool(is_tsv), label, dropped_chars, dropped_length, dropped_max_words)
+
+
+def _merge(lines: list[str], label: str, lowercase: bool) -> tuple[dict[str, float], bool]:
+    """({word: total count} in first-seen order, is a frequency list) from a file's lines."""
+    merged: dict[str, float] = {}
+    is_tsv: bool | None = None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        if is_tsv is None:
+            is_tsv, first = "\t" in line, number
+        word, count = _parse_line(line, is_tsv, label, number, first)
+        if lowercase:
+            word = word.lower()
+        merged[word] = merged.get(word, 0.0) + count
+        if math.isinf(merged[word]):
+            raise DataError(f"{label}: line {number}: the counts of {quote(word)} add up to more than a float holds")
+    if not merged:
+        raise DataError(f"{label}: holds no words")
+    return merged, bool(is_tsv)
 
 
 def _read_lines(path: str | os.PathLike) -> tuple[str, list[str]]:

@@ -1,0 +1,89 @@
+"""The lexicon-RNN mixture: its weight lambda, fitted once at the end of training.
+
+A completion ranks whole words w by
+
+    P(w) = lambda P_lex(w) + (1 - lambda) P_rnn(w)
+
+where P_lex(w) = c_w / C is w's share of the lexicon's counts (0 for a word not in it) and
+P_rnn(w) the RNN's probability of w's characters and its end. lambda is the weight that makes
+the list itself most likely when the lexicon cannot know every word: over every word of the
+list, weighted by its count, with the run's validation words left out of the lexicon so that
+they play the words a user types that the list lacks,
+
+    lambda* = argmax_lambda  sum_w c_w log(lambda P_lex(w) + (1 - lambda) P_rnn(w)).
+
+The log-likelihood is concave in lambda, and EM climbs it monotonically: with
+r_w = lambda P_lex(w) / P(w) the share of w explained by the lexicon, lambda <- sum c_w r_w / sum c_w.
+(Fitting on validation words alone would give lambda = 0: none of them is in the lexicon.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from rnnac.bptt import Engine
+from rnnac.data import Vocab, make_batch
+from rnnac.model import RNN
+
+SCORE_BATCH = 512  # words per target_logprobs call
+DEFAULT_LAMBDA = 0.5  # for a checkpoint that carries a lexicon but was never fitted (an interrupted run)
+
+
+def rnn_word_logprobs(model: RNN, vocab: Vocab, words: Sequence[str], batch_size: int = SCORE_BATCH) -> np.ndarray:
+    """log P_rnn(word) (N,): the log-probabilities of each word's characters and its end."""
+    engine = Engine(model)
+    logp = np.zeros(len(words))  # (N,)
+    by_length = sorted(range(len(words)), key=lambda i: len(words[i]))  # similar lengths, little padding
+    for start in range(0, len(words), batch_size):
+        rows = by_length[start : start + batch_size]
+        batch = make_batch([words[i] for i in rows], vocab)
+        logp[rows] = engine.target_logprobs(batch).sum(axis=1)  # (B,)
+    return logp
+
+
+def fit_lambda(lex_logp: np.ndarray, rnn_logp: np.ndarray, weights: np.ndarray, tol: float = 1e-10,
+               max_iter: int = 10_000) -> float:
+    """The lambda in [0, 1] that maximises sum_i w_i log(lambda e^lex_i + (1 - lambda) e^rnn_i), by EM.
+
+    lex_logp may be -inf (a word outside the lexicon); rnn_logp is finite.
+    fit_lambda([log 0.5, -inf], [log 0.1, log 0.1], [1, 1]) -> 0.375 (solve d/dlambda = 0 by hand)
+    """
+    lex_logp, rnn_logp = np.asarray(lex_logp, dtype=np.float64), np.asarray(rnn_logp, dtype=np.float64)
+    weights = np.asarray(weights, dtype=np.float64) / np.sum(weights)  # (N,)
+    # Only the ratio matters: P_lex / P_rnn, kept finite by working with the difference of logs.
+    log_ratio = lex_logp - rnn_logp  # (N,) -inf outside the lexicon
+    lam = 0.5
+    for _ in range(max_iter):
+        # r_i = lam q_i / (lam q_i + 1 - lam), q_i = P_lex / P_rnn, computed as a logistic in log space
+        with np.errstate(over="ignore"):
+            r = 1.0 / (1.0 + np.exp(np.log1p(-lam) - np.log(lam) - log_ratio))  # (N,)
+        new = float(np.dot(weights, r))
+        if abs(new - lam) < tol:
+            return new
+        lam = min(max(new, 1e-12), 1 - 1e-12)  # stay inside (0, 1), where the logs are defined
+    return lam
+
+
+def mixture_loglik(lam: float, lex_logp: np.ndarray, rnn_logp: np.ndarray, weights: np.ndarray) -> float:
+    """sum_i w_i log(lam e^lex_i + (1 - lam) e^rnn_i), the objective fit_lambda maximises."""
+    with np.errstate(divide="ignore"):
+        terms = np.logaddexp(np.log(lam) + lex_logp, np.log1p(-lam) + rnn_logp)  # (N,)
+    return float(np.dot(weights, terms))
+
+
+def fit_for_list(model: RNN, vocab: Vocab, words: Sequence[str], counts: np.ndarray, held_out: np.ndarray) -> float:
+    """lambda for a trained model and its word list: every scorable word weighted by its count,
+    the held-out (validation) words outside the lexicon. 0.0 when no word is held out or no
+    word can be scored (nothing to learn the novel words' share from)."""
+    counts, held_out = np.asarray(counts, dtype=np.float64), np.asarray(held_out, dtype=bool)
+    scorable = np.array([vocab.unknown_char(w) is None for w in words], dtype=bool)  # (N,)
+    if not held_out[scorable].any() or not scorable.any():
+        return 0.0
+    known = ~held_out
+    lex_logp = np.full(len(words), -np.inf)  # (N,)
+    with np.errstate(divide="ignore"):
+        lex_logp[known] = np.log(counts[known]) - np.log(counts[known].sum())
+    rnn_logp = rnn_word_logprobs(model, vocab, [w for w, ok in zip(words, scorable) if ok])
+    return fit_lambda(lex_logp[scorable], rnn_logp, counts[scorable])
