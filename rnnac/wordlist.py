@@ -334,13 +334,17 @@ class BatchSampler:
 
 @dataclass
 class Data:
-    """A run's words: the vocabulary of its training words, both sides of the split, a summary."""
+    """A run's words: the whole list (the lexicon a checkpoint carries), its split, and the
+    vocabulary of the training words."""
 
     vocab: Vocab
     train_words: list[str]
-    train_counts: np.ndarray  # (N,) the training words' counts
-    val_words: list[str]
+    train_counts: np.ndarray  # (N_train,) the training words' counts
+    val_words: list[str]  # the held-out words the vocabulary can score
     summary: str
+    words: list[str]  # every word kept from the list, in read order
+    counts: np.ndarray  # (N,) their counts
+    held_out: np.ndarray  # (N,) bool, True for the validation words
 
 
 def load_data(config: Config) -> Data:
@@ -356,4 +360,6 @@ def load_data(config: Config) -> Data:
     summary = f"{words.summary()}; {len(train_words):,} training and {len(val_words):,} validation words"
     if len(val_words) < len(val_all):
         summary += f" ({len(val_all) - len(val_words):,} held-out words with unseen characters skipped)"
-    return Data(vocab, train_words, words.counts[train_idx], val_words, summary)
+    held_out = np.zeros(len(words.words), dtype=bool)  # (N,)
+    held_out[val_idx] = True
+    return Data(vocab, train_words, words.counts[train_idx], val_words, summary, words.words, words.counts, held_out)

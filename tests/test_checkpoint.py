@@ -1,19 +1,22 @@
 """Checkpoint round trips, atomic writes (down to SIGKILL) and every way a load can fail."""
 
+import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import rnnac
-from rnnac.checkpoint import (FORMAT_VERSION, Checkpoint, load_checkpoint, save_checkpoint,
-                              vocab_from_meta)
+from rnnac.checkpoint import (BUNDLED_MODEL, FORMAT_VERSION, Checkpoint, LexiconData, describe, export_for_inference,
+                              load_checkpoint, save_checkpoint, vocab_from_meta)
 from rnnac.data import Vocab
 from rnnac.errors import CheckpointError
 from rnnac.optim import make_optimizer
@@ -85,6 +88,36 @@ def good(tmp_path):
     return path
 
 
+def make_lexicon():
+    """Unsorted, mixed case, non-ASCII, fractional and huge counts, one word held out."""
+    return LexiconData.from_unsorted(["Zürich", "apple", "Apple", "ß", "a b", "x"],
+                                     [3.0, 0.1, 1e300, 0.0, 2.5, 7.0],
+                                     [False, True, False, False, False, True])
+
+
+@pytest.fixture
+def with_lexicon(tmp_path):
+    path = tmp_path / "lex.npz"
+    save_checkpoint(path, *make_checkpoint(), lexicon=make_lexicon())
+    return path
+
+
+def write_format_1(path, dtype=np.float32, optimizer=True):
+    """A format-1 checkpoint, as rnnac wrote them before lexicons: params, opt.*, meta, nothing else."""
+    params, meta, optimizer_state = make_checkpoint(dtype)
+    opt = {f"opt.{name}": value for name, value in optimizer_state.items()} if optimizer else {}
+    with open(path, "wb") as f:
+        np.savez(f, **params, **opt, meta=np.array(json.dumps({**meta, "format_version": 1})))
+    return params, meta, optimizer_state
+
+
+@pytest.fixture
+def format_1(tmp_path):
+    path = tmp_path / "v1.npz"
+    write_format_1(path)
+    return path
+
+
 # --- round trips -------------------------------------------------------------------------
 
 
@@ -109,7 +142,7 @@ def test_file_layout_is_plain_npz_with_json_meta(good):
                                   *(f"opt.{s}.{n}" for s in "mv" for n in "UWbVc")}
         meta = npz["meta"]
         assert meta.shape == () and meta.dtype.kind == "U"
-        assert json.loads(meta.item())["format_version"] == 1
+        assert json.loads(meta.item())["format_version"] == FORMAT_VERSION
         assert npz["opt.t"].shape == ()
 
 
@@ -153,6 +186,199 @@ def test_vocab_from_meta(good):
     assert vocab == Vocab(CHARS) and len(vocab) == 4 and vocab.encode("cab") == [3, 1, 2]
 
 
+# --- the lexicon -------------------------------------------------------------------------
+
+
+def test_lexicon_round_trip_is_exact(tmp_path):
+    params, meta, optimizer_state = make_checkpoint()
+    lexicon = make_lexicon()
+    save_checkpoint(tmp_path / "m.npz", params, meta, optimizer_state, lexicon=lexicon)
+    ckpt = load_checkpoint(tmp_path / "m.npz")
+    assert ckpt.lexicon == lexicon
+    assert ckpt.lexicon.words == ["Apple", "Zürich", "a b", "apple", "x", "ß"]  # str order, case kept
+    assert ckpt.lexicon.counts.tolist() == [1e300, 3.0, 2.5, 0.1, 7.0, 0.0]  # bit for bit
+    assert ckpt.lexicon.counts.dtype == np.float64 and ckpt.lexicon.held_out.dtype == bool
+    assert ckpt.lexicon.held_out.tolist() == [False, False, False, True, True, False]
+    assert ckpt.meta["lexicon"]["n_words"] == 6 and ckpt.meta["lexicon"]["total_count"] == sum(lexicon.counts)
+    assert_same_arrays(ckpt.params, params)
+    assert_same_arrays(ckpt.optimizer_state, optimizer_state)
+    assert "lexicon" not in meta  # the caller's dict is left alone
+
+
+@pytest.mark.parametrize("words, counts, held_out", [([], [], []), ([""], [1.0], [True]), (["only"], [0.0], [False])])
+def test_tiny_lexicons_round_trip(tmp_path, words, counts, held_out):
+    lexicon = LexiconData.from_unsorted(words, counts, held_out)
+    save_checkpoint(tmp_path / "m.npz", *make_checkpoint(), lexicon=lexicon)
+    assert load_checkpoint(tmp_path / "m.npz").lexicon == lexicon
+
+
+def test_lexicon_storage_format(with_lexicon):
+    """The entries documented in rnnac/checkpoint.py: zlib'd words and counts, int32 held-out indices, a sha256."""
+    with np.load(with_lexicon, allow_pickle=False) as npz:
+        words, counts, held_out = npz["lexicon.words"], npz["lexicon.counts"], npz["lexicon.held_out"]
+        summary = json.loads(npz["meta"].item())["lexicon"]
+    assert words.dtype == counts.dtype == np.uint8 and held_out.dtype == np.dtype("<i4")
+    text, raw_counts = zlib.decompress(words.tobytes()), zlib.decompress(counts.tobytes())
+    lexicon = make_lexicon()
+    assert text == "\n".join(lexicon.words).encode("utf-8")
+    assert np.frombuffer(raw_counts, "<f8").tolist() == lexicon.counts.tolist()
+    assert held_out.tolist() == [3, 4]
+    assert summary == {"n_words": 6, "sha256": hashlib.sha256(text + raw_counts + held_out.tobytes()).hexdigest(),
+                       "total_count": float(lexicon.counts.sum())}
+
+
+def test_from_unsorted_sorts_everything_together():
+    lexicon = LexiconData.from_unsorted(("b", "c", "a"), np.array([2, 3, 1]), [0, 1, 0])
+    assert lexicon == LexiconData(["a", "b", "c"], np.array([1.0, 2.0, 3.0]), np.array([False, False, True]))
+    assert lexicon != LexiconData(["a", "b", "c"], np.array([1.0, 2.0, 3.5]), np.array([False, False, True]))
+
+
+@pytest.mark.parametrize("words, counts, held_out, fragment", [
+    (["a", "b", "a"], [1, 1, 1], [0, 0, 0], "'a' before 'a'"),
+    (["a", "b"], [1], [0, 0], "1 counts"),
+    (["a", "b"], [1, 1], [0], "1 held_out"),
+    (["a", "b"], [1, -1], [0, 0], "finite and >= 0"),
+    (["a", "b"], [1, np.nan], [0, 0], "finite and >= 0"),
+    (["a", "b"], [1, np.inf], [0, 0], "finite and >= 0"),
+    (["a", "b\nc"], [1, 1], [0, 0], "newline"),
+])
+def test_from_unsorted_refuses(words, counts, held_out, fragment):
+    with pytest.raises(ValueError, match=re.escape(fragment)):
+        LexiconData.from_unsorted(words, counts, held_out)
+
+
+@pytest.mark.parametrize("lexicon, fragment", [
+    (LexiconData(["b", "a"], [1, 1], [0, 0]), "not sorted"),
+    (LexiconData(["a", "a"], [1, 1], [0, 0]), "not sorted and distinct"),
+    (LexiconData(["a", 3], [1, 1], [0, 0]), "strings"),
+    (LexiconData(["a", "\ud800"], [1, 1], [0, 0]), "not valid Unicode"),
+    (LexiconData(["a"], [[1]], [0]), "shape"),
+])
+def test_save_refuses_a_bad_lexicon(tmp_path, lexicon, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        save_checkpoint(tmp_path / "m.npz", *make_checkpoint(), lexicon=lexicon)
+    assert os.listdir(tmp_path) == []
+
+
+def test_format_1_loads_without_a_lexicon(format_1):
+    params, meta, optimizer_state = make_checkpoint()
+    ckpt = load_checkpoint(format_1)
+    assert ckpt.lexicon is None and ckpt.meta == {**meta, "format_version": 1}
+    assert_same_arrays(ckpt.params, params)
+    assert_same_arrays(ckpt.optimizer_state, optimizer_state)
+    assert describe(format_1)["lexicon_words"] is None
+
+
+def test_format_2_without_a_lexicon(good):
+    assert load_checkpoint(good).lexicon is None and "lexicon" not in load_checkpoint(good).meta
+
+
+def test_the_bundled_model_still_loads():
+    ckpt = load_checkpoint(BUNDLED_MODEL)
+    assert ckpt.meta["format_version"] in (1, FORMAT_VERSION) and ckpt.params["W"].shape == (256, 256)
+    if ckpt.meta["format_version"] == 1:
+        assert ckpt.lexicon is None
+
+
+def test_export_keeps_the_lexicon_and_drops_the_optimizer(with_lexicon, format_1, tmp_path):
+    export_for_inference(with_lexicon, tmp_path / "small.npz")
+    small = load_checkpoint(tmp_path / "small.npz")
+    assert small.lexicon == make_lexicon() and small.optimizer_state == {}
+    export_for_inference(format_1, tmp_path / "v1-small.npz")  # a format-1 file becomes format 2, still without one
+    small = load_checkpoint(tmp_path / "v1-small.npz")
+    assert small.lexicon is None and small.meta["format_version"] == FORMAT_VERSION
+
+
+def test_saving_a_loaded_checkpoint_without_its_lexicon_drops_meta_lexicon(with_lexicon, tmp_path):
+    ckpt = load_checkpoint(with_lexicon)
+    save_checkpoint(tmp_path / "m.npz", ckpt.params, ckpt.meta)
+    assert "lexicon" not in load_checkpoint(tmp_path / "m.npz").meta
+
+
+def test_describe_shows_the_lexicon_and_mixture_lambda(tmp_path, good):
+    params, meta, _ = make_checkpoint()
+    save_checkpoint(tmp_path / "m.npz", params, {**meta, "mixture_lambda": 0.25}, lexicon=make_lexicon())
+    facts = describe(tmp_path / "m.npz")
+    assert facts["lexicon_words"] == 6 and facts["lexicon_held_out"] == 2 and facts["mixture_lambda"] == 0.25
+    assert list(facts)[-1] == "config"  # `rnnac info` prints the config last
+    facts = describe(good)
+    assert facts["lexicon_words"] is None and facts["lexicon_held_out"] is None and "mixture_lambda" not in facts
+
+
+def rewrite_lexicon(src, dst, text=None, counts=None, held_out=None, summary=None):
+    """Copy `src` with its lexicon's uncompressed parts replaced, and a sha256 that matches them."""
+    with np.load(src) as npz:
+        entries = dict(npz)
+    meta = json.loads(entries["meta"].item())
+    text = zlib.decompress(entries["lexicon.words"].tobytes()) if text is None else text
+    counts = zlib.decompress(entries["lexicon.counts"].tobytes()) if counts is None else counts
+    held_out = entries["lexicon.held_out"] if held_out is None else np.asarray(held_out, "<i4")
+    meta["lexicon"]["sha256"] = hashlib.sha256(text + counts + held_out.tobytes()).hexdigest()
+    meta["lexicon"].update(summary or {})
+    entries.update({"lexicon.words": np.frombuffer(zlib.compress(text), np.uint8),
+                    "lexicon.counts": np.frombuffer(zlib.compress(counts), np.uint8),
+                    "lexicon.held_out": held_out, "meta": np.array(json.dumps(meta))})
+    np.savez(dst, **entries)
+    return dst
+
+
+def f8(*values):
+    return np.array(values, "<f8").tobytes()
+
+
+@pytest.mark.parametrize("change, fragment", [
+    ({"text": b"b\na"}, "not sorted and distinct: 'b' before 'a'"),
+    ({"text": b"a\na"}, "not sorted and distinct"),
+    ({"text": b"a\nb\nc"}, "3 words and 2 counts, meta says 2 words"),
+    ({"text": b"a\xff\nb"}, "not UTF-8"),
+    ({"counts": f8(1.0)}, "2 words and 1 counts"),
+    ({"counts": f8(1.0, -2.0)}, "finite and >= 0"),
+    ({"counts": f8(1.0, np.nan)}, "finite and >= 0"),
+    ({"held_out": [1, 0]}, "held_out is not increasing"),
+    ({"held_out": [2]}, "held_out is not increasing indices below 2"),
+    ({"held_out": [-1]}, "held_out"),
+    ({"summary": {"n_words": 3}}, "meta says 3 words"),
+    ({"summary": {"n_words": "2"}}, "n_words '2' is not an int"),
+    ({"summary": {"total_count": 99.0}}, "total_count 99.0 is not the sum"),
+    ({"summary": {"sha256": None}}, "sha256"),
+])
+def test_damaged_lexicon(tmp_path, change, fragment):
+    src = tmp_path / "src.npz"
+    save_checkpoint(src, *make_checkpoint(), lexicon=LexiconData(["a", "b"], [1.0, 2.0], [False, True]))
+    path = rewrite_lexicon(src, tmp_path / "bad.npz", **change)
+    assert_load_fails(path, "lexicon", fragment)
+
+
+def test_lexicon_checksum_catches_a_flipped_bit(with_lexicon, tmp_path):
+    with np.load(with_lexicon) as npz:
+        entries = dict(npz)
+    held_out = entries["lexicon.held_out"].copy()
+    held_out[0] += 1
+    np.savez(tmp_path / "bad.npz", **{**entries, "lexicon.held_out": held_out})
+    assert_load_fails(tmp_path / "bad.npz", "sha256 does not match")
+
+
+@pytest.mark.parametrize("drop", ["lexicon.words", "lexicon.counts", "lexicon.held_out", "meta"])
+def test_incomplete_lexicon(with_lexicon, tmp_path, drop):
+    with np.load(with_lexicon) as npz:
+        entries = dict(npz)
+    if drop == "meta":
+        meta = json.loads(entries["meta"].item())
+        del meta["lexicon"]
+        entries["meta"] = np.array(json.dumps(meta))
+    else:
+        del entries[drop]
+    np.savez(tmp_path / "bad.npz", **entries)
+    assert_load_fails(tmp_path / "bad.npz", "lexicon is incomplete")
+
+
+def test_lexicon_entries_of_the_wrong_kind(with_lexicon, tmp_path):
+    path = rewrite(with_lexicon, tmp_path / "bad.npz", **{"lexicon.held_out": np.array([3, 4], np.int64)})
+    assert_load_fails(path, "lexicon.held_out must be at most 6 int32 indices")
+    path = rewrite(with_lexicon, tmp_path / "bad.npz", **{"lexicon.words": np.zeros((2, 2), np.uint8)})
+    assert_load_fails(path, "1-d uint8")
+
+
 # --- atomic writes -----------------------------------------------------------------------
 
 
@@ -188,6 +414,20 @@ def test_crash_mid_save_keeps_previous_checkpoint(good, monkeypatch, target, sab
     assert_same_arrays(after.optimizer_state, before.optimizer_state)
     assert after.meta == before.meta
     assert os.listdir(good.parent) == ["good.npz"]  # the temp file is gone
+
+
+def test_the_temp_file_is_hidden_and_beside_the_target(tmp_path, monkeypatch):
+    """.<name>.<random>.tmp, made by mkstemp (O_EXCL): the pattern stale-temp cleanup looks for."""
+    seen, savez = [], np.savez
+
+    def spying_savez(file, **entries):
+        seen.extend(os.listdir(tmp_path))
+        savez(file, **entries)
+
+    monkeypatch.setattr(np, "savez", spying_savez)
+    save_checkpoint(tmp_path / "m.npz", *make_checkpoint())
+    assert len(seen) == 1 and re.fullmatch(r"\.m\.npz\.\w+\.tmp", seen[0]), seen
+    assert os.listdir(tmp_path) == ["m.npz"]
 
 
 def test_crash_on_first_save_leaves_nothing(tmp_path, monkeypatch):
@@ -331,9 +571,9 @@ def test_meta_not_a_string(good, tmp_path):
 
 
 def test_future_format_version(good, tmp_path):
-    path = rewrite(good, tmp_path / "future.npz", {"format_version": 2})
+    path = rewrite(good, tmp_path / "future.npz", {"format_version": FORMAT_VERSION + 1})
     message = assert_load_fails(path)
-    assert message.endswith("written by a newer rnnac (format 2); this one reads up to 1")
+    assert message.endswith(f"written by a newer rnnac (format {FORMAT_VERSION + 1}); this one reads up to {FORMAT_VERSION}")
 
 
 @pytest.mark.parametrize("version", [None, 0, "1", True])
