@@ -5,6 +5,7 @@ model saved to a temporary file, and says so: an untrained model spreads its pro
 thinly, so the exact search expands several times more nodes than with a trained one.
 
     python bench/complete.py [--runs 10] [--prefixes 10000] [--checkpoint PATH]
+                             [--lexicon data/words.tsv --lambda 0.9] [--output PATH]
 
 Cold start: the median wall time of `rnnac complete rec` in a fresh process, run as the
 installed script, next to a bare `python -c "import numpy"` on the same machine. Throughput:
@@ -12,6 +13,12 @@ installed script, next to a bare `python -c "import numpy"` on the same machine.
 many repeat, as typed prefixes do) piped through `rnnac complete -` at top 5, the whole
 process timed; and in-process, through `Completer.complete_many`, on the same prefixes and
 on the distinct ones only. Writes bench/results/complete.md.
+
+With --lexicon, the model is saved again to a temporary checkpoint that carries that word list
+(with its counts) and meta mixture_lambda = --lambda, so `rnnac complete` ranks by the mixture
+of lexicon and model (rnnac.search); the cold start then includes building the lexicon's trie,
+which is also timed alone. The model alone ("open") is timed in the same process for
+comparison. Writes bench/results/complete_lexicon.md unless --output says otherwise.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from rnnac.checkpoint import BUNDLED_MODEL as BUNDLED
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-COLD_TARGET_MS, RATE_TARGET = 200, 5000
+COLD_TARGET_MS, RATE_TARGET, RATE_TARGET_MIXTURE = 200, 5000, 10_000
 
 sys.path.insert(0, str(ROOT / "tests"))
 from conftest import rnnac_command  # noqa: E402  (one definition, shared with the tests)
@@ -81,73 +88,98 @@ def fresh_model(path: Path) -> None:
     save_checkpoint(path, model.params, meta)
 
 
-def in_process(checkpoint: str, prefixes: list[str]) -> tuple[float, float, float, int]:
+def in_process(checkpoint: str, prefixes: list[str], mode: str | None = None) -> tuple[float, float, float, int]:
     """(prefixes/s, distinct prefixes/s, mean expansions per distinct prefix, truncated)."""
     from rnnac.complete import Completer
 
     completer = Completer.load(checkpoint)
-    completer.complete_many(prefixes[:100])  # warm-up: first-call costs, group sizing
+    completer.complete_many(prefixes[:100], mode=mode)  # warm-up: first-call costs, group sizing
     start = time.perf_counter()
-    completer.complete_many(prefixes)
+    completer.complete_many(prefixes, mode=mode)
     rate = len(prefixes) / (time.perf_counter() - start)
     distinct = list(dict.fromkeys(prefixes))
     start = time.perf_counter()
-    results = completer.complete_many(distinct)
+    results = completer.complete_many(distinct, mode=mode)
     distinct_rate = len(distinct) / (time.perf_counter() - start)
     mean = statistics.mean(r.expansions for r in results)
     return rate, distinct_rate, mean, sum(r.truncated for r in results)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--prefixes", type=int, default=10_000)
-    parser.add_argument("--checkpoint", default=None, help="model to time [default: the bundled one]")
-    args = parser.parse_args()
+def with_lexicon(checkpoint: str, word_list: str, mixture_lambda: float, path: Path) -> None:
+    """Save the model of `checkpoint` again at `path`, carrying `word_list` as its lexicon."""
+    import inspect
 
-    with tempfile.TemporaryDirectory() as tmp:
-        if args.checkpoint:
-            checkpoint, which = args.checkpoint, f"`{args.checkpoint}`"
-        elif BUNDLED.exists():
-            checkpoint, which = str(BUNDLED), "the bundled model (rnnac/models/en.npz)"
-        else:
-            checkpoint = str(Path(tmp) / "fresh.npz")
-            fresh_model(Path(checkpoint))
-            which = ("**no bundled model yet**: a freshly initialised, untrained H=256 model "
-                     "(its flat distributions make the search expand many more nodes than a trained model's)")
-        from rnnac.checkpoint import describe
+    import numpy as np
 
-        facts = describe(checkpoint)
-        cmd = rnnac_command()
-        print(f"model: {which}", file=sys.stderr)
+    from rnnac.checkpoint import load_checkpoint, save_checkpoint
+    from rnnac.wordlist import read_word_list
 
-        # 1. Cold start, as this environment runs it, and with bytecode caching allowed (as
-        # after `pip install`, which compiles .pyc files; here PYTHONDONTWRITEBYTECODE may be set).
-        cached_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-        cached_env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
-        times = interleaved({
-            "cold": ([*cmd, "complete", "rec", "-c", checkpoint], None),
-            "cold_cached": ([*cmd, "complete", "rec", "-c", checkpoint], cached_env),
-            "numpy": ([sys.executable, "-c", "import numpy"], None),
-            "python": ([sys.executable, "-c", "pass"], None),
-        }, args.runs)
+    if "lexicon" not in inspect.signature(save_checkpoint).parameters:
+        sys.exit("this rnnac's checkpoints cannot carry a lexicon: --lexicon needs checkpoint format 2")
+    from rnnac.checkpoint import LexiconData
 
-        # 2. Throughput through a pipe, the whole process timed (start-up included).
-        prefixes = make_prefixes(args.prefixes)
-        listing = Path(tmp) / "prefixes.txt"
-        listing.write_text("".join(p + "\n" for p in prefixes))
-        piped = statistics.median(wall([*cmd, "complete", "-", "-c", checkpoint], 3, stdin=listing))
-        rate, distinct_rate, mean_expansions, truncated = in_process(checkpoint, prefixes)
+    listing = read_word_list(word_list, lowercase=False)
+    lexicon = LexiconData.from_unsorted(listing.words, listing.counts, np.zeros(len(listing.words), dtype=bool))
+    ckpt = load_checkpoint(checkpoint)
+    save_checkpoint(path, ckpt.params, {**ckpt.meta, "mixture_lambda": mixture_lambda}, lexicon=lexicon)
 
-    def ms(times):
-        return 1000 * statistics.median(times)
 
+def lexicon_build_ms(checkpoint: str, runs: int) -> tuple[list[float], list[float], int, int]:
+    """Building the checkpoint's Lexicon `runs` + 1 times in this process: (wall ms of each, CPU
+    ms of each (what other work on the machine does not inflate), its words, its trie nodes).
+    The first build is the one `rnnac complete` pays: fresh memory costs page faults."""
+    from rnnac.checkpoint import load_model
+    from rnnac.search import Lexicon
+
+    _, vocab, lowercase, ckpt = load_model(checkpoint)
+    wall_times, cpu_times = [], []
+    for _ in range(runs + 1):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        lexicon = Lexicon(ckpt.lexicon.words, vocab, lowercase, ckpt.lexicon.counts)
+        wall_times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - start_cpu)
+    return [1000 * t for t in wall_times], [1000 * t for t in cpu_times], len(ckpt.lexicon.words), len(lexicon.ends)
+
+
+def pick_model(args, tmp: str) -> tuple[str, str]:
+    """(checkpoint to time, how the report names it)."""
+    if args.checkpoint:
+        return args.checkpoint, f"`{args.checkpoint}`"
+    if BUNDLED.exists():
+        return str(BUNDLED), "the bundled model (rnnac/models/en.npz)"
+    checkpoint = str(Path(tmp) / "fresh.npz")
+    fresh_model(Path(checkpoint))
+    return checkpoint, ("**no bundled model yet**: a freshly initialised, untrained H=256 model "
+                        "(its flat distributions make the search expand many more nodes than a trained model's)")
+
+
+def cold_starts(cmd: list[str], checkpoints: dict[str, str], runs: int, tmp: str) -> dict[str, list[float]]:
+    """Cold start, as this environment runs it, and with bytecode caching allowed (as after
+    `pip install`, which compiles .pyc files; here PYTHONDONTWRITEBYTECODE may be set)."""
+    cached_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    cached_env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
+    commands = {}
+    for name, checkpoint in checkpoints.items():
+        commands[name] = ([*cmd, "complete", "rec", "-c", checkpoint], None)
+        commands[name + "_cached"] = ([*cmd, "complete", "rec", "-c", checkpoint], cached_env)
+    commands["numpy"] = ([sys.executable, "-c", "import numpy"], None)
+    commands["python"] = ([sys.executable, "-c", "pass"], None)
+    return interleaved(commands, runs)
+
+
+def ms(times: list[float]) -> float:
+    return 1000 * statistics.median(times)
+
+
+def report(args, which, facts, times, prefixes, piped, rates, lexicon_facts) -> str:
+    """The markdown tables."""
     n_distinct = len(set(prefixes))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    scoring = f"mixture, lambda = {args.mixture_lambda}, lexicon `{args.lexicon}`" if args.lexicon else "model alone"
     lines = [
         "# rnnac complete: speed",
         "",
-        f"Model: {which}; H = {facts['hidden_size']}, K = {facts['vocab_size']}, {facts['dtype']}.",
+        f"Model: {which}; H = {facts['hidden_size']}, K = {facts['vocab_size']}, {facts['dtype']}. Scoring: {scoring}.",
         (f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}; "
          f"1-minute load average {load:.2f} when the run ended (other work slows wall times)."),
         "",
@@ -155,12 +187,28 @@ def main():
         "|---|---|---|",
         f"| cold `rnnac complete rec`, median of {args.runs} | {ms(times['cold']):.0f} ms | <= {COLD_TARGET_MS} ms |",
         f"| same, bytecode cache allowed | {ms(times['cold_cached']):.0f} ms | |",
+    ]
+    if lexicon_facts:
+        wall_ms, cpu_ms, n_words, n_nodes = lexicon_facts
+        lines += [
+            f"| same, the model without its lexicon (bytecode cache allowed) | {ms(times['plain_cached']):.0f} ms | |",
+            (f"| building the lexicon's trie ({n_words:,} words, {n_nodes:,} nodes) in-process, wall / CPU: "
+             f"first, then median of {args.runs} more | {wall_ms[0]:.1f} / {cpu_ms[0]:.1f} ms, "
+             f"{statistics.median(wall_ms[1:]):.1f} / {statistics.median(cpu_ms[1:]):.1f} ms | < 30 ms |"),
+        ]
+    rate_target = f">= {RATE_TARGET_MIXTURE:,}" if args.lexicon else f">= {RATE_TARGET:,}"
+    lines += [
         (f"| for scale: `python -c \"import numpy\"` / `python -c pass` | "
          f"{ms(times['numpy']):.0f} ms / {ms(times['python']):.0f} ms | |"),
         (f"| `rnnac complete -` over {len(prefixes):,} prefixes, top 5, whole process | "
-         f"{len(prefixes) / piped:,.0f} prefixes/s | >= {RATE_TARGET:,} |"),
-        f"| in-process `complete_many`, same prefixes | {rate:,.0f} prefixes/s | |",
-        f"| in-process, the {n_distinct:,} distinct prefixes only | {distinct_rate:,.0f} prefixes/s | |",
+         f"{len(prefixes) / piped:,.0f} prefixes/s | {rate_target} |"),
+    ]
+    for mode, (rate, distinct_rate, _, _) in rates.items():
+        label = "" if mode is None else f", {mode} (the model alone)"
+        lines += [f"| in-process `complete_many`, same prefixes{label} | {rate:,.0f} prefixes/s | |",
+                  f"| in-process, the {n_distinct:,} distinct prefixes only{label} | {distinct_rate:,.0f} prefixes/s | |"]
+    _, _, mean_expansions, truncated = rates[None]
+    lines += [
         "",
         (f"Exact search, top 5, budget 2000: {mean_expansions:.1f} node expansions per distinct prefix "
          f"on average; {truncated:,} of {n_distinct:,} stopped by the budget. Repeated prefixes are "
@@ -169,10 +217,47 @@ def main():
     if os.environ.get("PYTHONDONTWRITEBYTECODE"):
         lines.append("PYTHONDONTWRITEBYTECODE is set here, so the first cold-start row compiles rnnac's "
                      "modules on every run.")
-    report = "\n".join(lines) + "\n"
-    print(report)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "complete.md").write_text(report)
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--prefixes", type=int, default=10_000)
+    parser.add_argument("--checkpoint", default=None, help="model to time [default: the bundled one]")
+    parser.add_argument("--lexicon", default=None, help="word list the model carries as its lexicon (mixture scoring)")
+    parser.add_argument("--lambda", dest="mixture_lambda", type=float, default=0.9, help="the lexicon's weight [0.9]")
+    parser.add_argument("--output", default=None, help="report file [bench/results/complete.md, or complete_lexicon.md]")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint, which = pick_model(args, tmp)
+        plain, lexicon_facts = checkpoint, None
+        if args.lexicon:
+            checkpoint = str(Path(tmp) / "with_lexicon.npz")
+            with_lexicon(plain, args.lexicon, args.mixture_lambda, Path(checkpoint))
+            lexicon_facts = lexicon_build_ms(checkpoint, args.runs)
+        from rnnac.checkpoint import describe
+
+        facts = describe(checkpoint)
+        cmd = rnnac_command()
+        print(f"model: {which}", file=sys.stderr)
+        times = cold_starts(cmd, {"cold": checkpoint, **({"plain": plain} if args.lexicon else {})}, args.runs, tmp)
+
+        # Throughput through a pipe, the whole process timed (start-up included).
+        prefixes = make_prefixes(args.prefixes)
+        listing = Path(tmp) / "prefixes.txt"
+        listing.write_text("".join(p + "\n" for p in prefixes))
+        piped = statistics.median(wall([*cmd, "complete", "-", "-c", checkpoint], 3, stdin=listing))
+        rates = {None: in_process(checkpoint, prefixes)}
+        if args.lexicon:
+            rates["open"] = in_process(checkpoint, prefixes, mode="open")
+
+    text = report(args, which, facts, times, prefixes, piped, rates, lexicon_facts)
+    print(text)
+    output = Path(args.output) if args.output else RESULTS / ("complete_lexicon.md" if args.lexicon else "complete.md")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
 
 
 if __name__ == "__main__":

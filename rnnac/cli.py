@@ -14,16 +14,30 @@ from rnnac.errors import RnnacError
 
 
 class Group(click.Group):
-    """Turns a user's mistake (RnnacError) into one line on stderr, never a traceback."""
+    """Ends every command plainly, never with a traceback: a user's mistake (RnnacError), a system
+    error (OSError) or running out of memory is one `Error:` line and exit 1; Ctrl-C exits 130
+    quietly; a reader that leaves the pipe (`rnnac info | head -1`) ends the command quietly, exit 0."""
+
+    def make_context(self, info_name, args, parent=None, **extra):  # --help and --version print from here
+        return self._plainly(super().make_context, info_name, args, parent, **extra)
 
     def invoke(self, ctx):
+        return self._plainly(super().invoke, ctx)
+
+    @staticmethod
+    def _plainly(call, *args, **kwargs):
         try:
-            return super().invoke(ctx)
+            return call(*args, **kwargs)
         except RnnacError as e:
             raise click.ClickException(str(e)) from None
+        except KeyboardInterrupt:  # click would say "Aborted!" and exit 1
+            raise SystemExit(130) from None
+        except MemoryError as e:  # NumPy's says what it could not allocate
+            raise click.ClickException(f"out of memory{f': {e}' if str(e) else ''}") from None
+        except BrokenPipeError:  # click would exit 1
+            _quiet_stdout()
+            raise SystemExit(0) from None
         except OSError as e:  # a folder that cannot be made, a full disk: the system's words, one line
-            if isinstance(e, BrokenPipeError):
-                raise
             where = f"{e.filename}: " if e.filename else ""
             raise click.ClickException(f"{where}{e.strerror or e}") from None
 
@@ -53,7 +67,8 @@ def cli():
 def train(config, overrides, resume, force, quiet):
     """Train a model as CONFIG (YAML) says; checkpoints go to output.dir.
 
-    Ctrl-C saves last.npz and exits 130; `--resume` continues from it exactly.
+    Ctrl-C, SIGTERM or SIGHUP saves last.npz and exits 130, 143 or 129; `--resume` continues
+    from it exactly.
     """
     from rnnac.config import load_config
     from rnnac.errors import TrainingInterrupted
@@ -62,11 +77,14 @@ def train(config, overrides, resume, force, quiet):
     try:
         summary = run(load_config(config, overrides), resume=resume, quiet=quiet, force=force)
     except TrainingInterrupted as e:
+        import contextlib
         import shlex
 
         again = shlex.join(["rnnac", "train", config, *(x for o in overrides for x in ("--set", o)), "--resume"])
-        click.echo(f"Interrupted at step {e.step}; saved {e.path}. Resume with: {again}", err=True)
-        raise SystemExit(130) from None
+        how = "Interrupted" if e.signal_name == "SIGINT" else f"Stopped by {e.signal_name}"
+        with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+            click.echo(f"{how} at step {e.step}; saved {e.path}. Resume with: {again}", err=True)
+        raise SystemExit(128 + e.signum) from None
     click.echo(summary)
 
 
@@ -85,48 +103,56 @@ checkpoint_option = click.option(
 @checkpoint_option
 @click.option("-k", "--top", default=5, show_default=True, type=click.IntRange(min=1), help="Completions per prefix.")
 @click.option("--format", "fmt", type=click.Choice(["plain", "tsv", "json"]), default="plain", show_default=True,
-              help="plain: one word a line; tsv: prefix, rank, word, probability, log-probability; "
-                   "json: one object per prefix a line.")
+              help="plain: one word a line; tsv and json: the records of the README's output format.")
 @click.option("--beam", type=click.IntRange(min=1), default=None, help="Beam search of this width instead of the exact search.")
-@click.option("--lexicon", type=click.Path(dir_okay=False), default=None, help="Complete only to the words of this list.")
+@click.option("--lexicon", type=click.Path(dir_okay=False), default=None,
+              help="Complete only to the words of this list, weighed by its counts.")
+@click.option("--lexicon-mode", type=click.Choice(["replace", "add"]), default="replace", show_default=True,
+              help="add: the words of --lexicon join the model's own lexicon instead of replacing it.")
+@click.option("--exclude", type=click.Path(dir_okay=False), default=None, help="Never propose the words of this list.")
+@click.option("--known-only", is_flag=True, help="Only words of the lexicon.")
+@click.option("--open", "open_vocab", is_flag=True, help="The model alone, without its lexicon.")
+@click.option("--lambda", "mixture_lambda", type=click.FloatRange(0, 1), default=None,
+              help="Weight of the lexicon in the mixture [default: the one fitted in training].")
 @click.option("--max-length", default=32, show_default=True, type=click.IntRange(min=1), help="Longest word, prefix included.")
 @click.option("--budget", default=2000, show_default=True, type=click.IntRange(min=1), help="Node expansions per prefix.")
 @click.option("--skip-unknown", is_flag=True, help="Silently skip prefixes with characters the model does not know.")
-def complete(prefixes, checkpoint, top, fmt, beam, lexicon, max_length, budget, skip_unknown):
+def complete(prefixes, checkpoint, top, fmt, beam, lexicon, lexicon_mode, exclude, known_only, open_vocab,
+             mixture_lambda, max_length, budget, skip_unknown):
     """The TOP most probable whole words starting with each PREFIX, best first.
 
-    With `-`, or no PREFIX and stdin a pipe, reads one prefix a line and answers as lines
-    arrive. With several prefixes (or stdin) plain lines are `prefix<TAB>word`.
+    Words are ranked by a mixture of the lexicon the model carries (its training list, with
+    counts) and the model itself, so known words come first and new ones still appear.
+    With `-`, or no PREFIX and stdin not a terminal, reads one prefix a line and answers as
+    lines arrive. With several prefixes (or stdin) plain lines are `prefix<TAB>word`.
     The search is exact unless the budget stops it (a warning on stderr says so).
     """
     import sys
 
     from rnnac.complete import Completer
-    from rnnac.search import Lexicon
 
     from_stdin = prefixes == ("-",) or (not prefixes and not sys.stdin.isatty())
     if not from_stdin and not prefixes:
         raise click.UsageError("give a PREFIX, or - to read prefixes from stdin")
     if "-" in prefixes and len(prefixes) > 1:
         raise click.UsageError("- (read stdin) cannot be mixed with other prefixes")
+    if known_only and open_vocab:
+        raise click.UsageError("--known-only and --open cannot be used together")
     completer = Completer.load(checkpoint)
-    lex = Lexicon.from_file(lexicon, completer.vocab, completer.lowercase) if lexicon else None
-    if lex is not None and lex.skipped:
-        click.echo(f"Warning: {lex.skipped:,} lexicon words hold characters the model does not know; "
-                   "they are never completed", err=True)
+    options = _scoring_options(completer, lexicon, lexicon_mode, exclude, known_only, open_vocab, mixture_lambda)
     chunks = _line_chunks(sys.stdin) if from_stdin else [list(prefixes)]
     show_prefix = from_stdin or len(prefixes) > 1
     failed = False
     try:
         for chunk in chunks:
             out = []
-            for result in completer.complete_many(chunk, top, max_length, budget, beam, lex):
+            for result in completer.complete_many(chunk, top, max_length, budget, beam, **options):
                 if result.error:
-                    failed = failed or not skip_unknown
-                    if not skip_unknown:
-                        click.echo(f"Error: {result.error}", err=True)
-                    continue
-                if result.truncated:
+                    if skip_unknown:
+                        continue
+                    failed = True
+                    click.echo(f"Error: {result.error}", err=True)
+                elif result.truncated:
                     click.echo(f"Warning: {result.prefix!r}: the search stopped at --budget {budget}; "
                                f"these may not be the exact top {top}", err=True)
                 out.append(_format(result, fmt, show_prefix))
@@ -139,18 +165,46 @@ def complete(prefixes, checkpoint, top, fmt, beam, lexicon, max_length, budget, 
         sys.exit(1)
 
 
+def _scoring_options(completer, lexicon, lexicon_mode, exclude, known_only, open_vocab, mixture_lambda) -> dict:
+    """complete_many's lexicon, mode, mixture_lambda and exclude from the command's options."""
+    lex = completer.lexicon_from_file(lexicon, add=lexicon_mode == "add") if lexicon else None
+    if lex is not None and lex.skipped:
+        click.echo(f"Warning: {lex.skipped:,} lexicon words hold characters the model does not know; "
+                   "they are never completed", err=True)
+    if open_vocab:
+        mode = "open"
+    elif known_only or (lexicon and lexicon_mode == "replace"):
+        mode = "known"  # --lexicon FILE alone: only the words of FILE
+    else:
+        mode = "mixture" if lex is not None or completer.lexicon is not None else "open"
+    blocked = completer.lexicon_from_file(exclude) if exclude else None
+    if mode != "open" and lex is None and completer.lexicon is None:
+        raise click.UsageError("this model carries no lexicon: give one with --lexicon FILE")
+    return {"lexicon": lex, "mode": mode, "mixture_lambda": mixture_lambda, "exclude": blocked}
+
+
+TSV_COLUMNS = ("prefix", "rank", "word", "prob", "logprob", "known", "edits", "corrected", "error")
+
+
 def _format(result, fmt: str, show_prefix: bool) -> str:
-    """One prefix's answer as text lines."""
+    """One prefix's answer as text lines: plain, TSV rows of TSV_COLUMNS, or one JSON object.
+    A failed prefix is one record with its error (nothing in plain, whose errors go to stderr)."""
     import json
     import math
 
     if fmt == "json":
-        words = [{"word": w, "prob": math.exp(lp), "logprob": lp} for w, lp in result.completions]
-        obj = {"prefix": result.prefix, "completions": words, "truncated": result.truncated}
+        if result.error:
+            return json.dumps({"version": 1, "prefix": result.prefix, "error": result.error}, ensure_ascii=False) + "\n"
+        words = [{"word": w, "prob": math.exp(lp), "logprob": lp, "known": known}
+                 for (w, lp), known in zip(result.completions, result.known)]
+        obj = {"version": 1, "prefix": result.prefix, "completions": words, "truncated": result.truncated}
         return json.dumps(obj, ensure_ascii=False) + "\n"
     if fmt == "tsv":
-        return "".join(f"{result.prefix}\t{rank}\t{w}\t{math.exp(lp):.6g}\t{lp:.6f}\n"
-                       for rank, (w, lp) in enumerate(result.completions, start=1))
+        if result.error:
+            return f"{result.prefix}\t\t\t\t\t\t\t\t{result.error}\n"
+        return "".join(f"{result.prefix}\t{rank}\t{w}\t{math.exp(lp):.6g}\t{lp:.6f}\t{str(known).lower()}"
+                       f"\t0\t{result.prefix}\t\n"
+                       for rank, ((w, lp), known) in enumerate(zip(result.completions, result.known), start=1))
     lead = f"{result.prefix}\t" if show_prefix else ""
     return "".join(f"{lead}{w}\n" for w, _ in result.completions)
 
@@ -212,19 +266,30 @@ def _quiet_stdout() -> None:
         pass
 
 
+def _finite(ctx, param, value):
+    """A click callback: NaN and infinity pass FloatRange's checks, so refuse them here."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number")
+    return value
+
+
 @cli.command()
 @checkpoint_option
 @click.option("-n", "count", default=10, show_default=True, type=click.IntRange(min=0), help="How many words.")
-@click.option("-t", "--temperature", default=1.0, show_default=True, type=click.FloatRange(min=0),
+@click.option("-t", "--temperature", default=1.0, show_default=True, type=click.FloatRange(min=0), callback=_finite,
               help="Below 1 sharper, above 1 more varied; 0 always the most likely character.")
 @click.option("--prefix", default="", help="Every word starts with this.")
-@click.option("--seed", type=int, default=None, help="Seed for repeatable samples.")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Seed for repeatable samples.")
 @click.option("--max-length", default=32, show_default=True, type=click.IntRange(min=1), help="Longest word, prefix included.")
 def sample(checkpoint, count, temperature, prefix, seed, max_length):
     """Generate words from the model, one a line."""
     from rnnac.checkpoint import load_for_inference
     from rnnac.sampling import sample as sample_words
 
+    if len(prefix) > max_length:
+        raise click.BadParameter(f"{len(prefix)} characters, more than --max-length {max_length}", param_hint="--prefix")
     model, vocab, lowercase, _ = load_for_inference(checkpoint)
     words = sample_words(model, vocab, count, temperature, prefix, seed, max_length, lowercase)
     click.echo("".join(f"{w}\n" for w in words), nl=False)
@@ -309,4 +374,17 @@ def plot(run_dir, output):
 
 
 def main():
-    cli()
+    """The `rnnac` script. Until training takes Ctrl-C over, the first Ctrl-C ends the command at
+    once and quietly with exit code 130, and any further one while it unwinds is ignored."""
+    import signal
+
+    def interrupt_once(signum, frame):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when started ignoring it (`&`, nohup)
+        signal.signal(signal.SIGINT, interrupt_once)
+    try:
+        cli()
+    except KeyboardInterrupt:  # one that came after click's handling, on the way out
+        raise SystemExit(130) from None

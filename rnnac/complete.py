@@ -1,7 +1,9 @@
 """Completing prefixes: the k most probable words for each of many prefixes, searched in groups.
 
 A Completer reads every prefix with the model, then hands the states to a search (rnnac.search:
-exact best-first or beam) over groups of prefixes sized to bound the search's memory.
+exact best-first or beam) over groups of prefixes sized to bound the search's memory. With a
+lexicon (the words the model was trained on, with their counts) it ranks words by a mixture of
+the lexicon's frequencies and the model (rnnac.search explains the scores and the modes).
 
 Shapes: G prefixes searched together, T prefix characters, H hidden, K vocabulary (id 0 is the
 word boundary).
@@ -10,65 +12,117 @@ word boundary).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
 from rnnac import blas
-from rnnac.checkpoint import load_for_inference
+from rnnac.checkpoint import load_model, resolve_checkpoint
 from rnnac.data import BOUNDARY, Vocab
-from rnnac.errors import UnknownCharError
+from rnnac.errors import CheckpointError, UnknownCharError
+from rnnac.mixture import DEFAULT_LAMBDA
 from rnnac.model import RNN
-from rnnac.search import BeamSearch, ExactSearch, Lexicon, OutOfMemory, Roots
+from rnnac.search import MODES, BeamSearch, ExactSearch, Lexicon, OutOfMemory, Roots, Scoring
 
 SEARCH_BYTES = 2**28  # rough cap on the memory of one group's search (states and frontier)
-FRONTIER_BYTES = 28  # one frontier entry: pid, parent, token, length, trie (int32) + lp (float64)
+FRONTIER_BYTES = 28  # one frontier entry: pid, parent, token, length, trie (int32) + lp (float64); a
+# mixture adds its bound (float64), a blocklist its node (int32): the cap is rough
 
 
 @dataclass
 class Result:
     """The answer for one prefix. completions: (whole word, log P(word | prefix)), best first."""
 
-    prefix: str  # as given, before case folding
+    prefix: str  # as given, before normalisation and case folding
     completions: list[tuple[str, float]] = field(default_factory=list)
     truncated: bool = False  # the budget stopped the exact search: the list may not be exact
     error: str | None = None  # why the prefix was not searched (a character outside the vocabulary)
     expansions: int = 0  # nodes evaluated (model.step rows), the prefix's own characters excluded
+    known: list[bool] = field(default_factory=list)  # one per completion: a word of the lexicon
+
+
+class _Options(NamedTuple):
+    """How one complete_many call scores words (see rnnac.search)."""
+
+    mode: str  # "open", "mixture" or "known"
+    lexicon: Lexicon | None
+    mixture_lambda: float  # lam, the lexicon's weight
+    exclude: Lexicon | None  # words never proposed
 
 
 class Completer:
-    """Completes prefixes with a model: `Completer.load().complete("rec").completions`."""
+    """Completes prefixes with a model: `Completer.load().complete("rec").completions`.
 
-    def __init__(self, model: RNN, vocab: Vocab, lowercase: bool = True):
+    `lexicon` (the training words with their counts) and `mixture_lambda` (its weight lam in
+    [0, 1]) set the default mode, "mixture"; without a lexicon the mode is "open", the model alone.
+    """
+
+    def __init__(self, model: RNN, vocab: Vocab, lowercase: bool = True, lexicon: Lexicon | None = None,
+                 mixture_lambda: float = 0.0):
         if len(vocab) != model.vocab_size:
             raise ValueError(f"vocabulary of {len(vocab)} tokens for a model of {model.vocab_size}")
         self.model, self.vocab, self.lowercase = model, vocab, lowercase
+        self.lexicon, self.mixture_lambda = _check_lexicon(lexicon, vocab), _check_lambda(mixture_lambda)
+        self.lexicon_words = None  # the checkpoint's LexiconData, when loaded from one that has it
         # (K,) token id -> character; the boundary's "\0" pads fixed-width strings (see rnnac.search._Tree.suffixes)
         self._chars = np.array(["\0", *vocab.chars], dtype="<U1")
         self._evals_per_prefix = 200.0  # running estimate, sizes the groups searched together
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> Completer:
-        model, vocab, lowercase, _ = load_for_inference(path)
-        return cls(model, vocab, lowercase)
+        """The model of `resolve_checkpoint(path)`, with the lexicon it carries (every word it
+        lists, held-out ones too) and its meta's mixture_lambda, when it has them."""
+        path = resolve_checkpoint(path)
+        model, vocab, lowercase, ckpt = load_model(path)
+        stored = ckpt.lexicon  # words (W,), counts (W,), held_out (W,); None in older checkpoints
+        lexicon = None if stored is None else Lexicon(stored.words, vocab, lowercase, stored.counts)
+        # A lexicon without a fitted lam comes from a run that never finished: weigh both sides alike.
+        mixture_lambda = ckpt.meta.get("mixture_lambda", None if stored is None else DEFAULT_LAMBDA) or 0.0
+        if not (isinstance(mixture_lambda, (int, float)) and 0.0 <= mixture_lambda <= 1.0):
+            raise CheckpointError(f"cannot load checkpoint {path}: meta mixture_lambda {mixture_lambda!r} is not in [0, 1]")
+        completer = cls(model, vocab, lowercase, lexicon, mixture_lambda)
+        completer.lexicon_words = stored
+        return completer
+
+    def lexicon_from_file(self, path: str | os.PathLike, add: bool = False) -> Lexicon:
+        """A Lexicon of the words of the list at `path` with its counts (1 each in a plain list);
+        with `add`, together with the completer's own words (counts of a word in both are added)."""
+        from rnnac.wordlist import read_word_list
+
+        read = read_word_list(path, lowercase=False)  # the Lexicon folds case itself and keeps written forms
+        words, counts = list(read.words), read.counts
+        if add and self.lexicon_words is not None:
+            words += self.lexicon_words.words
+            counts = np.concatenate([counts, self.lexicon_words.counts])  # (W,)
+        return Lexicon(words, self.vocab, self.lowercase, counts)
 
     def complete(self, prefix: str, k: int = 5, **options) -> Result:
         """The k most probable words starting with `prefix`; see `complete_many`."""
         return self.complete_many([prefix], k, **options)[0]
 
     def complete_many(self, prefixes: Sequence[str], k: int = 5, max_length: int = 32, budget: int = 2000,
-                      beam: int | None = None, lexicon: Lexicon | None = None) -> list[Result]:
+                      beam: int | None = None, lexicon: Lexicon | None = None, mode: str | None = None,
+                      mixture_lambda: float | None = None, exclude: Lexicon | Iterable[str] | None = None) -> list[Result]:
         """One Result per prefix, in order. Exact best-first search, or beam search of width `beam`.
 
-        Prefixes are case-folded as the model was trained. A prefix holding a character outside
-        the vocabulary gets a Result with `error` set. Words are at most `max_length` characters,
-        prefix included (a longer prefix can only complete to itself). `budget` bounds the node
-        evaluations per prefix; `lexicon` restricts completions to its words, still ranked by
-        the model (probabilities are not renormalised over the lexicon).
+        Prefixes are put in Unicode NFC and case-folded as the model was trained. A prefix holding
+        a character outside the vocabulary gets a Result with `error` set. Words are at most
+        `max_length` characters, prefix included (a longer prefix has no completion). `budget`
+        bounds the node evaluations per prefix.
+
+        Scoring (rnnac.search): `mode` "open" (the model alone), "mixture" (every word, by the
+        lexicon and the model) or "known" (lexicon words only, scored as in the mixture, not
+        renormalised). `lexicon` replaces the completer's own for this call; `mode` None is
+        "known" with such a lexicon (its words, ranked by the model when lam is 0), else
+        "mixture" with the completer's lexicon, else "open". `mixture_lambda` None is the
+        completer's. `exclude` (a Lexicon or words) is never proposed.
         """
         if k < 1 or max_length < 1 or budget < 1 or (beam is not None and beam < 1):
             raise ValueError("k, max_length, budget and beam must be >= 1")
+        options = self._options(lexicon, mode, mixture_lambda, exclude)
         results = [Result(prefix) for prefix in prefixes]
         todo = self._fold(results)
         queue, size = list(todo), self._group_size(budget)
@@ -78,31 +132,52 @@ class Completer:
                 # One BLAS thread: these GEMMs are small, and OpenBLAS's extra threads cost more
                 # to wake (and fight over a busy machine's cores) than they save. Measured.
                 with blas.limit(1):
-                    found = self._search(group, k, max_length, budget, beam, lexicon)
+                    found = self._search(group, k, max_length, budget, beam, options)
             except OutOfMemory:
                 size = max(1, len(group) // 2)  # the same prefixes again, in smaller groups
                 continue
             queue = queue[len(group):]
-            for folded, (words, truncated, used) in zip(group, found):
+            for folded, (words, known, truncated, used) in zip(group, found):
                 for i in todo[folded]:
-                    results[i].completions, results[i].truncated, results[i].expansions = list(words), truncated, used
+                    results[i].completions, results[i].known = list(words), list(known)
+                    results[i].truncated, results[i].expansions = truncated, used
             # Converges to twice the mean expansions per prefix: room for groups of harder prefixes.
-            mean_used = sum(used for _, _, used in found) / len(found)
+            mean_used = sum(used for *_, used in found) / len(found)
             self._evals_per_prefix = max(16.0, 0.5 * self._evals_per_prefix + mean_used)
             size = self._group_size(budget)
         return results
 
+    def _options(self, lexicon, mode, mixture_lambda, exclude) -> _Options:
+        """complete_many's scoring options, defaults resolved and checked."""
+        if mode is None:
+            mode = "known" if lexicon is not None else "open" if self.lexicon is None else "mixture"
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        lexicon = self.lexicon if lexicon is None else _check_lexicon(lexicon, self.vocab)
+        if mode != "open" and lexicon is None:
+            raise ValueError(f"mode {mode!r} needs a lexicon")
+        lam = self.mixture_lambda if mixture_lambda is None else _check_lambda(mixture_lambda)
+        if exclude is not None and not isinstance(exclude, Lexicon):
+            exclude = Lexicon(exclude, self.vocab, self.lowercase)
+        return _Options(mode, lexicon, lam, _check_lexicon(exclude, self.vocab))
+
     def _fold(self, results: list[Result]) -> dict[str, list[int]]:
-        """Each distinct folded prefix -> the positions it answers, so it is searched once; sets
-        `error` on the results whose prefix holds a character outside the vocabulary."""
-        todo: dict[str, list[int]] = {}
+        """Each distinct normalised, folded prefix -> the positions it answers, so it is searched
+        once; sets `error` on the results whose prefix holds a character outside the vocabulary.
+        For speed, each distinct prefix as given is folded once: typed prefixes repeat."""
+        given: dict[str, list[int]] = {}
         for i, result in enumerate(results):
-            folded = result.prefix.lower() if self.lowercase else result.prefix
+            given.setdefault(result.prefix, []).append(i)
+        todo: dict[str, list[int]] = {}
+        for prefix, positions in given.items():
+            folded = prefix if prefix.isascii() else unicodedata.normalize("NFC", prefix)  # ASCII is NFC
+            folded = folded.lower() if self.lowercase else folded
             char = self.vocab.unknown_char(folded)
-            if char is not None:
-                result.error = str(UnknownCharError(result.prefix, char))
-            else:
-                todo.setdefault(folded, []).append(i)
+            if char is None:
+                todo.setdefault(folded, []).extend(positions)
+                continue
+            for i in positions:
+                results[i].error = str(UnknownCharError(prefix, char))
         return todo
 
     def _bytes_per_eval(self) -> int:
@@ -112,40 +187,66 @@ class Completer:
         per_prefix = min(budget, self._evals_per_prefix) * self._bytes_per_eval()
         return int(np.clip(SEARCH_BYTES // per_prefix, 1, 4096))
 
-    def _search(self, prefixes: list[str], k, max_length, budget, beam, lexicon):
-        """[(completions, truncated, expansions)] for distinct, valid, folded prefixes."""
+    def _search(self, prefixes: list[str], k, max_length, budget, beam, options: _Options):
+        """[(completions, known, truncated, expansions)] for distinct, valid, folded prefixes."""
         encoded = [self.vocab.encode(p) for p in prefixes]
-        a, logp = read_prefixes(self.model, encoded)  # (G, H), (G, K)
+        a, logp, prefix_lp = _read(self.model, encoded)  # (G, H), (G, K), (G,)
         lengths = np.array([len(ids) for ids in encoded], dtype=np.int32)  # (G,)
-        trie = np.zeros(len(prefixes), dtype=np.int32)  # (G,)
-        if lexicon is not None:
-            trie[:] = [lexicon.walk(ids) for ids in encoded]
-        live = trie >= 0  # a prefix no lexicon word starts with has no completion
-        roots = Roots(a[live], logp[live], lengths[live], trie[live])
+        roots = Roots(a, logp, lengths, _walk(options.lexicon, encoded), _walk(options.exclude, encoded), prefix_lp)
+        scoring = Scoring.of(roots, options.mode, options.lexicon, options.mixture_lambda, options.exclude)
         if beam:
-            search = BeamSearch(self.model, roots, k, max_length, budget, lexicon, width=beam)
+            search = BeamSearch(self.model, roots, k, max_length, budget, scoring, width=beam)
         else:
             max_rows = SEARCH_BYTES // self._bytes_per_eval() if len(prefixes) > 1 else None
-            search = ExactSearch(self.model, roots, k, max_length, budget, lexicon, max_rows)
+            search = ExactSearch(self.model, roots, k, max_length, budget, scoring, max_rows)
         best_lp, best_row, truncated, used = search.run()
-        out = [([], False, 0)] * len(prefixes)
-        suffixes = search.tree.suffixes(best_row, self._chars)  # (g, k) str
-        for j, i in enumerate(np.flatnonzero(live)):
-            words = [(prefixes[i] + suffix, float(lp)) for suffix, lp in zip(suffixes[j], best_lp[j]) if lp > -np.inf]
-            out[i] = (words, bool(truncated[j]), int(used[j]))
+        suffixes = search.tree.suffixes(best_row, self._chars)  # (G, k) str
+        known = scoring.known(np.where(best_row >= 0, search.tree.trie[best_row], -1))  # (G, k)
+        out = []
+        for prefix, row_lp, row_suffixes, row_known, cut, n in zip(prefixes, best_lp.tolist(), suffixes.tolist(),
+                                                                   known.tolist(), truncated.tolist(), used.tolist()):
+            found = [j for j, lp in enumerate(row_lp) if lp > -np.inf]  # best first; -inf: fewer than k words
+            out.append(([(prefix + row_suffixes[j], row_lp[j]) for j in found], [row_known[j] for j in found], cut, n))
         return out
+
+
+def _check_lambda(mixture_lambda: float) -> float:
+    if not 0.0 <= mixture_lambda <= 1.0:  # NaN fails too
+        raise ValueError(f"mixture_lambda must be in [0, 1], got {mixture_lambda}")
+    return float(mixture_lambda)
+
+
+def _check_lexicon(lexicon: Lexicon | None, vocab: Vocab) -> Lexicon | None:
+    if lexicon is not None and lexicon.children.shape[1] != len(vocab):
+        raise ValueError(f"a lexicon built for {lexicon.children.shape[1]} tokens, a vocabulary of {len(vocab)}")
+    return lexicon
+
+
+def _walk(lexicon: Lexicon | None, encoded: list[list[int]]) -> np.ndarray:
+    """Each prefix's lexicon node (G,): -1 where no word starts so, 0 for all without a lexicon."""
+    if lexicon is None:
+        return np.zeros(len(encoded), dtype=np.int32)  # (G,)
+    return np.array([lexicon.walk(ids) for ids in encoded], dtype=np.int32)  # (G,)
 
 
 def read_prefixes(model: RNN, encoded: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
     """Feed [boundary, prefix...] to every prefix together: the last hidden state (G, H) and the
     next token's log-probs (G, K). Prefixes of different lengths drop out as they end."""
+    a, logp, _ = _read(model, encoded)
+    return a, logp
+
+
+def _read(model: RNN, encoded: list[list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """read_prefixes, and each prefix's log-prob (G,), log P_rnn(s*): the sum of its characters' log y^."""
     G, T = len(encoded), max(map(len, encoded), default=0)
     ids = np.zeros((G, T), dtype=np.int64)  # (G, T), padded
     for i, row in enumerate(encoded):
         ids[i, : len(row)] = row
     lengths = np.array([len(row) for row in encoded])  # (G,)
     a, logp = model.step(model.initial_state(G), np.full(G, BOUNDARY))  # (G, H), (G, K)
+    prefix_lp = np.zeros(G)  # (G,), float64
     for t in range(T):
         rows = np.flatnonzero(lengths > t)  # prefixes still being read
+        prefix_lp[rows] += logp[rows, ids[rows, t]]
         a[rows], logp[rows] = model.step(a[rows], ids[rows, t])
-    return a, logp
+    return a, logp, prefix_lp

@@ -1,33 +1,56 @@
-"""Searching the words below a prefix: the lexicon trie, the tree of evaluated nodes, exact
+"""Searching the words below a prefix: the lexicon trie, how words and nodes are scored, exact
 best-first search and beam search.
 
-A completion of the prefix s is a whole word w = s c_1 .. c_m, scored by the model as
+Scores. A completion of the prefix s is a whole word w = s v (s itself when v is empty and s is
+not; never the empty word). The RNN gives P_rnn(w), the product of y^ over w's characters and
+its end, read from the word boundary; a lexicon of words with counts c_w (total C) gives
+P_lex(w) = c_w / C. A word is ranked by
 
-    log P(w | s) = sum_j log y^(c_j | s c_1 .. c_{j-1}) + log y^(boundary | w)
+    P(w | s) = P(w) / Z(s)      P(w) = lam P_lex(w) + (1 - lam) P_rnn(w)
+                                Z(s) = lam P_lex(s*) + (1 - lam) P_rnn(s*)
 
-The prefix's own characters are given, not scored. Every term is <= 0, so a partial word's
-log-prob only falls as characters are added: no word below a node scores more than the node.
-That is what makes best-first (uniform-cost) search exact: once k finished words score at least
-as much as every node not yet expanded, no better word can remain.
+with P_lex(s*) the lexicon mass of the words starting with s and P_rnn(s*) the RNN's probability
+of s's characters. Per prefix this is P(w | s) = a c_w + b P_rnn(v, end | s), with
+a = lam / (C Z(s)) and b = (1 - lam) P_rnn(s*) / Z(s): the prefix's own characters are given.
+Modes: "open" is the RNN alone, log P(w | s) = log P_rnn(v, end | s) (no lexicon needed);
+"mixture" proposes every word; "known" only the lexicon's words, scored by the same formula (not
+renormalised over the lexicon). Whatever the mode, a word found says whether it is a lexicon
+word (`known`). A blocklist (`exclude`), a second trie walked alongside, drops its words where
+they end.
+
+Why best-first search is exact. Every word below a search node n, the string s u, scores at most
+
+    bound(n) = a maxc(n) + b P_rnn(u | s)
+
+where maxc(n) is the largest count of a lexicon word in n's subtree (0 off the lexicon) and
+P_rnn(u | s) the probability of u's characters only: a word's count is at most maxc(n), and its
+P_rnn(v, end | s) multiplies P_rnn(u | s) by more factors <= 1. Both terms only fall going down
+(a subtree's largest count is at most its parent's), so no node bounds more than its parent: once
+k finished words score at least as much as every node not yet expanded, no better word remains.
+Scores and bounds are kept in log space, each a logaddexp of its two terms (-inf for an absent
+one); in "open" mode a node's bound is its own log-prob, log P_rnn(u | s).
 
 The exact search runs many prefixes together, in rounds. In a round each prefix expands every
-frontier node scoring at least its threshold = max(k-th best word, best frontier node -
+frontier node bounding at least its threshold = max(k-th best word, best frontier bound -
 ROUND_NATS), and those nodes' children above the threshold too, depth by depth: one `model.step`
 call evaluates the nodes of all prefixes at one depth. Children below the threshold wait in the
 frontier, children that cannot beat the k-th best word are dropped. Between rounds a prefix is
-done when its k-th word scores >= its best frontier node (exact), or when its budget of
+done when its k-th word scores >= its best frontier bound (exact), or when its budget of
 expansions (node evaluations) is spent (truncated). Words are at most `max_length` characters,
 prefix included: a node of that length is evaluated only for the probability that the word ends
-there.
+there, and a longer prefix has no completion.
 
 Shapes: G prefixes searched together, N nodes evaluated at once, H hidden, K vocabulary (id 0 is
-the word boundary); a beam search keeps `width` nodes per prefix.
+the word boundary); a beam search keeps `width` nodes per prefix. A lexicon of W words has
+`nodes` trie nodes; L is its longest word.
 """
 
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections.abc import Iterable, Sequence
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
@@ -35,43 +58,72 @@ import numpy as np
 from rnnac.data import BOUNDARY, Vocab
 from rnnac.model import RNN
 
-ROUND_NATS = 1.0  # how far below a prefix's best frontier node one round reaches
+ROUND_NATS = 1.0  # how far below a prefix's best frontier bound one round reaches
+MODES = ("open", "mixture", "known")  # the RNN alone; the mixture over every word; over lexicon words only
 
 
 class Lexicon:
-    """A trie over the words a completion may be: children (nodes, K) int32, -1 for no child;
-    ends (nodes,) bool, True where a word ends. Node 0 is the root (the empty string).
+    """A trie over the words a completion may be, with their counts. Node 0 is the root (the
+    empty string); the last node is a dead end that index -1 (no node) reaches, so a walk off the
+    lexicon reads no children, no word and count 0 there.
 
-    Words are case-folded as the model was trained; words holding a character outside the
-    vocabulary can never be completed and are counted in `skipped`.
+        children (nodes, K) int32   the child by token id, -1 for none
+        ends (nodes,) bool          a word ends at the node
+        count (nodes,) float64      that word's count, 0 where none ends
+        max_below (nodes,) float64  the largest count of a word in the node's subtree, its own included
+        mass (nodes,) float64       the total count of the words in the subtree: P_lex(s*) = mass / total
+        total                       the total count of the lexicon's words
+        display (nodes,) int32      index into `written` (the words as given) of the most frequent
+                                    written form of the word ending at the node ("Paris" for
+                                    "paris"), -1 where none ends
+
+    Words are put in Unicode NFC and case-folded as the model was trained; words that fold
+    together are merged and their counts added. A word holding a character outside the
+    vocabulary can never be completed: it is left out and counted in `skipped`.
+
+    lex = Lexicon(["Ab", "ab", "b"], Vocab("ab"), counts=[1, 2, 5]); lex.count[lex.walk([1, 2])] -> 3.0
     """
 
-    def __init__(self, words: Iterable[str], vocab: Vocab, lowercase: bool = True):
-        rows: list[list[int]] = [[-1] * len(vocab)]
-        ends = [False]
-        self.skipped = 0
-        for word in words:
-            word = word.lower() if lowercase else word
-            if vocab.unknown_char(word) is not None:
-                self.skipped += 1
-                continue
-            node = 0
-            for token in vocab.encode(word):
-                if rows[node][token] < 0:
-                    rows[node][token] = len(rows)
-                    rows.append([-1] * len(vocab))
-                    ends.append(False)
-                node = rows[node][token]
-            ends[node] = node != 0  # the empty word is never a completion
-        self.children = np.array(rows, dtype=np.int32)  # (nodes, K)
-        self.ends = np.array(ends, dtype=bool)  # (nodes,)
+    def __init__(self, words: Iterable[str], vocab: Vocab, lowercase: bool = True, counts=None):
+        self.written = list(words)  # the words as given
+        W = len(self.written)
+        counts = np.ones(W) if counts is None else np.asarray(counts, dtype=np.float64)  # (W,)
+        if counts.shape != (W,) or not (counts >= 0).all():  # NaN fails >= 0 too
+            raise ValueError(f"counts must be {W} non-negative numbers, one per word")
+        rows, lengths, in_vocab = _token_rows(self.written, vocab, lowercase)  # (W, L), (W,), (W,)
+        self.skipped = int(W - in_vocab.sum())
+        keep = np.flatnonzero(in_vocab & (lengths > 0))  # the empty word is never a completion
+        order, first, lcp = _sort_words(rows[keep])  # (W',), (N,), (N,)
+        entry = keep[order]  # (W',) the words kept, sorted: runs of equal folded words start at `first`
+        display = _most_frequent_forms(self.written, entry, counts[entry], first)  # (N,)
+        word = entry[first]  # (N,) one entry per distinct folded word
+        self._build(rows[word], lengths[word], lcp, _run_sums(counts[entry], first), display, len(vocab))
+
+    def _build(self, rows, lengths, lcp, counts, display, K):
+        """The arrays, from the distinct folded words in order (N, L), their lengths, lcp, counts and
+        display forms (N,) each."""
+        parent, token, word_node, depth_start = _number_nodes(rows, lengths, lcp)
+        n = len(parent)  # real nodes, the root included; the dead end is node n
+        self.children = np.full((n + 1, K), -1, dtype=np.int32)  # (nodes, K)
+        edges = parent[1:] * K + token[1:]  # (nodes - 2,) flat positions in children
+        self.children.reshape(-1)[edges] = np.arange(1, n, dtype=np.int32)  # every edge in one assignment
+        self.ends = np.zeros(n + 1, dtype=bool)  # (nodes,)
+        self.ends[word_node] = True
+        self.count = np.zeros(n + 1)  # (nodes,)
+        self.count[word_node] = counts
+        self.display = np.full(n + 1, -1, dtype=np.int32)  # (nodes,)
+        self.display[word_node] = display
+        self.max_below, self.mass = _subtree_max_and_sum(self.count, parent, depth_start)  # (nodes,) each
+        self.total = float(counts.sum())
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, vocab: Vocab, lowercase: bool = True) -> Lexicon:
-        """A word list file (one word a line, or `word<TAB>count`), as rnnac.wordlist reads it."""
+        """A word list file (one word a line, or `word<TAB>count`), as rnnac.wordlist reads it;
+        a plain list counts each line once."""
         from rnnac.wordlist import read_word_list
 
-        return cls(read_word_list(path, lowercase=lowercase).words, vocab, lowercase)
+        listing = read_word_list(path, lowercase=False)  # folded here, keeping the written forms
+        return cls(listing.words, vocab, lowercase, listing.counts)
 
     def walk(self, ids: Sequence[int]) -> int:
         """The node the token ids lead to from the root, or -1 if no lexicon word starts so."""
@@ -82,6 +134,165 @@ class Lexicon:
                 return -1
         return node
 
+    @cached_property
+    def log_count(self) -> np.ndarray:
+        return _log(self.count)  # (nodes,), -inf where no word ends
+
+    @cached_property
+    def log_max_below(self) -> np.ndarray:
+        return _log(self.max_below)  # (nodes,)
+
+    @cached_property
+    def log_mass(self) -> np.ndarray:
+        return _log(self.mass)  # (nodes,)
+
+
+def _log(x: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore"):  # log 0 = -inf: an absent term
+        return np.log(x)
+
+
+def _token_rows(words: list[str], vocab: Vocab, lowercase: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The words in NFC, lowercased if asked, as token ids (W, L) padded with 0 (the boundary,
+    below every character); their lengths (W,); and whether all their characters are in the
+    vocabulary (W,). A newline never is: it separates the words.
+
+    For speed, one pass over all the words: they are joined by newlines and folded in one C call
+    (a newline is a starter that composes with nothing and is not cased, so neither NFC nor
+    lower(), final sigma included, acts across it), read as one byte a character when all are
+    below 256, mapped to token ids through a lookup table and scattered into the rows at once.
+    Fresh memory is what costs most here (page faults), hence the small dtypes."""
+    codes = _folded_code_points("\n".join(words), lowercase)  # (chars,) the words, newline-separated
+    breaks = np.flatnonzero(codes == ord("\n"))  # (W-1,) unless a word holds a newline
+    if len(breaks) != max(len(words) - 1, 0):  # one does: make it a character outside the vocabulary
+        outside = next(ch for ch in map(chr, range(1, 0x110000)) if ch not in vocab.index and ch != "\n")
+        codes = _folded_code_points("\n".join(word.replace("\n", outside) for word in words), lowercase)
+        breaks = np.flatnonzero(codes == ord("\n"))
+    starts = np.concatenate([[0], breaks + 1])[: len(words)]  # (W,)
+    lengths = np.diff(np.append(starts, len(codes) + 1)) - 1  # (W,)
+    table = np.zeros(max(int(codes.max(initial=0)), max(map(ord, vocab.chars), default=0)) + 1,
+                     dtype=np.uint8 if len(vocab) <= 256 else np.int32)  # code point -> token id, 0 for none
+    table[[ord(ch) for ch in vocab.chars]] = np.arange(1, len(vocab))
+    table[ord("\n")] = 0
+    ids = table[codes]  # (chars,)
+    unknown = np.flatnonzero((ids == 0) & (codes != ord("\n")))  # (bad chars,)
+    in_vocab = np.ones(len(words), dtype=bool)  # (W,)
+    in_vocab[np.searchsorted(starts, unknown, side="right") - 1] = False
+    # Character j of word i, and the newline after it (j = length_i, a 0 there pads), go to
+    # i (L + 1) + j: its position in `codes` plus i (L + 1) - (the word's start).
+    L = int(lengths.max(initial=0))
+    rows = np.zeros((len(words), L + 1), dtype=table.dtype)  # (W, L + 1)
+    index = np.int32 if rows.size < 2**31 else np.int64
+    target = np.repeat((np.arange(len(words), dtype=index) * (L + 1) - starts).astype(index), lengths + 1)[: len(codes)]
+    target += np.arange(len(codes), dtype=index)  # (chars,)
+    rows.reshape(-1)[target] = ids
+    return rows[:, :L], lengths, in_vocab
+
+
+def _folded_code_points(text: str, lowercase: bool) -> np.ndarray:
+    """The code points (chars,) of `text` in NFC, lowercased if asked: uint8 when all are below
+    256 (for speed: a quarter of the memory), else uint32."""
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    if lowercase:
+        text = text.lower()
+    try:
+        return np.frombuffer(text.encode("latin-1"), dtype=np.uint8)
+    except UnicodeEncodeError:
+        return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+def _sort_words(rows):
+    """Sort words (W, L) by their tokens, stably. Returns the order (W,); where each run of equal
+    words starts in it, first (N,); and for each distinct word lcp (N,), the length of the prefix
+    it shares with the one before (0 for the first)."""
+    if not len(rows):
+        none = np.zeros(0, dtype=np.int64)
+        return none, none, none
+    order = np.arange(len(rows))  # (W,)
+    shared, distinct, increasing = _neighbours(rows)
+    if not increasing:  # for speed, no sort when already sorted: a checkpoint's words come so, and once folded mostly stay so
+        order = np.lexsort(rows.T[::-1])
+        shared, distinct, _ = _neighbours(rows[order])
+    lcp = np.concatenate([[0], np.where(distinct, shared, rows.shape[1])])  # (W,)
+    first = np.flatnonzero(np.concatenate([[True], distinct]))  # (N,)
+    return order, first, lcp[first]
+
+
+def _neighbours(rows):
+    """How each word (W, L) compares with the one before: the first position where they differ
+    (W-1,), whether they differ at all (W-1,), and whether the words are in increasing order."""
+    differ = rows[1:] != rows[:-1]  # (W-1, L)
+    shared = differ.argmax(axis=1)  # (W-1,), 0 where equal
+    pairs = np.arange(len(shared))  # (W-1,)
+    distinct = differ[pairs, shared]  # (W-1,)
+    increasing = bool((rows[1:][pairs, shared] >= rows[:-1][pairs, shared]).all())
+    return shared, distinct, increasing
+
+
+def _run_sums(values: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """The sums (N,) of the runs of values (W,) that start at first (N,)."""
+    return np.add.reduceat(values, first) if len(first) else values[:0]
+
+
+def _most_frequent_forms(written: list[str], index: np.ndarray, counts: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """For each run of equal folded words (runs of index (W,) into `written`, starting at first
+    (N,)), the index of its most frequent written form (N,): counts (W,) of equal forms added, the
+    first given on a tie. Runs of one word, nearly all of them, are not looked at."""
+    best = index[first].astype(np.int32)  # (N,)
+    size = np.diff(np.append(first, len(index)))  # (N,)
+    for run in np.flatnonzero(size > 1):
+        totals: dict[str, float] = {}  # written form -> count, in the order given (the sort is stable)
+        at: dict[str, int] = {}
+        span = slice(first[run], first[run] + size[run])
+        for i, count in zip(index[span].tolist(), counts[span].tolist()):
+            totals[written[i]] = totals.get(written[i], 0.0) + count
+            at.setdefault(written[i], i)
+        best[run] = at[max(totals, key=totals.__getitem__)]  # max keeps the first of equal counts
+    return best
+
+
+def _number_nodes(rows, lengths, lcp):
+    """Number the trie's nodes depth by depth, from sorted distinct words (N, L): word i adds a node
+    at each depth d with lcp_i < d <= length_i, and above that shares its predecessor's node.
+    Returns each node's parent (nodes,) (-1 at the root) and token (nodes,), the node where each
+    word ends (N,), and depth_start: the nodes of depth d are depth_start[d]:depth_start[d + 1].
+    (Index arrays, not boolean masks, select: for speed, numpy's masks are slower on random bits.)"""
+    parent, token, depth_start = [np.array([-1])], [np.zeros(1, dtype=rows.dtype)], [0, 1]
+    word_node = np.zeros(len(rows), dtype=np.int32)  # (N,)
+    words = np.arange(len(rows))  # (n_d,) the words at least d characters long
+    node = np.zeros(len(rows), dtype=np.int64)  # (n_d,) their nodes at depth d - 1
+    for d in range(1, rows.shape[1] + 1):
+        long_enough = np.flatnonzero(lengths[words] >= d)
+        if not len(long_enough):
+            break
+        words, node = words[long_enough], node[long_enough]
+        new = lcp[words] < d  # (n_d,) the word differs from its predecessor by depth d: a new node
+        fresh = np.flatnonzero(new)
+        parent.append(node[fresh])
+        token.append(rows.T[d - 1][words[fresh]])
+        # A word without a new node shares its predecessor's, which is in `words` (it is at least
+        # lcp >= d long) and numbered just before: new nodes are numbered in word order.
+        node = np.cumsum(new) + (depth_start[-1] - 1)  # (n_d,)
+        depth_start.append(depth_start[-1] + len(fresh))
+        ending = np.flatnonzero(lengths[words] == d)
+        word_node[words[ending]] = node[ending]
+    return np.concatenate(parent), np.concatenate(token), word_node, depth_start
+
+
+def _subtree_max_and_sum(count, parent, depth_start):
+    """max_below and mass (nodes,): each node's count folded into its parent's, deepest depth
+    first. The nodes of a depth are numbered in their parents' order, so each parent's children
+    are one run, and one reduceat per depth folds them all."""
+    max_below, mass = count.copy(), count.copy()  # (nodes,) each
+    for lo, hi in reversed(list(zip(depth_start[1:-1], depth_start[2:]))):
+        up = parent[lo:hi]  # (n_d,) non-decreasing
+        first = np.flatnonzero(np.concatenate([[True], up[1:] != up[:-1]]))  # (runs,)
+        up = up[first]
+        max_below[up] = np.maximum(max_below[up], np.maximum.reduceat(max_below[lo:hi], first))
+        mass[up] += np.add.reduceat(mass[lo:hi], first)
+    return max_below, mass
+
 
 class Roots(NamedTuple):
     """Where the searches of G prefixes start: the state after reading each prefix."""
@@ -89,7 +300,84 @@ class Roots(NamedTuple):
     a: np.ndarray  # (G, H) hidden state
     logp: np.ndarray  # (G, K) log-probs of the next token
     length: np.ndarray  # (G,) characters in the prefix
-    trie: np.ndarray  # (G,) lexicon node of the prefix (0 without a lexicon)
+    trie: np.ndarray  # (G,) lexicon node of the prefix (-1 off the lexicon, 0 without one)
+    block: np.ndarray  # (G,) blocklist node of the prefix (-1 off it, 0 without one)
+    prefix_lp: np.ndarray  # (G,) log P_rnn(s*), the RNN's log-prob of the prefix's characters
+
+
+class Scoring:
+    """How the searches of G prefixes score words and bound nodes (see the module docstring): the
+    mode, the lexicon walked alongside (its words are `known`), the blocklist walked alongside,
+    and each prefix's log a and log b, `lex_offset` and `rnn_offset` (G,) (None in "open" mode).
+    Node arrays below have any shape (...): (N,) in the exact search, (G, width) in a beam."""
+
+    def __init__(self, mode: str = "open", lexicon: Lexicon | None = None, exclude: Lexicon | None = None,
+                 lex_offset: np.ndarray | None = None, rnn_offset: np.ndarray | None = None):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if mode != "open" and (lexicon is None or lex_offset is None or rnn_offset is None):
+            raise ValueError(f"mode {mode!r} needs a lexicon and the prefixes' offsets (Scoring.of)")
+        self.mode, self.lexicon, self.exclude = mode, lexicon, exclude
+        self.lex_offset, self.rnn_offset = lex_offset, rnn_offset
+
+    @classmethod
+    def of(cls, roots: Roots, mode: str = "open", lexicon: Lexicon | None = None, mixture_lambda: float = 0.0,
+           exclude: Lexicon | None = None) -> Scoring:
+        """The scoring of these roots: log a = log lam - log C - log Z(s) and log b =
+        log (1 - lam) + log P_rnn(s*) - log Z(s); both -inf where Z(s) = 0 (lam = 1 and no
+        lexicon word starts with s), a prefix with no completion."""
+        if mode == "open" or lexicon is None:
+            return cls(mode, lexicon, exclude)
+        with np.errstate(divide="ignore"):  # log 0 = -inf: a weight of 0
+            log_lam, log_rest = np.log(mixture_lambda), np.log1p(-mixture_lambda)
+        log_total = np.log(lexicon.total) if lexicon.total > 0 else 0.0  # no mass: every lexicon term is -inf
+        lex = log_lam + lexicon.log_mass[roots.trie] - log_total  # (G,) log lam P_lex(s*)
+        rnn = log_rest + roots.prefix_lp  # (G,) log (1 - lam) P_rnn(s*)
+        log_z = np.logaddexp(lex, rnn)  # (G,)
+        live = log_z > -np.inf
+        log_z = np.where(live, log_z, 0.0)
+        lex_offset = np.where(live, log_lam - log_total - log_z, -np.inf)  # (G,)
+        rnn_offset = np.where(live, rnn - log_z, -np.inf)  # (G,)
+        return cls(mode, lexicon, exclude, lex_offset, rnn_offset)
+
+    def step(self, trie: np.ndarray, block: np.ndarray | None, token: np.ndarray):
+        """The lexicon and blocklist nodes (...) one token further down (block None without a blocklist)."""
+        if self.lexicon is not None:
+            trie = self.lexicon.children[trie, token]
+        if self.exclude is not None:
+            block = self.exclude.children[block, token]
+        return trie, block
+
+    def words(self, pid, word_lp, length, trie, block) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, may end) (...) of the words ending at nodes; word_lp (...) is log P_rnn(v, end | s)."""
+        ends = self.lexicon.ends[trie] if self.mode == "known" else length > 0
+        if self.exclude is not None:
+            ends = ends & ~self.exclude.ends[block]
+        if self.mode == "open":
+            return word_lp, ends
+        lexical = self.lex_offset[pid] + self.lexicon.log_count[trie]  # (...) log a c_w
+        return np.logaddexp(lexical, self.rnn_offset[pid] + word_lp), ends
+
+    def bounds(self, pid, child_lp, trie) -> np.ndarray:
+        """The bounds (..., K-1) of nodes' children, from their RNN log-probs child_lp (..., K-1)
+        and the nodes' lexicon nodes trie (...); -inf where the mode forbids a child. In "open"
+        mode this is child_lp itself."""
+        if self.mode == "open":
+            return child_lp
+        below = self.lexicon.children[trie, 1:]  # (..., K-1) the children's lexicon nodes
+        key = self.rnn_offset[pid][..., None] + child_lp  # (..., K-1) log b P_rnn(u | s)
+        # For speed, the lexicon term only where there is one (logaddexp(-inf, x) = x exactly):
+        # a node has few children on the lexicon.
+        on = np.nonzero(below >= 0)  # (M,) each, the children on the lexicon
+        lexical = self.lex_offset[pid[on[:-1]]] + self.lexicon.log_max_below[below[on]]  # (M,) log a maxc
+        key[on] = np.logaddexp(lexical, key[on])
+        if self.mode == "known":
+            key[below < 0] = -np.inf
+        return key
+
+    def known(self, trie: np.ndarray) -> np.ndarray:
+        """Whether words ending at these lexicon nodes (...) are lexicon words."""
+        return self.lexicon.ends[trie] if self.lexicon is not None else np.zeros(np.shape(trie), dtype=bool)
 
 
 class OutOfMemory(Exception):
@@ -97,22 +385,25 @@ class OutOfMemory(Exception):
 
 
 class _Tree:
-    """Every node a search evaluated: hidden state, parent row, token, depth below its prefix.
-    Rows grow by doubling; words are read back from a row by following parents."""
+    """Every node a search evaluated: hidden state, parent row, token, depth below its prefix,
+    lexicon node. Rows grow by doubling; words are read back from a row by following parents."""
+
+    COLUMNS = ("a", "parent", "token", "depth", "trie")
 
     def __init__(self, hidden_size: int, dtype, capacity: int):
         self.a = np.empty((capacity, hidden_size), dtype=dtype)  # (rows, H)
         self.parent = np.empty(capacity, dtype=np.int32)  # (rows,), -1 at a prefix
         self.token = np.empty(capacity, dtype=np.int32)  # (rows,)
         self.depth = np.empty(capacity, dtype=np.int32)  # (rows,), characters after the prefix
+        self.trie = np.empty(capacity, dtype=np.int32)  # (rows,), lexicon node (see Roots.trie)
         self.n = 0
 
-    def add(self, a: np.ndarray, parent: np.ndarray, token: np.ndarray) -> np.ndarray:
+    def add(self, a: np.ndarray, parent: np.ndarray, token: np.ndarray, trie: np.ndarray) -> np.ndarray:
         """Append N nodes; their row numbers (N,)."""
         n, N = self.n, len(a)
         if n + N > len(self.parent):
             size = max(2 * len(self.parent), n + N)
-            for name in ("a", "parent", "token", "depth"):
+            for name in self.COLUMNS:
                 old = getattr(self, name)
                 new = np.empty((size, *old.shape[1:]), dtype=old.dtype)
                 new[:n] = old[:n]
@@ -120,6 +411,7 @@ class _Tree:
         self.a[n : n + N] = a
         self.parent[n : n + N] = parent
         self.token[n : n + N] = token
+        self.trie[n : n + N] = trie
         self.depth[n : n + N] = np.where(parent < 0, 0, self.depth[np.maximum(parent, 0)] + 1)
         self.n = n + N
         return np.arange(n, n + N)
@@ -143,8 +435,8 @@ class _Tree:
 
 
 class TopK:
-    """The k best words of each of G prefixes, best first: their log-probs best_lp (G, k), -inf
-    where none is found yet, and the tree rows they end at, best_row (G, k)."""
+    """The k best words of each of G prefixes, best first: their scores, log P(w | s), best_lp
+    (G, k), -inf where none is found yet, and the tree rows they end at, best_row (G, k)."""
 
     def __init__(self, n_prefixes: int, k: int):
         self.best_lp = np.full((n_prefixes, k), -np.inf)  # (G, k)
@@ -167,46 +459,52 @@ class TopK:
         self.best_row[sorted_pid[keep], rank[keep]] = all_row[order][keep]
 
 
-def _children(top: TopK, lexicon: Lexicon | None, max_length: int, rows, pid, logp, lp, length, trie):
-    """Record in `top` the words ending at evaluated nodes, then score the nodes' children.
+def _children(top: TopK, scoring: Scoring, max_length: int, node: dict[str, np.ndarray], logp: np.ndarray):
+    """Record in `top` the words ending at evaluated nodes, then bound the nodes' children.
 
-    rows, pid, lp, length, trie: (...) the nodes' tree rows, prefixes, log-probs, lengths and
-    lexicon nodes, in any shape (N,) or (G, width); logp (..., K) their next-token log-probs.
-    Returns child_lp (..., K-1), the log-prob of the child with token id j + 1 at [..., j], -inf
-    where the lexicon or max_length forbids it; and alive (..., K-1), the children that can still
+    node: the nodes' tree rows "row", prefixes "pid", RNN log-probs "lp" (log P_rnn(u | s)),
+    "length", lexicon nodes "trie" and blocklist nodes "block" (with a blocklist only), each (...),
+    (N,) or (G, width); logp (..., K) their next-token log-probs. Returns child_lp (..., K-1), the
+    RNN log-prob of the child with token id j + 1 at [..., j]; child_key (..., K-1) its bound, -inf
+    where the mode or max_length forbids it; and alive (..., K-1), the children that can still
     beat their prefix's k-th word.
     """
-    word_lp = lp + logp[..., BOUNDARY]  # (...)
-    ends = length > 0 if lexicon is None else lexicon.ends[trie]
-    better = ends & (word_lp > top.kth()[pid])
+    pid, length = node["pid"], node["length"]
+    score, ends = scoring.words(pid, node["lp"] + logp[..., BOUNDARY], length, node["trie"], node.get("block"))  # (...)
+    better = ends & (length <= max_length) & (score > top.kth()[pid])  # a prefix over max_length is no word
     if better.any():
-        top.merge(pid[better], word_lp[better], rows[better])
-    child_lp = lp[..., None] + logp[..., 1:]  # (..., K-1), float64: sums of many small log-probs
-    if lexicon is not None:
-        child_lp[lexicon.children[trie, 1:] < 0] = -np.inf
-    child_lp[length >= max_length] = -np.inf  # a word of max_length may only end
-    alive = child_lp > top.kth()[pid][..., None]  # (..., K-1)
-    return child_lp, alive
+        top.merge(pid[better], score[better], node["row"][better])
+    child_lp = node["lp"][..., None] + logp[..., 1:]  # (..., K-1), float64: sums of many small log-probs
+    child_key = scoring.bounds(pid, child_lp, node["trie"])  # (..., K-1)
+    child_key[length >= max_length] = -np.inf  # a word of max_length may only end
+    alive = child_key > top.kth()[pid][..., None]  # (..., K-1)
+    return child_lp, child_key, alive
 
 
 class ExactSearch:
-    """Batched best-first search in threshold rounds (see the module docstring)."""
+    """Batched best-first search by bound, in threshold rounds (see the module docstring)."""
 
-    def __init__(self, model: RNN, roots: Roots, k: int, max_length: int, budget: int, lexicon: Lexicon | None,
+    def __init__(self, model: RNN, roots: Roots, k: int, max_length: int, budget: int, scoring: Scoring,
                  max_rows: int | None = None):
         G = len(roots.a)
-        self.model, self.max_length, self.budget, self.lexicon = model, max_length, budget, lexicon
+        self.model, self.max_length, self.budget, self.scoring = model, max_length, budget, scoring
         self.max_rows = max_rows  # raise OutOfMemory past this many evaluated nodes (None: never)
         self.tree = _Tree(roots.a.shape[1], roots.a.dtype, max(64, 64 * G))
         self.top = TopK(G, k)
         self.used = np.zeros(G, dtype=np.int64)  # (G,) nodes evaluated per prefix
         self.frontier: list[dict[str, np.ndarray]] = []  # nodes not yet evaluated, in parts
-        rows = self.tree.add(roots.a, np.full(G, -1), np.zeros(G))  # (G,)
+        # Node columns: "key" is the bound, which in "open" mode is the log-prob "lp" itself;
+        # "block" is only walked with a blocklist. Fewer columns, less to gather: for speed.
+        self.key = "lp" if scoring.mode == "open" else "key"
+        root = {"row": self.tree.add(roots.a, np.full(G, -1), np.zeros(G), roots.trie),  # (G,) each
+                "pid": np.arange(G, dtype=np.int32), "lp": np.zeros(G), "length": roots.length, "trie": roots.trie}
+        if scoring.exclude is not None:
+            root["block"] = roots.block
         never = np.full(G, np.inf)  # (G,) the roots' children all start in the frontier
-        self._expand(rows, np.arange(G, dtype=np.int32), roots.logp, np.zeros(G), roots.length, roots.trie, never)
+        self._expand(root, roots.logp, never)
 
     def run(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(best_lp (G, k), best_row (G, k), truncated (G,), used (G,))."""
+        """(best scores (G, k), best_row (G, k), truncated (G,), used (G,))."""
         G = len(self.used)
         done = np.zeros(G, dtype=bool)  # (G,)
         truncated = np.zeros(G, dtype=bool)  # (G,)
@@ -220,47 +518,52 @@ class ExactSearch:
                 break
             threshold = np.maximum(self.top.kth(), best_open - ROUND_NATS)  # (G,)
             fr = _take(fr, ~done[fr["pid"]])
-            now = fr["lp"] >= threshold[fr["pid"]]
+            now = fr[self.key] >= threshold[fr["pid"]]
             self.frontier = [_take(fr, ~now)]
             self._round(_take(fr, now), threshold)
         return self.top.best_lp, self.top.best_row, truncated, self.used
 
     def _open_nodes(self):
-        """The frontier nodes that can still beat their prefix's k-th word, and the best of
+        """The frontier nodes that can still beat their prefix's k-th word, and the best bound of
         them per prefix (G,), -inf for none."""
         fr = _concat(self.frontier)
-        fr = _take(fr, fr["lp"] > self.top.kth()[fr["pid"]])
+        fr = _take(fr, fr[self.key] > self.top.kth()[fr["pid"]])
         best_open = np.full(len(self.used), -np.inf)  # (G,)
-        np.maximum.at(best_open, fr["pid"], fr["lp"])
+        np.maximum.at(best_open, fr["pid"], fr[self.key])
         return fr, best_open
 
     def _round(self, layer: dict[str, np.ndarray], threshold: np.ndarray) -> None:
-        """Evaluate the layer's nodes, then their children scoring >= threshold, depth by depth."""
-        while len(layer["lp"]):
+        """Evaluate the layer's nodes, then their children bounding >= threshold, depth by depth."""
+        while len(layer["pid"]):
             layer = self._limit(layer)
             a, logp = self.model.step(self.tree.a[layer["parent"]], layer["token"])  # (N, H), (N, K)
-            rows = self.tree.add(a, layer["parent"], layer["token"])
+            layer["row"] = self.tree.add(a, layer["parent"], layer["token"], layer["trie"])
             self.used += np.bincount(layer["pid"], minlength=len(self.used))
             if self.max_rows is not None and self.tree.n > self.max_rows:
                 raise OutOfMemory
-            layer = self._expand(rows, layer["pid"], logp, layer["lp"], layer["length"], layer["trie"], threshold)
+            layer = self._expand(layer, logp, threshold)
 
-    def _expand(self, rows, pid, logp, lp, length, trie, threshold):
-        """Record the words ending at N evaluated nodes; return their children scoring >= threshold,
+    def _expand(self, node, logp, threshold):
+        """Record the words ending at N evaluated nodes; return their children bounding >= threshold,
         and put the others that can still beat the k-th word in the frontier."""
-        child_lp, alive = _children(self.top, self.lexicon, self.max_length, rows, pid, logp, lp, length, trie)
-        now = alive & (child_lp >= threshold[pid][:, None])  # (N, K-1)
-        node, column = np.nonzero(alive & ~now)
-        self.frontier.append(self._nodes(node, column, rows, pid, child_lp, length, trie))
-        node, column = np.nonzero(now)
-        return self._nodes(node, column, rows, pid, child_lp, length, trie)
+        child_lp, child_key, alive = _children(self.top, self.scoring, self.max_length, node, logp)
+        now = alive & (child_key >= threshold[node["pid"]][:, None])  # (N, K-1)
+        self.frontier.append(self._nodes(np.nonzero(alive & ~now), node, child_lp, child_key))
+        return self._nodes(np.nonzero(now), node, child_lp, child_key)
 
-    def _nodes(self, node, column, rows, pid, child_lp, length, trie):
-        """Children (of node, token id column + 1) as frontier entries: not yet evaluated."""
+    def _nodes(self, where, node, child_lp, child_key):
+        """Children (of node i, token id column + 1) as frontier entries: not yet evaluated."""
+        i, column = where
         token = (column + 1).astype(np.int32)
-        return {"pid": pid[node], "parent": rows[node].astype(np.int32), "token": token, "lp": child_lp[node, column],
-                "length": length[node] + 1,
-                "trie": self.lexicon.children[trie[node], token] if self.lexicon is not None else trie[node]}
+        block = node["block"][i] if "block" in node else None
+        trie, block = self.scoring.step(node["trie"][i], block, token)
+        entry = {"pid": node["pid"][i], "parent": node["row"][i].astype(np.int32), "token": token,
+                 "lp": child_lp[i, column], "length": node["length"][i] + 1, "trie": trie}
+        if self.key == "key":
+            entry["key"] = child_key[i, column]
+        if block is not None:
+            entry["block"] = block
+        return entry
 
     def _limit(self, layer):
         """The layer's best nodes that each prefix's remaining budget allows; the rest wait."""
@@ -268,7 +571,7 @@ class ExactSearch:
         room = self.budget - self.used
         if (count <= room).all():
             return layer
-        order, sorted_pid, rank = _rank_within_groups(layer["pid"], layer["lp"])
+        order, sorted_pid, rank = _rank_within_groups(layer["pid"], layer[self.key])
         fits = np.empty(len(order), dtype=bool)
         fits[order] = rank < room[sorted_pid]
         self.frontier.append(_take(layer, ~fits))
@@ -276,71 +579,72 @@ class ExactSearch:
 
 
 class BeamSearch:
-    """Beam search: at each depth keep each prefix's `width` best unfinished nodes, in one
-    (G, width) array for all prefixes. Not exact: it never scores better than ExactSearch."""
+    """Beam search: at each depth keep each prefix's `width` unfinished nodes of best bound, in
+    (G, width) arrays for all prefixes. Not exact: it never scores better than ExactSearch."""
 
-    def __init__(self, model: RNN, roots: Roots, k: int, max_length: int, budget: int, lexicon: Lexicon | None,
+    def __init__(self, model: RNN, roots: Roots, k: int, max_length: int, budget: int, scoring: Scoring,
                  width: int):
         G, K = len(roots.a), roots.logp.shape[1]
-        self.model, self.max_length, self.budget, self.lexicon = model, max_length, budget, lexicon
+        self.model, self.max_length, self.budget, self.scoring = model, max_length, budget, scoring
         self.tree = _Tree(roots.a.shape[1], roots.a.dtype, max(64, 4 * G * width))
         self.top = TopK(G, k)
         self.used = np.zeros(G, dtype=np.int64)  # (G,) nodes evaluated per prefix
-        # The beam: one slot per node kept, the prefix's root in slot 0 to start.
-        self.pid = np.repeat(np.arange(G, dtype=np.int32), width).reshape(G, width)  # (G, width)
-        self.lp = np.full((G, width), -np.inf)  # (G, width) -inf marks an empty slot
-        self.lp[:, 0] = 0.0
+
+        def slots(first, empty, dtype):  # (G, width): the prefix's root in slot 0, the other slots empty
+            beam = np.full((G, width), empty, dtype=dtype)
+            beam[:, 0] = first
+            return beam
+
+        # An empty slot has lp -inf and lexicon node -1 (the dead end): no word, no child.
+        self.node = {"pid": np.repeat(np.arange(G, dtype=np.int32), width).reshape(G, width),
+                     "row": slots(self.tree.add(roots.a, np.full(G, -1), np.zeros(G), roots.trie), -1, np.int64),
+                     "lp": slots(0.0, -np.inf, np.float64), "length": slots(roots.length, 0, np.int32),
+                     "trie": slots(roots.trie, -1, np.int32), "block": slots(roots.block, -1, np.int32)}
         self.logp = np.zeros((G, width, K), dtype=roots.logp.dtype)  # (G, width, K)
         self.logp[:, 0] = roots.logp
-        self.rows = np.full((G, width), -1, dtype=np.int64)  # (G, width)
-        self.rows[:, 0] = self.tree.add(roots.a, np.full(G, -1), np.zeros(G))
-        self.length = np.repeat(roots.length, width).reshape(G, width)  # (G, width)
-        self.trie = np.repeat(roots.trie, width).reshape(G, width)  # (G, width)
 
     def run(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(best_lp (G, k), best_row (G, k), truncated (G,), used (G,))."""
+        """(best scores (G, k), best_row (G, k), truncated (G,), used (G,))."""
         truncated = np.zeros(len(self.used), dtype=bool)  # (G,)
         while True:
-            child_lp, alive = _children(self.top, self.lexicon, self.max_length, self.rows, self.pid, self.logp,
-                                        self.lp, self.length, self.trie)
-            child_lp[~alive] = -np.inf  # cannot beat the k-th word
-            lp, slot, token = self._best_children(child_lp)
-            alive = lp > -np.inf  # (G, width)
+            child_lp, child_key, alive = _children(self.top, self.scoring, self.max_length, self.node, self.logp)
+            child_key = np.where(alive, child_key, -np.inf)  # (G, width, K-1) -inf: cannot beat the k-th word
+            G = len(child_key)
+            pick = self._best_children(child_key)  # (G, width)
+            key = np.take_along_axis(child_key.reshape(G, -1), pick, axis=1)  # (G, width)
+            lp = np.take_along_axis(child_lp.reshape(G, -1), pick, axis=1)  # (G, width)
+            alive = key > -np.inf  # (G, width)
             over = self.used + alive.sum(1) > self.budget
             truncated |= over & alive.any(1)
             alive[over] = False
-            lp[~alive] = -np.inf
             if not alive.any():
                 break
-            self._advance(lp, slot, token, alive)
+            self._advance(np.where(alive, lp, -np.inf), pick, alive)
         return self.top.best_lp, self.top.best_row, truncated, self.used
 
-    def _best_children(self, child_lp):
-        """Each prefix's `width` best children (G, width), unordered: their log-probs, the slots
-        of their parents and their tokens. child_lp: (G, width, K-1)."""
-        G, width, K = *self.lp.shape, child_lp.shape[2] + 1
-        flat = child_lp.reshape(G, width * (K - 1))  # (G, width (K-1))
+    def _best_children(self, child_key):
+        """Each prefix's `width` children of best bound (G, width), unordered, as indices into its
+        flattened (width (K-1)) children. child_key: (G, width, K-1)."""
+        G, width = self.node["lp"].shape
+        flat = child_key.reshape(G, -1)  # (G, width (K-1))
         if width < flat.shape[1]:
-            pick = np.argpartition(-flat, width - 1, axis=1)[:, :width]  # (G, width) unordered; linear time
-        else:
-            pick = np.broadcast_to(np.arange(flat.shape[1]), flat.shape)  # (G, width (K-1)) all of them
-        lp = np.take_along_axis(flat, pick, axis=1)  # (G, width) the new beams
-        slot, token = pick // (K - 1), (pick % (K - 1) + 1).astype(np.int32)  # (G, width) parent slot, token
-        return lp, slot, token
+            return np.argpartition(-flat, width - 1, axis=1)[:, :width]  # (G, width) unordered; linear time
+        return np.broadcast_to(np.arange(flat.shape[1]), flat.shape)  # (G, width (K-1)) all of them
 
-    def _advance(self, lp, slot, token, alive):
+    def _advance(self, lp, pick, alive):
         """Make the chosen children (G, width) the beam: evaluate the alive ones, empty the other slots."""
-        parent = np.take_along_axis(self.rows, slot, axis=1)  # (G, width)
-        self.length = np.take_along_axis(self.length, slot, axis=1) + 1  # (G, width)
-        self.trie = np.take_along_axis(self.trie, slot, axis=1)  # (G, width)
-        if self.lexicon is not None:
-            self.trie = np.where(alive, self.lexicon.children[self.trie, token], 0)
+        K = self.logp.shape[2]
+        slot, token = pick // (K - 1), (pick % (K - 1) + 1).astype(np.int32)  # (G, width) parent slot, token
+        parent = np.take_along_axis(self.node["row"], slot, axis=1)  # (G, width)
+        trie, block = self.scoring.step(*(np.take_along_axis(self.node[name], slot, axis=1) for name in ("trie", "block")),
+                                        token)  # (G, width) each
         g, s = np.nonzero(alive)  # (N,) each alive child's prefix and slot
         a, logp = self.model.step(self.tree.a[parent[g, s]], token[g, s])  # (N, H), (N, K)
-        self.lp = lp
-        self.rows = np.full(lp.shape, -1, dtype=np.int64)  # (G, width)
-        self.rows[g, s] = self.tree.add(a, parent[g, s], token[g, s])
-        self.logp = np.zeros((*lp.shape, logp.shape[1]), dtype=logp.dtype)  # (G, width, K)
+        rows = np.full(lp.shape, -1, dtype=np.int64)  # (G, width)
+        rows[g, s] = self.tree.add(a, parent[g, s], token[g, s], trie[g, s])
+        self.node.update(row=rows, lp=lp, length=np.take_along_axis(self.node["length"], slot, axis=1) + 1,
+                         trie=np.where(alive, trie, -1), block=block)
+        self.logp = np.zeros((*lp.shape, K), dtype=logp.dtype)  # (G, width, K)
         self.logp[g, s] = logp
         self.used += alive.sum(1)
 
@@ -360,4 +664,5 @@ def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 
 def _take(nodes: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
-    return {key: value[mask] for key, value in nodes.items()}
+    index = np.flatnonzero(mask)  # for speed: numpy gathers by index faster than by a random boolean mask
+    return {key: value[index] for key, value in nodes.items()}

@@ -69,8 +69,9 @@ def test_tsv(ckpt, completer):
     assert result.exit_code == 0 and result.stderr == ""
     rows = [line.split("\t") for line in result.stdout.splitlines()]
     assert [r[:3] for r in rows] == [["b", str(i + 1), w] for i, (w, _) in enumerate(completer.complete("b", k=3).completions)]
-    for _, _, _, prob, logprob in rows:
+    for _, _, _, prob, logprob, known, edits, corrected, error in rows:
         assert float(prob) == pytest.approx(math.exp(float(logprob)), rel=1e-5)
+        assert (known, edits, corrected, error) == ("false", "0", "b", "")  # this model carries no lexicon
 
 
 def test_json(ckpt, completer):
@@ -79,7 +80,8 @@ def test_json(ckpt, completer):
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [obj["prefix"] for obj in lines] == ["ca", ""]
     for obj in lines:
-        assert set(obj) == {"prefix", "completions", "truncated"} and obj["truncated"] is False
+        assert set(obj) == {"version", "prefix", "completions", "truncated"} and obj["truncated"] is False
+        assert obj["version"] == 1 and all(set(c) == {"word", "prob", "logprob", "known"} for c in obj["completions"])
         expected = completer.complete(obj["prefix"]).completions
         assert [c["word"] for c in obj["completions"]] == [w for w, _ in expected]
         for c, (_, lp) in zip(obj["completions"], expected):
@@ -301,3 +303,72 @@ def test_the_cli_offers_every_baseline_evaluate_knows():
     from rnnac import cli, evaluate
 
     assert cli.BASELINES == evaluate.BASELINES
+
+
+@pytest.fixture
+def lexicon_ckpt(tmp_path, model):
+    """The model with a lexicon (held-out "cab" included) and a fitted lambda."""
+    from rnnac.checkpoint import LexiconData
+
+    path = tmp_path / "lex.npz"
+    meta = {"chars": VOCAB.chars, "activation": "tanh", "hidden_size": 8, "dtype": "float32",
+            "config": {"data": {"lowercase": True}}, "step": 42, "epoch": 3, "best_val_loss": 1.5,
+            "rng_state": {}, "mixture_lambda": 0.8}
+    lexicon = LexiconData.from_unsorted(["abc", "abba", "cab", "acca"], [50.0, 5.0, 1.0, 20.0], [False, False, True, False])
+    save_checkpoint(path, model.params, meta, lexicon=lexicon)
+    return str(path)
+
+
+def words_of(result):
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_complete_mixes_the_lexicon_and_the_model(lexicon_ckpt, model):
+    lexicon = rnnac.Lexicon(["abc", "abba", "cab", "acca"], VOCAB, counts=[50.0, 5.0, 1.0, 20.0])
+    expected = complete.Completer(model, VOCAB, lexicon=lexicon, mixture_lambda=0.8).complete("a", k=4)
+    (obj,) = words_of(run("complete", "a", "-k", "4", "--format", "json", "-c", lexicon_ckpt))
+    assert [(c["word"], c["known"]) for c in obj["completions"]] == list(zip([w for w, _ in expected.completions], expected.known))
+    assert [c["word"] for c in obj["completions"]][:2] == ["abc", "acca"]  # the lexicon's counts lead
+    for c, (_, lp) in zip(obj["completions"], expected.completions):
+        assert c["logprob"] == pytest.approx(lp, rel=1e-9)
+
+
+def test_complete_scoring_options(lexicon_ckpt, model, completer, tmp_path):
+    def top(*args):
+        (obj,) = words_of(run("complete", "a", "-k", "3", "--format", "json", "-c", lexicon_ckpt, *args))
+        return [(c["word"], c["known"]) for c in obj["completions"]]
+
+    assert top("--open") == [(w, False) for w, _ in completer.complete("a", k=3).completions]
+    assert all(known for _, known in top("--known-only"))
+    assert top("--lambda", "0") == [(w, w in {"abc", "abba", "acca"}) for w, _ in completer.complete("a", k=3).completions]
+    extra = tmp_path / "extra.tsv"
+    extra.write_text("aaa\t1000\n")
+    assert top("--lexicon", str(extra)) == [("aaa", True)]  # only the words of FILE
+    assert top("--lexicon", str(extra), "--lexicon-mode", "add")[:2] == [("aaa", True), ("abc", True)]
+    blocked = tmp_path / "blocked.txt"
+    blocked.write_text("abc\n")
+    assert "abc" not in [w for w, _ in top("--exclude", str(blocked))]
+    result = run("complete", "a", "--open", "--known-only", "-c", lexicon_ckpt)
+    assert result.exit_code == 2 and "cannot be used together" in result.stderr
+
+
+def test_known_only_needs_a_lexicon(ckpt):
+    result = run("complete", "a", "--known-only", "-c", ckpt)
+    assert result.exit_code == 2 and "carries no lexicon" in result.stderr
+
+
+@pytest.mark.parametrize("fmt", ["json", "tsv"])
+def test_a_failed_prefix_keeps_its_place_in_the_stream(ckpt, fmt):
+    result = run("complete", "-", "--format", fmt, "-k", "2", "-c", ckpt, input="ab\nca!\nb\n")
+    assert result.exit_code == 1
+    assert result.stderr == "Error: 'ca!' holds '!', which is not in the vocabulary\n"
+    if fmt == "json":
+        records = words_of(result)
+        assert [r["prefix"] for r in records] == ["ab", "ca!", "b"]
+        assert records[1] == {"version": 1, "prefix": "ca!", "error": "'ca!' holds '!', which is not in the vocabulary"}
+    else:
+        rows = [line.split("\t") for line in result.stdout.splitlines()]
+        assert [r[0] for r in rows] == ["ab", "ab", "ca!", "b", "b"] and all(len(r) == 9 for r in rows)
+        assert rows[2] == ["ca!", "", "", "", "", "", "", "", "'ca!' holds '!', which is not in the vocabulary"]
+    skipped = run("complete", "-", "--format", fmt, "-k", "2", "-c", ckpt, "--skip-unknown", input="ab\nca!\nb\n")
+    assert skipped.exit_code == 0 and "ca!" not in skipped.stdout and skipped.stderr == ""

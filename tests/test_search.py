@@ -1,0 +1,388 @@
+"""The lexicon trie and the mixture search, against oracles: a dict-of-dicts trie, and every
+string of a tiny alphabet scored by hand from model.step."""
+
+import itertools
+import math
+import types
+import unicodedata
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import rnnac
+from rnnac import complete, search
+from rnnac.complete import Completer
+from rnnac.errors import CheckpointError
+from rnnac.search import Lexicon
+
+VOCAB = rnnac.Vocab("abc")
+MAX_LENGTH = 4
+PREFIXES = ["", "a", "cb", "abc", "bbbb", "aaaaa"]  # "bbbb" is at the length bound, "aaaaa" over it
+LEXICON = {"a": 50, "ab": 30, "abc": 2, "Abc": 7, "ba": 40, "bbb": 1, "cab": 12, "cabb": 3, "ccccc": 9, "xyz": 4}
+LAMBDAS = [0.0, 0.3, 0.9, 1.0]
+
+
+def random_model(seed, scale=1.0, hidden_size=5):
+    """A float64 model with weights of about `scale`: from nearly uniform to very peaked."""
+    model = rnnac.RNN.init(len(VOCAB), hidden_size, seed=seed, dtype=np.float64)
+    rng = np.random.default_rng(seed + 1)
+    for p in model.params.values():
+        p[:] = rng.normal(0, scale, p.shape)
+    return model
+
+
+def rnn_probs(model, max_length):
+    """P_rnn of every string up to max_length, read from the boundary by model.step one string at
+    a time: {string: (P of its characters, P of its characters and its end)}."""
+    out = {}
+    for m in range(max_length + 1):
+        for chars in itertools.product(VOCAB.chars, repeat=m):
+            a, logp = model.step(model.initial_state(1), np.array([0]))
+            lp = 0.0
+            for ch in chars:
+                token = VOCAB.index[ch]
+                lp += logp[0, token]
+                a, logp = model.step(a, np.array([token]))
+            out["".join(chars)] = (math.exp(lp), math.exp(lp + logp[0, 0]))
+    return out
+
+
+def oracle(probs, counts, prefix, mode, lam, max_length, exclude=()):
+    """[(word, log P(word | prefix))], best first, from the definitions: P(w) = lam c_w / C +
+    (1 - lam) P_rnn(w), divided by Z(s) = lam P_lex(s*) + (1 - lam) P_rnn(s*)."""
+    total = sum(counts.values())
+    lex_mass = sum(c for w, c in counts.items() if w.startswith(prefix))
+    prefix_p = probs[prefix][0] if prefix in probs else 0.0
+    words = [w for w in probs if w.startswith(prefix) and w and len(w) <= max_length and w not in exclude]
+    if mode == "open":
+        scored = [(w, probs[w][1] / prefix_p) for w in words]
+    else:
+        z = lam * lex_mass / total + (1 - lam) * prefix_p
+        if mode == "known":
+            words = [w for w in words if w in counts]
+        scored = [(w, (lam * counts.get(w, 0) / total + (1 - lam) * probs[w][1]) / z) for w in words] if z > 0 else []
+    scored = [(w, math.log(p)) for w, p in scored if p > 0]
+    return sorted(scored, key=lambda pair: -pair[1])
+
+
+def folded_counts(lexicon_words):
+    counts = {}
+    for word, count in lexicon_words.items():
+        word = word.lower()
+        if VOCAB.unknown_char(word) is None:
+            counts[word] = counts.get(word, 0) + count
+    return counts
+
+
+def assert_same_ranking(got, expected, k):
+    """Same top-k log-probs to 1e-9; words equal except where two probabilities tie."""
+    expected = expected[:k]
+    assert len(got) == len(expected), (got, expected)
+    np.testing.assert_allclose([lp for _, lp in got], [lp for _, lp in expected], rtol=0, atol=1e-9)
+    for (w, lp), (w_exp, lp_exp) in zip(got, expected):
+        assert w == w_exp or abs(lp - lp_exp) < 1e-12
+
+
+def mixture_completer(model, lexicon_words, lam):
+    lexicon = Lexicon(list(lexicon_words), VOCAB, counts=list(lexicon_words.values()))
+    return Completer(model, VOCAB, lexicon=lexicon, mixture_lambda=lam)
+
+
+@pytest.mark.parametrize("mode", ["open", "mixture", "known"])
+@pytest.mark.parametrize("lam", LAMBDAS)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_exact_search_matches_the_definitions(mode, lam, seed):
+    model = random_model(seed, scale=1.5)
+    probs, counts = rnn_probs(model, MAX_LENGTH + 1), folded_counts(LEXICON)
+    completer = mixture_completer(model, LEXICON, lam)
+    for k in (1, 3, 200):
+        results = completer.complete_many(PREFIXES, k, MAX_LENGTH, budget=10**6, mode=mode)
+        for prefix, result in zip(PREFIXES, results):
+            assert not result.truncated and result.error is None
+            assert_same_ranking(result.completions, oracle(probs, counts, prefix, mode, lam, MAX_LENGTH), k)
+            assert result.known == [w in counts for w, _ in result.completions]
+
+
+@pytest.mark.parametrize("mode", ["open", "mixture", "known"])
+@pytest.mark.parametrize("lam", [0.0, 0.5, 1.0])
+def test_excluded_words_are_never_proposed(mode, lam):
+    model = random_model(3, scale=1.5)
+    probs, counts = rnn_probs(model, MAX_LENGTH), folded_counts(LEXICON)
+    completer = mixture_completer(model, LEXICON, lam)
+    blocked = ["AB", "a", "cab", "bbbb", "acc", "xyz"]
+    as_set = {w.lower() for w in blocked}
+    for exclude in (blocked, Lexicon(blocked, VOCAB)):
+        for prefix in ["", "a", "ca", "bbbb"]:
+            got = completer.complete(prefix, 6, max_length=MAX_LENGTH, budget=10**6, mode=mode, exclude=exclude)
+            assert_same_ranking(got.completions, oracle(probs, counts, prefix, mode, lam, MAX_LENGTH, as_set), 6)
+    beam = completer.complete("", 6, max_length=MAX_LENGTH, beam=3, mode=mode, exclude=blocked).completions
+    assert not {w for w, _ in beam} & as_set
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10**6), scale=st.floats(0.1, 3.0), k=st.integers(1, 12), max_length=st.integers(1, 4),
+       prefix=st.text("abc", max_size=3), mode=st.sampled_from(["open", "mixture", "known"]),
+       lam=st.sampled_from(LAMBDAS) | st.floats(0, 1), data=st.data())
+def test_exact_search_matches_the_definitions_on_random_models(seed, scale, k, max_length, prefix, mode, lam, data):
+    model = random_model(seed, scale)
+    every = ["".join(w) for m in range(1, 6) for w in itertools.product("abcAB", repeat=m)]
+    chosen = data.draw(st.lists(st.sampled_from(every), min_size=1, max_size=25, unique=True))
+    lexicon_words = {w: data.draw(st.integers(1, 1000)) for w in chosen}
+    exclude = set(data.draw(st.lists(st.sampled_from(every[:120]), max_size=6)))
+    probs, counts = rnn_probs(model, 5), folded_counts(lexicon_words)
+    completer = mixture_completer(model, lexicon_words, lam)
+    got = completer.complete(prefix, k, max_length=max_length, budget=10**6, mode=mode, exclude=exclude or None)
+    expected = oracle(probs, counts, prefix, mode, lam, max_length, {w.lower() for w in exclude})
+    assert_same_ranking(got.completions, expected, k)
+
+
+@pytest.mark.parametrize("width", [1, 2, 5])
+@pytest.mark.parametrize("mode", ["mixture", "known"])
+def test_beam_search_never_beats_exact_search(width, mode):
+    model = random_model(1, scale=1.5)
+    probs, counts = rnn_probs(model, MAX_LENGTH), folded_counts(LEXICON)
+    completer = mixture_completer(model, LEXICON, 0.6)
+    for prefix in ["", "a", "c", "ab"]:
+        truth = dict(oracle(probs, counts, prefix, mode, 0.6, MAX_LENGTH))
+        exact = completer.complete(prefix, 5, max_length=MAX_LENGTH, budget=10**6, mode=mode).completions
+        beam = completer.complete(prefix, 5, max_length=MAX_LENGTH, beam=width, mode=mode).completions
+        assert beam, "a beam search finds at least one word here"
+        for (word, lp), (_, exact_lp) in zip(beam, exact):
+            assert lp == pytest.approx(truth[word], abs=1e-9)  # its scores are the true ones
+            assert lp <= exact_lp + 1e-9  # and its i-th word is never better than the exact i-th
+        assert [lp for _, lp in beam] == sorted((lp for _, lp in beam), reverse=True)
+    wide = completer.complete("a", 5, max_length=MAX_LENGTH, beam=3**MAX_LENGTH, mode=mode).completions
+    assert_same_ranking(wide, oracle(probs, counts, "a", mode, 0.6, MAX_LENGTH), 5)
+
+
+def test_without_weight_on_the_lexicon_results_are_the_models_bit_for_bit():
+    model = random_model(2, scale=2.0)
+    plain = Completer(model, VOCAB)
+    with_lexicon = mixture_completer(model, LEXICON, 0.0)
+    prefixes = ["".join(p) for n in range(4) for p in itertools.product("abc", repeat=n)]
+    open_results = plain.complete_many(prefixes, 5, MAX_LENGTH + 2)
+    assert all(r.known == [False] * len(r.completions) for r in open_results)
+    for mode in (None, "mixture", "open"):  # None: the completer's lexicon, so "mixture"
+        results = with_lexicon.complete_many(prefixes, 5, MAX_LENGTH + 2, mode=mode)
+        assert [r.completions for r in results] == [r.completions for r in open_results]
+    for beam in (1, 3):
+        assert (plain.complete("a", 5, max_length=6, beam=beam).completions
+                == with_lexicon.complete("a", 5, max_length=6, beam=beam).completions)
+    # Ranking only a lexicon's words by the model, as `lexicon=` always did.
+    known = plain.complete_many(prefixes, 5, 6, 2000, None, with_lexicon.lexicon)
+    again = with_lexicon.complete_many(prefixes, 5, 6, mode="known")
+    assert [r.completions for r in known] == [r.completions for r in again]
+
+
+def test_all_weight_on_the_lexicon_gives_its_frequencies():
+    model = random_model(0)
+    completer = mixture_completer(model, LEXICON, 1.0)
+    result = completer.complete("ab", k=10, max_length=6)
+    assert [w for w, _ in result.completions] == ["ab", "abc"]  # no word off the lexicon
+    np.testing.assert_allclose(np.exp([lp for _, lp in result.completions]), [30 / 39, 9 / 39], rtol=1e-12)
+    assert result.known == [True, True]
+    assert completer.complete("bc", max_length=6).completions == []  # no lexicon word starts with "bc": Z = 0
+
+
+def test_the_mixture_prefers_frequent_words_and_flags_them():
+    model = random_model(4, scale=0.3)  # nearly uniform: the lexicon decides
+    completer = mixture_completer(model, LEXICON, 0.9)
+    result = completer.complete("", k=4, max_length=MAX_LENGTH)
+    assert [w for w, _ in result.completions] == ["a", "ba", "ab", "cab"]
+    assert result.known == [True] * 4
+    mixed = completer.complete("c", k=20, max_length=3)
+    assert [w for w, _ in mixed.completions][0] == "cab" and not all(mixed.known) and any(mixed.known)
+
+
+def test_modes_and_options_are_checked():
+    model = random_model(0)
+    plain = Completer(model, VOCAB)
+    with pytest.raises(ValueError, match="needs a lexicon"):
+        plain.complete("a", mode="mixture")
+    with pytest.raises(ValueError, match="mode must be one of"):
+        plain.complete("a", mode="closed")
+    with pytest.raises(ValueError, match="mixture_lambda"):
+        plain.complete("a", mixture_lambda=1.5)
+    with pytest.raises(ValueError, match="mixture_lambda"):
+        Completer(model, VOCAB, mixture_lambda=float("nan"))
+    with pytest.raises(ValueError, match="lexicon built for"):
+        plain.complete("a", lexicon=Lexicon(["ab"], rnnac.Vocab("ab")))
+    with pytest.raises(ValueError, match="counts"):
+        Lexicon(["a", "b"], VOCAB, counts=[1, -2])
+
+
+def test_known_mode_searches_only_the_lexicon():
+    model = random_model(0, scale=0.3)  # nearly uniform: an open search would wander
+    completer = mixture_completer(model, LEXICON, 0.0)
+    result = completer.complete("", k=20, max_length=6, mode="known")
+    assert {w for w, _ in result.completions} == set(folded_counts(LEXICON)) and all(result.known)
+    nodes = len({w[:i] for w in folded_counts(LEXICON) for i in range(1, len(w) + 1)})
+    assert result.expansions <= nodes  # no node off the lexicon is evaluated
+
+
+def test_a_prefix_over_max_length_has_no_completion():
+    model = random_model(0)
+    completer = mixture_completer(model, {"abcab": 5, "abc": 1}, 0.5)
+    for mode in ("open", "mixture", "known"):
+        assert completer.complete("abcab", max_length=4, mode=mode).completions == []
+        assert completer.complete("abcab", max_length=4, mode=mode, beam=2).completions == []
+        [(word, _)] = completer.complete("abc", max_length=3, mode=mode).completions
+        assert word == "abc"  # at the bound: the prefix itself, and nothing longer
+
+
+def test_prefixes_are_put_in_nfc():
+    vocab = rnnac.Vocab("abcefé")  # é precomposed, as NFC text is
+    model = rnnac.RNN.init(len(vocab), 4, seed=0, dtype=np.float64)
+    lexicon = Lexicon(["cafe\u0301", "Café", "cab"], vocab)  # decomposed, and a case variant: one word
+    assert lexicon.skipped == 0 and lexicon.count[lexicon.walk(vocab.encode("café"))] == 2
+    completer = Completer(model, vocab, lexicon=lexicon, mixture_lambda=0.5)
+    decomposed, precomposed = completer.complete_many(["cafe\u0301", "café"], k=3, max_length=6)
+    assert decomposed.error is None and decomposed.completions == precomposed.completions
+    assert decomposed.completions[0][0] == "café" and decomposed.known[0]
+    assert decomposed.prefix == "cafe\u0301"  # as given
+
+
+def test_memory_splits_do_not_change_mixture_results(monkeypatch):
+    model = random_model(5, scale=1.5)
+    completer = mixture_completer(model, LEXICON, 0.7)
+    prefixes = ["".join(p) for n in range(3) for p in itertools.product("abc", repeat=n)]
+    alone = [completer.complete(p, k=4, max_length=5).completions for p in prefixes]
+    monkeypatch.setattr(complete, "SEARCH_BYTES", 6_000)
+    monkeypatch.setattr(Completer, "_group_size", lambda self, budget: 64)
+    groups, init = [], search.ExactSearch.__init__
+    monkeypatch.setattr(search.ExactSearch, "__init__",
+                        lambda self, model, roots, *rest: groups.append(len(roots.a)) or init(self, model, roots, *rest))
+    together = [r.completions for r in completer.complete_many(prefixes, k=4, max_length=5)]
+    assert groups[:2] == [len(prefixes), len(prefixes) // 2]
+    for a, b in zip(alone, together):
+        assert [w for w, _ in a] == [w for w, _ in b]
+        np.testing.assert_allclose([lp for _, lp in a], [lp for _, lp in b], rtol=0, atol=1e-12)
+
+
+def test_budget_truncates_the_mixture_search():
+    model = random_model(0, scale=0.3)
+    completer = mixture_completer(model, LEXICON, 0.5)
+    cut = completer.complete("", k=30, max_length=MAX_LENGTH, budget=5)
+    assert cut.truncated and cut.expansions <= 5
+    probs, counts = rnn_probs(model, MAX_LENGTH), folded_counts(LEXICON)
+    truth = dict(oracle(probs, counts, "", "mixture", 0.5, MAX_LENGTH))
+    assert all(lp == pytest.approx(truth[w], abs=1e-9) for w, lp in cut.completions)  # real scores, in order
+    assert [lp for _, lp in cut.completions] == sorted((lp for _, lp in cut.completions), reverse=True)
+
+
+def test_load_takes_the_lexicon_and_weight_a_checkpoint_carries(monkeypatch):
+    model = random_model(0)
+    stored = types.SimpleNamespace(words=["Ab", "abc", "b"], counts=np.array([3.0, 1.0, 2.0]),
+                                   held_out=np.array([False, True, False]))
+    ckpt = types.SimpleNamespace(params=model.params, meta={"mixture_lambda": 0.25}, lexicon=stored)
+    monkeypatch.setattr(complete, "load_model", lambda path: (model, VOCAB, True, ckpt))
+    completer = Completer.load("any.npz")
+    assert completer.mixture_lambda == 0.25 and completer.lexicon.total == 6.0
+    assert completer.lexicon.ends[completer.lexicon.walk(VOCAB.encode("abc"))]  # held-out words too
+    got = completer.complete("a", max_length=4)
+    assert got.known == [w in {"ab", "abc"} for w, _ in got.completions] and any(got.known)
+    ckpt.meta["mixture_lambda"] = 1.5
+    with pytest.raises(CheckpointError, match="mixture_lambda 1.5 is not in"):
+        Completer.load("any.npz")
+    older = types.SimpleNamespace(params=model.params, meta={}, lexicon=None)  # before checkpoints carried a lexicon
+    monkeypatch.setattr(complete, "load_model", lambda path: (model, VOCAB, True, older))
+    assert Completer.load("any.npz").lexicon is None
+
+
+def test_a_checkpoint_carrying_a_lexicon_completes_by_the_mixture(tmp_path):
+    from rnnac import checkpoint
+
+    model = random_model(0, scale=1.5)
+    meta = {"chars": VOCAB.chars, "activation": "tanh", "hidden_size": 5, "dtype": "float64", "step": 1, "epoch": 1,
+            "config": {"data": {"lowercase": True}}, "best_val_loss": None, "rng_state": {}, "mixture_lambda": 0.6}
+    words = sorted(w for w in LEXICON if w != "xyz")
+    stored = checkpoint.LexiconData.from_unsorted(words, [LEXICON[w] for w in words], [w == "ba" for w in words])
+    checkpoint.save_checkpoint(tmp_path / "m.npz", model.params, meta, lexicon=stored)
+    loaded = Completer.load(tmp_path / "m.npz")
+    expected = mixture_completer(model, {w: LEXICON[w] for w in words}, 0.6)
+    for prefix in ["", "b", "ca"]:
+        got, want = loaded.complete(prefix, 6, max_length=5), expected.complete(prefix, 6, max_length=5)
+        assert got.completions == want.completions and got.known == want.known
+
+
+# The lexicon trie against a plain dict-of-dicts trie.
+
+
+def reference_trie(words, counts, vocab, lowercase=True):
+    """{folded word: count}, {folded word: its most frequent written form}, and how many words were skipped."""
+    merged, forms, skipped = {}, {}, 0
+    for word, count in zip(words, counts):
+        folded = unicodedata.normalize("NFC", word)
+        folded = folded.lower() if lowercase else folded
+        if vocab.unknown_char(folded) is not None:
+            skipped += 1
+        elif folded:
+            merged[folded] = merged.get(folded, 0.0) + count
+            forms.setdefault(folded, {})
+            forms[folded][word] = forms[folded].get(word, 0.0) + count  # in the order given
+    display = {folded: max(by_form, key=by_form.__getitem__) for folded, by_form in forms.items()}
+    return merged, display, skipped
+
+
+def check_against_reference(words, counts, vocab, lowercase=True):
+    lexicon = Lexicon(words, vocab, lowercase, counts)
+    merged, display, skipped = reference_trie(words, counts, vocab, lowercase)
+    assert lexicon.skipped == skipped
+    nodes = {""}  # the reference trie's nodes, as the strings they spell
+    for word in merged:
+        nodes.update(word[:i] for i in range(1, len(word) + 1))
+    children = {}  # dict of dicts: node -> {token: child}
+    for node in nodes - {""}:
+        children.setdefault(node[:-1], {})[vocab.index[node[-1]]] = node
+    assert len(lexicon.ends) == len(nodes) + 1  # + the dead end
+    assert (lexicon.children >= 0).sum() == len(nodes) - 1
+    assert lexicon.total == pytest.approx(sum(merged.values()))
+    for node in nodes:
+        i = lexicon.walk(vocab.encode(node))
+        below = [c for w, c in merged.items() if w.startswith(node)]
+        assert i >= 0 and bool(lexicon.ends[i]) == (node in merged)
+        assert lexicon.count[i] == pytest.approx(merged.get(node, 0.0))
+        assert lexicon.max_below[i] == max(below, default=0) and lexicon.mass[i] == pytest.approx(sum(below))
+        assert {t for t in range(len(vocab)) if lexicon.children[i, t] >= 0} == set(children.get(node, {}))
+        if node in merged:
+            assert lexicon.written[lexicon.display[i]] == display[node]
+        else:
+            assert lexicon.display[i] == -1
+    dead = len(lexicon.ends) - 1
+    assert (lexicon.children[dead] == -1).all() and not lexicon.ends[-1] and lexicon.max_below[-1] == 0
+    return lexicon
+
+
+@settings(max_examples=60, deadline=None)
+@given(words=st.lists(st.text("abcAB x", max_size=6), max_size=40),
+       counts_seed=st.integers(0, 10), lowercase=st.booleans())
+def test_lexicon_equals_a_dict_of_dicts_trie(words, counts_seed, lowercase):
+    counts = np.random.default_rng(counts_seed).integers(0, 4, len(words)).astype(float)
+    check_against_reference(words, counts, rnnac.Vocab("abcAB"), lowercase)
+
+
+def test_lexicon_edge_cases():
+    check_against_reference([], [], VOCAB)
+    empty = Lexicon(["", "xyz"], VOCAB)
+    assert empty.skipped == 1 and not empty.ends.any() and empty.total == 0 and empty.walk([1]) == -1
+    check_against_reference(["a\nb", "ab", "a"], [1, 2, 3], VOCAB)  # a newline: never a word's character
+    with_newline = Lexicon(["a\nb", "ab", "b"], rnnac.Vocab("\nab"))  # even in a vocabulary that has it
+    assert with_newline.skipped == 1 and with_newline.ends[with_newline.walk([2, 3])] and with_newline.total == 2
+    rows, lengths, _ = search._token_rows(["a", "ab"], rnnac.Vocab("\nab"), True)
+    assert rows.tolist() == [[2, 0], [2, 3]] and lengths.tolist() == [1, 2]  # padded with the boundary
+    wide = rnnac.Vocab(chr(0x100 + i) for i in range(300))  # over 256 tokens: wider token rows
+    rng = np.random.default_rng(0)
+    words = ["".join(rng.choice(wide.chars[:20] + ["z"], size=rng.integers(1, 6))) for _ in range(200)]
+    check_against_reference(words, rng.integers(1, 5, len(words)).astype(float), wide)
+    assert Lexicon(["ab"], VOCAB).count.dtype == np.float64 and Lexicon(["ab"], VOCAB).children.dtype == np.int32
+
+
+def test_lexicon_keeps_the_most_frequent_written_form():
+    vocab = rnnac.Vocab("abiprs")
+    lexicon = Lexicon(["paris", "Paris", "PARIS", "Paris", "ab"], vocab, counts=[5, 4, 1, 3, 1])
+    node = lexicon.walk(vocab.encode("paris"))
+    assert lexicon.count[node] == 13 and lexicon.written[lexicon.display[node]] == "Paris"  # 4 + 3 > 5
+    tie = Lexicon(["Ab", "ab", "AB"], VOCAB, counts=[2, 2, 1])
+    assert tie.written[tie.display[tie.walk([1, 2])]] == "Ab"  # equally frequent: the first given
