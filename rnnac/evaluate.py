@@ -35,7 +35,7 @@ import numpy as np
 from rnnac.baselines import CharNGram, FrequencyTrie, KneserNey, PrefixRanker, fit_kn, fit_ngram
 from rnnac.data import Vocab
 from rnnac.errors import DataError
-from rnnac.mixture import rnn_word_logprobs
+from rnnac.mixture import fit_for_list, rnn_word_logprobs
 from rnnac.wordlist import sampling_weights
 
 BASELINES = ("trie", "ngram", "kn")
@@ -104,12 +104,30 @@ class Evaluation:
 
 
 def rnn_contender(model, vocab: Vocab, candidates: Sequence[str], complete_fn: CompleteFn | None = None) -> Contender:
-    """The RNN as a Contender. Its completions come from `complete_fn` when given, else from
-    ranking `candidates` by P(word), scored in one batched pass the first time they are needed."""
+    """The RNN alone as a Contender. Its completions come from `complete_fn` when given, else
+    from ranking `candidates` by P(word), scored in one batched pass the first time they are needed."""
+    return _probabilistic_contender("rnn", _memo(lambda words: rnn_word_logprobs(model, vocab, words)),
+                                    candidates, complete_fn)
+
+
+def mixture_contender(rnn: Contender, train_words: Sequence[str], train_counts: np.ndarray, mixture_lambda: float,
+                      candidates: Sequence[str], complete_fn: CompleteFn | None = None) -> Contender:
+    """The lexicon-RNN mixture (rnnac.mixture) as a Contender: log(lam P_lex(w) + (1 - lam) P_rnn(w)),
+    P_lex over the training words only, so a held-out word is as new to it as to the trie."""
+    total = float(np.sum(train_counts))
+    share = {w: c / total for w, c in zip(train_words, train_counts) if c > 0}
 
     def word_logprobs(words):
-        return rnn_word_logprobs(model, vocab, words)
+        lex = np.array([share.get(w, 0.0) for w in words])  # (N,)
+        with np.errstate(divide="ignore"):
+            return np.logaddexp(np.log(mixture_lambda) + np.log(lex), np.log1p(-mixture_lambda) + rnn.word_logprobs(words))
 
+    contender = _probabilistic_contender("mixture", _memo(word_logprobs), candidates, complete_fn)
+    contender.label = f"mixture (lambda {mixture_lambda:.3f})"
+    return contender
+
+
+def _probabilistic_contender(name: str, word_logprobs, candidates: Sequence[str], complete_fn: CompleteFn | None):
     if complete_fn is None:
         ranker = None
 
@@ -119,7 +137,21 @@ def rnn_contender(model, vocab: Vocab, candidates: Sequence[str], complete_fn: C
                 ranker = PrefixRanker(candidates, word_logprobs(candidates))
             return ranker.rank_many(prefixes, k)
 
-    return Contender("rnn", complete_fn, word_logprobs)
+    return Contender(name, complete_fn, word_logprobs)
+
+
+def _memo(word_logprobs):
+    """word_logprobs remembering its last answer: scoring and ranking ask for the same words twice."""
+    last: dict = {}
+
+    def cached(words):
+        key = tuple(words)
+        if key not in last:
+            last.clear()
+            last[key] = word_logprobs(words)
+        return last[key]
+
+    return cached
 
 
 def ngram_contender(ngram: CharNGram | KneserNey, candidates: Sequence[str], name: str = "ngram") -> Contender:
@@ -187,6 +219,7 @@ def _ratio(numerator: float, denominator: float) -> float | None:
 def evaluate(model, vocab: Vocab, words: Sequence[str], counts=None, *, train_words: Sequence[str],
              train_counts=None, weighted: bool = False, baselines: Sequence[str] = BASELINES, k: int = 5,
              prefix_lengths: Sequence[int] = PREFIX_LENGTHS, complete_fn: CompleteFn | None = None,
+             mixture_lambda: float | None = None, mixture_complete_fn: CompleteFn | None = None,
              train_weighting: str = "uniform", seed: int = 0, info: dict | None = None) -> Evaluation:
     """Score the RNN `model` and the `baselines` on `words`, split into seen and held-out by `train_words`.
 
@@ -195,6 +228,8 @@ def evaluate(model, vocab: Vocab, words: Sequence[str], counts=None, *, train_wo
     scheme of wordlist.py), after choosing its order and add-k on a held-out part of them; the
     Kneser-Ney n-gram counts each distinct training word once, its order chosen the same way.
     Words with characters outside `vocab` cannot be scored by the RNN, so every model skips them.
+    With `mixture_lambda`, the lexicon-RNN mixture over the training words is scored too, its
+    completions from `mixture_complete_fn` or else ranked among the candidates.
     """
     for name in baselines:
         if name not in BASELINES:
@@ -216,6 +251,9 @@ def evaluate(model, vocab: Vocab, words: Sequence[str], counts=None, *, train_wo
     candidates = sorted(train_set | set(words))  # the closed vocabulary of the rankers
 
     contenders = [rnn_contender(model, vocab, candidates, complete_fn)]
+    if mixture_lambda is not None:
+        contenders.append(mixture_contender(contenders[0], train_words, train_counts, mixture_lambda, candidates,
+                                            mixture_complete_fn))
     ngram_report = None
     if "trie" in baselines:
         trie = FrequencyTrie(train_words, train_counts)
@@ -277,13 +315,17 @@ def _nll_by_subset(logp: np.ndarray, words, weights, seen) -> dict[str, float | 
 def evaluate_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLike, *, weighted: bool = False,
                         baselines: Sequence[str] = BASELINES, k: int = 5,
                         prefix_lengths: Sequence[int] = PREFIX_LENGTHS, train_list: str | os.PathLike | None = None,
-                        make_complete_fn: Callable[..., CompleteFn] | None = None) -> Evaluation:
+                        search: str = "exact", mixture_lambda: float | None = None) -> Evaluation:
     """`rnnac evaluate WORDLIST -c CHECKPOINT`: read both, rebuild the training words, evaluate.
 
     The training words are rebuilt as training made them: the checkpoint's data config (filters,
     val_fraction) and train.seed applied to `train_list`, by default the list the checkpoint was
     trained on, or WORDLIST itself when that file is not on this machine (a bundled model).
-    `make_complete_fn(model, vocab, lowercase)`, when given, returns the RNN's completion search.
+
+    search "exact": the RNN's and the mixture's completions are `rnnac complete`'s (--open, and
+    the mixture over the training words); "known": the RNN ranks the training and evaluated
+    words, the mixture completes only to training words (`rnnac complete --known-only`).
+    mixture_lambda None is the checkpoint's, else fitted here as training fits it.
     """
     from rnnac.checkpoint import load_model
     from rnnac.config import Config
@@ -310,10 +352,34 @@ def evaluate_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLi
             "val_fraction": config.data.val_fraction, "split_seed": config.train.seed, "step": ckpt.meta.get("step")}
     if note:
         info["note"] = note
+    if mixture_lambda is None:
+        mixture_lambda = ckpt.meta.get("mixture_lambda")
+        info["mixture_lambda"] = "the checkpoint's" if mixture_lambda is not None else "fitted by evaluate"
+        if mixture_lambda is None:
+            mixture_lambda = fit_for_list(model, vocab, data.words, data.counts, data.held_out)
+    rnn_search, mixture_search = _searches(model, vocab, lowercase, data, mixture_lambda, search)
     return evaluate(model, vocab, evaluated.words, evaluated.counts, train_words=data.train_words,
                     train_counts=data.train_counts, weighted=weighted, baselines=baselines, k=k,
                     prefix_lengths=prefix_lengths, train_weighting=config.data.weighting, seed=config.train.seed,
-                    complete_fn=make_complete_fn(model, vocab, lowercase) if make_complete_fn else None, info=info)
+                    complete_fn=rnn_search, mixture_lambda=mixture_lambda, mixture_complete_fn=mixture_search,
+                    info=info)
+
+
+def _searches(model, vocab: Vocab, lowercase: bool, data, mixture_lambda: float, search: str):
+    """(the RNN's, the mixture's) completion functions for evaluate: `rnnac complete`'s exact search
+    with the training words as the lexicon (held-out words left out of it)."""
+    from rnnac.complete import Completer
+    from rnnac.search import Lexicon
+
+    if search not in ("exact", "known"):
+        raise ValueError(f"search must be exact or known, got {search!r}")
+    lexicon = Lexicon(data.train_words, vocab, lowercase, data.train_counts)
+    completer = Completer(model, vocab, lowercase, lexicon, mixture_lambda)
+
+    def by(mode: str) -> CompleteFn:
+        return lambda prefixes, k: [[w for w, _ in r.completions] for r in completer.complete_many(prefixes, k, mode=mode)]
+
+    return (by("open") if search == "exact" else None), by("mixture" if search == "exact" else "known")
 
 
 def format_table(result: Evaluation) -> str:

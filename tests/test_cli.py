@@ -269,7 +269,8 @@ def test_evaluate_json_holds_every_figure(tiny_run):
     assert set(rnn) == {"all", "seen", "held_out"}
     assert rnn["seen"]["n_words"] == 270 and rnn["all"]["n_words"] == 29494
     assert rnn["all"]["perplexity"] == pytest.approx(math.exp(rnn["all"]["nll_per_char"]))
-    assert set(report["models"]) == {"rnn", "trie", "ngram", "kn"}
+    assert set(report["models"]) == {"rnn", "mixture", "trie", "ngram", "kn"}
+    assert report["labels"]["mixture"].startswith("mixture (lambda ")
 
 
 def test_evaluate_table_and_a_missing_list(tiny_run):

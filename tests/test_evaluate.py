@@ -231,3 +231,53 @@ def test_evaluate_checkpoint_rebuilds_the_training_split(tmp_path):
     title = format_table(again).splitlines()[0]
     assert title.startswith(f"Seen and held-out words are a split of {copy} made as training made it, "
                             f"since the training list {path} is not here. ")
+
+
+def test_mixture_nll_by_hand():
+    # With a uniform model every character costs log K, so P_rnn(w) = K^-(len(w) + 1).
+    vocab = Vocab.from_words([*TRAIN, *EVALUATED])
+    K, lam = len(vocab), 0.75
+    result = evaluate(uniform_model(K), vocab, EVALUATED, train_words=list(TRAIN), train_counts=list(TRAIN.values()),
+                      baselines=(), k=2, mixture_lambda=lam)
+    total = sum(TRAIN.values())
+
+    def p_mix(w):
+        return lam * TRAIN.get(w, 0) / total + (1 - lam) * K ** -(len(w) + 1)
+
+    n_chars = {w: len(w) + 1 for w in EVALUATED}
+    seen = [w for w in EVALUATED if w in TRAIN]
+    mixture = result.models["mixture"]
+    assert mixture["seen"].nll_per_char == pytest.approx(-sum(math.log(p_mix(w)) for w in seen) / sum(n_chars[w] for w in seen))
+    assert mixture["held_out"].nll_per_char == pytest.approx(-math.log((1 - lam) * K ** -4) / 4)  # cow: 3 letters + end
+    assert result.models["rnn"]["all"].nll_per_char == pytest.approx(math.log(K))
+    # Ranked among the candidates by the mixture, the lexicon's counts lead as in the trie: after "c",
+    # car (5) then cat (3), cart third; after "d", dog.
+    first = mixture["seen"].prefix[1]
+    assert (first.top1, first.topk) == (pytest.approx(1 / 3), pytest.approx(2 / 3))
+    assert result.labels["mixture"] == "mixture (lambda 0.750)"
+
+
+def test_evaluate_checkpoint_mixture_completes_as_rnnac_complete(tmp_path):
+    from rnnac.complete import Completer
+    from rnnac.search import Lexicon
+    from rnnac.wordlist import load_data
+
+    path = tmp_path / "words.tsv"
+    words = ["ab", "abc", "abd", "bca", "bcd", "cab", "cad", "dab", "dad", "dcb"]
+    path.write_text("".join(f"{w}\t{i + 1}\n" for i, w in enumerate(words)))
+    config = Config.from_dict({"data": {"path": str(path), "val_fraction": 0.2}, "output": {"dir": str(tmp_path / "run")}})
+    data = load_data(config)
+    model = tiny_model(data.vocab, hidden_size=6)
+    meta = {"chars": data.vocab.chars, "activation": "tanh", "hidden_size": 6, "dtype": "float64",
+            "config": config.to_dict(), "step": 1, "epoch": 0, "best_val_loss": 2.0, "rng_state": {},
+            "mixture_lambda": 0.6}
+    save_checkpoint(tmp_path / "m.npz", model.params, meta)
+    result = evaluate_checkpoint(path, tmp_path / "m.npz", k=2, baselines=())
+    completer = Completer(model, data.vocab, True, Lexicon(data.train_words, data.vocab, True, data.train_counts), 0.6)
+    expected = {w[:i]: [c for c, _ in completer.complete(w[:i], k=2, mode="mixture").completions]
+                for w in words for i in range(1, len(w))}
+    held = [w for w in words if w not in data.train_words]
+    for L in (1, 2):
+        ranks = [expected[w[:L]].index(w) + 1 if w in expected[w[:L]] else 0 for w in words if len(w) > L]
+        assert result.models["mixture"]["all"].prefix[L].topk == pytest.approx(np.mean([r > 0 for r in ranks]))
+    assert result.info["mixture_lambda"] == "the checkpoint's" and held
