@@ -338,27 +338,23 @@ BASELINES = ("trie", "ngram", "kn")
               help="Baselines to compare with (repeatable) [default: all].")
 @click.option("--no-baselines", is_flag=True, help="Evaluate the model alone.")
 @click.option("-k", "--top", default=5, show_default=True, type=click.IntRange(min=1), help="Completions considered.")
+@click.option("--lambda", "mixture_lambda", type=click.FloatRange(0, 1), default=None,
+              help="Weight of the lexicon in the mixture [default: the checkpoint's, else fitted].")
 @click.option("--search", type=click.Choice(["exact", "known"]), default="exact", show_default=True,
               help="exact: the model's completions as `rnnac complete` finds them; known: the model "
                    "ranks only the training and evaluated words, as the baselines do.")
 @click.option("--train-list", type=click.Path(dir_okay=False), default=None,
               help="The word list the model was trained on, if not where its config says.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object with every figure.")
-def evaluate(wordlist, checkpoint, weighted, baselines, no_baselines, top, search, train_list, as_json):
+def evaluate(wordlist, checkpoint, weighted, baselines, no_baselines, top, mixture_lambda, search, train_list, as_json):
     """Likelihood, completion accuracy and keystroke savings of a model over WORDLIST,
     beside a frequency trie and a character n-gram trained on the same split."""
     from rnnac.checkpoint import resolve_checkpoint
-    from rnnac.complete import Completer
     from rnnac.evaluate import evaluate_checkpoint, format_table
-
-    def exact_search(model, vocab, lowercase):
-        completer = Completer(model, vocab, lowercase)
-        return lambda prefixes, k: [[w for w, _ in r.completions] for r in completer.complete_many(prefixes, k)]
 
     result = evaluate_checkpoint(
         wordlist, resolve_checkpoint(checkpoint), weighted=weighted, k=top, train_list=train_list,
-        baselines=() if no_baselines else (baselines or BASELINES),
-        make_complete_fn=exact_search if search == "exact" else None)
+        baselines=() if no_baselines else (baselines or BASELINES), search=search, mixture_lambda=mixture_lambda)
     click.echo(result.to_json() if as_json else format_table(result))
 
 

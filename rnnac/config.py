@@ -5,7 +5,8 @@
 
 A file has up to four sections (data, model, train, output); a key left out takes
 its default. configs/default.yaml documents every field. Unknown keys, wrong types,
-values out of range and bad choices raise ConfigError naming the key.
+values out of range, numbers that are not finite (inf, nan, 1e999), bad choices and a key
+written twice raise ConfigError naming the key; user input in a message is cut by errors.quote.
 
 Paths written in a config file are relative to the folder holding that file, so a
 config means the same thing from any working directory; paths given as overrides
@@ -15,6 +16,7 @@ command-line path, and so are default paths. All are stored absolute.
 
 import dataclasses
 import difflib
+import math
 import os
 import re
 from dataclasses import MISSING, dataclass, field
@@ -24,16 +26,17 @@ from typing import Any, Iterable, get_args
 import yaml
 
 from rnnac.bptt import LOSSES
-from rnnac.errors import ConfigError
+from rnnac.errors import ConfigError, quote
 from rnnac.model import ACTIVATIONS, FLOAT_DTYPES
-from rnnac.optim import OPTIMIZERS, SCHEDULES
+from rnnac.optim import OPTIMIZER_ALIASES, OPTIMIZERS, SCHEDULES
 from rnnac.wordlist import SCHEMES
 
 
-def _option(default: Any = MISSING, *, choices=None, ge=None, gt=None, le=None, lt=None, path=False):
-    """A dataclass field plus the checks `_check` applies: allowed choices, bounds, is-a-path."""
+def _option(default: Any = MISSING, *, choices=None, aliases=None, ge=None, gt=None, le=None, lt=None, path=False):
+    """A dataclass field plus the checks `_check` applies: allowed choices (and other names of
+    them, stored as the choice they name), bounds, is-a-path."""
     bounds = {">=": ge, ">": gt, "<=": le, "<": lt}
-    return field(default=default, metadata={"choices": choices, "bounds": bounds, "path": path})
+    return field(default=default, metadata={"choices": choices, "aliases": aliases or {}, "bounds": bounds, "path": path})
 
 
 @dataclass
@@ -63,7 +66,7 @@ class ModelConfig:
 class TrainConfig:
     """How to fit the parameters, and when to stop."""
 
-    optimizer: str = _option("adam", choices=tuple(OPTIMIZERS))  # update rule
+    optimizer: str = _option("adam", choices=tuple(OPTIMIZERS), aliases=OPTIMIZER_ALIASES)  # update rule; adamw is adam
     learning_rate: float = _option(0.003, gt=0)  # base learning rate, before warm-up and schedule
     momentum: float = _option(0.9, ge=0, lt=1)  # heavy-ball coefficient, used by optimizer `momentum` only
     weight_decay: float = _option(0.0, ge=0)  # decoupled (AdamW-style) weight decay; 0 switches it off
@@ -133,24 +136,42 @@ def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Confi
     _collect(_read_yaml(Path(path)), origin, os.path.dirname(os.path.abspath(path)), values)
     for text in overrides:
         section, key, value = _parse_override(text)
-        values[section][key] = _check(section, key, value, f"override {text!r}", os.getcwd())
+        values[section][key] = _check(section, key, value, f"override {quote(text)}", os.getcwd())
     return _build(values, origin)
+
+
+class _Loader(yaml.SafeLoader):
+    """yaml.safe_load's loader, but a key written twice in one mapping is an error, not a silent overwrite."""
+
+    def construct_mapping(self, node, deep=False):
+        first_line = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults` may be overridden on purpose
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) and key in first_line:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {quote(str(key))} (first at line {first_line[key]})", key_node.start_mark)
+            first_line.setdefault(key, key_node.start_mark.line + 1)
+        return super().construct_mapping(node, deep)
 
 
 def _read_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"config file {str(path)!r} not found") from None
+        raise ConfigError(f"config file {quote(str(path))} not found") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read config file {str(path)!r}: {getattr(e, 'strerror', None) or e}") from None
+        raise ConfigError(f"cannot read config file {quote(str(path))}: {getattr(e, 'strerror', None) or e}") from None
     try:
-        tree = yaml.safe_load(text)
+        tree = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigError(f"cannot parse {str(path)!r}{where}: {problem}") from None
+        raise ConfigError(f"cannot parse {quote(str(path))}{where}: {problem}") from None
+    except (ValueError, RecursionError) as e:  # an integer of 5,000 digits, lists nested 10,000 deep
+        raise ConfigError(f"cannot parse {quote(str(path))}: {quote(str(e))}") from None
     return {} if tree is None else tree  # an empty file is a config of defaults
 
 
@@ -163,7 +184,7 @@ def _collect(tree: Any, origin: str, base_dir: str, values: dict) -> None:
         if keys is None:  # `model:` with nothing under it
             continue
         if not isinstance(keys, dict):
-            raise ConfigError(f"section {section!r} in {origin} must be a mapping, got {_show(keys)}")
+            raise ConfigError(f"section {quote(section)} in {origin} must be a mapping, got {_show(keys)}")
         for key, value in keys.items():
             values[section][key] = _check(section, key, value, origin, base_dir)
 
@@ -172,11 +193,11 @@ def _parse_override(text: str) -> tuple[str, str, Any]:
     name, equals, raw = text.partition("=")
     section, dot, key = name.strip().partition(".")
     if not (equals and section and key) or "." in key:
-        raise ConfigError(f"malformed override {text!r}: expected section.key=value")
-    base = _base_type(_field(section, key, f"override {text!r}"))
+        raise ConfigError(f"malformed override {quote(text)}: expected section.key=value")
+    base = _base_type(_field(section, key, f"override {quote(text)}"))
     try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError:
+        value = yaml.load(raw, Loader=_Loader)
+    except (yaml.YAMLError, ValueError, RecursionError):
         value = raw.strip()  # not YAML (say, an unbalanced quote): take the text as it is
     if base is str and value is not None and not isinstance(value, str):
         value = raw.strip()  # `output.dir=2024` names a folder, not a number
@@ -188,14 +209,14 @@ def _field(section: Any, key: Any, origin: str) -> dataclasses.Field | None:
     if section not in SECTIONS:
         guess = difflib.get_close_matches(str(section), [*SECTIONS, *_KEYS], n=1)
         hint = f"did you mean {guess[0]!r}?" if guess else f"sections are {', '.join(SECTIONS)}"
-        raise ConfigError(f"unknown section {str(section)!r} in {origin}; {hint}")
+        raise ConfigError(f"unknown section {quote(str(section))} in {origin}; {hint}")
     if key is None:
         return None
     if key not in _FIELDS[section]:
         name = f"{section}.{key}"
         guess = difflib.get_close_matches(name, _KEYS, n=1)
         hint = f"did you mean {guess[0]!r}?" if guess else f"keys of {section} are {', '.join(_FIELDS[section])}"
-        raise ConfigError(f"unknown key {name!r} in {origin}; {hint}")
+        raise ConfigError(f"unknown key {quote(name)} in {origin}; {hint}")
     return _FIELDS[section][key]
 
 
@@ -218,18 +239,8 @@ def _check(section: str, key: Any, value: Any, origin: str, base_dir: str) -> An
         if type(None) in get_args(f.type):
             return None
         raise ConfigError(f"{name} must be {_TYPE_NAMES[base]}, got null")
-    if base is float and isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()):
-        value = float(value)
-    is_int = isinstance(value, int) and not isinstance(value, bool)  # YAML true is a bool, never 1
-    ok = {
-        bool: isinstance(value, bool),
-        int: is_int,
-        float: is_int or isinstance(value, float),
-        str: isinstance(value, str),
-    }[base]
-    if not ok:
-        raise ConfigError(f"{name} must be {_TYPE_NAMES[base]}, got {_show(value)}")
-    value = float(value) if base is float else value
+    value = _typed(name, base, value)
+    value = f.metadata["aliases"].get(value, value) if isinstance(value, str) else value
     choices = f.metadata["choices"]
     if choices and value not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {_show(value)}")
@@ -241,6 +252,30 @@ def _check(section: str, key: Any, value: Any, origin: str, base_dir: str) -> An
         raise ConfigError(f"{name} must not be empty")
     if f.metadata["path"]:
         value = os.path.abspath(os.path.join(base_dir, os.path.expanduser(value)))
+    return value
+
+
+def _typed(name: str, base: type, value: Any) -> Any:
+    """`value` as the type `base` (an int where a float goes becomes a float), or ConfigError."""
+    if base is float and isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()):
+        value = float(value)
+    is_int = isinstance(value, int) and not isinstance(value, bool)  # YAML true is a bool, never 1
+    ok = {
+        bool: isinstance(value, bool),
+        int: is_int,
+        float: is_int or isinstance(value, float),
+        str: isinstance(value, str),
+    }[base]
+    if not ok:
+        raise ConfigError(f"{name} must be {_TYPE_NAMES[base]}, got {_show(value)}")
+    if base is not float:
+        return value
+    try:
+        value = float(value)
+    except OverflowError:  # an integer too large for a float
+        value = math.inf
+    if not math.isfinite(value):  # .inf, .nan and 1e999 pass every bound check or fail it misleadingly
+        raise ConfigError(f"{name} must be a finite number, got {_show(value)}")
     return value
 
 
@@ -267,4 +302,8 @@ def _show(value: Any) -> str:
     """A value as the user wrote it: null, true, 'abc', 3.5."""
     if value is None or isinstance(value, bool):
         return {None: "null", True: "true", False: "false"}[value]
-    return repr(value) if isinstance(value, (str, int, float)) else type(value).__name__
+    if isinstance(value, str):
+        return quote(value)
+    if isinstance(value, int) and value.bit_length() > 128:  # the repr of a 4,000-digit int is no help
+        return f"an integer of {value.bit_length():,} bits"
+    return repr(value) if isinstance(value, (int, float)) else type(value).__name__

@@ -1,5 +1,7 @@
 """Errors a user can cause. The CLI prints them as one line, `Error: ...`, and exits 1."""
 
+import signal
+
 
 QUOTE_LIMIT = 80  # characters of user input an error message repeats
 
@@ -45,15 +47,30 @@ class TrainingDiverged(RnnacError):
 
 
 class TrainingInterrupted(RnnacError):
-    """Ctrl-C: the run saved last.npz and stopped; `--resume` continues it."""
+    """A stop signal (Ctrl-C, SIGTERM, SIGHUP): the run saved last.npz and stopped; `--resume` continues it.
+    `signum` is the signal; a shell reports such an exit as 128 + signum (130 for Ctrl-C)."""
 
-    def __init__(self, step: int, path):
-        super().__init__(f"interrupted at step {step}; saved {path}")
-        self.step, self.path = step, path
+    def __init__(self, step: int, path, signum: int = signal.SIGINT):
+        self.step, self.path, self.signum = step, path, int(signum)
+        self.signal_name = signal.Signals(signum).name
+        super().__init__(f"interrupted by {self.signal_name} at step {step}; saved {path}")
 
 
 class RunExistsError(RnnacError):
     """The output folder already holds a run that neither --resume nor --force was given for."""
+
+
+class RunLockedError(RnnacError):
+    """Another rnnac process is training into the same output folder."""
+
+
+class RunFolderError(RnnacError):
+    """Where rnnac would write one of its own files in a run folder, there is a symbolic link or a
+    non-file: rnnac writes through neither."""
+
+
+class MemoryLimitError(RnnacError):
+    """A run would need more memory than the machine has, or than the process may use."""
 
 
 class MissingExtraError(RnnacError):

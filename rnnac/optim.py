@@ -155,6 +155,7 @@ class Adam(Optimizer):
 
 
 OPTIMIZERS = {cls.name: cls for cls in (SGD, Momentum, Adagrad, RMSprop, Adam)}
+OPTIMIZER_ALIASES = {"adamw": "adam"}  # AdamW is adam with weight_decay > 0; a config may name it either way
 
 
 def make_optimizer(name: str, params: Params, **hyper) -> Optimizer:

@@ -4,26 +4,34 @@ One update (`Trainer.step`): draw a batch of training words (bucketed by length)
 back-propagate through time (bptt.py), clip the gradient (seed 003), step the optimizer. Every
 `train.eval_every` updates: the validation loss, `best.npz` when it improved, `last.npz`.
 
-Nothing is lost: checkpoints are written atomically (checkpoint.py); Ctrl-C finishes the
-update under way, saves `last.npz` and raises TrainingInterrupted; a NaN or infinite loss
-stops the run before it can overwrite the last good checkpoint. `--resume` restores the
-parameters, optimizer, sampler position and Progress, so an interrupted run ends bit-identical
-to one run straight through.
+Nothing is lost: the run folder is locked for the whole run (RunFolder), and rnnac writes and
+deletes there only its own files (RUN_FILES), never through a symbolic link; checkpoints and
+the config are written atomically (a temporary file, then a rename). Ctrl-C, SIGTERM or SIGHUP
+finishes the update under way, saves `last.npz` and raises TrainingInterrupted; a NaN or
+infinite loss stops the run before it can overwrite the last good checkpoint. `--resume`
+restores the parameters, optimizer, sampler position and Progress, so an interrupted run ends
+bit-identical to one run straight through; it refuses a changed model, word list, seed, batch
+size or optimizer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
 import json
 import math
 import os
 import signal
+import stat
 import sys
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,14 +39,26 @@ from rnnac.bptt import Engine
 from rnnac.checkpoint import load_checkpoint, save_checkpoint
 from rnnac.config import Config
 from rnnac.data import Vocab, make_batch
-from rnnac.errors import CheckpointError, ConfigError, RunExistsError, TrainingDiverged, TrainingInterrupted
+from rnnac.errors import (CheckpointError, ConfigError, MemoryLimitError, RunExistsError, RunFolderError, RunLockedError,
+                          TrainingDiverged, TrainingInterrupted, quote)
 from rnnac.model import RNN
-from rnnac.optim import clip_grads, learning_rate, make_optimizer
+from rnnac.optim import OPTIMIZERS, clip_grads, learning_rate, make_optimizer
 from rnnac.wordlist import BatchSampler, Data, load_data
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; a second run into the folder is not detected there
+    fcntl = None
 
 VAL_BATCH = 512  # words per validation batch: large batches, few Python round trips
 EMA = 0.95  # smoothing of the training loss that train.target_loss is compared with
 LOG_EVERY = 10  # updates between metrics.jsonl lines (validations always get one)
+CONFIG_FILE = "run-config.yaml"  # the config as run; not config.yaml, which may be the user's own file
+RUN_FILES = ("last.npz", "best.npz", "metrics.jsonl", CONFIG_FILE)  # the files a run writes: nothing else is touched
+LOCK_FILE = ".rnnac.lock"  # flock()ed while a run goes; holds its pid
+LEGACY_TEMP_FILES = (".config.yaml.tmp", ".metrics.jsonl.tmp")  # fixed temporary names of earlier versions
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+RESUME_FIXED = ("train.seed", "train.batch_size", "train.optimizer")  # with every data.* and model.* key
 
 
 @dataclass
@@ -71,7 +91,7 @@ class Progress:
                 value = math.inf  # an infinite best_val_loss was written as null
             is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
             if not ((value is None and "None" in f.type) or (is_number and (f.type != "int" or isinstance(value, int)))):
-                raise CheckpointError(f"cannot resume {origin}: meta {f.name} is {value!r}, not a number")
+                raise CheckpointError(f"cannot resume {origin}: meta {f.name} is {_shown(value)}, not a number")
             values[f.name] = value
         return cls(**values)
 
@@ -118,18 +138,22 @@ class Trainer:
                                     scheme=config.data.weighting, counts=data.train_counts)
         self.progress = Progress()
         self.val_batches = validation_batches(data.val_words, data.vocab, settings.eval_words)
+        self.data_sha256 = data_digest(data)
 
-    def restore(self, path: Path) -> None:
-        """Continue from the checkpoint at `path`, which must come from this config and word list."""
+    def restore(self, path: Path, warn=lambda message: None) -> None:
+        """Continue from the checkpoint at `path`, which must come from this word list and config:
+        the same data.*, model.* and RESUME_FIXED settings (the others may change). `warn` gets a
+        line for what the resume cannot check or may not expect."""
         if not path.exists():
-            raise CheckpointError(f"cannot resume: {path} does not exist (start without --resume)")
+            raise _nothing_to_resume(path)
         ckpt = load_checkpoint(path)
-        saved, now = ckpt.meta["config"], self.config.to_dict()
-        for section in ("data", "model"):
-            for key, value in now[section].items():
-                was = saved.get(section, {}).get(key)
-                if was != value:
-                    raise ConfigError(f"cannot resume {path}: {section}.{key} was {was!r} in that run, now {value!r}")
+        saved = ckpt.meta["config"] if isinstance(ckpt.meta["config"], dict) else {}
+        changed = _changed_setting(saved, self.config.to_dict())
+        if changed:
+            name, was, now = changed
+            raise ConfigError(f"cannot resume {path}: {name} was {_shown(was)} in that run, now {_shown(now)}; "
+                              "start a new run (--force or another output.dir) to change it")
+        self._check_same_words(path, ckpt.meta.get("data_sha256"), warn)
         if ckpt.meta["chars"] != self.data.vocab.chars:
             raise CheckpointError(f"cannot resume {path}: the vocabulary of the word list has changed")
         progress = Progress.from_meta(ckpt.meta, str(path))
@@ -138,13 +162,37 @@ class Trainer:
         self.optimizer.load_state_dict(ckpt.optimizer_state)
         self.sampler = BatchSampler.from_state(ckpt.meta["rng_state"], self.sampler.lengths, self.data.train_counts)
         self.progress = progress
+        self._warn_if_the_schedule_restarts(saved.get("train", {}).get("max_steps"), warn)
+
+    def _check_same_words(self, path: Path, saved_sha256: str | None, warn) -> None:
+        if saved_sha256 is None:
+            warn(f"{path} holds no digest of its word list (an older rnnac wrote it), so a changed data.path "
+                 "file cannot be detected")
+        elif saved_sha256 != self.data_sha256:
+            raise ConfigError(f"cannot resume {path}: the word list data.path {quote(self.config.data.path)} has changed "
+                              "since that run (its words, their order or their counts)")
+
+    def _warn_if_the_schedule_restarts(self, saved_max_steps: Any, warn) -> None:
+        """A cosine schedule spans train.max_steps: raising it on resume raises the learning rate again."""
+        settings, step = self.config.train, self.progress.step
+        if settings.schedule != "cosine" or not isinstance(saved_max_steps, int) or saved_max_steps == settings.max_steps:
+            return
+        was, now = self.learning_rate(step, saved_max_steps), self.learning_rate(step)
+        if now > was:
+            warn(f"train.max_steps was {saved_max_steps:,}, now {settings.max_steps:,}: the cosine schedule is stretched "
+                 f"to the new length, so the learning rate goes back up from {was:.3g} to {now:.3g} at step {step:,}")
+
+    def learning_rate(self, step: int, max_steps: int | None = None) -> float:
+        """The learning rate of update `step` (0 for the first); `max_steps` in place of train.max_steps."""
+        settings = self.config.train
+        return learning_rate(step, settings.learning_rate, settings.schedule, settings.warmup_steps,
+                             max_steps or settings.max_steps, settings.decay_every, settings.decay_rate, settings.min_lr)
 
     def step(self) -> StepResult:
         """One update; TrainingDiverged, before any parameter changes, if the loss or gradient is not finite."""
         settings, progress = self.config.train, self.progress
         # 1. The learning rate of this update, then one batch through BPTT.
-        lr = learning_rate(progress.step, settings.learning_rate, settings.schedule, settings.warmup_steps, settings.max_steps,
-                           settings.decay_every, settings.decay_rate, settings.min_lr)
+        lr = self.learning_rate(progress.step)
         batch = make_batch([self.data.train_words[i] for i in self.sampler.next_batch()], self.data.vocab)
         loss, grads = self.engine.loss_and_grads(batch, settings.loss, settings.truncate)
         # 2. Refuse a non-finite loss or gradient: the last checkpoint on disk stays good.
@@ -179,7 +227,7 @@ class Trainer:
         model = self.model
         meta = {"chars": self.data.vocab.chars, "activation": model.activation, "hidden_size": model.hidden_size,
                 "dtype": self.config.model.dtype, "config": self.config.to_dict(), "epoch": self.sampler.epoch,
-                "rng_state": self.sampler.state_dict(), **self.progress.to_meta()}
+                "rng_state": self.sampler.state_dict(), "data_sha256": self.data_sha256, **self.progress.to_meta()}
         save_checkpoint(self.out / name, model.params, meta, self.optimizer.state_dict())
 
     def stop_reason(self, interrupted: threading.Event) -> str:
@@ -204,33 +252,45 @@ class Trainer:
                                 f"(now {settings.learning_rate:g}) or gradient clipping (train.clip_norm, now {settings.clip_norm})")
 
 
-def run(config: Config, resume: bool = False, quiet: bool = False, force: bool = False, log=None) -> str:
-    """Train as `config` says and return a one-line summary. Writes to config.output.dir:
-    config.yaml (the config as run), metrics.jsonl, last.npz and best.npz."""
+def run(config: Config, resume: bool = False, quiet: bool = False, force: bool = False, log=None, warn=None) -> str:
+    """Train as `config` says and return a one-line summary. Writes to config.output.dir, locked
+    meanwhile: run-config.yaml (the config as run), metrics.jsonl, last.npz and best.npz. `log`
+    gets progress lines (none when `quiet`), `warn` warnings (stderr by default, quiet or not)."""
     log = log or (lambda msg: None if quiet else print(msg, file=sys.stderr))
+    warn = warn or (lambda msg: print(f"Warning: {msg}", file=sys.stderr))
     out = Path(config.output.dir)
+    if resume and not os.path.lexists(out / "last.npz"):
+        raise _nothing_to_resume(out / "last.npz")
+    # 1. Everything that can refuse the config or the word list, before the folder is touched.
     data = load_data(config)
     log(data.summary)
+    check_memory(config, data)
     trainer = Trainer(config, data)
-    progress = trainer.progress
-    if resume:
-        trainer.restore(out / "last.npz")
-        progress = trainer.progress
-        log(f"resuming {out / 'last.npz'} at step {progress.step}")
-        finished = trainer.stop_reason(threading.Event())
-        if finished:
-            return f"nothing to resume: {out / 'last.npz'} already stopped at step {progress.step} ({finished})"
-    else:
-        _claim_run_dir(out, force)
-    _write_config(out, config)
-    model, settings = trainer.model, config.train
+    # 2. The folder, locked until the run ends.
+    with RunFolder(out) as folder:
+        if resume:
+            trainer.restore(out / "last.npz", warn)
+            log(f"resuming {out / 'last.npz'} at step {trainer.progress.step}")
+            finished = trainer.stop_reason(threading.Event())
+            if finished:
+                return f"nothing to resume: {out / 'last.npz'} already stopped at step {trainer.progress.step} ({finished})"
+        else:
+            folder.claim(force)
+        folder.write_config(config)
+        return _train(trainer, resume, quiet, log, warn)
+
+
+def _train(trainer: Trainer, resume: bool, quiet: bool, log, warn) -> str:
+    """The training loop of `run`, with its log lines, metrics file, signal handlers and progress bar."""
+    config, model, progress, out = trainer.config, trainer.model, trainer.progress, trainer.out
+    settings = config.train
     log(f"model: {model.n_params():,} parameters (H={model.hidden_size}, K={model.vocab_size}, "
         f"{config.model.activation}, {config.model.dtype}); {settings.optimizer}, lr {settings.learning_rate:g}")
-    metrics = _Metrics(out / "metrics.jsonl", truncate_after=progress.step if resume else 0)
-    with _deferred_interrupt() as interrupted, _progress_bar(settings.max_steps, progress.step, disable=quiet) as bar:
+    with (_Metrics(out / "metrics.jsonl", keep_until=progress.step if resume else 0, warn=warn) as metrics,
+          _deferred_interrupt() as interrupted, _progress_bar(settings.max_steps, progress.step, disable=quiet) as bar):
         _loop(trainer, metrics, bar, interrupted)
     if interrupted.is_set():
-        raise TrainingInterrupted(progress.step, out / "last.npz")
+        raise TrainingInterrupted(progress.step, out / "last.npz", interrupted.signum)
     val = "no validation words"
     if trainer.val_batches:
         val = f"best validation loss {progress.best_val_loss:.4f} at step {progress.best_step}"
@@ -285,38 +345,237 @@ class _Speed:
         return rate
 
 
-def _claim_run_dir(out: Path, force: bool) -> None:
-    if (out / "last.npz").exists() and not force:
-        raise RunExistsError(f"{out} already holds a run (last.npz): resume it with --resume, "
-                             f"start over with --force, or set output.dir")
-    out.mkdir(parents=True, exist_ok=True)
-    if force:
-        for name in ("last.npz", "best.npz", "metrics.jsonl"):
-            (out / name).unlink(missing_ok=True)
+# --- what a run needs: memory ------------------------------------------------------------
 
 
-def _write_config(out: Path, config: Config) -> None:
-    import yaml
+def check_memory(config: Config, data: Data) -> None:
+    """MemoryLimitError, naming the sizes, if the run would need more memory than it may have."""
+    need, (have, where) = memory_needed(config, data), _memory_available()
+    if need > have:
+        raise MemoryLimitError(
+            f"model.hidden_size {config.model.hidden_size:,} with train.batch_size {config.train.batch_size:,} needs "
+            f"about {_gib(need)} of memory (parameters, optimizer state, BPTT workspace), more than {where} "
+            f"({_gib(have)}): choose a smaller model.hidden_size or train.batch_size")
 
-    _replace_text(out / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+def memory_needed(config: Config, data: Data) -> int:
+    """Bytes a run needs at its peak, roughly.
+
+    Parameters (U, V (H, K); W (H, H); b, c), their gradients and the optimizer's slots; the
+    temporaries of an update, a few arrays the size of W; the BPTT workspace of bptt.py for the
+    larger of a training and a validation batch, A, h'(z) and dL/dz (T, B, H) and the logits,
+    softmax and one-hot inputs (T*B, K), where T is the longest word plus its boundary; and the
+    validation batches, built once (int64 inputs and targets, float64 mask)."""
+    H, K, settings = config.model.hidden_size, len(data.vocab), config.train
+    n_params = 2 * H * K + H * H + H + K
+    slots = len(OPTIMIZERS.get(settings.optimizer, OPTIMIZERS["adam"]).slots)  # make_optimizer refuses a bad name
+    longest = max(map(len, data.train_words), default=0) + 1  # T of the training batches
+    longest_val = max(map(len, data.val_words), default=0) + 1
+    positions = max(longest * settings.batch_size, longest_val * min(VAL_BATCH, len(data.val_words)))  # T * B
+    elements = (2 + slots) * n_params + 4 * max(H * H, H * K) + 3 * positions * (H + K)
+    return elements * np.dtype(config.model.dtype).itemsize + 24 * longest_val * len(data.val_words)
 
 
-def _replace_text(path: Path, text: str) -> None:
-    """Write `path` whole or not at all: a hidden temporary file beside it, then a rename."""
-    tmp = path.with_name("." + path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+def _memory_available() -> tuple[float, str]:
+    """Bytes the run may use and where that limit comes from: the machine's memory, or the
+    process's address-space limit (ulimit -v) less what it already maps."""
+    try:
+        have, where = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "this machine has"
+    except (AttributeError, ValueError, OSError):  # not a POSIX system: no estimate
+        have, where = math.inf, "this machine has"
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, AttributeError, OSError):
+        return have, where
+    if soft != resource.RLIM_INFINITY and soft - _mapped_bytes() < have:
+        have, where = soft - _mapped_bytes(), "the process may still map (ulimit -v)"
+    return have, where
+
+
+def _mapped_bytes() -> int:
+    """The address space this process maps now (Linux), else 0."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return 0
+
+
+def _gib(n_bytes: float) -> str:
+    return f"{n_bytes / 2**30:,.1f} GiB"
+
+
+# --- where a run writes: its folder ----------------------------------------------------------
+
+
+class RunFolder:
+    """A run's output folder, locked for as long as the run goes: a second run into it is refused
+    with the pid of the first, and the lock goes with a process that dies. rnnac writes there only
+    RUN_FILES (never through a symbolic link), deletes only those, and cleans up the temporary
+    files of a run that was killed; the user's own files are left alone.
+
+        with RunFolder(Path("runs/x")) as folder:
+            folder.claim(force=False)
+            folder.write_config(config)
+    """
+
+    def __init__(self, path: Path):
+        self.path, self._lock_fd = path, None
+
+    def __enter__(self) -> RunFolder:
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._refuse_links()
+        self._lock()
+        try:
+            self._remove_stale_temp_files()  # the lock says no rnnac process is writing them
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        os.close(self._lock_fd)  # releases the lock
+
+    def claim(self, force: bool) -> None:
+        """Make the folder ready for a new run: RunExistsError if it holds one, unless `force`,
+        which deletes that run's files (and nothing else)."""
+        held = [name for name in RUN_FILES if os.path.lexists(self.path / name)]
+        if held and not force:
+            how = ("resume it with --resume, start over with --force" if "last.npz" in held
+                   else "it has no last.npz to resume: start over with --force")
+            raise RunExistsError(f"{self.path} already holds a run ({', '.join(held)}): {how}, or set output.dir")
+        for name in held:
+            os.unlink(self.path / name)
+
+    def write_config(self, config: Config) -> None:
+        import yaml
+
+        _replace_file(self.path / CONFIG_FILE, yaml.safe_dump(config.to_dict(), sort_keys=False).encode())
+
+    def _refuse_links(self) -> None:
+        for name in (*RUN_FILES, LOCK_FILE):
+            try:
+                mode = os.lstat(self.path / name).st_mode
+            except FileNotFoundError:
+                continue
+            if not stat.S_ISREG(mode):
+                what = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
+                raise RunFolderError(f"{self.path / name} is {what}; rnnac writes only its own files there, never through "
+                                     "a link: remove it or set output.dir")
+
+    def _lock(self) -> None:
+        fd = _open_own(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip()
+            os.close(fd)
+            pid = f"pid {holder}" if holder.isdigit() else "pid unknown"
+            raise RunLockedError(f"{self.path} is in use by another rnnac run ({pid}): wait for it to end, stop it, "
+                                 "or set output.dir") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
+
+    def _remove_stale_temp_files(self) -> None:
+        with os.scandir(self.path) as entries:
+            for entry in entries:
+                if _is_own_temp_file(entry.name) and not entry.is_dir(follow_symlinks=False):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+
+
+def _is_own_temp_file(name: str) -> bool:
+    """A temporary file of rnnac's atomic writes, `.{file}.{random}.tmp` (checkpoint.py, _replace_file)."""
+    return name in LEGACY_TEMP_FILES or any(name.startswith(f".{own}.") and name.endswith(".tmp") for own in RUN_FILES)
+
+
+def _open_own(path: Path, flags: int) -> int:
+    """os.open for one of rnnac's files, never through a symbolic link planted at `path`."""
+    try:
+        return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as e:
+        if os.path.islink(path):
+            raise RunFolderError(f"{path} is a symbolic link; rnnac writes only its own files there, never through a "
+                                 "link: remove it or set output.dir") from None
+        raise e
+
+
+def _replace_file(path: Path, content: bytes) -> None:
+    """Write `path` whole or not at all: a temporary file of a random, exclusive name beside it
+    (so no planted link is followed), then a rename; on any failure, a full disk included, the
+    temporary file is removed."""
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with open(fd, "wb") as f:
+            if hasattr(os, "fchmod"):
+                os.fchmod(f.fileno(), 0o644)  # mkstemp's 0600 is needlessly private for a config or a log
+            f.write(content)
+        os.replace(tmp_name, path)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        if isinstance(e, OSError) and e.filename is None:  # a failed write names no file: say which
+            e.filename = str(path)
+        raise
+
+
+def _nothing_to_resume(path: Path) -> CheckpointError:
+    return CheckpointError(f"cannot resume: {path} does not exist (start without --resume)")
+
+
+def data_digest(data: Data) -> str:
+    """SHA-256 of the training words with their counts and the validation words, in order: the
+    split is by position, so a word list edited, reordered or recounted gives another digest."""
+    digest = hashlib.sha256(json.dumps([data.train_words, data.val_words]).encode())
+    digest.update(np.ascontiguousarray(data.train_counts, dtype="<f8").tobytes())
+    return digest.hexdigest()
+
+
+def _changed_setting(saved: dict, now: dict) -> tuple[str, Any, Any] | None:
+    """The first setting a resume may not change that differs between the saved config and this
+    one, as (name, was, now); None when none does."""
+    names = [f"{section}.{key}" for section in ("data", "model") for key in now[section]] + list(RESUME_FIXED)
+    for name in names:
+        section, key = name.split(".")
+        was = saved.get(section).get(key) if isinstance(saved.get(section), dict) else None
+        if _canonical(was) != _canonical(now[section][key]):
+            return name, was, now[section][key]
+    return None
+
+
+def _canonical(value: Any) -> Any:
+    """An optimizer under the name its class gives it (a config written before aliases existed
+    says adam where now adamw is read as adam too)."""
+    return OPTIMIZERS[value].name if isinstance(value, str) and value in OPTIMIZERS else value
+
+
+def _shown(value: Any) -> str:
+    """A value read from a config or a checkpoint, for a message: cut like errors.quote."""
+    if isinstance(value, str):
+        return quote(value)
+    text = repr(value)
+    return text if len(text) <= 80 else f"a {type(value).__name__} ({len(text):,} characters)"
 
 
 class _Metrics:
     """metrics.jsonl, one JSON object a line; on resume, lines past the checkpoint are dropped
-    so the file reads as one uninterrupted run."""
+    so the file reads as one uninterrupted run, and unreadable lines (a torn write, foreign
+    bytes) are dropped with a warning."""
 
-    def __init__(self, path: Path, truncate_after: int):
-        if truncate_after and path.exists():
-            kept = [line for line in path.read_text().splitlines() if _step_of(line) <= truncate_after]
-            _replace_text(path, "".join(line + "\n" for line in kept))
-        self.file = open(path, "a")
+    def __init__(self, path: Path, keep_until: int, warn):
+        if keep_until:
+            _keep_lines_until(path, keep_until, warn)
+        self.file = open(_open_own(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "a", encoding="utf-8")
+
+    def __enter__(self) -> _Metrics:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.file.close()
 
     def write(self, **record) -> None:
         record = {k: _json_float(v) if isinstance(v, float) else v for k, v in record.items()}
@@ -324,12 +583,31 @@ class _Metrics:
         self.file.flush()
 
 
-def _step_of(line: str) -> float:
-    """The step of a metrics line; a line torn by a killed process counts as past any checkpoint."""
+def _keep_lines_until(path: Path, step: int, warn) -> None:
+    """Rewrite the metrics file at `path` with its readable lines of steps up to `step`."""
     try:
-        return json.loads(line)["step"]
-    except (ValueError, KeyError, TypeError):
-        return math.inf
+        lines = path.read_bytes().splitlines()
+    except FileNotFoundError:
+        return
+    kept, unreadable = [], 0
+    for line in filter(bytes.strip, lines):
+        at = _step_of(line)
+        unreadable += at is None
+        if at is not None and at <= step:
+            kept.append(line + b"\n")
+    if unreadable:
+        warn(f"{path}: dropped {unreadable:,} unreadable line{'s' * (unreadable > 1)}")
+    _replace_file(path, b"".join(kept))
+
+
+def _step_of(line: bytes) -> int | None:
+    """The step of a metrics line, or None for a line that is not one (torn by a kill, foreign)."""
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return None
+    step = record.get("step") if isinstance(record, dict) else None
+    return step if isinstance(step, int) and not isinstance(step, bool) else None
 
 
 def _json_float(x):
@@ -349,22 +627,34 @@ def _progress_bar(total: int, initial: int, disable: bool):
                 disable=disable or not sys.stderr.isatty())
 
 
+class _Interrupted(threading.Event):
+    """Set by the first stop signal; `signum` says which one."""
+
+    signum: int = signal.SIGINT
+
+
 @contextmanager
 def _deferred_interrupt():
-    """The first Ctrl-C sets an event that the loop reads between updates, so a checkpoint is
-    never taken of half-updated parameters; a second Ctrl-C interrupts at once."""
-    interrupted = threading.Event()
+    """The first Ctrl-C (SIGINT), SIGTERM or SIGHUP sets an event that the loop reads between
+    updates, so a checkpoint is never taken of half-updated parameters; a second one interrupts
+    at once (KeyboardInterrupt). A signal the caller ignores (nohup) stays ignored."""
+    interrupted = _Interrupted()
     if threading.current_thread() is not threading.main_thread():
         yield interrupted
         return
+    caught = [sig for sig in STOP_SIGNALS if signal.getsignal(sig) is not signal.SIG_IGN]
 
     def handler(signum, frame):
         if interrupted.is_set():
+            for sig in caught:  # one KeyboardInterrupt is enough: a third signal must not interrupt its unwinding
+                signal.signal(sig, signal.SIG_IGN)
             raise KeyboardInterrupt
+        interrupted.signum = signum
         interrupted.set()
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in caught}
     try:
         yield interrupted
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, signal.SIG_DFL if old is None else old)  # None: a handler not set from Python

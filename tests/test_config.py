@@ -257,3 +257,72 @@ def test_from_dict_checks_like_a_file():
         Config.from_dict({"data": {"path": "/w.txt"}, "model": {"hidden_size": -3}})
     with pytest.raises(ConfigError, match="unknown key 'model.size' in config dict"):
         Config.from_dict({"data": {"path": "/w.txt"}, "model": {"size": 3}})
+
+
+# --- faults a hostile user found ---------------------------------------------
+
+
+FLOAT_FIELDS = [f"{section}.{f.name}" for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)
+                if "float" in str(f.type)]
+
+
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan", "1e999", "1.0e+999", "1" + "0" * 400],
+                         ids=["inf", "-inf", "nan", "1e999", "1.0e+999", "10**400"])
+@pytest.mark.parametrize("name", FLOAT_FIELDS)
+def test_every_float_field_refuses_numbers_that_are_not_finite(tmp_path, name, value):
+    section, key = name.split(".")
+    text = f"data: {{path: x}}\n{section}: {{{key}: {value}}}\n" if section != "data" else f"data: {{path: x, {key}: {value}}}\n"
+    assert error(write(tmp_path, text)).startswith(f"{name} must be a finite number, got ")
+    assert error(write(tmp_path, "data: {path: x}\n"), [f"{name}={value}"]).startswith(f"{name} must be a finite number")
+
+
+def test_float_fields_are_all_found():
+    assert {"train.learning_rate", "train.weight_decay", "data.val_fraction", "train.clip_norm"} <= set(FLOAT_FIELDS)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("data: {path: x}\ntrain:\n  learning_rate: 0.1\n  batch_size: 3\n  learning_rate: 0.2\n",
+     "at line 5: duplicate key 'learning_rate' (first at line 3)"),
+    ("data: {path: x}\nmodel: {hidden_size: 3}\nmodel: {hidden_size: 4}\n", "at line 3: duplicate key 'model' (first at line 2)"),
+    ("data: {path: x, path: y}\n", "at line 1: duplicate key 'path' (first at line 1)"),
+], ids=["key", "section", "flow mapping"])
+def test_a_key_written_twice_is_an_error_naming_it_and_its_line(tmp_path, text, message):
+    assert error(write(tmp_path, text)) == f"cannot parse {str(tmp_path / 'run.yaml')!r} {message}"
+
+
+def test_yaml_merge_keys_may_still_be_overridden(tmp_path):
+    path = write(tmp_path, "data: {path: x}\nmodel:\n  <<: {hidden_size: 3, activation: relu}\n  hidden_size: 5\n")
+    assert load_config(path).model == SECTIONS["model"](hidden_size=5, activation="relu")
+
+
+def test_a_word_list_given_as_the_config_gives_a_short_error(tmp_path):
+    text = "".join(f"word{i}\n" for i in range(20000))
+    words = write(tmp_path, text, "words.txt")
+    message = error(words)
+    assert message.startswith(f"{words} must be a mapping of sections, got 'word0 word1 ")
+    assert message.endswith(f"word19999' ({len(text) - 1:,} characters)")  # YAML read it as one string
+    assert len(message) < len(str(words)) + 200
+
+
+@pytest.mark.parametrize("text, start", [
+    ("data: {path: x}\n" + "x" * 1000 + ": 1\n", "unknown section 'xxx"),  # YAML keys stop at 1,024 characters
+    ("data: {path: x}\nmodel: {" + "y" * 1000 + ": 1}\n", "unknown key 'model.yyy"),
+    ("data: {path: x}\ntrain: {optimizer: " + "z" * 5000 + "}\n", "train.optimizer must be one of"),
+    ("data: {path: x}\nmodel: {hidden_size: -" + "9" * 4000 + "}\n", "model.hidden_size must be >= 1, got an integer of"),
+    ("data: {path: x}\nmodel: {hidden_size: " + "9" * 5000 + "}\n", "cannot parse"),  # more digits than Python reads
+], ids=["section", "key", "choice", "4000-digit int", "5000-digit int"])
+def test_long_user_input_is_cut_in_errors(tmp_path, text, start):
+    message = error(write(tmp_path, text))
+    assert message.startswith(start) and len(message) < 300
+
+
+@pytest.mark.parametrize("override", ["train." + "x" * 5000 + "=1", "x" * 5000, "train.optimizer=" + "x" * 5000],
+                         ids=["key", "malformed", "choice"])
+def test_long_overrides_are_cut_in_errors(minimal, override):
+    message = error(minimal, [override])
+    assert "x" * 100 not in message and "(5,0" in message
+
+
+def test_adamw_is_adam():
+    config = Config.from_dict({"data": {"path": "/w.txt"}, "train": {"optimizer": "adamw", "weight_decay": 0.1}})
+    assert config.train.optimizer == "adam" and config.train.weight_decay == 0.1

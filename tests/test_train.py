@@ -56,7 +56,7 @@ def test_a_run_writes_checkpoints_metrics_and_the_config(config_file, tmp_path):
     assert all(r["val_loss"] is not None for r in records)
     assert best.meta["best_val_loss"] == pytest.approx(min(r["val_loss"] for r in records))
     assert set(records[0]) == {"step", "epoch", "train_loss", "val_loss", "lr", "grad_norm", "chars_per_sec", "elapsed"}
-    assert load_config(out / "config.yaml").to_dict()["train"] == load_config(config_file).to_dict()["train"]
+    assert load_config(out / "run-config.yaml").to_dict()["train"] == load_config(config_file).to_dict()["train"]
 
 
 def test_a_second_run_does_not_overwrite_the_first(config_file):
