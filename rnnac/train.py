@@ -36,11 +36,12 @@ from typing import Any
 import numpy as np
 
 from rnnac.bptt import Engine
-from rnnac.checkpoint import load_checkpoint, save_checkpoint
+from rnnac.checkpoint import LexiconData, load_checkpoint, save_checkpoint
 from rnnac.config import Config
 from rnnac.data import Vocab, make_batch
 from rnnac.errors import (CheckpointError, ConfigError, MemoryLimitError, RunExistsError, RunFolderError, RunLockedError,
                           TrainingDiverged, TrainingInterrupted, quote)
+from rnnac.mixture import fit_for_list
 from rnnac.model import RNN
 from rnnac.optim import OPTIMIZERS, clip_grads, learning_rate, make_optimizer
 from rnnac.wordlist import BatchSampler, Data, load_data
@@ -139,6 +140,9 @@ class Trainer:
         self.progress = Progress()
         self.val_batches = validation_batches(data.val_words, data.vocab, settings.eval_words)
         self.data_sha256 = data_digest(data)
+        # Every checkpoint carries the whole list, validation words marked (they stay out of held-out figures).
+        self.lexicon = LexiconData.from_unsorted(data.words, data.counts, data.held_out)
+        self.mixture_lambda: float | None = None  # fitted when the run ends (fit_mixture)
 
     def restore(self, path: Path, warn=lambda message: None) -> None:
         """Continue from the checkpoint at `path`, which must come from this word list and config:
@@ -228,7 +232,20 @@ class Trainer:
         meta = {"chars": self.data.vocab.chars, "activation": model.activation, "hidden_size": model.hidden_size,
                 "dtype": self.config.model.dtype, "config": self.config.to_dict(), "epoch": self.sampler.epoch,
                 "rng_state": self.sampler.state_dict(), "data_sha256": self.data_sha256, **self.progress.to_meta()}
-        save_checkpoint(self.out / name, model.params, meta, self.optimizer.state_dict())
+        if self.mixture_lambda is not None:
+            meta["mixture_lambda"] = self.mixture_lambda
+        save_checkpoint(self.out / name, model.params, meta, self.optimizer.state_dict(), self.lexicon)
+
+    def fit_mixture(self) -> float:
+        """Fit the lexicon's weight lam (rnnac.mixture) with the best model and store it in best.npz
+        and last.npz, so that completion with either uses it."""
+        best = load_checkpoint(self.out / "best.npz")
+        model = RNN(best.params, self.model.activation)
+        self.mixture_lambda = fit_for_list(model, self.data.vocab, self.data.words, self.data.counts, self.data.held_out)
+        save_checkpoint(self.out / "best.npz", best.params, {**best.meta, "mixture_lambda": self.mixture_lambda},
+                        best.optimizer_state, best.lexicon)
+        self.save("last.npz")
+        return self.mixture_lambda
 
     def stop_reason(self, interrupted: threading.Event) -> str:
         """Why the run stops now, or "" to go on."""
@@ -291,6 +308,7 @@ def _train(trainer: Trainer, resume: bool, quiet: bool, log, warn) -> str:
         _loop(trainer, metrics, bar, interrupted)
     if interrupted.is_set():
         raise TrainingInterrupted(progress.step, out / "last.npz", interrupted.signum)
+    log(f"lexicon weight lambda {trainer.fit_mixture():.3f} (fitted on the list by count, validation words as new ones)")
     val = "no validation words"
     if trainer.val_batches:
         val = f"best validation loss {progress.best_val_loss:.4f} at step {progress.best_step}"

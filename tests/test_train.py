@@ -320,3 +320,34 @@ def test_python_dash_m_rnnac_runs_the_cli():
     result = subprocess.run([sys.executable, "-m", "rnnac", "--version"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"rnnac, version {rnnac.__version__}\n"
+
+
+def test_checkpoints_carry_the_list_and_the_fitted_mixture_weight(config_file, tmp_path):
+    from rnnac.complete import Completer
+    from rnnac.mixture import fit_for_list
+    from rnnac.wordlist import load_data
+
+    config = load_config(config_file)
+    run(config, quiet=True)
+    data = load_data(config)
+    best, last = load_checkpoint(tmp_path / "out" / "best.npz"), load_checkpoint(tmp_path / "out" / "last.npz")
+    assert best.lexicon.words == sorted(data.words) and len(best.lexicon.words) == 12
+    held_out = {w for w, h in zip(best.lexicon.words, best.lexicon.held_out) if h}
+    assert held_out == {w for w, h in zip(data.words, data.held_out) if h} and len(held_out) == 3
+    np.testing.assert_array_equal(best.lexicon.counts, 3.0)  # each word three times in the plain list
+    model = RNN(best.params, "tanh")
+    expected = fit_for_list(model, data.vocab, data.words, data.counts, data.held_out)
+    assert best.meta["mixture_lambda"] == last.meta["mixture_lambda"] == pytest.approx(expected, abs=1e-12)
+    assert 0 < expected < 1
+    completer = Completer.load(tmp_path / "out" / "best.npz")
+    assert completer.mixture_lambda == best.meta["mixture_lambda"]
+    assert completer.lexicon.ends.sum() == 12  # held-out words complete too
+    assert completer.complete("ap").known[0]
+
+
+def test_an_interrupted_run_has_a_lexicon_but_no_fitted_weight(config_file, tmp_path, monkeypatch):
+    interrupt_at(monkeypatch, 13)
+    with pytest.raises(TrainingInterrupted):
+        run(load_config(config_file), quiet=True)
+    last = load_checkpoint(tmp_path / "out" / "last.npz")
+    assert "mixture_lambda" not in last.meta and len(last.lexicon.words) == 12
