@@ -116,7 +116,7 @@ def with_lexicon(checkpoint: str, word_list: str, mixture_lambda: float, path: P
 
     if "lexicon" not in inspect.signature(save_checkpoint).parameters:
         sys.exit("this rnnac's checkpoints cannot carry a lexicon: --lexicon needs checkpoint format 2")
-    from rnnac.checkpoint import LexiconData
+    from rnnac.lexicon import LexiconData
 
     listing = read_word_list(word_list, lowercase=False)
     lexicon = LexiconData.from_unsorted(listing.words, listing.counts, np.zeros(len(listing.words), dtype=bool))
@@ -129,7 +129,7 @@ def lexicon_build_ms(checkpoint: str, runs: int) -> tuple[list[float], list[floa
     ms of each (what other work on the machine does not inflate), its words, its trie nodes).
     The first build is the one `rnnac complete` pays: fresh memory costs page faults."""
     from rnnac.checkpoint import load_model
-    from rnnac.search import Lexicon
+    from rnnac.lexicon import Lexicon
 
     _, vocab, lowercase, ckpt = load_model(checkpoint)
     wall_times, cpu_times = [], []

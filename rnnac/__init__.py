@@ -6,12 +6,12 @@ pay for NumPy until something needs it.
 
 import importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _EXPORTS = {  # name -> the module that defines it
     "Batch": "rnnac.data",
     "Completer": "rnnac.complete",
-    "Lexicon": "rnnac.search",
+    "Lexicon": "rnnac.lexicon",
     "RNN": "rnnac.model",
     "RnnacError": "rnnac.errors",
     "Vocab": "rnnac.data",

@@ -20,9 +20,9 @@ K == len(meta["chars"]) + 1. Format 1 is format 2 without the lexicon. The lexic
 is over the uncompressed words bytes, counts bytes and held_out bytes, in that order.
 
 A save is atomic: a crash (even SIGKILL) leaves either the old file or the new one at the
-path, never a torn mix. A load trusts nothing in the file: it reads every entry's .npy header,
-checks it against meta, and only then reads data, so a crafted file costs no more memory than
-the model it claims to be.
+path, never a torn mix. A load trusts nothing in the file: it reads every entry's .npy header
+(npz.py), checks it against meta, and only then reads data, so a crafted file costs no more
+memory than the model it claims to be. lexicon.py writes and decodes the lexicon's entries.
 """
 
 from __future__ import annotations
@@ -30,35 +30,30 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import operator
 import os
 import unicodedata
-import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.lib import format as npy_format
 
 from rnnac.data import Vocab
 from rnnac.errors import QUOTE_LIMIT, CheckpointError, quote
+from rnnac.lexicon import LEXICON_ENTRIES, LexiconData, lexicon_entries, read_lexicon
 from rnnac.model import FLOAT_DTYPES, PARAM_NAMES
+from rnnac.npz import Npz, NpzError, open_npz
 
 FORMAT_VERSION = 2
 BUNDLED_MODEL = Path(__file__).parent / "models" / "en.npz"  # the fallback model, trained by `make model`
 REQUIRED_META = ("chars", "activation", "hidden_size", "dtype", "config",
                  "step", "epoch", "best_val_loss", "rng_state")
 OPT_PREFIX = "opt."
-LEXICON_ENTRIES = ("lexicon.words", "lexicon.counts", "lexicon.held_out")
 
 # What a file may claim before it is refused unread:
 META_LIMIT = 16 * 2**20  # bytes of meta
 MAX_HIDDEN_SIZE = 2**16
 MAX_LEXICON_WORDS = 10**7
-LEXICON_BYTES_PER_WORD = 64  # on average, "\n" included; the words text may inflate to this + 4 KiB
-INFLATE_FLOOR, INFLATE_RATIO = 64 * 2**20, 32  # all data inflates to at most max(64 MiB, 32 x the file's size)
 
 NUMBER, NULL = (int, float), type(None)
 META_TYPES = {  # key: (the JSON types it may have, how a message says so); bool is never an int here
@@ -69,69 +64,10 @@ META_TYPES = {  # key: (the JSON types it may have, how a message says so); bool
 }
 
 
-@dataclass(eq=False)
-class LexiconData:
-    """The word list a model was trained on, validation words included and marked.
-
-    LexiconData.from_unsorted(["b", "a"], [2, 1], [False, True]).words -> ["a", "b"]
-    """
-
-    words: list[str]  # distinct, as written (case kept), sorted by Python str order
-    counts: np.ndarray  # (N,) float64, finite, >= 0 (a plain list: 1.0 each)
-    held_out: np.ndarray  # (N,) bool, True for the run's validation words
-
-    def __post_init__(self):
-        self.counts = np.asarray(self.counts, dtype=np.float64)  # (N,)
-        self.held_out = np.asarray(self.held_out, dtype=bool)  # (N,)
-
-    @classmethod
-    def from_unsorted(cls, words, counts, held_out) -> LexiconData:
-        """Sorted by word; ValueError if lengths disagree, a word repeats, or a count is negative or not finite."""
-        words, counts, held_out = list(words), np.asarray(counts, dtype=np.float64), np.asarray(held_out, dtype=bool)
-        if not len(words) == len(counts) == len(held_out):
-            raise ValueError(f"lexicon of {len(words):,} words with {len(counts):,} counts and {len(held_out):,} held_out flags")
-        order = sorted(range(len(words)), key=words.__getitem__)
-        lexicon = cls([words[i] for i in order], counts[order], held_out[order])
-        problem = lexicon._problem()
-        if problem:
-            raise ValueError(f"lexicon: {problem}")
-        return lexicon
-
-    def _problem(self) -> str | None:
-        """Why this lexicon cannot be saved, or None."""
-        n = len(self.words)
-        if self.counts.shape != (n,) or self.held_out.shape != (n,):
-            return f"{n:,} words, but counts of shape {self.counts.shape} and held_out of shape {self.held_out.shape}"
-        try:
-            joined = "".join(self.words)
-        except TypeError:
-            return "words must be strings"
-        if "\n" in joined:
-            return "a word holds a newline"
-        return _words_problem(self.words) or _counts_problem(self.counts)
-
-    def __eq__(self, other):
-        if not isinstance(other, LexiconData):
-            return NotImplemented
-        return (self.words == other.words and np.array_equal(self.counts, other.counts)
-                and np.array_equal(self.held_out, other.held_out))
-
-
 def _is_control(ch: str) -> bool:
     """A control, surrogate or line/paragraph separator character, as rnnac.wordlist refuses in a word
     (repeated here: importing wordlist would cost `rnnac complete` 4 ms)."""
     return unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp")
-
-
-def _words_problem(words: list[str]) -> str | None:
-    if all(map(operator.lt, words, words[1:])):  # strictly increasing: sorted and distinct, in C
-        return None
-    bad = next(i for i in range(len(words) - 1) if not words[i] < words[i + 1])
-    return f"words are not sorted and distinct: {quote(words[bad])} before {quote(words[bad + 1])}"
-
-
-def _counts_problem(counts: np.ndarray) -> str | None:
-    return None if (np.isfinite(counts) & (counts >= 0)).all() else "counts must be finite and >= 0"
 
 
 @dataclass
@@ -220,15 +156,15 @@ def _entries(params: dict[str, np.ndarray], meta: dict[str, Any], optimizer_stat
                or _finite_problem(params))
     if problem:
         raise ValueError(f"cannot save checkpoint: {problem}")
-    lexicon_entries = {}
+    lexicon_arrays = {}
     if lexicon is not None:
-        lexicon_entries, meta["lexicon"] = _lexicon_entries(lexicon)
+        lexicon_arrays, meta["lexicon"] = lexicon_entries(lexicon)
     try:
         meta_json = json.dumps(meta)
     except (TypeError, ValueError) as e:
         raise ValueError(f"checkpoint meta is not JSON-serialisable: {e}") from None
     opt = _optimizer_entries(optimizer_state, {name: p.shape for name, p in params.items()})
-    return {**params, **opt, **lexicon_entries, "meta": np.array(meta_json)}
+    return {**params, **opt, **lexicon_arrays, "meta": np.array(meta_json)}
 
 
 def _optimizer_entries(optimizer_state: dict[str, np.ndarray], shapes: dict[str, tuple]) -> dict[str, np.ndarray]:
@@ -243,35 +179,6 @@ def _optimizer_entries(optimizer_state: dict[str, np.ndarray], shapes: dict[str,
             raise ValueError(problem)
         opt[OPT_PREFIX + name] = array
     return opt
-
-
-def _lexicon_entries(lexicon: LexiconData) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """The lexicon's .npz entries and meta["lexicon"]; ValueError if it cannot be saved."""
-    problem = lexicon._problem()
-    if problem:
-        raise ValueError(f"checkpoint lexicon: {problem}")
-    try:
-        text = "\n".join(lexicon.words).encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("checkpoint lexicon: a word is not valid Unicode (a lone surrogate?)") from None
-    counts = lexicon.counts.astype("<f8").tobytes()
-    held_out = np.flatnonzero(lexicon.held_out).astype("<i4")  # (n_held_out,)
-    entries = {"lexicon.words": np.frombuffer(zlib.compress(text), dtype=np.uint8),
-               "lexicon.counts": np.frombuffer(zlib.compress(counts), dtype=np.uint8),
-               "lexicon.held_out": held_out}
-    summary = {"n_words": len(lexicon.words), "sha256": _lexicon_sha256(text, counts, held_out.tobytes()),
-               "total_count": float(lexicon.counts.sum())}
-    return entries, summary
-
-
-def _lexicon_sha256(text: bytes, counts: bytes, held_out: bytes) -> str:
-    """meta["lexicon"]["sha256"]: of the uncompressed words, counts and held-out indices, in that order."""
-    import hashlib  # here: only checkpoints with a lexicon need it
-
-    digest = hashlib.sha256(text)
-    digest.update(counts)
-    digest.update(held_out)
-    return digest.hexdigest()
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -364,17 +271,25 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     its meta or are not finite, or a damaged lexicon; or if it claims more data than
     its size can honestly hold (a zip bomb).
     """
-    with _open_npz(path) as npz:
-        meta = _read_meta(npz)
-        problem = _meta_problem(meta) or _layout_problem(npz, meta)
-        if problem:
-            raise _cannot_load(path, problem)
-        params = {name: npz.read(name) for name in PARAM_NAMES}
-        optimizer_state = {name[len(OPT_PREFIX):]: npz.read(name) for name in npz.members if name.startswith(OPT_PREFIX)}
-        problem = _finite_problem(params) or _finite_problem(optimizer_state)
-        if problem:
-            raise _cannot_load(path, problem)
-        lexicon = _read_lexicon(npz, meta) if meta["format_version"] >= 2 else None
+    try:
+        with open_npz(path) as npz:
+            return _read(npz, path)
+    except NpzError as e:  # its message is the reason, as _cannot_load words it
+        raise _cannot_load(path, str(e)) from None
+
+
+def _read(npz: Npz, path: str | os.PathLike) -> Checkpoint:
+    """The checkpoint in the open file at `path`: meta and the entries' headers are checked before any data is read."""
+    meta = _read_meta(npz, path)
+    problem = _meta_problem(meta) or _layout_problem(npz, meta)
+    if problem:
+        raise _cannot_load(path, problem)
+    params = {name: npz.read(name) for name in PARAM_NAMES}
+    optimizer_state = {name[len(OPT_PREFIX):]: npz.read(name) for name in npz.members if name.startswith(OPT_PREFIX)}
+    problem = _finite_problem(params) or _finite_problem(optimizer_state)
+    if problem:
+        raise _cannot_load(path, problem)
+    lexicon = _read_lexicon(npz, meta, path) if meta["format_version"] >= 2 else None
     return Checkpoint(params, meta, optimizer_state, lexicon)
 
 
@@ -396,120 +311,23 @@ def _shown(value: Any) -> str:
     return text if len(text) <= QUOTE_LIMIT else quote(text)
 
 
-@dataclass
-class _Member:
-    """One .npy entry of an .npz: its header read, its data not yet."""
-
-    info: zipfile.ZipInfo
-    shape: tuple[int, ...]
-    fortran_order: bool
-    dtype: np.dtype
-    offset: int  # where the data starts, after the .npy header
-
-    @property
-    def nbytes(self) -> int:
-        return math.prod(self.shape) * self.dtype.itemsize
-
-
-_NPY_HEADER_READERS = {(1, 0): npy_format.read_array_header_1_0, (2, 0): npy_format.read_array_header_2_0}
-# What zipfile, zlib and numpy's header parser raise for a damaged file (RuntimeError: an encrypted entry).
-_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, RuntimeError)
-
-
-class _Npz:
-    """An .npz read with care: every entry's .npy header at opening, data only on request, and no
-    more inflated data in all than max(64 MiB, 32 x the file's size)."""
-
-    def __init__(self, path: str | os.PathLike, file):
-        self.path = path
-        self.zip = zipfile.ZipFile(file)
-        infos = self.zip.infolist()
-        allowed = max(INFLATE_FLOOR, INFLATE_RATIO * os.fstat(file.fileno()).st_size)
-        self.budget = allowed - sum(info.file_size for info in infos)  # what the lexicon may still inflate
-        if self.budget < 0:
-            raise _cannot_load(path, f"its entries inflate to {allowed - self.budget:,} bytes, more than a file "
-                                     f"of its size may ({allowed:,}; a zip bomb?)")
-        self.members: dict[str, _Member] = {}
-        for info in infos:
-            self._add(info)
-
-    def _add(self, info: zipfile.ZipInfo) -> None:
-        """Read the .npy header of one entry, refusing anything but a plain array of the size the zip says."""
-        name = info.filename.removesuffix(".npy")
-        if name == info.filename:
-            raise _cannot_load(self.path, "not an rnnac checkpoint (a zip with entries that are not arrays)")
-        if name in self.members or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise _cannot_load(self.path, f"not a valid .npz file (entry {quote(name)} is repeated or compressed "
-                                          "in a way numpy never writes)")
-        with self.zip.open(info) as f:
-            read_header = _NPY_HEADER_READERS.get(npy_format.read_magic(f))
-            if read_header is None:
-                raise _cannot_load(self.path, f"entry {quote(name)} is not a .npy array numpy writes (version 1 or 2)")
-            member = _Member(info, *read_header(f), offset=f.tell())
-        if member.dtype.hasobject:  # an object array, which only pickle can rebuild
-            raise _cannot_load(self.path, "it holds pickled objects, which rnnac refuses to load")
-        if info.file_size != member.offset + member.nbytes:
-            raise _cannot_load(self.path, f"not a valid .npz file (entry {quote(name)} is {info.file_size:,} bytes, "
-                                          f"its header says {member.offset + member.nbytes:,})")
-        self.members[name] = member
-
-    def read_bytes(self, name: str) -> bytes:
-        """The data of entry `name`, exactly the bytes its header announced (checked against the zip)."""
-        member = self.members[name]
-        with self.zip.open(member.info) as f:
-            f.seek(member.offset)
-            data = f.read(member.nbytes)  # reads to the end of the entry, so zipfile checks its CRC
-        if len(data) != member.nbytes:
-            raise EOFError(name)
-        return data
-
-    def read(self, name: str) -> np.ndarray:
-        """Entry `name` as a fresh, writable array."""
-        member = self.members[name]
-        array = np.frombuffer(bytearray(self.read_bytes(name)), dtype=member.dtype)
-        return array.reshape(member.shape, order="F" if member.fortran_order else "C")
-
-
-@contextlib.contextmanager
-def _open_npz(path: str | os.PathLike):
-    """An _Npz of the file at `path`; CheckpointError if it is missing, unreadable or not an .npz."""
-    try:
-        file = open(path, "rb")
-    except FileNotFoundError:
-        raise _cannot_load(path, "no such file") from None
-    except IsADirectoryError:
-        raise _cannot_load(path, "it is a directory") from None
-    except OSError as e:
-        raise _cannot_load(path, e.strerror or "it cannot be read") from None
-    with file:
-        try:
-            magic = file.read(6)
-            if magic.startswith(b"\x93NUMPY"):
-                raise _cannot_load(path, "not a valid .npz file: a single .npy array, which is not an rnnac checkpoint")
-            if magic[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):  # what np.load takes for a zip
-                raise _cannot_load(path, "not a valid .npz file (truncated or corrupt?)")
-            yield _Npz(path, file)
-        except _DAMAGED:
-            raise _cannot_load(path, "not a valid .npz file (truncated or corrupt?)") from None
-
-
-def _read_meta(npz: _Npz) -> dict[str, Any]:
+def _read_meta(npz: Npz, path: str | os.PathLike) -> dict[str, Any]:
     """The JSON object stored as a 0-d string array, read after checking the entries are there."""
     missing = [name for name in ("meta", *PARAM_NAMES) if name not in npz.members]
     if missing:
-        raise _cannot_load(npz.path, f"not an rnnac checkpoint (no {', '.join(missing)})")
+        raise _cannot_load(path, f"not an rnnac checkpoint (no {', '.join(missing)})")
     member = npz.members["meta"]
     if member.shape != () or member.dtype.kind != "U":
-        raise _cannot_load(npz.path, "not an rnnac checkpoint (meta is not a string)")
+        raise _cannot_load(path, "not an rnnac checkpoint (meta is not a string)")
     if member.nbytes > META_LIMIT:
-        raise _cannot_load(npz.path, f"meta is {member.nbytes:,} bytes, more than the {META_LIMIT:,} a checkpoint's may be")
+        raise _cannot_load(path, f"meta is {member.nbytes:,} bytes, more than the {META_LIMIT:,} a checkpoint's may be")
     try:
         meta = json.loads(npz.read("meta").item())
     except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
-        raise _cannot_load(npz.path, "meta is not valid JSON") from None
+        raise _cannot_load(path, "meta is not valid JSON") from None
     if not isinstance(meta, dict):
-        raise _cannot_load(npz.path, "meta is not a JSON object")
-    _check_version(npz.path, meta)
+        raise _cannot_load(path, "meta is not a JSON object")
+    _check_version(path, meta)
     return meta
 
 
@@ -523,7 +341,7 @@ def _check_version(path: str | os.PathLike, meta: dict[str, Any]) -> None:
                                  f"this one reads up to {FORMAT_VERSION}")
 
 
-def _layout_problem(npz: _Npz, meta: dict[str, Any]) -> str | None:
+def _layout_problem(npz: Npz, meta: dict[str, Any]) -> str | None:
     """Why the entries' headers do not fit the model `meta` describes, or None; nothing is read."""
     shapes = _param_shapes(meta)
     problems = (_optimizer_problem(name[len(OPT_PREFIX):], member.shape, member.dtype, shapes)
@@ -535,29 +353,23 @@ def _layout_problem(npz: _Npz, meta: dict[str, Any]) -> str | None:
 # --- the lexicon, on loading -------------------------------------------------------------
 
 
-def _read_lexicon(npz: _Npz, meta: dict[str, Any]) -> LexiconData | None:
+def _read_lexicon(npz: Npz, meta: dict[str, Any], path: str | os.PathLike) -> LexiconData | None:
     """The lexicon of a format-2 checkpoint, checked whole (checksum, sizes, order), or None if it has none."""
     if "lexicon" not in meta and not any(name in npz.members for name in LEXICON_ENTRIES):
         return None
-    problem = _lexicon_layout_problem(npz, meta.get("lexicon"))
+    summary = meta.get("lexicon")
+    problem = _lexicon_layout_problem(npz, summary)
     if problem:
-        raise _cannot_load(npz.path, problem)
-    summary = meta["lexicon"]
-    n = summary["n_words"]
-    text = _inflate(npz, "lexicon.words", LEXICON_BYTES_PER_WORD * n + 4096)
-    counts = _inflate(npz, "lexicon.counts", 8 * n)
-    held_out = npz.read_bytes("lexicon.held_out")
-    if _lexicon_sha256(text, counts, held_out) != summary["sha256"]:
-        raise _cannot_load(npz.path, "the lexicon's sha256 does not match (the file is damaged)")
-    lexicon, problem = _decode_lexicon(text, counts, held_out, n)
+        raise _cannot_load(path, problem)
+    lexicon, problem = read_lexicon(npz, summary["n_words"], summary["sha256"])
     if not problem and not math.isclose(summary["total_count"], lexicon.counts.sum(), rel_tol=1e-9, abs_tol=1e-9):
-        problem = f"meta lexicon total_count {_shown(summary['total_count'])} is not the sum of its counts"
+        problem = f"lexicon: meta lexicon total_count {_shown(summary['total_count'])} is not the sum of its counts"
     if problem:
-        raise _cannot_load(npz.path, f"lexicon: {problem}")
+        raise _cannot_load(path, problem)
     return lexicon
 
 
-def _lexicon_layout_problem(npz: _Npz, summary: Any) -> str | None:
+def _lexicon_layout_problem(npz: Npz, summary: Any) -> str | None:
     """Why meta["lexicon"] and the lexicon entries' headers do not fit together, or None; nothing is read."""
     missing = [name for name in LEXICON_ENTRIES if name not in npz.members]
     if missing or not isinstance(summary, dict):
@@ -573,34 +385,6 @@ def _lexicon_layout_problem(npz: _Npz, summary: Any) -> str | None:
     if held_out.dtype != np.dtype("<i4") or len(held_out.shape) != 1 or held_out.shape[0] > n:
         return f"lexicon.held_out must be at most {n:,} int32 indices, not {held_out.dtype} {held_out.shape}"
     return None
-
-
-def _inflate(npz: _Npz, name: str, limit: int) -> bytes:
-    """The zlib stream in entry `name`, inflated to at most `limit` bytes (and the file's inflation budget)."""
-    limit = min(limit, npz.budget)
-    inflater = zlib.decompressobj()
-    data = inflater.decompress(npz.read_bytes(name), limit + 1)  # one byte more than allowed tells "too much"
-    if len(data) > limit or not inflater.eof or inflater.unused_data:
-        raise _cannot_load(npz.path, f"{name} is not one zlib stream of at most {limit:,} bytes")
-    npz.budget -= len(data)
-    return data
-
-
-def _decode_lexicon(text: bytes, counts: bytes, held_out: bytes, n: int) -> tuple[LexiconData | None, str | None]:
-    """The LexiconData the checked bytes hold, or why they cannot be one."""
-    try:
-        words = text.decode("utf-8").split("\n") if n or text else []
-    except UnicodeDecodeError:
-        return None, "the words are not UTF-8"
-    if len(words) != n or len(counts) != 8 * n:
-        return None, f"{len(words):,} words and {len(counts) // 8:,} counts, meta says {n:,} words"
-    index = np.frombuffer(held_out, dtype="<i4")  # (n_held_out,)
-    if index.size and (index[0] < 0 or index[-1] >= n or (np.diff(index) <= 0).any()):
-        return None, f"held_out is not increasing indices below {n:,}"
-    mask = np.zeros(n, dtype=bool)  # (N,)
-    mask[index] = True
-    lexicon = LexiconData(words, np.frombuffer(counts, dtype="<f8").astype(np.float64), mask)
-    return lexicon, _words_problem(words) or _counts_problem(lexicon.counts)
 
 
 # --- using a checkpoint ------------------------------------------------------------------
@@ -656,7 +440,23 @@ def describe(path: str | os.PathLike | None = None) -> dict[str, Any]:
 
 def export_for_inference(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     """Copy a checkpoint, lexicon included, without its optimizer state (a third of the size
-    for Adam's two moments), for shipping a model that will only complete words."""
+    for Adam's two moments), for shipping a model that will only complete words. Its config
+    keeps no folder of the machine that built it (see _portable_paths)."""
     ckpt = load_checkpoint(src)
-    save_checkpoint(dst, ckpt.params, ckpt.meta, lexicon=ckpt.lexicon)
+    meta = {**ckpt.meta, "config": _portable_paths(ckpt.meta["config"])}
+    save_checkpoint(dst, ckpt.params, meta, lexicon=ckpt.lexicon)
     return Path(dst)
+
+
+def _portable_paths(config: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `config` with data.path and output.dir relative to the working directory where
+    they lie under it ("data/words.tsv", which resolves from the repository's root), else their
+    last component alone ("default" for /home/me/runs/default)."""
+    config = {section: dict(values) if isinstance(values, dict) else values for section, values in config.items()}
+    cwd = Path.cwd()
+    for section, key in (("data", "path"), ("output", "dir")):
+        value = config.get(section, {}).get(key)
+        if isinstance(value, str):
+            path = Path(os.path.abspath(value))
+            config[section][key] = path.relative_to(cwd).as_posix() if path.is_relative_to(cwd) else path.name
+    return config

@@ -25,7 +25,8 @@ from rnnac.data import BOUNDARY, Vocab
 from rnnac.errors import CheckpointError, UnknownCharError
 from rnnac.mixture import DEFAULT_LAMBDA
 from rnnac.model import RNN
-from rnnac.search import MODES, BeamSearch, ExactSearch, Lexicon, OutOfMemory, Roots, Scoring
+from rnnac.lexicon import Lexicon
+from rnnac.search import MODES, BeamSearch, ExactSearch, OutOfMemory, Roots, Scoring
 
 SEARCH_BYTES = 2**28  # rough cap on the memory of one group's search (states and frontier)
 FRONTIER_BYTES = 28  # one frontier entry: pid, parent, token, length, trie (int32) + lp (float64); a

@@ -369,7 +369,7 @@ def _searches(model, vocab: Vocab, lowercase: bool, data, mixture_lambda: float,
     """(the RNN's, the mixture's) completion functions for evaluate: `rnnac complete`'s exact search
     with the training words as the lexicon (held-out words left out of it)."""
     from rnnac.complete import Completer
-    from rnnac.search import Lexicon
+    from rnnac.lexicon import Lexicon
 
     if search not in ("exact", "known"):
         raise ValueError(f"search must be exact or known, got {search!r}")

@@ -1,5 +1,5 @@
-"""Searching the words below a prefix: the lexicon trie, how words and nodes are scored, exact
-best-first search and beam search.
+"""Searching the words below a prefix: how words and nodes are scored, exact best-first search
+and beam search, over the model and a lexicon trie (lexicon.py).
 
 Scores. A completion of the prefix s is a whole word w = s v (s itself when v is empty and s is
 not; never the empty word). The RNN gives P_rnn(w), the product of y^ over w's characters and
@@ -41,257 +41,21 @@ prefix included: a node of that length is evaluated only for the probability tha
 there, and a longer prefix has no completion.
 
 Shapes: G prefixes searched together, N nodes evaluated at once, H hidden, K vocabulary (id 0 is
-the word boundary); a beam search keeps `width` nodes per prefix. A lexicon of W words has
-`nodes` trie nodes; L is its longest word.
+the word boundary); a beam search keeps `width` nodes per prefix.
 """
 
 from __future__ import annotations
 
-import os
-import unicodedata
-from collections.abc import Iterable, Sequence
-from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
 
-from rnnac.data import BOUNDARY, Vocab
+from rnnac.data import BOUNDARY
+from rnnac.lexicon import Lexicon
 from rnnac.model import RNN
 
 ROUND_NATS = 1.0  # how far below a prefix's best frontier bound one round reaches
 MODES = ("open", "mixture", "known")  # the RNN alone; the mixture over every word; over lexicon words only
-
-
-class Lexicon:
-    """A trie over the words a completion may be, with their counts. Node 0 is the root (the
-    empty string); the last node is a dead end that index -1 (no node) reaches, so a walk off the
-    lexicon reads no children, no word and count 0 there.
-
-        children (nodes, K) int32   the child by token id, -1 for none
-        ends (nodes,) bool          a word ends at the node
-        count (nodes,) float64      that word's count, 0 where none ends
-        max_below (nodes,) float64  the largest count of a word in the node's subtree, its own included
-        mass (nodes,) float64       the total count of the words in the subtree: P_lex(s*) = mass / total
-        total                       the total count of the lexicon's words
-        display (nodes,) int32      index into `written` (the words as given) of the most frequent
-                                    written form of the word ending at the node ("Paris" for
-                                    "paris"), -1 where none ends
-
-    Words are put in Unicode NFC and case-folded as the model was trained; words that fold
-    together are merged and their counts added. A word holding a character outside the
-    vocabulary can never be completed: it is left out and counted in `skipped`.
-
-    lex = Lexicon(["Ab", "ab", "b"], Vocab("ab"), counts=[1, 2, 5]); lex.count[lex.walk([1, 2])] -> 3.0
-    """
-
-    def __init__(self, words: Iterable[str], vocab: Vocab, lowercase: bool = True, counts=None):
-        self.written = list(words)  # the words as given
-        W = len(self.written)
-        counts = np.ones(W) if counts is None else np.asarray(counts, dtype=np.float64)  # (W,)
-        if counts.shape != (W,) or not (counts >= 0).all():  # NaN fails >= 0 too
-            raise ValueError(f"counts must be {W} non-negative numbers, one per word")
-        rows, lengths, in_vocab = _token_rows(self.written, vocab, lowercase)  # (W, L), (W,), (W,)
-        self.skipped = int(W - in_vocab.sum())
-        keep = np.flatnonzero(in_vocab & (lengths > 0))  # the empty word is never a completion
-        order, first, lcp = _sort_words(rows[keep])  # (W',), (N,), (N,)
-        entry = keep[order]  # (W',) the words kept, sorted: runs of equal folded words start at `first`
-        display = _most_frequent_forms(self.written, entry, counts[entry], first)  # (N,)
-        word = entry[first]  # (N,) one entry per distinct folded word
-        self._build(rows[word], lengths[word], lcp, _run_sums(counts[entry], first), display, len(vocab))
-
-    def _build(self, rows, lengths, lcp, counts, display, K):
-        """The arrays, from the distinct folded words in order (N, L), their lengths, lcp, counts and
-        display forms (N,) each."""
-        parent, token, word_node, depth_start = _number_nodes(rows, lengths, lcp)
-        n = len(parent)  # real nodes, the root included; the dead end is node n
-        self.children = np.full((n + 1, K), -1, dtype=np.int32)  # (nodes, K)
-        edges = parent[1:] * K + token[1:]  # (nodes - 2,) flat positions in children
-        self.children.reshape(-1)[edges] = np.arange(1, n, dtype=np.int32)  # every edge in one assignment
-        self.ends = np.zeros(n + 1, dtype=bool)  # (nodes,)
-        self.ends[word_node] = True
-        self.count = np.zeros(n + 1)  # (nodes,)
-        self.count[word_node] = counts
-        self.display = np.full(n + 1, -1, dtype=np.int32)  # (nodes,)
-        self.display[word_node] = display
-        self.max_below, self.mass = _subtree_max_and_sum(self.count, parent, depth_start)  # (nodes,) each
-        self.total = float(counts.sum())
-
-    @classmethod
-    def from_file(cls, path: str | os.PathLike, vocab: Vocab, lowercase: bool = True) -> Lexicon:
-        """A word list file (one word a line, or `word<TAB>count`), as rnnac.wordlist reads it;
-        a plain list counts each line once."""
-        from rnnac.wordlist import read_word_list
-
-        listing = read_word_list(path, lowercase=False)  # folded here, keeping the written forms
-        return cls(listing.words, vocab, lowercase, listing.counts)
-
-    def walk(self, ids: Sequence[int]) -> int:
-        """The node the token ids lead to from the root, or -1 if no lexicon word starts so."""
-        node = 0
-        for token in ids:
-            node = int(self.children[node, token])
-            if node < 0:
-                return -1
-        return node
-
-    @cached_property
-    def log_count(self) -> np.ndarray:
-        return _log(self.count)  # (nodes,), -inf where no word ends
-
-    @cached_property
-    def log_max_below(self) -> np.ndarray:
-        return _log(self.max_below)  # (nodes,)
-
-    @cached_property
-    def log_mass(self) -> np.ndarray:
-        return _log(self.mass)  # (nodes,)
-
-
-def _log(x: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore"):  # log 0 = -inf: an absent term
-        return np.log(x)
-
-
-def _token_rows(words: list[str], vocab: Vocab, lowercase: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The words in NFC, lowercased if asked, as token ids (W, L) padded with 0 (the boundary,
-    below every character); their lengths (W,); and whether all their characters are in the
-    vocabulary (W,). A newline never is: it separates the words.
-
-    For speed, one pass over all the words: they are joined by newlines and folded in one C call
-    (a newline is a starter that composes with nothing and is not cased, so neither NFC nor
-    lower(), final sigma included, acts across it), read as one byte a character when all are
-    below 256, mapped to token ids through a lookup table and scattered into the rows at once.
-    Fresh memory is what costs most here (page faults), hence the small dtypes."""
-    codes = _folded_code_points("\n".join(words), lowercase)  # (chars,) the words, newline-separated
-    breaks = np.flatnonzero(codes == ord("\n"))  # (W-1,) unless a word holds a newline
-    if len(breaks) != max(len(words) - 1, 0):  # one does: make it a character outside the vocabulary
-        outside = next(ch for ch in map(chr, range(1, 0x110000)) if ch not in vocab.index and ch != "\n")
-        codes = _folded_code_points("\n".join(word.replace("\n", outside) for word in words), lowercase)
-        breaks = np.flatnonzero(codes == ord("\n"))
-    starts = np.concatenate([[0], breaks + 1])[: len(words)]  # (W,)
-    lengths = np.diff(np.append(starts, len(codes) + 1)) - 1  # (W,)
-    table = np.zeros(max(int(codes.max(initial=0)), max(map(ord, vocab.chars), default=0)) + 1,
-                     dtype=np.uint8 if len(vocab) <= 256 else np.int32)  # code point -> token id, 0 for none
-    table[[ord(ch) for ch in vocab.chars]] = np.arange(1, len(vocab))
-    table[ord("\n")] = 0
-    ids = table[codes]  # (chars,)
-    unknown = np.flatnonzero((ids == 0) & (codes != ord("\n")))  # (bad chars,)
-    in_vocab = np.ones(len(words), dtype=bool)  # (W,)
-    in_vocab[np.searchsorted(starts, unknown, side="right") - 1] = False
-    # Character j of word i, and the newline after it (j = length_i, a 0 there pads), go to
-    # i (L + 1) + j: its position in `codes` plus i (L + 1) - (the word's start).
-    L = int(lengths.max(initial=0))
-    rows = np.zeros((len(words), L + 1), dtype=table.dtype)  # (W, L + 1)
-    index = np.int32 if rows.size < 2**31 else np.int64
-    target = np.repeat((np.arange(len(words), dtype=index) * (L + 1) - starts).astype(index), lengths + 1)[: len(codes)]
-    target += np.arange(len(codes), dtype=index)  # (chars,)
-    rows.reshape(-1)[target] = ids
-    return rows[:, :L], lengths, in_vocab
-
-
-def _folded_code_points(text: str, lowercase: bool) -> np.ndarray:
-    """The code points (chars,) of `text` in NFC, lowercased if asked: uint8 when all are below
-    256 (for speed: a quarter of the memory), else uint32."""
-    if not unicodedata.is_normalized("NFC", text):
-        text = unicodedata.normalize("NFC", text)
-    if lowercase:
-        text = text.lower()
-    try:
-        return np.frombuffer(text.encode("latin-1"), dtype=np.uint8)
-    except UnicodeEncodeError:
-        return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-
-
-def _sort_words(rows):
-    """Sort words (W, L) by their tokens, stably. Returns the order (W,); where each run of equal
-    words starts in it, first (N,); and for each distinct word lcp (N,), the length of the prefix
-    it shares with the one before (0 for the first)."""
-    if not len(rows):
-        none = np.zeros(0, dtype=np.int64)
-        return none, none, none
-    order = np.arange(len(rows))  # (W,)
-    shared, distinct, increasing = _neighbours(rows)
-    if not increasing:  # for speed, no sort when already sorted: a checkpoint's words come so, and once folded mostly stay so
-        order = np.lexsort(rows.T[::-1])
-        shared, distinct, _ = _neighbours(rows[order])
-    lcp = np.concatenate([[0], np.where(distinct, shared, rows.shape[1])])  # (W,)
-    first = np.flatnonzero(np.concatenate([[True], distinct]))  # (N,)
-    return order, first, lcp[first]
-
-
-def _neighbours(rows):
-    """How each word (W, L) compares with the one before: the first position where they differ
-    (W-1,), whether they differ at all (W-1,), and whether the words are in increasing order."""
-    differ = rows[1:] != rows[:-1]  # (W-1, L)
-    shared = differ.argmax(axis=1)  # (W-1,), 0 where equal
-    pairs = np.arange(len(shared))  # (W-1,)
-    distinct = differ[pairs, shared]  # (W-1,)
-    increasing = bool((rows[1:][pairs, shared] >= rows[:-1][pairs, shared]).all())
-    return shared, distinct, increasing
-
-
-def _run_sums(values: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """The sums (N,) of the runs of values (W,) that start at first (N,)."""
-    return np.add.reduceat(values, first) if len(first) else values[:0]
-
-
-def _most_frequent_forms(written: list[str], index: np.ndarray, counts: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """For each run of equal folded words (runs of index (W,) into `written`, starting at first
-    (N,)), the index of its most frequent written form (N,): counts (W,) of equal forms added, the
-    first given on a tie. Runs of one word, nearly all of them, are not looked at."""
-    best = index[first].astype(np.int32)  # (N,)
-    size = np.diff(np.append(first, len(index)))  # (N,)
-    for run in np.flatnonzero(size > 1):
-        totals: dict[str, float] = {}  # written form -> count, in the order given (the sort is stable)
-        at: dict[str, int] = {}
-        span = slice(first[run], first[run] + size[run])
-        for i, count in zip(index[span].tolist(), counts[span].tolist()):
-            totals[written[i]] = totals.get(written[i], 0.0) + count
-            at.setdefault(written[i], i)
-        best[run] = at[max(totals, key=totals.__getitem__)]  # max keeps the first of equal counts
-    return best
-
-
-def _number_nodes(rows, lengths, lcp):
-    """Number the trie's nodes depth by depth, from sorted distinct words (N, L): word i adds a node
-    at each depth d with lcp_i < d <= length_i, and above that shares its predecessor's node.
-    Returns each node's parent (nodes,) (-1 at the root) and token (nodes,), the node where each
-    word ends (N,), and depth_start: the nodes of depth d are depth_start[d]:depth_start[d + 1].
-    (Index arrays, not boolean masks, select: for speed, numpy's masks are slower on random bits.)"""
-    parent, token, depth_start = [np.array([-1])], [np.zeros(1, dtype=rows.dtype)], [0, 1]
-    word_node = np.zeros(len(rows), dtype=np.int32)  # (N,)
-    words = np.arange(len(rows))  # (n_d,) the words at least d characters long
-    node = np.zeros(len(rows), dtype=np.int64)  # (n_d,) their nodes at depth d - 1
-    for d in range(1, rows.shape[1] + 1):
-        long_enough = np.flatnonzero(lengths[words] >= d)
-        if not len(long_enough):
-            break
-        words, node = words[long_enough], node[long_enough]
-        new = lcp[words] < d  # (n_d,) the word differs from its predecessor by depth d: a new node
-        fresh = np.flatnonzero(new)
-        parent.append(node[fresh])
-        token.append(rows.T[d - 1][words[fresh]])
-        # A word without a new node shares its predecessor's, which is in `words` (it is at least
-        # lcp >= d long) and numbered just before: new nodes are numbered in word order.
-        node = np.cumsum(new) + (depth_start[-1] - 1)  # (n_d,)
-        depth_start.append(depth_start[-1] + len(fresh))
-        ending = np.flatnonzero(lengths[words] == d)
-        word_node[words[ending]] = node[ending]
-    return np.concatenate(parent), np.concatenate(token), word_node, depth_start
-
-
-def _subtree_max_and_sum(count, parent, depth_start):
-    """max_below and mass (nodes,): each node's count folded into its parent's, deepest depth
-    first. The nodes of a depth are numbered in their parents' order, so each parent's children
-    are one run, and one reduceat per depth folds them all."""
-    max_below, mass = count.copy(), count.copy()  # (nodes,) each
-    for lo, hi in reversed(list(zip(depth_start[1:-1], depth_start[2:]))):
-        up = parent[lo:hi]  # (n_d,) non-decreasing
-        first = np.flatnonzero(np.concatenate([[True], up[1:] != up[:-1]]))  # (runs,)
-        up = up[first]
-        max_below[up] = np.maximum(max_below[up], np.maximum.reduceat(max_below[lo:hi], first))
-        mass[up] += np.add.reduceat(mass[lo:hi], first)
-    return max_below, mass
 
 
 class Roots(NamedTuple):

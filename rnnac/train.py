@@ -4,28 +4,24 @@ One update (`Trainer.step`): draw a batch of training words (bucketed by length)
 back-propagate through time (bptt.py), clip the gradient (seed 003), step the optimizer. Every
 `train.eval_every` updates: the validation loss, `best.npz` when it improved, `last.npz`.
 
-Nothing is lost: the run folder is locked for the whole run (RunFolder), and rnnac writes and
-deletes there only its own files (RUN_FILES), never through a symbolic link; checkpoints and
-the config are written atomically (a temporary file, then a rename). Ctrl-C, SIGTERM or SIGHUP
-finishes the update under way, saves `last.npz` and raises TrainingInterrupted; a NaN or
-infinite loss stops the run before it can overwrite the last good checkpoint. `--resume`
-restores the parameters, optimizer, sampler position and Progress, so an interrupted run ends
-bit-identical to one run straight through; it refuses a changed model, word list, seed, batch
-size or optimizer.
+Nothing is lost: the memory a run needs is checked before the model is allocated (memory.py);
+the run folder is locked for the whole run, and rnnac writes there only its own files, atomically
+(rundir.py). Ctrl-C, SIGTERM or SIGHUP finishes the update under way, saves `last.npz` and
+raises TrainingInterrupted; a NaN or infinite loss stops the run before it can overwrite the
+last good checkpoint. `--resume` restores the parameters, optimizer, sampler position and
+Progress, so an interrupted run ends bit-identical to one run straight through; it refuses a
+changed model, word list, seed, batch size or optimizer.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
 import math
 import os
 import signal
-import stat
 import sys
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -36,28 +32,21 @@ from typing import Any
 import numpy as np
 
 from rnnac.bptt import Engine
-from rnnac.checkpoint import LexiconData, load_checkpoint, save_checkpoint
+from rnnac.checkpoint import load_checkpoint, save_checkpoint
 from rnnac.config import Config
 from rnnac.data import Vocab, make_batch
-from rnnac.errors import (CheckpointError, ConfigError, MemoryLimitError, RunExistsError, RunFolderError, RunLockedError,
-                          TrainingDiverged, TrainingInterrupted, quote)
+from rnnac.errors import CheckpointError, ConfigError, TrainingDiverged, TrainingInterrupted, quote
+from rnnac.lexicon import LexiconData
+from rnnac.memory import check_memory
 from rnnac.mixture import fit_for_list
 from rnnac.model import RNN
 from rnnac.optim import OPTIMIZERS, clip_grads, learning_rate, make_optimizer
+from rnnac.rundir import Metrics, RunFolder, json_float
 from rnnac.wordlist import BatchSampler, Data, load_data
-
-try:
-    import fcntl
-except ImportError:  # Windows: no flock; a second run into the folder is not detected there
-    fcntl = None
 
 VAL_BATCH = 512  # words per validation batch: large batches, few Python round trips
 EMA = 0.95  # smoothing of the training loss that train.target_loss is compared with
 LOG_EVERY = 10  # updates between metrics.jsonl lines (validations always get one)
-CONFIG_FILE = "run-config.yaml"  # the config as run; not config.yaml, which may be the user's own file
-RUN_FILES = ("last.npz", "best.npz", "metrics.jsonl", CONFIG_FILE)  # the files a run writes: nothing else is touched
-LOCK_FILE = ".rnnac.lock"  # flock()ed while a run goes; holds its pid
-LEGACY_TEMP_FILES = (".config.yaml.tmp", ".metrics.jsonl.tmp")  # fixed temporary names of earlier versions
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 RESUME_FIXED = ("train.seed", "train.batch_size", "train.optimizer")  # with every data.* and model.* key
 
@@ -78,7 +67,7 @@ class Progress:
 
     def to_meta(self) -> dict:
         """The saved fields as JSON values (JSON has no inf or NaN: they become null)."""
-        return {f.name: _json_float(getattr(self, f.name)) for f in _saved_fields()}
+        return {f.name: json_float(getattr(self, f.name)) for f in _saved_fields()}
 
     @classmethod
     def from_meta(cls, meta: dict, origin: str) -> Progress:
@@ -281,7 +270,7 @@ def run(config: Config, resume: bool = False, quiet: bool = False, force: bool =
     # 1. Everything that can refuse the config or the word list, before the folder is touched.
     data = load_data(config)
     log(data.summary)
-    check_memory(config, data)
+    check_memory(config, data, VAL_BATCH)
     trainer = Trainer(config, data)
     # 2. The folder, locked until the run ends.
     with RunFolder(out) as folder:
@@ -303,7 +292,7 @@ def _train(trainer: Trainer, resume: bool, quiet: bool, log, warn) -> str:
     settings = config.train
     log(f"model: {model.n_params():,} parameters (H={model.hidden_size}, K={model.vocab_size}, "
         f"{config.model.activation}, {config.model.dtype}); {settings.optimizer}, lr {settings.learning_rate:g}")
-    with (_Metrics(out / "metrics.jsonl", keep_until=progress.step if resume else 0, warn=warn) as metrics,
+    with (Metrics(out / "metrics.jsonl", keep_until=progress.step if resume else 0, warn=warn) as metrics,
           _deferred_interrupt() as interrupted, _progress_bar(settings.max_steps, progress.step, disable=quiet) as bar):
         _loop(trainer, metrics, bar, interrupted)
     if interrupted.is_set():
@@ -316,7 +305,7 @@ def _train(trainer: Trainer, resume: bool, quiet: bool, log, warn) -> str:
             f"train loss {progress.train_loss_ema:.4f}, {val}; checkpoints in {out}")
 
 
-def _loop(trainer: Trainer, metrics: _Metrics, bar, interrupted: threading.Event) -> None:
+def _loop(trainer: Trainer, metrics: Metrics, bar, interrupted: threading.Event) -> None:
     """Update until a stop rule fires: validate every eval_every updates and at the end, save
     last.npz then and every output.checkpoint_every updates, log every LOG_EVERY updates."""
     progress, settings = trainer.progress, trainer.config.train
@@ -363,184 +352,6 @@ class _Speed:
         return rate
 
 
-# --- what a run needs: memory ------------------------------------------------------------
-
-
-def check_memory(config: Config, data: Data) -> None:
-    """MemoryLimitError, naming the sizes, if the run would need more memory than it may have."""
-    need, (have, where) = memory_needed(config, data), _memory_available()
-    if need > have:
-        raise MemoryLimitError(
-            f"model.hidden_size {config.model.hidden_size:,} with train.batch_size {config.train.batch_size:,} needs "
-            f"about {_gib(need)} of memory (parameters, optimizer state, BPTT workspace), more than {where} "
-            f"({_gib(have)}): choose a smaller model.hidden_size or train.batch_size")
-
-
-def memory_needed(config: Config, data: Data) -> int:
-    """Bytes a run needs at its peak, roughly.
-
-    Parameters (U, V (H, K); W (H, H); b, c), their gradients and the optimizer's slots; the
-    temporaries of an update, a few arrays the size of W; the BPTT workspace of bptt.py for the
-    larger of a training and a validation batch, A, h'(z) and dL/dz (T, B, H) and the logits,
-    softmax and one-hot inputs (T*B, K), where T is the longest word plus its boundary; and the
-    validation batches, built once (int64 inputs and targets, float64 mask)."""
-    H, K, settings = config.model.hidden_size, len(data.vocab), config.train
-    n_params = 2 * H * K + H * H + H + K
-    slots = len(OPTIMIZERS.get(settings.optimizer, OPTIMIZERS["adam"]).slots)  # make_optimizer refuses a bad name
-    longest = max(map(len, data.train_words), default=0) + 1  # T of the training batches
-    longest_val = max(map(len, data.val_words), default=0) + 1
-    positions = max(longest * settings.batch_size, longest_val * min(VAL_BATCH, len(data.val_words)))  # T * B
-    elements = (2 + slots) * n_params + 4 * max(H * H, H * K) + 3 * positions * (H + K)
-    return elements * np.dtype(config.model.dtype).itemsize + 24 * longest_val * len(data.val_words)
-
-
-def _memory_available() -> tuple[float, str]:
-    """Bytes the run may use and where that limit comes from: the machine's memory, or the
-    process's address-space limit (ulimit -v) less what it already maps."""
-    try:
-        have, where = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "this machine has"
-    except (AttributeError, ValueError, OSError):  # not a POSIX system: no estimate
-        have, where = math.inf, "this machine has"
-    try:
-        import resource
-
-        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-    except (ImportError, AttributeError, OSError):
-        return have, where
-    if soft != resource.RLIM_INFINITY and soft - _mapped_bytes() < have:
-        have, where = soft - _mapped_bytes(), "the process may still map (ulimit -v)"
-    return have, where
-
-
-def _mapped_bytes() -> int:
-    """The address space this process maps now (Linux), else 0."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError, AttributeError):
-        return 0
-
-
-def _gib(n_bytes: float) -> str:
-    return f"{n_bytes / 2**30:,.1f} GiB"
-
-
-# --- where a run writes: its folder ----------------------------------------------------------
-
-
-class RunFolder:
-    """A run's output folder, locked for as long as the run goes: a second run into it is refused
-    with the pid of the first, and the lock goes with a process that dies. rnnac writes there only
-    RUN_FILES (never through a symbolic link), deletes only those, and cleans up the temporary
-    files of a run that was killed; the user's own files are left alone.
-
-        with RunFolder(Path("runs/x")) as folder:
-            folder.claim(force=False)
-            folder.write_config(config)
-    """
-
-    def __init__(self, path: Path):
-        self.path, self._lock_fd = path, None
-
-    def __enter__(self) -> RunFolder:
-        self.path.mkdir(parents=True, exist_ok=True)
-        self._refuse_links()
-        self._lock()
-        try:
-            self._remove_stale_temp_files()  # the lock says no rnnac process is writing them
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        os.close(self._lock_fd)  # releases the lock
-
-    def claim(self, force: bool) -> None:
-        """Make the folder ready for a new run: RunExistsError if it holds one, unless `force`,
-        which deletes that run's files (and nothing else)."""
-        held = [name for name in RUN_FILES if os.path.lexists(self.path / name)]
-        if held and not force:
-            how = ("resume it with --resume, start over with --force" if "last.npz" in held
-                   else "it has no last.npz to resume: start over with --force")
-            raise RunExistsError(f"{self.path} already holds a run ({', '.join(held)}): {how}, or set output.dir")
-        for name in held:
-            os.unlink(self.path / name)
-
-    def write_config(self, config: Config) -> None:
-        import yaml
-
-        _replace_file(self.path / CONFIG_FILE, yaml.safe_dump(config.to_dict(), sort_keys=False).encode())
-
-    def _refuse_links(self) -> None:
-        for name in (*RUN_FILES, LOCK_FILE):
-            try:
-                mode = os.lstat(self.path / name).st_mode
-            except FileNotFoundError:
-                continue
-            if not stat.S_ISREG(mode):
-                what = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
-                raise RunFolderError(f"{self.path / name} is {what}; rnnac writes only its own files there, never through "
-                                     "a link: remove it or set output.dir")
-
-    def _lock(self) -> None:
-        fd = _open_own(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT)
-        try:
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 32).decode("ascii", "replace").strip()
-            os.close(fd)
-            pid = f"pid {holder}" if holder.isdigit() else "pid unknown"
-            raise RunLockedError(f"{self.path} is in use by another rnnac run ({pid}): wait for it to end, stop it, "
-                                 "or set output.dir") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._lock_fd = fd
-
-    def _remove_stale_temp_files(self) -> None:
-        with os.scandir(self.path) as entries:
-            for entry in entries:
-                if _is_own_temp_file(entry.name) and not entry.is_dir(follow_symlinks=False):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(entry.path)
-
-
-def _is_own_temp_file(name: str) -> bool:
-    """A temporary file of rnnac's atomic writes, `.{file}.{random}.tmp` (checkpoint.py, _replace_file)."""
-    return name in LEGACY_TEMP_FILES or any(name.startswith(f".{own}.") and name.endswith(".tmp") for own in RUN_FILES)
-
-
-def _open_own(path: Path, flags: int) -> int:
-    """os.open for one of rnnac's files, never through a symbolic link planted at `path`."""
-    try:
-        return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o644)
-    except OSError as e:
-        if os.path.islink(path):
-            raise RunFolderError(f"{path} is a symbolic link; rnnac writes only its own files there, never through a "
-                                 "link: remove it or set output.dir") from None
-        raise e
-
-
-def _replace_file(path: Path, content: bytes) -> None:
-    """Write `path` whole or not at all: a temporary file of a random, exclusive name beside it
-    (so no planted link is followed), then a rename; on any failure, a full disk included, the
-    temporary file is removed."""
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with open(fd, "wb") as f:
-            if hasattr(os, "fchmod"):
-                os.fchmod(f.fileno(), 0o644)  # mkstemp's 0600 is needlessly private for a config or a log
-            f.write(content)
-        os.replace(tmp_name, path)
-    except BaseException as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        if isinstance(e, OSError) and e.filename is None:  # a failed write names no file: say which
-            e.filename = str(path)
-        raise
-
-
 def _nothing_to_resume(path: Path) -> CheckpointError:
     return CheckpointError(f"cannot resume: {path} does not exist (start without --resume)")
 
@@ -577,60 +388,6 @@ def _shown(value: Any) -> str:
         return quote(value)
     text = repr(value)
     return text if len(text) <= 80 else f"a {type(value).__name__} ({len(text):,} characters)"
-
-
-class _Metrics:
-    """metrics.jsonl, one JSON object a line; on resume, lines past the checkpoint are dropped
-    so the file reads as one uninterrupted run, and unreadable lines (a torn write, foreign
-    bytes) are dropped with a warning."""
-
-    def __init__(self, path: Path, keep_until: int, warn):
-        if keep_until:
-            _keep_lines_until(path, keep_until, warn)
-        self.file = open(_open_own(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "a", encoding="utf-8")
-
-    def __enter__(self) -> _Metrics:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.file.close()
-
-    def write(self, **record) -> None:
-        record = {k: _json_float(v) if isinstance(v, float) else v for k, v in record.items()}
-        self.file.write(json.dumps(record) + "\n")
-        self.file.flush()
-
-
-def _keep_lines_until(path: Path, step: int, warn) -> None:
-    """Rewrite the metrics file at `path` with its readable lines of steps up to `step`."""
-    try:
-        lines = path.read_bytes().splitlines()
-    except FileNotFoundError:
-        return
-    kept, unreadable = [], 0
-    for line in filter(bytes.strip, lines):
-        at = _step_of(line)
-        unreadable += at is None
-        if at is not None and at <= step:
-            kept.append(line + b"\n")
-    if unreadable:
-        warn(f"{path}: dropped {unreadable:,} unreadable line{'s' * (unreadable > 1)}")
-    _replace_file(path, b"".join(kept))
-
-
-def _step_of(line: bytes) -> int | None:
-    """The step of a metrics line, or None for a line that is not one (torn by a kill, foreign)."""
-    try:
-        record = json.loads(line)
-    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-        return None
-    step = record.get("step") if isinstance(record, dict) else None
-    return step if isinstance(step, int) and not isinstance(step, bool) else None
-
-
-def _json_float(x):
-    """JSON has no inf or NaN: write them as None."""
-    return None if x is None or not math.isfinite(x) else x
 
 
 def _postfix(progress: Progress, speed: float) -> str:

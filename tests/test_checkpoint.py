@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 
 import rnnac
-from rnnac.checkpoint import (BUNDLED_MODEL, FORMAT_VERSION, Checkpoint, LexiconData, describe, export_for_inference,
-                              load_checkpoint, save_checkpoint, vocab_from_meta)
+from rnnac.checkpoint import (BUNDLED_MODEL, FORMAT_VERSION, Checkpoint, describe, export_for_inference, load_checkpoint,
+                              save_checkpoint, vocab_from_meta)
 from rnnac.data import Vocab
 from rnnac.errors import CheckpointError
+from rnnac.lexicon import LexiconData
 from rnnac.optim import make_optimizer
 
 CHARS = ["a", "b", "c"]  # K = 4 with the boundary
@@ -287,6 +288,21 @@ def test_export_keeps_the_lexicon_and_drops_the_optimizer(with_lexicon, format_1
     export_for_inference(format_1, tmp_path / "v1-small.npz")  # a format-1 file becomes format 2, still without one
     small = load_checkpoint(tmp_path / "v1-small.npz")
     assert small.lexicon is None and small.meta["format_version"] == FORMAT_VERSION
+
+
+def test_export_keeps_no_folder_of_the_machine_that_built_it(tmp_path, monkeypatch):
+    """data.path and output.dir under the working directory become relative to it; others, their name alone."""
+    params, meta, _ = make_checkpoint()
+    meta["config"] = {**meta["config"], "data": {"path": str(tmp_path / "data" / "words.tsv"), "lowercase": True},
+                      "output": {"dir": str(tmp_path.parent / "elsewhere" / "runs" / "default")}}
+    save_checkpoint(tmp_path / "full.npz", params, meta)
+    monkeypatch.chdir(tmp_path)
+    export_for_inference("full.npz", "small.npz")
+    config = load_checkpoint(tmp_path / "small.npz").meta["config"]
+    assert config["data"] == {"path": "data/words.tsv", "lowercase": True}
+    assert config["output"] == {"dir": "default"}
+    assert config["model"] == meta["config"]["model"] and config["train"] == meta["config"]["train"]
+    assert load_checkpoint(tmp_path / "full.npz").meta["config"] == meta["config"]  # the source is left as it was
 
 
 def test_saving_a_loaded_checkpoint_without_its_lexicon_drops_meta_lexicon(with_lexicon, tmp_path):

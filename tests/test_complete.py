@@ -11,7 +11,7 @@ from rnnac.bptt import Engine
 from rnnac import checkpoint, complete, sampling, search
 from rnnac.checkpoint import save_checkpoint
 from rnnac.complete import Completer
-from rnnac.search import Lexicon
+from rnnac.lexicon import Lexicon
 from rnnac.errors import CheckpointError
 
 VOCAB = rnnac.Vocab("abc")

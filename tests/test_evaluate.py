@@ -259,7 +259,7 @@ def test_mixture_nll_by_hand():
 
 def test_evaluate_checkpoint_mixture_completes_as_rnnac_complete(tmp_path):
     from rnnac.complete import Completer
-    from rnnac.search import Lexicon
+    from rnnac.lexicon import Lexicon
     from rnnac.wordlist import load_data
 
     path = tmp_path / "words.tsv"

@@ -19,8 +19,9 @@ import pytest
 from test_checkpoint import assert_load_fails, make_checkpoint, rewrite
 
 import rnnac
-from rnnac.checkpoint import LexiconData, describe, load_checkpoint, save_checkpoint
+from rnnac.checkpoint import describe, load_checkpoint, save_checkpoint
 from rnnac.errors import CheckpointError
+from rnnac.lexicon import LexiconData
 
 MiB = 2**20
 

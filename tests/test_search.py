@@ -15,7 +15,7 @@ import rnnac
 from rnnac import complete, search
 from rnnac.complete import Completer
 from rnnac.errors import CheckpointError
-from rnnac.search import Lexicon
+from rnnac.lexicon import Lexicon, _token_rows
 
 VOCAB = rnnac.Vocab("abc")
 MAX_LENGTH = 4
@@ -370,7 +370,7 @@ def test_lexicon_edge_cases():
     check_against_reference(["a\nb", "ab", "a"], [1, 2, 3], VOCAB)  # a newline: never a word's character
     with_newline = Lexicon(["a\nb", "ab", "b"], rnnac.Vocab("\nab"))  # even in a vocabulary that has it
     assert with_newline.skipped == 1 and with_newline.ends[with_newline.walk([2, 3])] and with_newline.total == 2
-    rows, lengths, _ = search._token_rows(["a", "ab"], rnnac.Vocab("\nab"), True)
+    rows, lengths, _ = _token_rows(["a", "ab"], rnnac.Vocab("\nab"), True)
     assert rows.tolist() == [[2, 0], [2, 3]] and lengths.tolist() == [1, 2]  # padded with the boundary
     wide = rnnac.Vocab(chr(0x100 + i) for i in range(300))  # over 256 tokens: wider token rows
     rng = np.random.default_rng(0)
