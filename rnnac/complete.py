@@ -11,8 +11,9 @@ word boundary).
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import os
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -25,10 +26,11 @@ from rnnac.data import BOUNDARY, Vocab
 from rnnac.errors import CheckpointError, UnknownCharError
 from rnnac.mixture import DEFAULT_LAMBDA
 from rnnac.model import RNN
-from rnnac.lexicon import Lexicon
+from rnnac.lexicon import Lexicon, LexiconData, fold
 from rnnac.search import MODES, BeamSearch, ExactSearch, OutOfMemory, Roots, Scoring
 
 SEARCH_BYTES = 2**28  # rough cap on the memory of one group's search (states and frontier)
+FEW_PREFIXES = 16  # up to this many distinct prefixes a call builds only the part of a list below them
 FRONTIER_BYTES = 28  # one frontier entry: pid, parent, token, length, trie (int32) + lp (float64); a
 # mixture adds its bound (float64), a blocklist its node (int32): the cap is rough
 
@@ -66,8 +68,9 @@ class Completer:
         if len(vocab) != model.vocab_size:
             raise ValueError(f"vocabulary of {len(vocab)} tokens for a model of {model.vocab_size}")
         self.model, self.vocab, self.lowercase = model, vocab, lowercase
-        self.lexicon, self.mixture_lambda = _check_lexicon(lexicon, vocab), _check_lambda(mixture_lambda)
-        self.lexicon_words = None  # the checkpoint's LexiconData, when loaded from one that has it
+        self._lexicon, self.mixture_lambda = _check_lexicon(lexicon, vocab), _check_lambda(mixture_lambda)
+        self.lexicon_words: LexiconData | None = None  # the checkpoint's word list, when loaded from one with it
+        self._written_is_folded: bool | None = None  # the list's words are already as _fold makes prefixes
         # (K,) token id -> character; the boundary's "\0" pads fixed-width strings (see rnnac.search._Tree.suffixes)
         self._chars = np.array(["\0", *vocab.chars], dtype="<U1")
         self._evals_per_prefix = 200.0  # running estimate, sizes the groups searched together
@@ -79,14 +82,45 @@ class Completer:
         path = resolve_checkpoint(path)
         model, vocab, lowercase, ckpt = load_model(path)
         stored = ckpt.lexicon  # words (W,), counts (W,), held_out (W,); None in older checkpoints
-        lexicon = None if stored is None else Lexicon(stored.words, vocab, lowercase, stored.counts)
         # A lexicon without a fitted lam comes from a run that never finished: weigh both sides alike.
         mixture_lambda = ckpt.meta.get("mixture_lambda", None if stored is None else DEFAULT_LAMBDA) or 0.0
         if not (isinstance(mixture_lambda, (int, float)) and 0.0 <= mixture_lambda <= 1.0):
             raise CheckpointError(f"cannot load checkpoint {path}: meta mixture_lambda {mixture_lambda!r} is not in [0, 1]")
-        completer = cls(model, vocab, lowercase, lexicon, mixture_lambda)
-        completer.lexicon_words = stored
+        completer = cls(model, vocab, lowercase, None, mixture_lambda)
+        completer.lexicon_words = stored  # its Lexicon is built when first needed (see _lexicon_for)
         return completer
+
+    @property
+    def lexicon(self) -> Lexicon | None:
+        """The completer's own lexicon: the one given, or the whole word list of its checkpoint."""
+        if self._lexicon is None and self.lexicon_words is not None:
+            stored = self.lexicon_words
+            self._lexicon = Lexicon(stored.words, self.vocab, self.lowercase, stored.counts, float(stored.counts.sum()))
+        return self._lexicon
+
+    def _lexicon_for(self, folded: list[str]) -> Lexicon | None:
+        """The own lexicon, or for a few prefixes only the part of the checkpoint's list below them:
+        a cold `rnnac complete rec` then builds a trie of a few hundred words, not of the whole list.
+        Scores are the same either way: the part keeps the whole list's total count."""
+        stored = self.lexicon_words
+        if self._lexicon is not None or stored is None or len(folded) > FEW_PREFIXES or "" in folded:
+            return self.lexicon
+        rows = self._rows_below(folded)  # (W',)
+        return Lexicon([stored.words[i] for i in rows], self.vocab, self.lowercase, stored.counts[rows],
+                       float(stored.counts.sum()))
+
+    def _rows_below(self, folded: list[str]) -> np.ndarray:
+        """Indices of the checkpoint's words whose folded form starts with one of `folded`."""
+        words = self.lexicon_words.words  # sorted as written
+        text = "\n".join(words)  # folded in one call: neither NFC nor lower() acts across a newline
+        if self._written_is_folded is None:
+            self._written_is_folded = fold(text, self.lowercase) == text
+        if self._written_is_folded:  # then the words below a prefix are one run of the sorted list
+            rows = sorted(set(itertools.chain(*(_run_below(words, p) for p in folded))))  # not np.unique: numpy.ma costs 20 ms
+            return np.array(rows, dtype=np.int64)  # (W',)
+        starts = tuple(folded)
+        folded_words = fold(text, self.lowercase).split("\n")
+        return np.array([i for i, w in enumerate(folded_words) if w.startswith(starts)], dtype=np.int64)  # (W',)
 
     def lexicon_from_file(self, path: str | os.PathLike, add: bool = False) -> Lexicon:
         """A Lexicon of the words of the list at `path` with its counts (1 each in a plain list);
@@ -123,9 +157,9 @@ class Completer:
         """
         if k < 1 or max_length < 1 or budget < 1 or (beam is not None and beam < 1):
             raise ValueError("k, max_length, budget and beam must be >= 1")
-        options = self._options(lexicon, mode, mixture_lambda, exclude)
         results = [Result(prefix) for prefix in prefixes]
         todo = self._fold(results)
+        options = self._options(lexicon, mode, mixture_lambda, exclude, list(todo))
         queue, size = list(todo), self._group_size(budget)
         while queue:
             group = queue[:size]
@@ -148,13 +182,16 @@ class Completer:
             size = self._group_size(budget)
         return results
 
-    def _options(self, lexicon, mode, mixture_lambda, exclude) -> _Options:
-        """complete_many's scoring options, defaults resolved and checked."""
+    def _options(self, lexicon, mode, mixture_lambda, exclude, folded: list[str]) -> _Options:
+        """complete_many's scoring options, defaults resolved and checked, for the `folded` prefixes."""
+        has_own = self._lexicon is not None or self.lexicon_words is not None
         if mode is None:
-            mode = "known" if lexicon is not None else "open" if self.lexicon is None else "mixture"
+            mode = "known" if lexicon is not None else "mixture" if has_own else "open"
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        lexicon = self.lexicon if lexicon is None else _check_lexicon(lexicon, self.vocab)
+        if lexicon is None:  # the own one; in open mode too, which still says which words are known
+            lexicon = self._lexicon_for(folded)
+        lexicon = _check_lexicon(lexicon, self.vocab)
         if mode != "open" and lexicon is None:
             raise ValueError(f"mode {mode!r} needs a lexicon")
         lam = self.mixture_lambda if mixture_lambda is None else _check_lambda(mixture_lambda)
@@ -171,8 +208,7 @@ class Completer:
             given.setdefault(result.prefix, []).append(i)
         todo: dict[str, list[int]] = {}
         for prefix, positions in given.items():
-            folded = prefix if prefix.isascii() else unicodedata.normalize("NFC", prefix)  # ASCII is NFC
-            folded = folded.lower() if self.lowercase else folded
+            folded = fold(prefix, self.lowercase)
             char = self.vocab.unknown_char(folded)
             if char is None:
                 todo.setdefault(folded, []).extend(positions)
@@ -209,6 +245,14 @@ class Completer:
             found = [j for j, lp in enumerate(row_lp) if lp > -np.inf]  # best first; -inf: fewer than k words
             out.append(([(prefix + row_suffixes[j], row_lp[j]) for j in found], [row_known[j] for j in found], cut, n))
         return out
+
+
+def _run_below(words: list[str], prefix: str) -> range:
+    """The indices of the sorted `words` that start with `prefix`: one run, found by bisection."""
+    def head(word: str) -> str:
+        return word[: len(prefix)]
+
+    return range(bisect.bisect_left(words, prefix, key=head), bisect.bisect_right(words, prefix, key=head))
 
 
 def _check_lambda(mixture_lambda: float) -> float:

@@ -181,10 +181,13 @@ class Lexicon:
     together are merged and their counts added. A word holding a character outside the
     vocabulary can never be completed: it is left out and counted in `skipped`.
 
+    `total` overrides the total count, for a Lexicon holding part of a larger list.
+
     lex = Lexicon(["Ab", "ab", "b"], Vocab("ab"), counts=[1, 2, 5]); lex.count[lex.walk([1, 2])] -> 3.0
     """
 
-    def __init__(self, words: Iterable[str], vocab: Vocab, lowercase: bool = True, counts=None):
+    def __init__(self, words: Iterable[str], vocab: Vocab, lowercase: bool = True, counts=None,
+                 total: float | None = None):
         self.written = list(words)  # the words as given
         W = len(self.written)
         counts = np.ones(W) if counts is None else np.asarray(counts, dtype=np.float64)  # (W,)
@@ -198,6 +201,8 @@ class Lexicon:
         display = _most_frequent_forms(self.written, entry, counts[entry], first)  # (N,)
         word = entry[first]  # (N,) one entry per distinct folded word
         self._build(rows[word], lengths[word], lcp, _run_sums(counts[entry], first), display, len(vocab))
+        if total is not None:  # a part of a larger lexicon: shares are of the whole one's total
+            self.total = float(total)
 
     def _build(self, rows, lengths, lcp, counts, display, K):
         """The arrays, from the distinct folded words in order (N, L), their lengths, lcp, counts and
@@ -289,13 +294,17 @@ def _token_rows(words: list[str], vocab: Vocab, lowercase: bool) -> tuple[np.nda
     return rows[:, :L], lengths, in_vocab
 
 
+def fold(text: str, lowercase: bool) -> str:
+    """`text` as the model reads it: in Unicode NFC, lowercased if the model was trained so."""
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    return text.lower() if lowercase else text
+
+
 def _folded_code_points(text: str, lowercase: bool) -> np.ndarray:
     """The code points (chars,) of `text` in NFC, lowercased if asked: uint8 when all are below
     256 (for speed: a quarter of the memory), else uint32."""
-    if not unicodedata.is_normalized("NFC", text):
-        text = unicodedata.normalize("NFC", text)
-    if lowercase:
-        text = text.lower()
+    text = fold(text, lowercase)
     try:
         return np.frombuffer(text.encode("latin-1"), dtype=np.uint8)
     except UnicodeEncodeError:

@@ -386,3 +386,26 @@ def test_lexicon_keeps_the_most_frequent_written_form():
     assert lexicon.count[node] == 13 and lexicon.written[lexicon.display[node]] == "Paris"  # 4 + 3 > 5
     tie = Lexicon(["Ab", "ab", "AB"], VOCAB, counts=[2, 2, 1])
     assert tie.written[tie.display[tie.walk([1, 2])]] == "Ab"  # equally frequent: the first given
+
+
+@pytest.mark.parametrize("lexicon_words", [
+    {"a": 50, "ab": 30, "abc": 9, "ba": 40, "bbb": 1, "cab": 12, "cabb": 3},  # already folded: found by bisection
+    LEXICON,  # "Abc" folds to "abc" and "xyz" is outside the vocabulary: found by folding every word
+])
+def test_a_few_prefixes_search_only_the_part_of_the_list_below_them(lexicon_words):
+    from rnnac.lexicon import LexiconData
+
+    model = random_model(3, scale=1.5)
+    stored = LexiconData.from_unsorted(list(lexicon_words), list(lexicon_words.values()), [False] * len(lexicon_words))
+    whole = Completer(model, VOCAB, lexicon=Lexicon(stored.words, VOCAB, counts=stored.counts,
+                                                   total=float(stored.counts.sum())), mixture_lambda=0.6)
+    lazy = Completer(model, VOCAB, mixture_lambda=0.6)
+    lazy.lexicon_words = stored
+    for prefixes in (["a"], ["ab", "c"], ["cab", "ca", "b"], ["cc"]):
+        for mode in ("mixture", "known", "open"):
+            got = lazy.complete_many(prefixes, 3, MAX_LENGTH, mode=mode)
+            expected = whole.complete_many(prefixes, 3, MAX_LENGTH, mode=mode)
+            assert [(r.completions, r.known) for r in got] == [(r.completions, r.known) for r in expected]
+    assert lazy._lexicon is None  # never built whole for these few prefixes
+    assert lazy.complete("", k=2, max_length=MAX_LENGTH).completions == whole.complete("", k=2, max_length=MAX_LENGTH).completions
+    assert lazy._lexicon is not None  # the empty prefix needs all of it
