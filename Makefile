@@ -1,6 +1,6 @@
 PYTHON ?= python3
 
-.PHONY: install test bench lint model eval
+.PHONY: install test bench lint model eval configs
 
 install:  ## the package and its test and benchmark extras
 	$(PYTHON) -m pip install -e ".[test,bench]"
@@ -14,6 +14,9 @@ bench:
 
 lint:  ## needs the dev extra: pip install -e ".[dev]"
 	$(PYTHON) -m ruff check rnnac tests bench
+
+configs:  ## regenerate the field comments of configs/default.yaml from rnnac/config.py
+	$(PYTHON) -c "from rnnac.config import rewrite_config_text as r; t = r('configs/default.yaml'); open('configs/default.yaml', 'w').write(t)"
 
 model:  ## retrain the bundled model from configs/default.yaml
 	rnnac train configs/default.yaml --force --quiet

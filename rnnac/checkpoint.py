@@ -46,6 +46,7 @@ from rnnac.npz import Npz, NpzError, open_npz
 
 FORMAT_VERSION = 2
 BUNDLED_MODEL = Path(__file__).parent / "models" / "en.npz"  # the fallback model, trained by `make model`
+BUNDLED_NAME = "bundled"  # what -c or train.init_from may say for it
 REQUIRED_META = ("chars", "activation", "hidden_size", "dtype", "config",
                  "step", "epoch", "best_val_loss", "rng_state")
 OPT_PREFIX = "opt."
@@ -405,11 +406,14 @@ def load_model(path: str | os.PathLike):
 
 
 def resolve_checkpoint(path: str | os.PathLike | None = None) -> Path:
-    """The checkpoint to use: `path`, else $RNNAC_CHECKPOINT, else the bundled model."""
-    if path:
-        return Path(path)
-    if os.environ.get("RNNAC_CHECKPOINT"):
-        return Path(os.environ["RNNAC_CHECKPOINT"])
+    """The checkpoint to use: `path`, else $RNNAC_CHECKPOINT, else the bundled model. A run folder
+    stands for its best.npz, and BUNDLED_NAME for the bundled model (unless a file has that name).
+
+    resolve_checkpoint("runs/names") -> Path("runs/names/best.npz")
+    """
+    path = path or os.environ.get("RNNAC_CHECKPOINT") or None
+    if path and (str(path) != BUNDLED_NAME or os.path.exists(path)):
+        return Path(path) / "best.npz" if os.path.isdir(path) else Path(path)
     if not BUNDLED_MODEL.exists():
         raise CheckpointError("no bundled model; train one (`make model`, or `rnnac train configs/default.yaml`) "
                               "and pass it with -c/--checkpoint or $RNNAC_CHECKPOINT")

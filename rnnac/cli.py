@@ -1,16 +1,26 @@
 """The rnnac command line: a thin shell over the library. Each command parses, calls, prints.
 
 Library errors (RnnacError) become `Error: ...` on stderr with exit code 1; click's usage
-errors exit 2. Heavy imports (yaml, tqdm) happen inside the commands that need them, so
-`rnnac complete` starts fast.
+errors exit 2. Heavy imports (numpy, yaml, tqdm) happen inside the commands that need them, so
+`rnnac --help` prints at once and `rnnac complete` starts fast.
+
+A flag means the same on every command: -c/--checkpoint (a checkpoint, or a run folder for its
+best.npz; else $RNNAC_CHECKPOINT, else the bundled model), --format plain|tsv|json (--json is
+--format json), -k/--top, -n/--count, -o/--output, -q/--quiet.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 import click
 
 from rnnac import __version__
-from rnnac.errors import RnnacError
+from rnnac.errors import CheckpointError, RnnacError
+
+CHECKPOINT_VARIABLE = "RNNAC_CHECKPOINT"
+FROM_VARIABLE = "rnnac.checkpoint_from_variable"  # ctx.meta key: -c was not given, the variable was
 
 
 class Group(click.Group):
@@ -22,12 +32,19 @@ class Group(click.Group):
         return self._plainly(super().make_context, info_name, args, parent, **extra)
 
     def invoke(self, ctx):
-        return self._plainly(super().invoke, ctx)
+        try:
+            return self._plainly(super().invoke, ctx)
+        except _CheckpointFailure as e:  # the user may not know the variable is set: name it
+            if ctx.meta.get(FROM_VARIABLE):
+                e.message = f"${CHECKPOINT_VARIABLE}: {e.message}"
+            raise
 
     @staticmethod
     def _plainly(call, *args, **kwargs):
         try:
             return call(*args, **kwargs)
+        except CheckpointError as e:
+            raise _CheckpointFailure(str(e)) from None
         except RnnacError as e:
             raise click.ClickException(str(e)) from None
         except KeyboardInterrupt:  # click would say "Aborted!" and exit 1
@@ -42,68 +59,138 @@ class Group(click.Group):
             raise click.ClickException(f"{where}{e.strerror or e}") from None
 
 
+class _CheckpointFailure(click.ClickException):
+    """A CheckpointError on its way to stderr."""
+
+
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="rnnac")
 def cli():
-    """Character-level autocompletion with a vanilla RNN trained by exact BPTT.
+    """Character-level autocompletion: train an RNN on a word list, complete prefixes.
 
     \b
-      rnnac train configs/default.yaml      train a model on a word list
-      rnnac complete rec                    complete a prefix with the bundled model
-      rnnac complete - < prefixes.txt       complete one prefix a line from a pipe
+    Examples:
+      rnnac complete rec                  with the bundled English model
+      rnnac train mylist.txt              one word a line; into runs/mylist
+      rnnac complete -c runs/mylist ab    with the model just trained
+      rnnac init mylist.txt -o my.yaml    its config, every field explained
+      rnnac complete < prefixes.txt       one prefix a line, in input order
+
+    Each command's --help has more examples.
     """
 
 
-# --- train (owned by the lead) ---------------------------------------------------------
+def _checkpoint(ctx, param, value):
+    """-c/--checkpoint's callback: the path given, else $RNNAC_CHECKPOINT's (noted, so that an
+    error names the variable), else None (the bundled model)."""
+    if value is None and os.environ.get(CHECKPOINT_VARIABLE):
+        value = os.environ[CHECKPOINT_VARIABLE]
+        ctx.meta[FROM_VARIABLE] = True
+    return value
+
+
+checkpoint_option = click.option(
+    "-c", "--checkpoint", type=click.Path(), default=None, callback=_checkpoint,
+    help=f"Model: a checkpoint, or a run folder for its best.npz [default: ${CHECKPOINT_VARIABLE}, else the bundled model].")
+
+
+def format_option(*choices: str, help: str):
+    return click.option("--format", "fmt", type=click.Choice(choices), default="plain", show_default=True, help=help)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="The same as --format json.")
+
+
+# --- train ---------------------------------------------------------------------------------
 
 
 @cli.command()
-@click.argument("config", type=click.Path(dir_okay=False))
+@click.argument("target", metavar="WORDLIST|CONFIG|NAME")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
-              help="Override a config field (repeatable).")
+              help="Override a config field (repeatable); `rnnac init` lists them all.")
+@click.option("--init-from", metavar="CHECKPOINT", default=None,
+              help="Start from a trained model (a checkpoint, a run folder, or `bundled`): train.init_from.")
 @click.option("--resume", is_flag=True, help="Continue the run from OUTPUT_DIR/last.npz.")
 @click.option("--force", is_flag=True, help="Start over even if output.dir holds a run.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or log lines.")
-def train(config, overrides, resume, force, quiet):
-    """Train a model as CONFIG (YAML) says; checkpoints go to output.dir.
+@format_option("plain", "json", help="The summary on stdout: one line, or one JSON object.")
+def train(target, overrides, init_from, resume, force, quiet, fmt):
+    """Train a model on a word list, or as a config says.
 
-    Ctrl-C, SIGTERM or SIGHUP saves last.npz and exits 130, 143 or 129; `--resume` continues
+    WORDLIST (.txt, .tsv, .csv, or any file that is not a YAML mapping: one word a line, or a
+    frequency list) trains with settings sized to it, which the log states, into
+    runs/<list name>. CONFIG is a YAML config file. NAME is a shipped config (default, names,
+    tiny, ...), which trains into runs/<name> here. Every config field, its meaning, range and
+    default: `rnnac init` (or configs/default.yaml in the source).
+
+    Ctrl-C, SIGTERM or SIGHUP saves last.npz and exits 130, 143 or 129; --resume continues
     from it exactly.
+
+    \b
+    Examples:
+      rnnac train mylist.txt
+      rnnac train mylist.txt --set model.hidden_size=64 --set train.max_steps=5000
+      rnnac train tiny
+      rnnac train my.yaml --resume
     """
-    from rnnac.config import load_config
+    import json
+
     from rnnac.errors import TrainingInterrupted
+    from rnnac.quickstart import training_config
     from rnnac.train import run
 
+    overrides = [*overrides, *([f"train.init_from={init_from}"] if init_from else [])]
+    config, note = training_config(target, overrides)
+    if note and not quiet:
+        click.echo(note, err=True)
     try:
-        summary = run(load_config(config, overrides), resume=resume, quiet=quiet, force=force)
+        summary = run(config, resume=resume, quiet=quiet, force=force)
     except TrainingInterrupted as e:
-        import contextlib
         import shlex
 
-        again = shlex.join(["rnnac", "train", config, *(x for o in overrides for x in ("--set", o)), "--resume"])
+        again = shlex.join(["rnnac", "train", target, *(x for o in overrides for x in ("--set", o)), "--resume"])
         how = "Interrupted" if e.signal_name == "SIGINT" else f"Stopped by {e.signal_name}"
         with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
             click.echo(f"{how} at step {e.step}; saved {e.path}. Resume with: {again}", err=True)
         raise SystemExit(128 + e.signum) from None
-    click.echo(summary)
+    click.echo(json.dumps(summary.record) if fmt == "json" else summary)
 
 
-# --- end of train ------------------------------------------------------------------------
+@cli.command()
+@click.argument("wordlist", required=False, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
+              help="The config file to write [default: stdout].")
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+def init(wordlist, output, force):
+    """Write a config with every field explained.
+
+    Every field with its meaning, range and default; given WORDLIST, filled in for it: its path,
+    the run folder runs/<list name>, and the settings `rnnac train WORDLIST` would size to it.
+    Paths in the file are relative to the file's folder.
+
+    \b
+    Examples:
+      rnnac init mylist.txt -o my.yaml && rnnac train my.yaml
+      rnnac init > reference.yaml
+    """
+    from rnnac.quickstart import init_text, write_new_file
+
+    text = init_text(wordlist, None if output == "-" else output)
+    if output == "-":
+        click.echo(text, nl=False)
+        return
+    write_new_file(output, text, force)
+    click.echo(f"Wrote {output}; train with: rnnac train {output}", err=True)
 
 
 # --- complete, sample, info --------------------------------------------------------------
-
-checkpoint_option = click.option(
-    "-c", "--checkpoint", type=click.Path(dir_okay=False), default=None,
-    help="Model to use [default: $RNNAC_CHECKPOINT, else the bundled model].")
-
 
 @cli.command()
 @click.argument("prefixes", nargs=-1, metavar="[PREFIX]...")
 @checkpoint_option
 @click.option("-k", "--top", default=5, show_default=True, type=click.IntRange(min=1), help="Completions per prefix.")
-@click.option("--format", "fmt", type=click.Choice(["plain", "tsv", "json"]), default="plain", show_default=True,
-              help="plain: one word a line; tsv and json: the records of the README's output format.")
+@format_option("plain", "tsv", "json", help="plain: one word a line; tsv and json: the records of the README's output format.")
+@click.option("--header", is_flag=True, help="With --format tsv: first a row of the column names.")
 @click.option("--beam", type=click.IntRange(min=1), default=None, help="Beam search of this width instead of the exact search.")
 @click.option("--lexicon", type=click.Path(dir_okay=False), default=None,
               help="Complete only to the words of this list, weighed by its counts.")
@@ -117,36 +204,51 @@ checkpoint_option = click.option(
 @click.option("--max-length", default=32, show_default=True, type=click.IntRange(min=1), help="Longest word, prefix included.")
 @click.option("--budget", default=2000, show_default=True, type=click.IntRange(min=1), help="Node expansions per prefix.")
 @click.option("--skip-unknown", is_flag=True, help="Silently skip prefixes with characters the model does not know.")
-def complete(prefixes, checkpoint, top, fmt, beam, lexicon, lexicon_mode, exclude, known_only, open_vocab,
+def complete(prefixes, checkpoint, top, fmt, header, beam, lexicon, lexicon_mode, exclude, known_only, open_vocab,
              mixture_lambda, max_length, budget, skip_unknown):
-    """The TOP most probable whole words starting with each PREFIX, best first.
+    """Complete prefixes to the most probable whole words.
 
-    Words are ranked by a mixture of the lexicon the model carries (its training list, with
-    counts) and the model itself, so known words come first and new ones still appear.
-    With `-`, or no PREFIX and stdin not a terminal, reads one prefix a line and answers as
-    lines arrive. With several prefixes (or stdin) plain lines are `prefix<TAB>word`.
-    The search is exact unless the budget stops it (a warning on stderr says so).
+    The TOP most probable whole words starting with each PREFIX, best first. Words are ranked
+    by a mixture of the lexicon the model carries (its training list, with counts) and the model
+    itself, so known words come first and new ones still appear. The search is exact unless
+    --budget stops it (a warning on stderr says so).
+
+    Stdin: with `-`, or with no PREFIX when stdin is not a terminal (a pipe or a file), reads
+    one prefix a line and answers each line as it arrives. Surrounding whitespace is stripped.
+
+    Output lines up with the input: with several prefixes or stdin, plain lines are
+    `prefix<TAB>word`; TSV gives each prefix its rows and JSON one object a line, in input
+    order. A prefix holding a character the model does not know gets an `Error:` line on
+    stderr and, in TSV and JSON, a record with the error in its place (exit code 1 at the end),
+    unless --skip-unknown.
+
+    \b
+    Examples:
+      rnnac complete rec
+      rnnac complete -c runs/mylist -k 10 --format tsv --header ab ca
+      rnnac complete --format json < prefixes.txt | jq -r '.completions[0].word'
     """
     import sys
 
     from rnnac.complete import Completer
 
-    from_stdin = prefixes == ("-",) or (not prefixes and not sys.stdin.isatty())
-    if not from_stdin and not prefixes:
-        raise click.UsageError("give a PREFIX, or - to read prefixes from stdin")
-    if "-" in prefixes and len(prefixes) > 1:
-        raise click.UsageError("- (read stdin) cannot be mixed with other prefixes")
+    from_stdin = _reads_stdin(prefixes, sys.stdin)
     if known_only and open_vocab:
         raise click.UsageError("--known-only and --open cannot be used together")
+    if header and fmt != "tsv":
+        raise click.UsageError("--header goes with --format tsv")
     completer = Completer.load(checkpoint)
     options = _scoring_options(completer, lexicon, lexicon_mode, exclude, known_only, open_vocab, mixture_lambda)
     chunks = _line_chunks(sys.stdin) if from_stdin else [list(prefixes)]
     show_prefix = from_stdin or len(prefixes) > 1
     failed = False
     try:
+        if header:
+            sys.stdout.write("\t".join(TSV_COLUMNS) + "\n")
         for chunk in chunks:
             out = []
-            for result in completer.complete_many(chunk, top, max_length, budget, beam, **options):
+            results = completer.complete_many([p.strip() for p in chunk], top, max_length, budget, beam, **options)
+            for result in results:
                 if result.error:
                     if skip_unknown:
                         continue
@@ -163,6 +265,18 @@ def complete(prefixes, checkpoint, top, fmt, beam, lexicon, lexicon_mode, exclud
         sys.exit(0)
     if failed:
         sys.exit(1)
+
+
+def _reads_stdin(prefixes: tuple[str, ...], stdin) -> bool:
+    """Whether `complete` reads its prefixes from stdin: given `-`, or no PREFIX and stdin is not
+    a terminal. UsageError for no prefix at all, or `-` beside others."""
+    if "-" in prefixes and len(prefixes) > 1:
+        raise click.UsageError("- (read stdin) cannot be mixed with other prefixes")
+    if prefixes == ("-",) or (not prefixes and not stdin.isatty()):
+        return True
+    if not prefixes:
+        raise click.UsageError("give a PREFIX, or - to read prefixes from stdin")
+    return False
 
 
 def _scoring_options(completer, lexicon, lexicon_mode, exclude, known_only, open_vocab, mixture_lambda) -> dict:
@@ -188,25 +302,25 @@ TSV_COLUMNS = ("prefix", "rank", "word", "prob", "logprob", "known", "edits", "c
 
 def _format(result, fmt: str, show_prefix: bool) -> str:
     """One prefix's answer as text lines: plain, TSV rows of TSV_COLUMNS, or one JSON object.
-    A failed prefix is one record with its error (nothing in plain, whose errors go to stderr)."""
+    Words as shown (the case typed). A failed prefix is one record with its error (nothing in
+    plain, whose errors go to stderr)."""
     import json
     import math
 
+    rows = list(zip(result.shown, (lp for _, lp in result.completions), result.known))  # (word, logprob, known)
     if fmt == "json":
         if result.error:
             return json.dumps({"version": 1, "prefix": result.prefix, "error": result.error}, ensure_ascii=False) + "\n"
-        words = [{"word": w, "prob": math.exp(lp), "logprob": lp, "known": known}
-                 for (w, lp), known in zip(result.completions, result.known)]
+        words = [{"word": w, "prob": math.exp(lp), "logprob": lp, "known": known} for w, lp, known in rows]
         obj = {"version": 1, "prefix": result.prefix, "completions": words, "truncated": result.truncated}
         return json.dumps(obj, ensure_ascii=False) + "\n"
     if fmt == "tsv":
         if result.error:
             return f"{result.prefix}\t\t\t\t\t\t\t\t{result.error}\n"
-        return "".join(f"{result.prefix}\t{rank}\t{w}\t{math.exp(lp):.6g}\t{lp:.6f}\t{str(known).lower()}"
-                       f"\t0\t{result.prefix}\t\n"
-                       for rank, ((w, lp), known) in enumerate(zip(result.completions, result.known), start=1))
+        return "".join(f"{result.prefix}\t{rank}\t{w}\t{math.exp(lp):.6g}\t{lp:.6f}\t{str(known).lower()}\t0\t{result.prefix}\t\n"
+                       for rank, (w, lp, known) in enumerate(rows, start=1))
     lead = f"{result.prefix}\t" if show_prefix else ""
-    return "".join(f"{lead}{w}\n" for w, _ in result.completions)
+    return "".join(f"{lead}{w}\n" for w, _, _ in rows)
 
 
 def _line_chunks(stream, max_lines: int = 2048):
@@ -277,14 +391,26 @@ def _finite(ctx, param, value):
 
 @cli.command()
 @checkpoint_option
-@click.option("-n", "count", default=10, show_default=True, type=click.IntRange(min=0), help="How many words.")
+@click.option("-n", "--count", default=10, show_default=True, type=click.IntRange(min=0), help="How many words.")
 @click.option("-t", "--temperature", default=1.0, show_default=True, type=click.FloatRange(min=0), callback=_finite,
               help="Below 1 sharper, above 1 more varied; 0 always the most likely character.")
 @click.option("--prefix", default="", help="Every word starts with this.")
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Seed for repeatable samples.")
 @click.option("--max-length", default=32, show_default=True, type=click.IntRange(min=1), help="Longest word, prefix included.")
-def sample(checkpoint, count, temperature, prefix, seed, max_length):
-    """Generate words from the model, one a line."""
+@format_option("plain", "tsv", "json", help="plain and tsv: one word a line; json: one object a line.")
+def sample(checkpoint, count, temperature, prefix, seed, max_length, fmt):
+    """Generate new words from the model.
+
+    Draws COUNT words, a character at a time, from the model alone (not its lexicon): words
+    in the style of the list it learnt, often ones the list lacks.
+
+    \b
+    Examples:
+      rnnac sample -n 20 --temperature 0.8 --seed 1
+      rnnac sample -c runs/mylist --prefix ma --format json
+    """
+    import json
+
     from rnnac.checkpoint import load_for_inference
     from rnnac.sampling import sample as sample_words
 
@@ -292,28 +418,46 @@ def sample(checkpoint, count, temperature, prefix, seed, max_length):
         raise click.BadParameter(f"{len(prefix)} characters, more than --max-length {max_length}", param_hint="--prefix")
     model, vocab, lowercase, _ = load_for_inference(checkpoint)
     words = sample_words(model, vocab, count, temperature, prefix, seed, max_length, lowercase)
-    click.echo("".join(f"{w}\n" for w in words), nl=False)
+    if fmt == "json":
+        click.echo("".join(json.dumps({"version": 1, "word": w}, ensure_ascii=False) + "\n" for w in words), nl=False)
+    else:
+        click.echo("".join(f"{w}\n" for w in words), nl=False)
 
 
 @cli.command()
-@click.argument("checkpoint", required=False, type=click.Path(dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
-def info(checkpoint, as_json):
-    """Describe CHECKPOINT [default: $RNNAC_CHECKPOINT, else the bundled model]."""
+@click.argument("checkpoint_arg", metavar="[CHECKPOINT]", required=False, type=click.Path())
+@checkpoint_option
+@format_option("plain", "tsv", "json", help="plain: `key: value` lines; tsv: key<TAB>value; json: one object.")
+@json_option
+def info(checkpoint_arg, checkpoint, fmt, as_json):
+    """Describe a model: vocabulary, sizes, lexicon, training.
+
+    The model is CHECKPOINT or -c (a checkpoint, or a run folder for its best.npz), else
+    $RNNAC_CHECKPOINT, else the bundled model. Config fields appear as config.SECTION.KEY.
+
+    \b
+    Examples:
+      rnnac info
+      rnnac info -c runs/mylist --format json
+    """
     import json
 
     from rnnac.checkpoint import describe
 
+    if checkpoint_arg is not None:
+        ctx = click.get_current_context()
+        if checkpoint is not None and not ctx.meta.pop(FROM_VARIABLE, False):
+            raise click.UsageError("give the checkpoint once: as CHECKPOINT or with -c")
+        checkpoint = checkpoint_arg
     facts = describe(checkpoint)
-    if as_json:
+    if as_json or fmt == "json":
         click.echo(json.dumps(facts, indent=2, ensure_ascii=False))
         return
-    for key, value in facts.items():
-        if key == "config":
-            for name, field_value in _flatten(value):
-                click.echo(f"config.{name}: {json.dumps(field_value)}")
-        else:
-            click.echo(f"{key}: {value if isinstance(value, str) else json.dumps(value)}")
+    config = facts.pop("config")
+    rows = [*((key, value if isinstance(value, str) else json.dumps(value)) for key, value in facts.items()),
+            *((f"config.{key}", json.dumps(value)) for key, value in _flatten(config))]
+    separator = "\t" if fmt == "tsv" else ": "
+    click.echo("".join(f"{key}{separator}{value}\n" for key, value in rows), nl=False)
 
 
 def _flatten(tree: dict, parent: str = ""):
@@ -333,7 +477,7 @@ BASELINES = ("trie", "ngram", "kn")
 @cli.command()
 @click.argument("wordlist", type=click.Path(dir_okay=False, allow_dash=True))
 @checkpoint_option
-@click.option("--weighted", is_flag=True, help="Weigh each word by its TSV count (words as people type them).")
+@click.option("--weighted", is_flag=True, help="Weigh each word by its count in a frequency list (words as people type them).")
 @click.option("--baseline", "baselines", multiple=True, type=click.Choice(BASELINES),
               help="Baselines to compare with (repeatable) [default: all].")
 @click.option("--no-baselines", is_flag=True, help="Evaluate the model alone.")
@@ -345,17 +489,68 @@ BASELINES = ("trie", "ngram", "kn")
                    "ranks only the training and evaluated words, as the baselines do.")
 @click.option("--train-list", type=click.Path(dir_okay=False), default=None,
               help="The word list the model was trained on, if not where its config says.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object with every figure.")
-def evaluate(wordlist, checkpoint, weighted, baselines, no_baselines, top, mixture_lambda, search, train_list, as_json):
-    """Likelihood, completion accuracy and keystroke savings of a model over WORDLIST,
-    beside a frequency trie and a character n-gram trained on the same split."""
+@format_option("plain", "tsv", "json",
+               help="plain: tables; tsv: one row per model and subset of the words; json: every figure.")
+@json_option
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar (there is none when stderr is not a terminal).")
+def evaluate(wordlist, checkpoint, weighted, baselines, no_baselines, top, mixture_lambda, search, train_list, fmt, as_json,
+             quiet):
+    """Score a model on a word list beside simple baselines.
+
+    Likelihood (nats and bits per character), completion accuracy with 1 to 4 characters typed,
+    and keystroke savings of the model over WORDLIST, beside a frequency trie and character
+    n-grams trained on the same split; seen and held-out words apart. On a terminal, a bar says
+    what it is doing.
+
+    \b
+    Examples:
+      rnnac evaluate data/words.tsv --weighted
+      rnnac evaluate mylist.txt -c runs/mylist --format json
+    """
     from rnnac.checkpoint import resolve_checkpoint
     from rnnac.evaluate import evaluate_checkpoint, format_table
 
-    result = evaluate_checkpoint(
-        wordlist, resolve_checkpoint(checkpoint), weighted=weighted, k=top, train_list=train_list,
-        baselines=() if no_baselines else (baselines or BASELINES), search=search, mixture_lambda=mixture_lambda)
-    click.echo(result.to_json() if as_json else format_table(result))
+    with _stage_bar(quiet) as progress:
+        result = evaluate_checkpoint(
+            wordlist, resolve_checkpoint(checkpoint), weighted=weighted, k=top, train_list=train_list,
+            baselines=() if no_baselines else (baselines or BASELINES), search=search, mixture_lambda=mixture_lambda,
+            progress=progress)
+    fmt = "json" if as_json else fmt
+    click.echo({"json": result.to_json, "tsv": lambda: _evaluation_tsv(result.to_dict()), "plain": lambda: format_table(result)}[fmt]())
+
+
+@contextlib.contextmanager
+def _stage_bar(quiet: bool):
+    """A progress bar on stderr, when it is a terminal, for a library call that reports its stages
+    as progress(what, done, total); it is cleared at the end, leaving stdout's results alone."""
+    import sys
+
+    from tqdm import tqdm
+
+    with tqdm(total=1, file=sys.stderr, disable=quiet or not sys.stderr.isatty(), leave=False,
+              bar_format="{desc} |{bar:20}| {n}/{total} [{elapsed}]") as bar:
+        def progress(what: str, done: int, total: int) -> None:
+            bar.total, bar.n = total, done
+            bar.set_description_str(what)  # refreshes the bar
+
+        bar.set_description_str("reading the word lists and the model")
+        yield progress
+
+
+def _evaluation_tsv(report: dict) -> str:
+    """`rnnac evaluate --format tsv`: one row per model and subset of the words (all, seen,
+    held_out), with a header; top-1, top-k and MRR for each number of characters typed."""
+    lengths, k = report["prefix_lengths"], report["k"]
+    columns = ["model", "subset", "n_words", "nll_per_char", "bits_per_char", "perplexity", "keystroke_savings",
+               *(f"{measure}_{n}_typed" for n in lengths for measure in ("top1", f"top{k}", "mrr"))]
+    rows = ["\t".join(columns)]
+    for model, subsets in report["models"].items():
+        for subset, scores in subsets.items():
+            typed = [scores["prefix"].get(n) or {} for n in lengths]
+            values = [model, subset, *(scores[c] for c in columns[2:7]),
+                      *(by_length.get(m) for by_length in typed for m in ("top1", "topk", "mrr"))]
+            rows.append("\t".join("" if v is None else str(v) for v in values))
+    return "\n".join(rows)
 
 
 @cli.command()
@@ -363,7 +558,16 @@ def evaluate(wordlist, checkpoint, weighted, baselines, no_baselines, top, mixtu
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default="curve.png", show_default=True,
               help="The picture to write (PNG, SVG or PDF by its extension).")
 def plot(run_dir, output):
-    """Draw training and validation loss from RUN_DIR/metrics.jsonl."""
+    """Draw a run's learning curves into a picture.
+
+    Training loss (smoothed, the raw points faint) and validation loss in nats per character
+    against the update step, from RUN_DIR/metrics.jsonl. Needs matplotlib: pip install 'rnnac[plot]'.
+
+    \b
+    Examples:
+      rnnac plot runs/mylist
+      rnnac plot runs/names -o names.svg
+    """
     from rnnac.plot import plot_run
 
     click.echo(plot_run(run_dir, output))

@@ -45,6 +45,7 @@ class Result:
     error: str | None = None  # why the prefix was not searched (a character outside the vocabulary)
     expansions: int = 0  # nodes evaluated (model.step rows), the prefix's own characters excluded
     known: list[bool] = field(default_factory=list)  # one per completion: a word of the lexicon
+    shown: list[str] = field(default_factory=list)  # one per completion: the word as shown, in the case typed (as_typed)
 
 
 class _Options(NamedTuple):
@@ -143,8 +144,10 @@ class Completer:
                       mixture_lambda: float | None = None, exclude: Lexicon | Iterable[str] | None = None) -> list[Result]:
         """One Result per prefix, in order. Exact best-first search, or beam search of width `beam`.
 
-        Prefixes are put in Unicode NFC and case-folded as the model was trained. A prefix holding
-        a character outside the vocabulary gets a Result with `error` set. Words are at most
+        Prefixes are put in Unicode NFC and case-folded as the model was trained; `shown` has the
+        words in the case typed (as_typed: REC gives RECORD), or as the lexicon writes them when
+        that has a case of its own. A prefix holding a character outside the vocabulary gets a
+        Result with `error` set. Words are at most
         `max_length` characters, prefix included (a longer prefix has no completion). `budget`
         bounds the node evaluations per prefix.
 
@@ -172,9 +175,11 @@ class Completer:
                 size = max(1, len(group) // 2)  # the same prefixes again, in smaller groups
                 continue
             queue = queue[len(group):]
-            for folded, (words, known, truncated, used) in zip(group, found):
+            for folded, (words, known, written, truncated, used) in zip(group, found):
                 for i in todo[folded]:
+                    typed = fold(results[i].prefix, lowercase=False)
                     results[i].completions, results[i].known = list(words), list(known)
+                    results[i].shown = [as_typed(typed, folded, w, form, self.lowercase) for (w, _), form in zip(words, written)]
                     results[i].truncated, results[i].expansions = truncated, used
             # Converges to twice the mean expansions per prefix: room for groups of harder prefixes.
             mean_used = sum(used for *_, used in found) / len(found)
@@ -225,7 +230,8 @@ class Completer:
         return int(np.clip(SEARCH_BYTES // per_prefix, 1, 4096))
 
     def _search(self, prefixes: list[str], k, max_length, budget, beam, options: _Options):
-        """[(completions, known, truncated, expansions)] for distinct, valid, folded prefixes."""
+        """[(completions, known, written, truncated, expansions)] for distinct, valid, folded prefixes;
+        written: each word as the lexicon writes it, None where it holds no such word."""
         encoded = [self.vocab.encode(p) for p in prefixes]
         a, logp, prefix_lp = _read(self.model, encoded)  # (G, H), (G, K), (G,)
         lengths = np.array([len(ids) for ids in encoded], dtype=np.int32)  # (G,)
@@ -238,13 +244,43 @@ class Completer:
             search = ExactSearch(self.model, roots, k, max_length, budget, scoring, max_rows)
         best_lp, best_row, truncated, used = search.run()
         suffixes = search.tree.suffixes(best_row, self._chars)  # (G, k) str
-        known = scoring.known(np.where(best_row >= 0, search.tree.trie[best_row], -1))  # (G, k)
+        trie = np.where(best_row >= 0, search.tree.trie[best_row], -1)  # (G, k) lexicon nodes
+        known = scoring.known(trie)  # (G, k)
+        written = _written_forms(options.lexicon, np.where(known, trie, -1))  # (G, k)
         out = []
-        for prefix, row_lp, row_suffixes, row_known, cut, n in zip(prefixes, best_lp.tolist(), suffixes.tolist(),
-                                                                   known.tolist(), truncated.tolist(), used.tolist()):
+        for prefix, row_lp, row_suffixes, row_known, row_written, cut, n in zip(
+                prefixes, best_lp.tolist(), suffixes.tolist(), known.tolist(), written, truncated.tolist(), used.tolist()):
             found = [j for j, lp in enumerate(row_lp) if lp > -np.inf]  # best first; -inf: fewer than k words
-            out.append(([(prefix + row_suffixes[j], row_lp[j]) for j in found], [row_known[j] for j in found], cut, n))
+            out.append(([(prefix + row_suffixes[j], row_lp[j]) for j in found], [row_known[j] for j in found],
+                        [row_written[j] for j in found], cut, n))
         return out
+
+
+def _written_forms(lexicon: Lexicon | None, nodes: np.ndarray) -> list[list[str | None]]:
+    """The lexicon's written form of the word ending at each node (G, k), None at -1 or without a lexicon."""
+    if lexicon is None:
+        return [[None] * nodes.shape[1] for _ in range(nodes.shape[0])]
+    index = np.where(nodes >= 0, lexicon.display[nodes], -1)  # (G, k) into lexicon.written
+    return [[fold(lexicon.written[i], lowercase=False) if i >= 0 else None for i in row] for row in index.tolist()]
+
+
+def as_typed(typed: str, folded: str, word: str, written: str | None, lowercase: bool) -> str:
+    """A completion as it is shown. `word` is what the search found (it starts with `folded`, the
+    prefix as the model reads it); `typed` is the prefix as typed, in NFC; `written` the word as
+    the lexicon writes it (None if it is not a lexicon word). A model trained without case folding
+    gives its words as they are. Otherwise a written form with a case of its own wins (Paris);
+    else the prefix as typed, then the rest in capitals if the prefix is in capitals (two or more
+    of them), as found if not.
+
+    as_typed("REC", "rec", "record", None, True) -> "RECORD"; as_typed("Rec", "rec", "record", None, True) -> "Record"
+    """
+    if not lowercase:
+        return word
+    if written is not None and written != word:
+        return written
+    rest = word[len(folded):]
+    shouting = typed.isupper() and sum(map(str.isupper, typed)) >= 2
+    return typed + (rest.upper() if shouting else rest)
 
 
 def _run_below(words: list[str], prefix: str) -> range:

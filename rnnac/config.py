@@ -16,6 +16,7 @@ command-line path, and so are default paths. All are stored absolute.
 
 import dataclasses
 import difflib
+import json
 import math
 import os
 import re
@@ -26,77 +27,89 @@ from typing import Any, Iterable, get_args
 import yaml
 
 from rnnac.bptt import LOSSES
+from rnnac.checkpoint import BUNDLED_NAME
 from rnnac.errors import ConfigError, quote
 from rnnac.model import ACTIVATIONS, FLOAT_DTYPES
 from rnnac.optim import OPTIMIZER_ALIASES, OPTIMIZERS, SCHEDULES
-from rnnac.wordlist import SCHEMES
+from rnnac.wordlist import FORMATS, SCHEMES
 
 
-def _option(default: Any = MISSING, *, choices=None, aliases=None, ge=None, gt=None, le=None, lt=None, path=False):
-    """A dataclass field plus the checks `_check` applies: allowed choices (and other names of
-    them, stored as the choice they name), bounds, is-a-path."""
+def _option(default: Any = MISSING, *, help: str, null: str | None = None, choices=None, aliases=None, ge=None, gt=None,
+            le=None, lt=None, path=False, keywords=()):
+    """A dataclass field plus what `_check` applies and `config_text` writes: its meaning (`help`;
+    `null`, what null means where it is allowed), choices (and other names of them, stored as the
+    choice they name), bounds, is-a-path (and the `keywords` such a field takes as they are)."""
     bounds = {">=": ge, ">": gt, "<=": le, "<": lt}
-    return field(default=default, metadata={"choices": choices, "aliases": aliases or {}, "bounds": bounds, "path": path})
+    return field(default=default, metadata={"help": help, "null": null, "choices": choices, "aliases": aliases or {},
+                                            "bounds": bounds, "path": path, "keywords": keywords})
 
 
 @dataclass
 class DataConfig:
     """Which words to read and which of them to keep."""
 
-    path: str = _option(path=True)  # word list: one word a line, or `word<TAB>count` lines (.tsv); required
-    lowercase: bool = _option(True)  # lowercase words before filtering
-    allowed_chars: str | None = _option(None)  # drop words with other characters; null keeps every word
-    min_length: int = _option(1, ge=1)  # drop shorter words
-    max_length: int | None = _option(None, ge=1)  # drop longer words; null: no limit
-    max_words: int | None = _option(None, ge=1)  # keep only the first N words of the file
-    val_fraction: float = _option(0.1, ge=0, lt=1)  # share of words held out for validation
-    weighting: str = _option("uniform", choices=SCHEMES)  # how a .tsv count weighs a word
+    path: str = _option(path=True, help="word list, required: one word a line, or a frequency list of word<TAB>count, "
+                                        "word,count or `uniq -c` lines")
+    format: str = _option("auto", choices=FORMATS, help="how its lines read; auto detects it from the first line")
+    lowercase: bool = _option(True, help="lowercase words before filtering")
+    allowed_chars: str | None = _option(None, null="keep every word",
+                                        help="drop words holding other characters, e.g. \"abcdefghijklmnopqrstuvwxyz'-\"")
+    min_length: int = _option(1, ge=1, help="drop words shorter than this")
+    max_length: int | None = _option(None, ge=1, null="no limit", help="drop words longer than this, at least min_length")
+    max_words: int | None = _option(None, ge=1, null="all", help="keep only the first N words of the file")
+    val_fraction: float = _option(0.1, ge=0, lt=1, help="share of words held out for validation")
+    weighting: str = _option("uniform", choices=SCHEMES, help="how often a word is drawn, by its count in a frequency list")
 
 
 @dataclass
 class ModelConfig:
     """The shape of the RNN."""
 
-    hidden_size: int = _option(128, ge=1)  # H, the size of the hidden state a_t
-    activation: str = _option("tanh", choices=tuple(ACTIVATIONS))  # h in a_t = h(z_t)
-    dtype: str = _option("float32", choices=FLOAT_DTYPES)  # dtype of parameters and activations
+    hidden_size: int = _option(128, ge=1, help="H, the size of the hidden state a_t")
+    activation: str = _option("tanh", choices=tuple(ACTIVATIONS), help="h in a_t = h(z_t)")
+    dtype: str = _option("float32", choices=FLOAT_DTYPES, help="dtype of parameters and activations")
 
 
 @dataclass
 class TrainConfig:
     """How to fit the parameters, and when to stop."""
 
-    optimizer: str = _option("adam", choices=tuple(OPTIMIZERS), aliases=OPTIMIZER_ALIASES)  # update rule; adamw is adam
-    learning_rate: float = _option(0.003, gt=0)  # base learning rate, before warm-up and schedule
-    momentum: float = _option(0.9, ge=0, lt=1)  # heavy-ball coefficient, used by optimizer `momentum` only
-    weight_decay: float = _option(0.0, ge=0)  # decoupled (AdamW-style) weight decay; 0 switches it off
-    batch_size: int = _option(64, ge=1)  # words per update
-    max_steps: int = _option(2000, ge=1)  # stop after this many updates
-    max_epochs: int | None = _option(None, ge=1)  # stop after this many passes over the training words
-    max_seconds: float | None = _option(None, gt=0)  # stop after this much wall-clock time
-    target_loss: float | None = _option(None, gt=0)  # stop once the smoothed training loss is below this (seed 000)
-    patience: int | None = _option(None, ge=1)  # stop after this many validations without improvement
-    eval_every: int = _option(200, ge=1)  # validate every N updates
-    eval_words: int | None = _option(None, ge=1)  # validate periodically on at most N words; null: all of them
-    schedule: str = _option("cosine", choices=SCHEDULES)  # learning-rate schedule
-    warmup_steps: int = _option(0, ge=0)  # ramp the learning rate linearly up from 0 over this many updates
-    decay_every: int = _option(1000, ge=1)  # schedule `step`: multiply by decay_rate every N updates
-    decay_rate: float = _option(0.5, gt=0, le=1)  # schedule `step`: the factor
-    min_lr: float = _option(0.0, ge=0)  # floor of schedules `step` and `cosine`
-    clip_norm: float | None = _option(5.0, gt=0)  # rescale gradients whose global L2 norm exceeds this (seed 003)
-    clip_value: float | None = _option(None, gt=0)  # clip each gradient entry to [-v, v]
-    loss: str = _option("cross_entropy", choices=LOSSES)  # seed 004 or seed 002
-    truncate: int | None = _option(None, ge=0)  # backpropagate through at most N steps; null: full BPTT
-    seed: int = _option(0, ge=0)  # seeds the one random generator of the run (init, split, batches)
-    threads: int | None = _option(None, ge=1, le=64)  # BLAS threads; null: let NumPy decide
+    optimizer: str = _option("adam", choices=tuple(OPTIMIZERS), aliases=OPTIMIZER_ALIASES,
+                             help="update rule (adamw is adam with weight_decay > 0)")
+    learning_rate: float = _option(0.003, gt=0, help="base learning rate, before warm-up and schedule")
+    momentum: float = _option(0.9, ge=0, lt=1, help="heavy-ball coefficient, used by optimizer momentum only")
+    weight_decay: float = _option(0.0, ge=0, help="decoupled (AdamW-style) weight decay; 0 switches it off")
+    batch_size: int = _option(64, ge=1, help="words per update")
+    max_steps: int = _option(2000, ge=1, help="stop after this many updates")
+    max_epochs: int | None = _option(None, ge=1, null="no limit", help="stop after this many passes over the training words")
+    max_seconds: float | None = _option(None, gt=0, null="no limit", help="stop after this much wall-clock time")
+    target_loss: float | None = _option(None, gt=0, null="never",
+                                        help="stop once the smoothed training loss goes below this, as in seed 000")
+    patience: int | None = _option(None, ge=1, null="never", help="stop after this many validations without improvement")
+    eval_every: int = _option(200, ge=1, help="validate every N updates")
+    eval_words: int | None = _option(None, ge=1, null="all of them", help="validate periodically on at most N validation words")
+    schedule: str = _option("cosine", choices=SCHEDULES, help="learning-rate schedule")
+    warmup_steps: int = _option(0, ge=0, help="first ramp the learning rate linearly up from 0 over this many updates")
+    decay_every: int = _option(1000, ge=1, help="schedule step: multiply the learning rate by decay_rate every N updates")
+    decay_rate: float = _option(0.5, gt=0, le=1, help="schedule step: the factor")
+    min_lr: float = _option(0.0, ge=0, help="floor of the step and cosine schedules, at most learning_rate")
+    clip_norm: float | None = _option(5.0, gt=0, null="off", help="rescale gradients whose global L2 norm exceeds this, as in seed 003")
+    clip_value: float | None = _option(None, gt=0, null="off", help="clip each gradient entry to [-v, v]")
+    loss: str = _option("cross_entropy", choices=LOSSES, help="softmax and NLL (seed 004), or squared error (seed 002)")
+    truncate: int | None = _option(None, ge=0, null="full BPTT", help="backpropagate through at most N time steps")
+    seed: int = _option(0, ge=0, help="seeds the run's one random generator: init, split, batches")
+    threads: int | None = _option(None, ge=1, le=64, null="automatic", help="BLAS threads")
+    init_from: str | None = _option(None, path=True, keywords=(BUNDLED_NAME,), null="random weights (seed)",
+                                    help="start from this trained model (a checkpoint, a run folder, or bundled), "
+                                         "keeping its size and characters")
 
 
 @dataclass
 class OutputConfig:
     """Where a run writes its checkpoints and logs."""
 
-    dir: str = _option("runs/default", path=True)  # run folder
-    checkpoint_every: int | None = _option(None, ge=1)  # save every N updates; null: at each validation
+    dir: str = _option("runs/default", path=True, help="run folder for checkpoints and logs")
+    checkpoint_every: int | None = _option(None, ge=1, null="at each validation", help="save every N updates")
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "output": OutputConfig}
@@ -120,9 +133,7 @@ class Config:
     @classmethod
     def from_dict(cls, tree: dict) -> "Config":
         """Inverse of to_dict, with the same checks as a file; relative paths are from the working directory."""
-        values: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
-        _collect(tree, "config dict", os.getcwd(), values)
-        return _build(values, "config dict")
+        return config_from_tree(tree, "config dict", os.getcwd())
 
 
 def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Config:
@@ -131,13 +142,91 @@ def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Confi
     An override's value is read as YAML, so 0.01 is a float, null is None and true a bool.
     load_config("configs/tiny.yaml", ["model.hidden_size=32"]).model.hidden_size -> 32
     """
-    origin = str(path)
+    return config_from_tree(read_yaml(path), str(path), os.path.dirname(os.path.abspath(path)), overrides)
+
+
+def config_from_tree(tree: Any, origin: str, base_dir: str, overrides: Iterable[str] = ()) -> Config:
+    """A Config from a {section: {key: value}} tree (relative paths from base_dir; `origin` names
+    it in errors), then overrides "section.key=value" in order (relative paths from the working
+    directory)."""
     values: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
-    _collect(_read_yaml(Path(path)), origin, os.path.dirname(os.path.abspath(path)), values)
+    _collect(tree, origin, base_dir, values)
     for text in overrides:
         section, key, value = _parse_override(text)
         values[section][key] = _check(section, key, value, f"override {quote(text)}", os.getcwd())
     return _build(values, origin)
+
+
+def config_text(values: dict[str, dict[str, Any]] | None = None, header: str = "") -> str:
+    """A commented YAML config: every field of every section in order, each with its meaning, its
+    range or choices and what null means, generated from the dataclasses above. `values`
+    {section: {key: value}} fills fields in (a value other than the default is marked
+    `(default X)`); the rest show their defaults; data.path shows words.txt unless given.
+    configs/default.yaml is `config_text` of its own values (tests/test_config.py checks).
+
+    yaml.safe_load(config_text({"data": {"path": "a.txt"}}))["data"]["path"] -> "a.txt"
+    """
+    values = values or {}
+    lines = [header.rstrip("\n"), ""] if header else []
+    for section, fields in _FIELDS.items():
+        lines.append(f"{section}:")
+        for key, f in fields.items():
+            value = values.get(section, {}).get(key, "words.txt" if f.default is MISSING else f.default)
+            line = f"  {key}: {_yaml_scalar(value)}"
+            lines.append(f"{line.ljust(COMMENT_COLUMN)}# {_describe(f, value)}" if len(line) < COMMENT_COLUMN
+                         else f"{line}  # {_describe(f, value)}")
+        lines.append("")
+    return "\n".join(lines[:-1]) + "\n"
+
+
+def rewrite_config_text(path: str | os.PathLike) -> str:
+    """The text of the config at `path` as config_text writes it: its leading comment lines, then
+    every field, with the values it gives (as written) and the comments generated for them."""
+    text = Path(path).read_text(encoding="utf-8")
+    header = "".join(line for line in text.splitlines(keepends=True)[: _header_lines(text)])
+    return config_text(read_yaml(path), header)
+
+
+def _header_lines(text: str) -> int:
+    lines = text.splitlines()
+    return next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
+
+
+COMMENT_COLUMN = 28  # where config_text starts a field's comment, unless the line is longer
+_MIRRORED = {">=": "<=", ">": "<"}  # a lower bound written before the x: 0 <= x
+
+
+def _describe(f: dataclasses.Field, value: Any) -> str:
+    """A field's comment: `(default X)` if `value` is not its default, its meaning, its choices or
+    bounds, what null means."""
+    meta, text = f.metadata, f.metadata["help"]
+    if meta["choices"]:
+        text += ": " + " | ".join(meta["choices"])
+    bounds = [(op, b) for op, b in meta["bounds"].items() if b is not None]
+    if len(bounds) == 2:  # a lower and an upper bound: 0 <= x < 1
+        (low_op, low), (high_op, high) = bounds
+        text += f" ({low} {_MIRRORED[low_op]} x {high_op} {high})"
+    elif bounds:
+        text += f" ({bounds[0][0]} {bounds[0][1]})"
+    if meta["null"]:
+        text += f"; null: {meta['null']}"
+    if f.default is not MISSING and not meta["path"] and value != f.default:
+        text = f"(default {_yaml_scalar(f.default)}) {text}"
+    return text
+
+
+_PLAIN = re.compile(r"[\w./~][\w./ ~-]*")  # strings written without quotes (paths, choices)
+
+
+def _yaml_scalar(value: Any) -> str:
+    """A value as YAML reads it back: null, true, 0.003, runs/x, "a'b"."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if _PLAIN.fullmatch(value) and yaml.safe_load(value) == value:
+        return value
+    return json.dumps(value, ensure_ascii=False)  # a JSON string is a YAML double-quoted string
 
 
 class _Loader(yaml.SafeLoader):
@@ -156,7 +245,9 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
-def _read_yaml(path: Path) -> Any:
+def read_yaml(path: str | os.PathLike) -> Any:
+    """The YAML tree of a config file (a key written twice is an error); ConfigError if unreadable."""
+    path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -250,7 +341,7 @@ def _check(section: str, key: Any, value: Any, origin: str, base_dir: str) -> An
         raise ConfigError(f"{name} must be {rule}, got {_show(value)}")
     if base is str and not value:
         raise ConfigError(f"{name} must not be empty")
-    if f.metadata["path"]:
+    if f.metadata["path"] and value not in f.metadata["keywords"]:
         value = os.path.abspath(os.path.join(base_dir, os.path.expanduser(value)))
     return value
 
@@ -287,7 +378,7 @@ def _build(values: dict[str, dict[str, Any]], origin: str) -> Config:
                 continue
             if f.default is MISSING:
                 raise ConfigError(f"missing required key '{section}.{key}' in {origin}")
-            if f.metadata["path"]:  # a default path is written nowhere, so it is relative to the working directory
+            if f.metadata["path"] and f.default is not None:  # a default path is written nowhere: relative to the working directory
                 values[section][key] = os.path.abspath(f.default)
     config = Config(**{section: cls(**values[section]) for section, cls in SECTIONS.items()})
     data, train = config.data, config.train

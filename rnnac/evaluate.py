@@ -42,6 +42,7 @@ BASELINES = ("trie", "ngram", "kn")
 PREFIX_LENGTHS = (1, 2, 3, 4)
 SUBSETS = ("all", "seen", "held_out")
 CompleteFn = Callable[[list[str], int], list[list[str]]]  # (prefixes, k) -> top-k words per prefix
+Progress = Callable[[str, int, int], None]  # evaluate's progress(what starts now, stages done, stages in all)
 
 
 @dataclass
@@ -220,7 +221,8 @@ def evaluate(model, vocab: Vocab, words: Sequence[str], counts=None, *, train_wo
              train_counts=None, weighted: bool = False, baselines: Sequence[str] = BASELINES, k: int = 5,
              prefix_lengths: Sequence[int] = PREFIX_LENGTHS, complete_fn: CompleteFn | None = None,
              mixture_lambda: float | None = None, mixture_complete_fn: CompleteFn | None = None,
-             train_weighting: str = "uniform", seed: int = 0, info: dict | None = None) -> Evaluation:
+             train_weighting: str = "uniform", seed: int = 0, info: dict | None = None,
+             progress: Progress | None = None) -> Evaluation:
     """Score the RNN `model` and the `baselines` on `words`, split into seen and held-out by `train_words`.
 
     counts (N,) weigh the words when `weighted`; train_counts rank the trie's words. The add-k n-gram
@@ -229,7 +231,8 @@ def evaluate(model, vocab: Vocab, words: Sequence[str], counts=None, *, train_wo
     Kneser-Ney n-gram counts each distinct training word once, its order chosen the same way.
     Words with characters outside `vocab` cannot be scored by the RNN, so every model skips them.
     With `mixture_lambda`, the lexicon-RNN mixture over the training words is scored too, its
-    completions from `mixture_complete_fn` or else ranked among the candidates.
+    completions from `mixture_complete_fn` or else ranked among the candidates. `progress(what,
+    done, total)` is told as each fit or model's scoring starts.
     """
     for name in baselines:
         if name not in BASELINES:
@@ -250,6 +253,7 @@ def evaluate(model, vocab: Vocab, words: Sequence[str], counts=None, *, train_wo
     seen = np.array([w in train_set for w in words])  # (N,)
     candidates = sorted(train_set | set(words))  # the closed vocabulary of the rankers
 
+    stage = _Stages(progress, 1 + (mixture_lambda is not None) + len(baselines) + len({"ngram", "kn"} & set(baselines)))
     contenders = [rnn_contender(model, vocab, candidates, complete_fn)]
     if mixture_lambda is not None:
         contenders.append(mixture_contender(contenders[0], train_words, train_counts, mixture_lambda, candidates,
@@ -262,6 +266,7 @@ def evaluate(model, vocab: Vocab, words: Sequence[str], counts=None, *, train_wo
         if len(train_set) < 2:
             raise DataError("the n-gram baseline needs at least two training words")
         train_weights = sampling_weights(train_counts, train_weighting) * len(train_words)  # (N,), mean 1
+        stage("fitting the character n-gram (its order and add-k)")
         ngram, grid = fit_ngram(train_words, vocab, train_weights, seed=seed)
         contenders.append(ngram_contender(ngram, candidates))
         ngram_report = _ngram_report(ngram, grid, train_words, train_weights, words, weights, seen, vocab)
@@ -269,16 +274,32 @@ def evaluate(model, vocab: Vocab, words: Sequence[str], counts=None, *, train_wo
     if "kn" in baselines:
         if len(train_set) < 2:
             raise DataError("the Kneser-Ney baseline needs at least two training words")
+        stage("fitting the Kneser-Ney n-gram (its order)")
         kn, grid = fit_kn(train_words, vocab, seed=seed)
         contenders.append(ngram_contender(kn, candidates, "kn"))
         kn_report = _kn_report(kn, grid, train_words, words, weights, seen, vocab)
 
-    models = {c.name: score_model(c, words, weights, seen, k, prefix_lengths) for c in contenders}
+    models = {}
+    for c in contenders:
+        stage(f"scoring {c.label or c.name} on {len(words):,} words")
+        models[c.name] = score_model(c, words, weights, seen, k, prefix_lengths)
     info = dict(info or {}, rnn_completions="search" if complete_fn else f"ranks {len(candidates):,} candidate words",
                 train_weighting=train_weighting)
     return Evaluation(k, list(prefix_lengths), weighted, len(words), int(seen.sum()), int((~seen).sum()),
                       len(counts) - len(keep), len(train_words), models, ngram=ngram_report, kn=kn_report,
                       labels={c.name: c.label or c.name for c in contenders}, info=info)
+
+
+class _Stages:
+    """Tells `progress` of each stage of an evaluation as it starts."""
+
+    def __init__(self, progress: Progress | None, total: int):
+        self.progress, self.total, self.done = progress, total, 0
+
+    def __call__(self, what: str) -> None:
+        if self.progress:
+            self.progress(what, self.done, self.total)
+        self.done += 1
 
 
 def _ngram_report(chosen: CharNGram, grid: list[dict], train_words, train_weights, words, weights, seen, vocab) -> dict:
@@ -315,8 +336,10 @@ def _nll_by_subset(logp: np.ndarray, words, weights, seen) -> dict[str, float | 
 def evaluate_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLike, *, weighted: bool = False,
                         baselines: Sequence[str] = BASELINES, k: int = 5,
                         prefix_lengths: Sequence[int] = PREFIX_LENGTHS, train_list: str | os.PathLike | None = None,
-                        search: str = "exact", mixture_lambda: float | None = None) -> Evaluation:
-    """`rnnac evaluate WORDLIST -c CHECKPOINT`: read both, rebuild the training words, evaluate.
+                        search: str = "exact", mixture_lambda: float | None = None,
+                        progress: Progress | None = None) -> Evaluation:
+    """`rnnac evaluate WORDLIST -c CHECKPOINT`: read both, rebuild the training words, evaluate
+    (`progress` as for `evaluate`).
 
     The training words are rebuilt as training made them: the checkpoint's data config (filters,
     val_fraction) and train.seed applied to `train_list`, by default the list the checkpoint was
@@ -343,7 +366,8 @@ def evaluate_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLi
                                 f"name the training list to rebuild the train split")
             source, note = wordlist, (f"Seen and held-out words are a split of {os.fspath(wordlist)} made as "
                                       f"training made it, since the training list {config.data.path} is not here")
-    data = load_data(replace(config, data=replace(config.data, path=os.fspath(source))))
+    # A model trained further from another (train.init_from) kept that one's vocabulary: so does the rebuilt split.
+    data = load_data(replace(config, data=replace(config.data, path=os.fspath(source))), vocab if config.train.init_from else None)
     if data.vocab != vocab:
         note = (note + "; " if note else "") + (f"the words of {source} have other characters than the "
                                                 f"checkpoint's vocabulary: the split may differ from training's")
@@ -362,7 +386,7 @@ def evaluate_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLi
                     train_counts=data.train_counts, weighted=weighted, baselines=baselines, k=k,
                     prefix_lengths=prefix_lengths, train_weighting=config.data.weighting, seed=config.train.seed,
                     complete_fn=rnn_search, mixture_lambda=mixture_lambda, mixture_complete_fn=mixture_search,
-                    info=info)
+                    info=info, progress=progress)
 
 
 def _searches(model, vocab: Vocab, lowercase: bool, data, mixture_lambda: float, search: str):

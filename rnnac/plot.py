@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from rnnac.errors import DataError, MissingExtraError, OutputError
 
 METRICS_FILE = "metrics.jsonl"
+CONFIG_FILE = "run-config.yaml"  # the config as run, beside the metrics: says which loss they are
+SMOOTHING_WINDOW = (5, 1 / 20)  # the training curve's EMA spans about this many points, or this share of them
 
 
 @dataclass
@@ -76,7 +79,11 @@ def plot_run(run_dir: str | os.PathLike, out_path: str | os.PathLike) -> Path:
 
     fig = Figure(figsize=(7.5, 4.5), dpi=120, layout="constrained")
     ax = fig.add_subplot()
-    ax.plot(curves.steps, curves.train_loss, color="tab:blue", alpha=0.6, linewidth=1, label="training (batch)")
+    ax.plot(curves.steps, curves.train_loss, color="tab:blue", alpha=0.2, linewidth=0.8)
+    window = max(SMOOTHING_WINDOW[0], SMOOTHING_WINDOW[1] * len(curves.steps))  # logged points
+    smoothing = 1 - 1 / window
+    ax.plot(curves.steps, ema(curves.train_loss, smoothing), color="tab:blue", linewidth=1.5,
+            label="training (batches, smoothed)")
     if curves.val_steps:
         best = min(range(len(curves.val_loss)), key=lambda i: _sortable(curves.val_loss[i]))
         ax.plot(curves.val_steps, curves.val_loss, color="tab:orange", marker="o", markersize=3,
@@ -85,7 +92,7 @@ def plot_run(run_dir: str | os.PathLike, out_path: str | os.PathLike) -> Path:
             ax.annotate(f"best {curves.val_loss[best]:.4f}", (curves.val_steps[best], curves.val_loss[best]),
                         textcoords="offset points", xytext=(0, 8), ha="center", fontsize=8)
     ax.set_xlabel("update step")
-    ax.set_ylabel("loss per character")
+    ax.set_ylabel(_unit(Path(curves.path).parent))
     ax.set_title(Path(curves.path).parent.name or curves.path)
     ax.grid(alpha=0.3)
     ax.legend()
@@ -95,6 +102,29 @@ def plot_run(run_dir: str | os.PathLike, out_path: str | os.PathLike) -> Path:
     except (OSError, ValueError) as e:  # ValueError: a suffix matplotlib cannot write
         raise OutputError(f"cannot write {out}: {getattr(e, 'strerror', None) or e}") from None
     return out
+
+
+def ema(values: list[float], smoothing: float) -> list[float]:
+    """The exponential moving average of `values`, s_i = smoothing s_{i-1} + (1 - smoothing) x_i,
+    starting from the first finite value; a NaN (a loss that was not finite) is skipped.
+
+    ema([1, 3, 3], 0.5) -> [1, 2, 2.5]
+    """
+    smoothed, s = [], math.nan
+    for x in values:
+        if not math.isnan(x):
+            s = x if math.isnan(s) else smoothing * s + (1 - smoothing) * x
+        smoothed.append(s)
+    return smoothed
+
+
+def _unit(run_dir: Path) -> str:
+    """The y axis: nats per character, unless the run's config says its loss was squared error."""
+    try:
+        squared = re.search(r"^\s+loss: squared_error\s*$", (run_dir / CONFIG_FILE).read_text(encoding="utf-8"), re.M)
+    except (OSError, UnicodeDecodeError):
+        squared = False
+    return "squared error per character" if squared else "loss (nats/char)"
 
 
 def _loss(value) -> float:

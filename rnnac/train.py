@@ -2,7 +2,8 @@
 
 One update (`Trainer.step`): draw a batch of training words (bucketed by length), forward and
 back-propagate through time (bptt.py), clip the gradient (seed 003), step the optimizer. Every
-`train.eval_every` updates: the validation loss, `best.npz` when it improved, `last.npz`.
+`train.eval_every` updates: the validation loss, `best.npz` when it improved, `last.npz`. A run
+starts from random weights, or from a trained model's with `train.init_from` (starting_point).
 
 Nothing is lost: the memory a run needs is checked before the model is allocated (memory.py);
 the run folder is locked for the whole run, and rnnac writes there only its own files, atomically
@@ -32,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from rnnac.bptt import Engine
-from rnnac.checkpoint import load_checkpoint, save_checkpoint
+from rnnac.checkpoint import load_checkpoint, load_model, resolve_checkpoint, save_checkpoint
 from rnnac.config import Config
 from rnnac.data import Vocab, make_batch
 from rnnac.errors import CheckpointError, ConfigError, TrainingDiverged, TrainingInterrupted, quote
@@ -116,11 +117,13 @@ class Trainer:
     """One run's model, optimizer, sampler and Progress, and the four things done to them:
     `step()`, `validate()`, `save(name)` and `stop_reason()`."""
 
-    def __init__(self, config: Config, data: Data):
+    def __init__(self, config: Config, data: Data, params: dict[str, np.ndarray] | None = None):
         settings = config.train
         self.config, self.data, self.out = config, data, Path(config.output.dir)
         self.model = RNN.init(len(data.vocab), config.model.hidden_size, config.model.activation, seed=settings.seed,
                               dtype=np.dtype(config.model.dtype))
+        for name, value in (params or {}).items():  # train.init_from: a trained model's weights
+            self.model.params[name][...] = value
         self.engine = Engine(self.model, threads=settings.threads)
         hyper = {"weight_decay": settings.weight_decay} | ({"momentum": settings.momentum} if settings.optimizer == "momentum" else {})
         self.optimizer = make_optimizer(settings.optimizer, self.model.params, **hyper)
@@ -129,8 +132,9 @@ class Trainer:
         self.progress = Progress()
         self.val_batches = validation_batches(data.val_words, data.vocab, settings.eval_words)
         self.data_sha256 = data_digest(data)
-        # Every checkpoint carries the whole list, validation words marked (they stay out of held-out figures).
-        self.lexicon = LexiconData.from_unsorted(data.words, data.counts, data.held_out)
+        # Every checkpoint carries the whole list as most often written ("Paris", shown so), validation
+        # words marked (they stay out of held-out figures).
+        self.lexicon = LexiconData.from_unsorted(data.written or data.words, data.counts, data.held_out)
         self.mixture_lambda: float | None = None  # fitted when the run ends (fit_mixture)
 
     def restore(self, path: Path, warn=lambda message: None) -> None:
@@ -268,10 +272,11 @@ def run(config: Config, resume: bool = False, quiet: bool = False, force: bool =
     if resume and not os.path.lexists(out / "last.npz"):
         raise _nothing_to_resume(out / "last.npz")
     # 1. Everything that can refuse the config or the word list, before the folder is touched.
-    data = load_data(config)
+    config, vocab, params = starting_point(config, log)
+    data = load_data(config, vocab)
     log(data.summary)
     check_memory(config, data, VAL_BATCH)
-    trainer = Trainer(config, data)
+    trainer = Trainer(config, data, params)
     # 2. The folder, locked until the run ends.
     with RunFolder(out) as folder:
         if resume:
@@ -279,35 +284,77 @@ def run(config: Config, resume: bool = False, quiet: bool = False, force: bool =
             log(f"resuming {out / 'last.npz'} at step {trainer.progress.step}")
             finished = trainer.stop_reason(threading.Event())
             if finished:
-                return f"nothing to resume: {out / 'last.npz'} already stopped at step {trainer.progress.step} ({finished})"
+                text = f"nothing to resume: {out / 'last.npz'} already stopped at step {trainer.progress.step} ({finished})"
+                return RunSummary(text, {**_record(trainer), "stop_reason": finished, "nothing_to_resume": True})
         else:
             folder.claim(force)
         folder.write_config(config)
+        log(f"run folder: {out}")
         return _train(trainer, resume, quiet, log, warn)
 
 
-def _train(trainer: Trainer, resume: bool, quiet: bool, log, warn) -> str:
-    """The training loop of `run`, with its log lines, metrics file, signal handlers and progress bar."""
+def starting_point(config: Config, log=lambda message: None) -> tuple[Config, Vocab | None, dict[str, np.ndarray] | None]:
+    """(config, vocabulary, parameters) to start a run from: with train.init_from, the trained
+    model's (its size, activation, dtype and case folding replace the config's, and the log says
+    so); else the config as given, and None, None: a vocabulary of the list, random weights."""
+    if not config.train.init_from:
+        return config, None, None
+    path = resolve_checkpoint(config.train.init_from)
+    model, vocab, lowercase, _ = load_model(path)
+    kept = {"hidden_size": model.hidden_size, "activation": model.activation, "dtype": str(model.dtype)}
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, **kept),
+                                 data=dataclasses.replace(config.data, lowercase=lowercase))
+    log(f"starting from {path}: its model (H={model.hidden_size}, {model.activation}, {model.dtype}), its "
+        f"{len(vocab.chars)} characters and its case folding (data.lowercase {str(lowercase).lower()})")
+    return config, vocab, model.params
+
+
+class RunSummary(str):
+    """What `run` returns: the one-line summary `rnnac train` prints, with its figures in
+    `record` (a JSON-able dict, for `rnnac train --format json`)."""
+
+    record: dict
+
+    def __new__(cls, text: str, record: dict) -> RunSummary:
+        summary = super().__new__(cls, text)
+        summary.record = record
+        return summary
+
+
+def _record(trainer: Trainer) -> dict:
+    progress, out = trainer.progress, trainer.out
+    return {"version": 1, "run_dir": str(out), "step": progress.step, "stop_reason": progress.stop_reason,
+            "elapsed": progress.elapsed, "train_loss": json_float(progress.train_loss_ema),
+            "best_val_loss": json_float(progress.best_val_loss) if trainer.val_batches else None,
+            "best_step": progress.best_step, "mixture_lambda": trainer.mixture_lambda,
+            "best": str(out / "best.npz"), "last": str(out / "last.npz")}
+
+
+def _train(trainer: Trainer, resume: bool, quiet: bool, log, warn) -> RunSummary:
+    """The training loop of `run`, with its log lines, metrics file, signal handlers and progress
+    bar; when stderr is not a terminal, a plain log line per validation takes the bar's place."""
     config, model, progress, out = trainer.config, trainer.model, trainer.progress, trainer.out
     settings = config.train
     log(f"model: {model.n_params():,} parameters (H={model.hidden_size}, K={model.vocab_size}, "
         f"{config.model.activation}, {config.model.dtype}); {settings.optimizer}, lr {settings.learning_rate:g}")
+    plain_log = None if quiet or sys.stderr.isatty() else log
     with (Metrics(out / "metrics.jsonl", keep_until=progress.step if resume else 0, warn=warn) as metrics,
           _deferred_interrupt() as interrupted, _progress_bar(settings.max_steps, progress.step, disable=quiet) as bar):
-        _loop(trainer, metrics, bar, interrupted)
+        _loop(trainer, metrics, bar, interrupted, plain_log)
     if interrupted.is_set():
         raise TrainingInterrupted(progress.step, out / "last.npz", interrupted.signum)
     log(f"lexicon weight lambda {trainer.fit_mixture():.3f} (fitted on the list by count, validation words as new ones)")
     val = "no validation words"
     if trainer.val_batches:
         val = f"best validation loss {progress.best_val_loss:.4f} at step {progress.best_step}"
-    return (f"stopped at step {progress.step} ({progress.stop_reason}) after {progress.elapsed:.2f} s: "
-            f"train loss {progress.train_loss_ema:.4f}, {val}; checkpoints in {out}")
+    return RunSummary(f"stopped at step {progress.step} ({progress.stop_reason}) after {progress.elapsed:.2f} s: "
+                      f"train loss {progress.train_loss_ema:.4f}, {val}; checkpoints in {out}", _record(trainer))
 
 
-def _loop(trainer: Trainer, metrics: Metrics, bar, interrupted: threading.Event) -> None:
+def _loop(trainer: Trainer, metrics: Metrics, bar, interrupted: threading.Event, plain_log=None) -> None:
     """Update until a stop rule fires: validate every eval_every updates and at the end, save
-    last.npz then and every output.checkpoint_every updates, log every LOG_EVERY updates."""
+    last.npz then and every output.checkpoint_every updates, log every LOG_EVERY updates (and
+    each validation to `plain_log`, when given)."""
     progress, settings = trainer.progress, trainer.config.train
     checkpoint_every = trainer.config.output.checkpoint_every
     started = time.perf_counter() - progress.elapsed
@@ -333,6 +380,8 @@ def _loop(trainer: Trainer, metrics: Metrics, bar, interrupted: threading.Event)
                               val_loss=progress.val_loss if validate and trainer.val_batches else None, lr=result.lr,
                               grad_norm=result.grad_norm, chars_per_sec=chars_per_sec, elapsed=progress.elapsed)
                 bar.set_postfix_str(_postfix(progress, chars_per_sec), refresh=False)
+                if validate and plain_log:
+                    plain_log(_validation_line(progress, settings.max_steps, chars_per_sec))
             bar.update(1)
 
 
@@ -370,7 +419,10 @@ def _changed_setting(saved: dict, now: dict) -> tuple[str, Any, Any] | None:
     names = [f"{section}.{key}" for section in ("data", "model") for key in now[section]] + list(RESUME_FIXED)
     for name in names:
         section, key = name.split(".")
-        was = saved.get(section).get(key) if isinstance(saved.get(section), dict) else None
+        saved_section = saved.get(section)
+        if isinstance(saved_section, dict) and key not in saved_section and name not in RESUME_FIXED:
+            continue  # a setting the rnnac that saved it did not have: it ran as the default
+        was = saved_section.get(key) if isinstance(saved_section, dict) else None
         if _canonical(was) != _canonical(now[section][key]):
             return name, was, now[section][key]
     return None
@@ -388,6 +440,13 @@ def _shown(value: Any) -> str:
         return quote(value)
     text = repr(value)
     return text if len(text) <= 80 else f"a {type(value).__name__} ({len(text):,} characters)"
+
+
+def _validation_line(progress: Progress, max_steps: int, speed: float) -> str:
+    """'step 400/2,000: train loss 2.412, val loss 2.503, 61,000 chars/s, 12.3 s'."""
+    val = "-" if progress.val_loss is None else f"{progress.val_loss:.3f}"
+    return (f"step {progress.step:,}/{max_steps:,}: train loss {progress.train_loss_ema:.3f}, val loss {val}, "
+            f"{speed:,.0f} chars/s, {progress.elapsed:.1f} s")
 
 
 def _postfix(progress: Progress, speed: float) -> str:

@@ -1,19 +1,23 @@
 """Word lists on disk: reading, the train/validation split, sampling weights, batches.
 
-A word list is either one word per line or a frequency list, `word<TAB>count`
-per line (most frequent first). Words are merged after lowercasing, so a
-WordList holds each word once with its total count; everything downstream
-(split, weights, sampler) works with indices into `WordList.words`.
+A word list is one word per line, or a frequency list in one of three forms people already
+have: `word<TAB>count` (TSV), `word,count` (CSV, an optional header line) or `uniq -c` output
+(`  123 word`). The form is detected from the first line (or given, FORMATS). Words are merged
+after lowercasing, so a WordList holds each word once with its total count; everything
+downstream (split, weights, sampler) works with indices into `WordList.words`.
 Shape letters: N words, B batch.
 """
 
 from __future__ import annotations
 
+import csv
+import itertools
 import math
 import os
+import re
 import sys
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
@@ -25,6 +29,11 @@ if TYPE_CHECKING:
     from rnnac.config import Config
 
 SCHEMES = ("uniform", "count", "sqrt", "log")
+FORMATS = ("auto", "lines", "tsv", "csv", "uniq")  # auto: detected from the first line (and a .csv name)
+_KINDS = {"lines": "one word per line", "tsv": "frequency list", "csv": "frequency list, CSV",
+          "uniq": "frequency list, uniq -c"}
+_EXPECTED = {"tsv": "word<TAB>count", "csv": "word,count", "uniq": "count word (uniq -c)"}
+_UNIQ = re.compile(r"(\d+) +(\S.*)")  # a `uniq -c` line, stripped: the count, a space, the word
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -33,12 +42,13 @@ class WordList:
     """Distinct words in first-seen order with their counts; what filtering dropped."""
 
     words: list[str]  # distinct, first-seen order
-    counts: np.ndarray  # (N,) float64; occurrences in a plain list, summed counts in a TSV
-    is_tsv: bool  # read as a `word<TAB>count` frequency list
+    counts: np.ndarray  # (N,) float64; occurrences in a plain list, summed counts in a frequency list
+    format: str  # how the lines were read: lines, tsv, csv or uniq (FORMATS)
     path: str  # the file read, or "<stdin>"
     dropped_chars: int = 0  # distinct words with a character outside allowed_chars
     dropped_length: int = 0  # distinct words outside [min_length, max_length]
     dropped_max_words: int = 0  # distinct words kept out by max_words
+    cased: dict[str, str] = field(default_factory=dict)  # lowercased word -> its most frequent form when that has capitals
 
     def __len__(self) -> int:
         return len(self.words)
@@ -48,9 +58,19 @@ class WordList:
         """Characters per word, (N,) int64."""
         return np.array([len(w) for w in self.words], dtype=np.int64)  # (N,)
 
+    @property
+    def written(self) -> list[str]:
+        """The words as most often written in the file: "Paris" where lowercasing made it "paris"."""
+        return [self.cased.get(w, w) for w in self.words]
+
+    @property
+    def is_frequency_list(self) -> bool:
+        """Read with a count on every line (TSV, CSV or uniq -c), not one word per line."""
+        return self.format != "lines"
+
     def summary(self) -> str:
         """One line: 'data/words.tsv: 48,683 words (frequency list), dropped 1,317 for characters, ...'."""
-        kind = "frequency list" if self.is_tsv else "one word per line"
+        kind = _KINDS[self.format]
         drops = [(self.dropped_chars, "for characters"), (self.dropped_length, "for length"),
                  (self.dropped_max_words, "beyond max_words")]
         dropped = ", ".join(f"{n:,} {why}" for n, why in drops if n)
@@ -65,20 +85,24 @@ def read_word_list(
     min_length: int = 1,
     max_length: int | None = None,
     max_words: int | None = None,
+    format: str = "auto",
 ) -> WordList:
-    """Read a word list (plain or `word<TAB>count`, auto-detected from the first non-blank line).
+    """Read a word list: one word a line, or a frequency list (`word<TAB>count`, `word,count`,
+    `uniq -c`); `format` "auto" tells them apart by the first non-blank line (detect_format).
 
     Words are stripped, lowercased (if asked) and merged, counts added, in first-seen order.
     Then words with characters outside `allowed_chars`, or outside [min_length, max_length],
     are dropped, and only the first `max_words` kept. `path` "-" reads stdin.
     """
+    if format not in FORMATS:
+        raise ConfigError(f"unknown word list format {quote(format)}; choose one of {', '.join(FORMATS)}")
     if min_length < 1 or (max_length is not None and max_length < min_length):
         raise ConfigError(f"word lengths must satisfy 1 <= min_length <= max_length, got {min_length}, {max_length}")
     if max_words is not None and max_words < 1:
         raise ConfigError(f"max_words must be at least 1, got {max_words}")
     label, lines = _read_lines(path)
     # 1. Parse and merge.
-    merged, is_tsv = _merge(lines, label, lowercase)
+    merged, format, cased = _merge(lines, label, lowercase, format)
 
     # 2. Filter distinct words; each dropped word is counted once, for its first failing test.
     allowed = None if allowed_chars is None else set(allowed_chars)
@@ -104,27 +128,92 @@ def read_word_list(
         overflows = not np.isfinite(counts.sum())
     if overflows:
         counts /= counts.max()  # only their ratios matter: rescale so that their sum is finite
-    return WordList(kept, counts, bool(is_tsv), label, dropped_chars, dropped_length, dropped_max_words)
+    return WordList(kept, counts, format, label, dropped_chars, dropped_length, dropped_max_words,
+                    {w: cased[w] for w in kept if w in cased})
 
 
-def _merge(lines: list[str], label: str, lowercase: bool) -> tuple[dict[str, float], bool]:
-    """({word: total count} in first-seen order, is a frequency list) from a file's lines."""
+def _merge(lines: list[str], label: str, lowercase: bool, format: str) -> tuple[dict[str, float], str, dict[str, str]]:
+    """({word: total count} in first-seen order, the format read, {word: its most frequent written
+    form where that has capitals}) from a file's lines."""
     merged: dict[str, float] = {}
-    is_tsv: bool | None = None
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
+    forms: dict[str, dict[str, float]] = {}  # lowercased word -> {a written form with capitals: its count}
+    body = ((number, line) for number, line in enumerate(lines, start=1) if line.strip())
+    first, first_line = next(body, (0, None))
+    if first_line is None:
+        raise DataError(f"{label}: holds no words")
+    if format == "auto":
+        format = detect_format(first_line, label)
+    if not (format == "csv" and _is_csv_header(first_line)):  # `word,count`: a header, not a word
+        body = itertools.chain([(first, first_line)], body)
+    for number, line in body:
+        if format == "uniq" and line.strip().isdigit():  # `uniq -c` counting blank lines
             continue
-        if is_tsv is None:
-            is_tsv, first = "\t" in line, number
-        word, count = _parse_line(line, is_tsv, label, number, first)
-        if lowercase:
-            word = word.lower()
+        written, count = _parse_line(line, format, label, number, first)
+        word = written.lower() if lowercase else written
+        if word != written:
+            forms.setdefault(word, {})[written] = forms.get(word, {}).get(written, 0.0) + count
         merged[word] = merged.get(word, 0.0) + count
         if math.isinf(merged[word]):
             raise DataError(f"{label}: line {number}: the counts of {quote(word)} add up to more than a float holds")
-    if not merged:
+    if not merged:  # a CSV header alone, or uniq -c of blank lines
         raise DataError(f"{label}: holds no words")
-    return merged, bool(is_tsv)
+    return merged, format, _most_frequent_cased(merged, forms)
+
+
+def _most_frequent_cased(merged: dict[str, float], forms: dict[str, dict[str, float]]) -> dict[str, str]:
+    """{word: its written form with capitals} where one is more frequent than every other form,
+    the lowercase one included (whose count is what the capitalised ones leave of the total)."""
+    cased = {}
+    for word, counts in forms.items():
+        form, count = max(counts.items(), key=lambda item: item[1])  # the first of equals
+        if count > merged[word] - sum(counts.values()) and list(counts.values()).count(count) == 1:
+            cased[word] = form
+    return cased
+
+
+def detect_format(line: str, path: str | os.PathLike = "") -> str:
+    """The format of a list whose first non-blank line is `line`: tsv for a tab, uniq for
+    `  123 word`, csv for `word,123` or a file named .csv, else lines (one word a line).
+
+    detect_format("   12 the") -> "uniq";  detect_format("the,12") -> "csv"
+    """
+    if "\t" in line:
+        return "tsv"
+    if _UNIQ.fullmatch(line.strip()):
+        return "uniq"
+    word, comma, count = line.rpartition(",")
+    if str(path).lower().endswith(".csv") or (comma and word.strip() and _is_number(count)):
+        return "csv"
+    return "lines"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_csv_header(line: str) -> bool:
+    """A first CSV line whose count is not a number (`word,count`) names the columns."""
+    _, count = _split_count(line, "csv")
+    return not _is_number(count)
+
+
+def _split_count(line: str, format: str) -> tuple[str, str]:
+    """(word, count text) of a frequency-list line, both stripped; ("", "") if it has not that form."""
+    if format == "tsv":
+        parts = line.split("\t")
+        return (parts[0].strip(), parts[1].strip()) if len(parts) == 2 else ("", "")
+    if format == "uniq":
+        match = _UNIQ.fullmatch(line.strip())
+        return (match[2].strip(), match[1]) if match else ("", "")
+    try:
+        fields = next(csv.reader([line.strip()]))  # a quoted word may hold a comma: "a, b",3
+    except csv.Error:
+        return "", ""
+    return (fields[0].strip(), fields[1].strip()) if len(fields) == 2 else ("", "")
 
 
 def _read_lines(path: str | os.PathLike) -> tuple[str, list[str]]:
@@ -152,18 +241,17 @@ def _read_lines(path: str | os.PathLike) -> tuple[str, list[str]]:
     return label, text.split("\n")
 
 
-def _parse_line(line: str, is_tsv: bool, label: str, number: int, first: int) -> tuple[str, float]:
+def _parse_line(line: str, format: str, label: str, number: int, first: int) -> tuple[str, float]:
     """(word, count) of one non-blank line; count is 1.0 in a plain list. The word is in
     Unicode NFC, so a precomposed and a decomposed "café" are the same word."""
-    if not is_tsv:
+    if format == "lines":
         if "\t" in line:
             raise DataError(f"{label}: line {number} holds a tab, but line {first} does not: "
                             "use one word per line, or word<TAB>count on every line")
         return _check_word(line.strip(), label, number), 1.0
-    parts = line.split("\t")
-    if len(parts) != 2 or not parts[0].strip():
-        raise DataError(f"{label}: line {number}: expected word<TAB>count, got {quote(line.strip())}")
-    word, count_text = parts[0].strip(), parts[1].strip()
+    word, count_text = _split_count(line, format)
+    if not word:
+        raise DataError(f"{label}: line {number}: expected {_EXPECTED[format]}, got {quote(line.strip())}")
     try:
         count = float(count_text)
     except ValueError:
@@ -345,16 +433,21 @@ class Data:
     words: list[str]  # every word kept from the list, in read order
     counts: np.ndarray  # (N,) their counts
     held_out: np.ndarray  # (N,) bool, True for the validation words
+    written: list[str] | None = None  # (N,) the words as most often written ("Paris"), for the lexicon
 
 
-def load_data(config: Config) -> Data:
-    """Read, filter and split config.data's word list; the vocabulary comes from the training words."""
+def load_data(config: Config, vocab: Vocab | None = None) -> Data:
+    """Read, filter and split config.data's word list. The vocabulary comes from the training
+    words, or is `vocab` (a model trained further keeps its own): then DataError names the
+    characters of the list that `vocab` lacks."""
     d = config.data
-    words = read_word_list(d.path, lowercase=d.lowercase, allowed_chars=d.allowed_chars,
-                           min_length=d.min_length, max_length=d.max_length, max_words=d.max_words)
+    words = read_word_list(d.path, lowercase=d.lowercase, allowed_chars=d.allowed_chars, min_length=d.min_length,
+                           max_length=d.max_length, max_words=d.max_words, format=d.format)
+    if vocab is not None:
+        _check_known(words, vocab)
     train_idx, val_idx = split_words(len(words.words), d.val_fraction, config.train.seed)
     train_words = [words.words[i] for i in train_idx]
-    vocab = Vocab.from_words(train_words)
+    vocab = vocab or Vocab.from_words(train_words)
     val_all = [words.words[i] for i in val_idx]
     val_words = [w for w in val_all if vocab.unknown_char(w) is None]  # unscorable otherwise
     summary = f"{words.summary()}; {len(train_words):,} training and {len(val_words):,} validation words"
@@ -362,4 +455,17 @@ def load_data(config: Config) -> Data:
         summary += f" ({len(val_all) - len(val_words):,} held-out words with unseen characters skipped)"
     held_out = np.zeros(len(words.words), dtype=bool)  # (N,)
     held_out[val_idx] = True
-    return Data(vocab, train_words, words.counts[train_idx], val_words, summary, words.words, words.counts, held_out)
+    return Data(vocab, train_words, words.counts[train_idx], val_words, summary, words.words, words.counts, held_out,
+                words.written)
+
+
+def _check_known(words: WordList, vocab: Vocab) -> None:
+    """DataError naming the characters of `words` outside `vocab`, and how to leave their words out."""
+    unknown = sorted(set().union(*map(set, words.words)) - set(vocab.chars))
+    if not unknown:
+        return
+    held = sum(1 for w in words.words if not set(w) <= set(vocab.chars))
+    shown = ", ".join(map(repr, unknown[:20])) + (f" and {len(unknown) - 20} more" if len(unknown) > 20 else "")
+    raise DataError(f"{words.path}: {held:,} of {len(words):,} words hold characters the model to start from does not "
+                    f"know: {shown}; leave those words out with data.allowed_chars (the model knows "
+                    f"{quote(''.join(vocab.chars))}), or train from scratch")

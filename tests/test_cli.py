@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import click
 from click.testing import CliRunner
 
 import rnnac
@@ -59,9 +60,10 @@ def test_one_prefix_plain(ckpt, completer):
 def test_several_prefixes_plain_and_top(ckpt, completer):
     result = run("complete", "a", "C", "-c", ckpt, "-k", "2")
     assert result.exit_code == 0 and result.stderr == ""
-    expected = [f"{p}\t{w}" for p in ("a", "C") for w, _ in completer.complete(p, k=2).completions]
+    expected = [f"{p}\t{w}" for p in ("a", "C") for w in completer.complete(p, k=2).shown]
     assert result.stdout.splitlines() == expected
-    assert result.stdout.splitlines()[2].startswith("C\tc")  # case folded, prefix as given
+    assert result.stdout.splitlines()[2].startswith("C\tC")  # searched folded, shown in the case typed
+    assert [w.lower() for w in completer.complete("C", k=2).shown] == [w for w, _ in completer.complete("c", k=2).completions]
 
 
 def test_tsv(ckpt, completer):
@@ -281,6 +283,46 @@ def test_evaluate_table_and_a_missing_list(tiny_run):
     assert missing.stderr.startswith("Error: ") and missing.stderr.count("\n") == 1
 
 
+def read_all(fd: int) -> bytes:
+    """Everything written to the other end of a pty, until it closes."""
+    chunks = []
+    while True:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:  # EIO: the other end closed
+            break
+        if not data:
+            break
+        chunks.append(data)
+    return b"".join(chunks)
+
+
+def test_evaluate_says_what_it_is_doing_on_a_terminal_only(tiny_run, tmp_path):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    (tmp_path / "few.txt").write_text("emma\nolivia\nava\nzoe\n")
+    command = [*rnnac_command(), "evaluate", str(tmp_path / "few.txt"), "-c", str(tiny_run), "--format", "tsv"]
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal 100 columns wide
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    shown = read_all(master).decode()
+    os.close(master)
+    assert proc.wait(120) == 0
+    for stage in ("fitting the character n-gram", "fitting the Kneser-Ney n-gram", "scoring rnn", "scoring trie"):
+        assert stage in shown, shown
+    rows = [line.split("\t") for line in proc.stdout.read().decode().splitlines()]
+    assert rows[0][:4] == ["model", "subset", "n_words", "nll_per_char"] and "top5_3_typed" in rows[0]
+    assert {(r[0], r[1]) for r in rows[1:]} == {(m, s) for m in ("rnn", "mixture", "trie", "ngram", "kn")
+                                                for s in ("all", "seen", "held_out")}
+    assert all(len(r) == len(rows[0]) for r in rows)
+    piped = subprocess.run(command, capture_output=True, timeout=120, check=False)
+    assert piped.returncode == 0 and piped.stderr == b""  # no bar, no log when stderr is not a terminal
+
+
 def test_plot_writes_a_picture_or_names_the_extra(tiny_run, tmp_path):
     result = run("plot", str(tiny_run), "-o", str(tmp_path / "curve.png"))
     try:
@@ -309,7 +351,7 @@ def test_the_cli_offers_every_baseline_evaluate_knows():
 @pytest.fixture
 def lexicon_ckpt(tmp_path, model):
     """The model with a lexicon (held-out "cab" included) and a fitted lambda."""
-    from rnnac.checkpoint import LexiconData
+    from rnnac.lexicon import LexiconData
 
     path = tmp_path / "lex.npz"
     meta = {"chars": VOCAB.chars, "activation": "tanh", "hidden_size": 8, "dtype": "float32",
@@ -373,3 +415,327 @@ def test_a_failed_prefix_keeps_its_place_in_the_stream(ckpt, fmt):
         assert rows[2] == ["ca!", "", "", "", "", "", "", "", "'ca!' holds '!', which is not in the vocabulary"]
     skipped = run("complete", "-", "--format", fmt, "-k", "2", "-c", ckpt, "--skip-unknown", input="ab\nca!\nb\n")
     assert skipped.exit_code == 0 and "ca!" not in skipped.stdout and skipped.stderr == ""
+
+
+# --- one flag, one meaning, on every command ---------------------------------------------
+
+
+def test_a_run_folder_stands_for_its_best_checkpoint(ckpt, tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    Path(ckpt).rename(run_dir / "best.npz")
+    for args in (["complete", "ab", "-c", str(run_dir)], ["sample", "-n", "2", "-c", str(run_dir)],
+                 ["info", "-c", str(run_dir)], ["info", str(run_dir)]):
+        result = run(*args)
+        assert result.exit_code == 0, (args, result.stderr)
+    assert f"path: {run_dir / 'best.npz'}" in run("info", str(run_dir)).stdout.splitlines()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    missing = run("complete", "ab", "-c", str(empty))
+    assert missing.exit_code == 1 and missing.stderr == f"Error: cannot load checkpoint {empty / 'best.npz'}: no such file\n"
+
+
+def test_info_takes_the_checkpoint_either_way_but_once(ckpt, tmp_path):
+    positional, flag = run("info", ckpt), run("info", "-c", ckpt)
+    assert positional.exit_code == flag.exit_code == 0 and positional.stdout == flag.stdout
+    from_env = run("info", env={"RNNAC_CHECKPOINT": ckpt})
+    assert from_env.stdout == flag.stdout
+    over_env = run("info", ckpt, env={"RNNAC_CHECKPOINT": str(tmp_path / "nope.npz")})  # the argument wins
+    assert over_env.exit_code == 0 and over_env.stdout == flag.stdout
+    both = run("info", ckpt, "-c", ckpt)
+    assert both.exit_code == 2 and "give the checkpoint once" in both.stderr and both.stdout == ""
+
+
+@pytest.mark.parametrize("command", [["complete", "ab"], ["sample"], ["info"], ["evaluate", "words.txt"]])
+def test_an_error_about_the_checkpoint_the_variable_names_says_so(command, tmp_path):
+    result = run(*command, env={"RNNAC_CHECKPOINT": str(tmp_path / "nope.npz")})
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == f"Error: $RNNAC_CHECKPOINT: cannot load checkpoint {tmp_path / 'nope.npz'}: no such file\n"
+    given = run(*command, "-c", str(tmp_path / "nope.npz"))
+    assert given.exit_code == 1 and given.stderr == f"Error: cannot load checkpoint {tmp_path / 'nope.npz'}: no such file\n"
+
+
+def test_info_formats(ckpt):
+    tsv = run("info", "-c", ckpt, "--format", "tsv")
+    assert tsv.exit_code == 0 and tsv.stderr == ""
+    rows = dict(line.split("\t") for line in tsv.stdout.splitlines())
+    assert rows["chars"] == "abc" and rows["step"] == "42" and rows["config.data.lowercase"] == "true"
+    plain = run("info", "-c", ckpt).stdout.splitlines()
+    assert [line.split(": ", 1)[0] for line in plain] == list(rows)  # the same facts, in the same order
+    as_json = run("info", "-c", ckpt, "--format", "json")
+    assert json.loads(as_json.stdout)["step"] == 42 and as_json.stdout == run("info", "-c", ckpt, "--json").stdout
+
+
+def test_sample_count_and_formats(ckpt):
+    short = run("sample", "-n", "4", "--seed", "3", "-c", ckpt)
+    long = run("sample", "--count", "4", "--seed", "3", "-c", ckpt, "--format", "tsv")
+    assert short.exit_code == long.exit_code == 0 and short.stdout == long.stdout and len(short.stdout.splitlines()) == 4
+    as_json = run("sample", "--count", "4", "--seed", "3", "-c", ckpt, "--format", "json")
+    assert [json.loads(line) for line in as_json.stdout.splitlines()] == [
+        {"version": 1, "word": w} for w in short.stdout.splitlines()]
+
+
+def test_every_short_flag_has_a_long_form():
+    for name, command in cli.commands.items():
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert any(o.startswith("--") for o in param.opts), (name, param.opts)
+
+
+# --- pipelines line up ---------------------------------------------------------------------
+
+
+def test_tsv_header_names_the_columns(ckpt):
+    result = run("complete", "ab", "c", "-c", ckpt, "-k", "2", "--format", "tsv", "--header")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == "prefix\trank\tword\tprob\tlogprob\tknown\tedits\tcorrected\terror" and len(lines) == 5
+    assert lines[1:] == run("complete", "ab", "c", "-c", ckpt, "-k", "2", "--format", "tsv").stdout.splitlines()
+    wrong = run("complete", "ab", "-c", ckpt, "--header")
+    assert wrong.exit_code == 2 and "--header goes with --format tsv" in wrong.stderr
+
+
+def test_surrounding_whitespace_of_a_prefix_is_stripped(ckpt, completer):
+    piped = run("complete", "-c", ckpt, "-k", "2", "--format", "json", input="  ab \t\r\n\tc\n")
+    assert piped.exit_code == 0, piped.stderr
+    records = words_of(piped)
+    assert [r["prefix"] for r in records] == ["ab", "c"]
+    assert [c["word"] for c in records[0]["completions"]] == [w for w, _ in completer.complete("ab", k=2).completions]
+    assert run("complete", " ab ", "-c", ckpt, "-k", "2").stdout == run("complete", "ab", "-c", ckpt, "-k", "2").stdout
+
+
+def test_complete_help_says_when_stdin_is_read():
+    text = " ".join(run("complete", "--help").stdout.split())
+    assert "with no PREFIX when stdin is not a terminal" in text and "Surrounding whitespace is stripped" in text
+
+
+@pytest.mark.parametrize("fmt", ["json", "tsv"])
+def test_a_pipeline_gets_one_record_per_input_line_in_order(ckpt, fmt):
+    """A real pipe: a failing line in the middle keeps its place, so `paste`/`jq` line up."""
+    lines = ["ab", "b", "ca!", "", "c", "zz", "a"]
+    done = subprocess.run([*rnnac_command(), "complete", "-c", ckpt, "-k", "1", "--format", fmt],
+                          input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [f"Error: {p!r} holds {p[-1]!r}, which is not in the vocabulary" for p in ("ca!", "zz")]
+    if fmt == "json":
+        prefixes = [json.loads(line)["prefix"] for line in done.stdout.splitlines()]
+        errors = [("error" in json.loads(line)) for line in done.stdout.splitlines()]
+    else:
+        rows = [line.split("\t") for line in done.stdout.splitlines()]
+        prefixes, errors = [r[0] for r in rows], [r[8] != "" for r in rows]
+    assert prefixes == lines and errors == [p in ("ca!", "zz") for p in lines]
+
+
+# --- help that teaches -----------------------------------------------------------------------
+
+
+def test_each_command_summary_fits_and_its_help_ends_with_examples():
+    text = run("--help").stdout
+    listing = text[text.index("Commands:"):]
+    assert "..." not in listing and max(map(len, text.splitlines())) <= 80
+    for name, command in cli.commands.items():
+        summary = command.help.split("\n")[0]
+        assert summary.endswith(".") and len(summary) <= 60, name
+        assert f"  {name}" in listing and summary[:-1] in " ".join(listing.split()), name
+        text = run(name, "--help").stdout
+        assert text.splitlines()[2].strip() == summary, name  # Usage, a blank line, the summary
+        examples = text[text.index("Examples:"):text.index("Options:")].split("\n")[1:]
+        assert 2 <= len([line for line in examples if line.strip().startswith("rnnac ")]) <= 4, name
+
+
+def test_train_help_says_where_the_fields_are():
+    text = " ".join(run("train", "--help").stdout.split())
+    assert "`rnnac init`" in text and "WORDLIST" in text
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_shell_completion_scripts_as_the_readme_gives_them(shell):
+    if not rnnac_command()[0].endswith("rnnac"):
+        pytest.skip("needs the installed rnnac script: the variable is named after it")
+    done = subprocess.run(rnnac_command(), env={**os.environ, "_RNNAC_COMPLETE": f"{shell}_source"},
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0 and "_RNNAC_COMPLETE" in done.stdout and done.stderr == ""
+    readme = (ROOT / "README.md").read_text()
+    assert f"_RNNAC_COMPLETE={shell}_source rnnac" in readme
+
+
+def test_shell_completion_completes_commands_and_options():
+    if not rnnac_command()[0].endswith("rnnac"):
+        pytest.skip("needs the installed rnnac script")
+    env = {**os.environ, "_RNNAC_COMPLETE": "bash_complete", "COMP_WORDS": "rnnac tr", "COMP_CWORD": "1"}
+    done = subprocess.run(rnnac_command(), env=env, capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.splitlines() == ["plain,train"]
+    env.update(COMP_WORDS="rnnac sample --co", COMP_CWORD="2")
+    done = subprocess.run(rnnac_command(), env=env, capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.splitlines() == ["plain,--count"]
+
+
+# --- training on a list, shipped configs, rnnac init ---------------------------------------
+
+
+def test_train_a_word_list_directly(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("my list.txt").write_text("".join(f"{w}\n" for w in ("cab", "abc", "bca", "aab", "cca", "bab") * 5))
+    result = run("train", "my list.txt", "--set", "train.max_steps=40")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines()[0] == ("my list.txt: 6 words; sized to them: model.hidden_size 32, train.batch_size 32, "
+                                             "train.max_steps 40, data.val_fraction 0.1 (change any with --set)")
+    assert result.stdout.startswith("stopped at step 40 (max_steps)") and result.stdout.count("\n") == 1
+    assert (tmp_path / "runs" / "my list" / "best.npz").exists()
+    quiet = run("train", "my list.txt", "--force", "-q", "--set", "train.max_steps=20")
+    assert quiet.exit_code == 0 and quiet.stderr == "" and "step 20" in quiet.stdout
+
+
+def test_train_a_frequency_list_of_any_form(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("counts").write_text("     30 cab\n      2 abc\n      1 bca\n")  # sort | uniq -c | sort -rn
+    result = run("train", "counts", "--set", "train.max_steps=10", "-q")
+    assert result.exit_code == 0, result.stderr
+    facts = json.loads(run("info", "-c", "runs/counts", "--format", "json").stdout)
+    assert facts["lexicon_words"] == 3 and facts["config"]["data"]["weighting"] == "count"
+    Path("spreadsheet.csv").write_text("word,count\ncab,30\nabc,2\n")
+    assert run("train", "spreadsheet.csv", "--set", "train.max_steps=10", "-q").exit_code == 0
+    facts = json.loads(run("info", "-c", "runs/spreadsheet", "--format", "json").stdout)
+    assert facts["lexicon_words"] == 2
+    again = run("train", "counts", "-q")  # the folder holds a run
+    assert again.exit_code == 1 and "already holds a run" in again.stderr
+
+
+def test_train_a_shipped_config_by_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("train", "tiny", "--set", "train.max_steps=10")
+    assert result.exit_code == 0, result.stderr
+    assert "shipped config 'tiny'" in result.stderr and f"checkpoints in {tmp_path / 'runs' / 'tiny'}" in result.stdout
+    unknown = run("train", "tinyy")
+    assert unknown.exit_code == 1 and unknown.stdout == ""
+    assert unknown.stderr == "Error: config file 'tinyy' not found\n"
+
+
+def test_train_errors_are_one_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    missing = run("train", "nope.txt")
+    assert missing.exit_code == 1 and missing.stderr == "Error: nope.txt: no such file\n"
+    Path("bad.tsv").write_text("a\t1\nb\tmany\n")
+    bad = run("train", "bad.tsv")
+    assert bad.exit_code == 1 and bad.stderr == "Error: bad.tsv: line 2: count 'many' is not a number\n"
+    Path("list.txt").write_text("abc\n")
+    override = run("train", "list.txt", "--set", "model.hiden_size=3")
+    assert override.exit_code == 1 and "did you mean 'model.hidden_size'?" in override.stderr
+
+
+def test_init_prints_or_writes_a_config(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    reference = run("init")
+    assert reference.exit_code == 0 and reference.stderr == ""
+    assert reference.stdout.startswith("# rnnac config: every field") and "\ndata:\n  path: words.txt" in reference.stdout
+    keys = [line.split(":")[0] for line in reference.stdout.splitlines() if line.startswith("  ")]
+    assert keys == [line.split(":")[0] for line in (ROOT / "configs" / "default.yaml").read_text().splitlines()
+                    if line.startswith("  ")]
+    Path("mylist.txt").write_text("cab\nabc\n")
+    written = run("init", "mylist.txt", "-o", "my.yaml")
+    assert written.exit_code == 0 and written.stdout == ""
+    assert written.stderr == "Wrote my.yaml; train with: rnnac train my.yaml\n"
+    assert "  path: mylist.txt" in Path("my.yaml").read_text()
+    again = run("init", "mylist.txt", "-o", "my.yaml")
+    assert again.exit_code == 1 and again.stderr == "Error: 'my.yaml' exists: choose another file, or --force to overwrite it\n"
+    assert run("init", "mylist.txt", "-o", "my.yaml", "--force").exit_code == 0
+    missing = run("init", "nope.txt")
+    assert missing.exit_code == 1 and missing.stderr == "Error: nope.txt: no such file\n" and missing.stdout == ""
+
+
+# --- watching a run, fine-tuning from the command line ----------------------------------------
+
+
+def test_train_logs_each_validation_when_stderr_is_not_a_terminal(tmp_path):
+    (tmp_path / "mylist.txt").write_text("".join(f"{w}\n" for w in ("cab", "abc", "bca", "aab", "cca", "bab") * 5))
+    done = subprocess.run([*rnnac_command(), "train", "mylist.txt", "--set", "train.max_steps=60", "--format", "json"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert f"run folder: {tmp_path / 'runs' / 'mylist'}" in lines
+    validations = [line for line in lines if line.startswith("step ")]
+    assert [line.split(":")[0] for line in validations] == [f"step {n}/60" for n in (30, 60)]
+    assert all("train loss" in line and "val loss" in line and "chars/s" in line for line in validations)
+    summary = json.loads(done.stdout)
+    assert summary["version"] == 1 and summary["step"] == 60 and summary["stop_reason"] == "max_steps"
+    assert summary["run_dir"] == str(tmp_path / "runs" / "mylist") and summary["best"].endswith("best.npz")
+    quiet = subprocess.run([*rnnac_command(), "train", "mylist.txt", "--force", "-q", "--set", "train.max_steps=30"],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout.startswith("stopped at step 30")
+
+
+def test_fine_tune_from_a_run_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("base.txt").write_text("".join(f"{w}\n" for w in ("cab", "abc", "bca", "aab", "cca", "bab") * 5))
+    assert run("train", "base.txt", "-q", "--set", "train.max_steps=20", "--set", "model.hidden_size=12").exit_code == 0
+    Path("more.txt").write_text("abba\ncabba\n")
+    tuned = run("train", "more.txt", "--init-from", "runs/base", "--set", "train.max_steps=10")
+    assert tuned.exit_code == 0, tuned.stderr
+    assert tuned.stderr.startswith("more.txt: 2 words; sized to them: train.batch_size 32, train.max_steps 10")
+    assert f"starting from {tmp_path / 'runs' / 'base' / 'best.npz'}: its model (H=12, tanh, float32)" in tuned.stderr
+    facts = json.loads(run("info", "-c", "runs/more", "--format", "json").stdout)
+    assert facts["hidden_size"] == 12 and facts["config"]["train"]["init_from"] == str(tmp_path / "runs" / "base")
+    Path("other.txt").write_text("xyz\nabc\n")
+    refused = run("train", "other.txt", "--init-from", "runs/base")
+    assert refused.exit_code == 1 and refused.stdout == ""
+    assert refused.stderr.splitlines()[-1] == (
+        f"Error: {tmp_path / 'other.txt'}: 1 of 2 words hold characters the model to start from does not know: "
+        "'x', 'y', 'z'; leave those words out with data.allowed_chars (the model knows 'abc'), or train from scratch")
+    assert not Path("runs/other").exists()
+
+
+# --- the case typed ----------------------------------------------------------------------------
+
+
+def test_words_follow_the_case_typed(ckpt, completer):
+    def words(*args):
+        result = run("complete", *args, "-c", ckpt, "-k", "3", "--format", "json")
+        assert result.exit_code == 0, result.stderr
+        return [[c["word"] for c in obj["completions"]] for obj in words_of(result)]
+
+    folded = [w for w, _ in completer.complete("ab", k=3).completions]
+    assert words("ab", "AB", "Ab", "aB") == [folded, [w.upper() for w in folded], ["Ab" + w[2:] for w in folded],
+                                             ["aB" + w[2:] for w in folded]]
+    single = words("A")[0]
+    assert single == ["A" + w[1:] for w, _ in completer.complete("a", k=3).completions]  # one capital: Record, not RECORD
+    tsv = run("complete", "AB", "-c", ckpt, "-k", "1", "--format", "tsv").stdout.split("\t")
+    assert tsv[0] == "AB" and tsv[2] == folded[0].upper() and tsv[7] == "AB"
+
+
+def test_a_cased_form_in_the_lexicon_wins(ckpt, tmp_path):
+    (tmp_path / "names.txt").write_text("Cab\nCab\ncab\nabba\nABC\n")
+    result = run("complete", "ca", "CA", "ab", "AB", "-c", ckpt, "--lexicon", str(tmp_path / "names.txt"), "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    shown = {obj["prefix"]: [c["word"] for c in obj["completions"]] for obj in words_of(result)}
+    assert shown["ca"] == shown["CA"] == ["Cab"]  # the most frequent written form
+    assert sorted(shown["ab"]) == ["ABC", "abba"] and sorted(shown["AB"]) == ["ABBA", "ABC"]
+
+
+def test_a_model_trained_with_case_gives_its_words_as_they_are(tmp_path):
+    from rnnac.checkpoint import LexiconData
+
+    vocab = rnnac.Vocab("DELNORSWY_cdeiort")
+    model = rnnac.RNN.init(len(vocab), 8, seed=0, dtype=np.float32)
+    meta = {"chars": vocab.chars, "activation": "tanh", "hidden_size": 8, "dtype": "float32",
+            "config": {"data": {"lowercase": False}}, "step": 1, "epoch": 0, "best_val_loss": 1.0, "rng_state": {},
+            "mixture_lambda": 1.0}
+    lexicon = LexiconData.from_unsorted(["O_RDONLY", "O_WRONLY", "OrderedDict", "OSError"], [5.0, 3.0, 2.0, 1.0], [False] * 4)
+    save_checkpoint(tmp_path / "ids.npz", model.params, meta, lexicon=lexicon)
+    result = run("complete", "O_RD", "Ord", "OS", "-c", str(tmp_path / "ids.npz"), "--known-only", "-k", "1")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == ["O_RD\tO_RDONLY", "Ord\tOrderedDict", "OS\tOSError"]  # not OSERROR
+    lower = run("complete", "o_rd", "-c", str(tmp_path / "ids.npz"), "--known-only")
+    assert lower.exit_code == 0 and lower.stdout == ""  # no folding: o_rd is not O_RD
+
+
+def test_a_list_trained_lowercase_still_shows_its_capitals(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("products.txt").write_text("iPhone\niPhone\niphone\nipad\nMacBook\nmagic\n" * 3)
+    assert run("train", "products.txt", "-q", "--set", "train.max_steps=20", "--set", "data.val_fraction=0").exit_code == 0
+    result = run("complete", "-c", "runs/products", "--known-only", "ip", "IP", "ma", "MA")
+    assert result.exit_code == 0, result.stderr
+    shown = {}
+    for line in result.stdout.splitlines():
+        prefix, word = line.split("\t")
+        shown.setdefault(prefix, set()).add(word)
+    assert shown == {"ip": {"iPhone", "ipad"}, "IP": {"iPhone", "IPAD"}, "ma": {"MacBook", "magic"}, "MA": {"MacBook", "MAGIC"}}

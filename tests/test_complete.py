@@ -280,3 +280,15 @@ def test_describe(tmp_path):
     assert facts["parameters"] == model.n_params() == 6 * 4 + 36 + 6 + 4 * 6 + 4
     assert facts["step"] == 7 and facts["best_val_loss"] == 1.25
     assert facts["config"] == {"data": {"lowercase": True}}
+
+
+@pytest.mark.parametrize("typed, written, lowercase, shown", [
+    ("rec", None, True, "record"), ("REC", None, True, "RECORD"), ("Rec", None, True, "Record"),
+    ("R", None, True, "Record"), ("rEC", None, True, "rECord"), ("REC", "record", True, "RECORD"),
+    ("rec", "Record", True, "Record"), ("REC", "ReCord", True, "ReCord"),  # the lexicon's own case wins
+    ("rec", None, False, "record"), ("REC", None, False, "record"),  # a model that keeps case: as found
+])
+def test_as_typed(typed, written, lowercase, shown):
+    from rnnac.complete import as_typed
+
+    assert as_typed(typed, typed.lower() if lowercase else typed, "record", written, lowercase) == shown

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rnnac.config import SECTIONS, Config, load_config
+from rnnac.config import SECTIONS, Config, config_text, load_config, rewrite_config_text
 from rnnac.errors import ConfigError
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -69,7 +69,7 @@ def test_empty_file_needs_the_path(tmp_path):
 
 
 def test_shipped_configs_load():
-    for name in ("tiny", "names", "default"):
+    for name in ("tiny", "names", "default", "identifiers"):
         config = load_config(CONFIGS / f"{name}.yaml")
         assert Path(config.data.path).parent == CONFIGS.parent / "data"
         assert config.output.dir == str(CONFIGS.parent / "runs" / name)
@@ -91,6 +91,38 @@ def test_default_yaml_documents_every_field_and_marks_what_differs_from_the_defa
             assert key in comments, f"{section}.{key} has no comment"
             if value != defaults[section][key] and (section, key) not in {("data", "path"), ("output", "dir")}:
                 assert "(default" in comments[key], f"{section}.{key} differs from its default unmarked"
+
+
+def test_default_yaml_is_generated_from_the_dataclasses():
+    """`make configs` writes it: a field, a help text or a bound changed in config.py shows here."""
+    assert (CONFIGS / "default.yaml").read_text() == rewrite_config_text(CONFIGS / "default.yaml")
+
+
+def test_config_text_documents_every_field_and_reads_back(tmp_path):
+    values = {"data": {"path": "w.txt", "allowed_chars": "ab'-", "format": "csv"},
+              "train": {"learning_rate": 1e-05, "clip_norm": None}, "output": {"dir": "runs/x y"}}
+    text = config_text(values, "# a header\n")
+    assert text.startswith("# a header\n\ndata:\n  path: w.txt")
+    lines = {line.split(":")[0].strip(): line for line in text.splitlines() if line.startswith("  ")}
+    assert list(lines) == [f.name for cls in SECTIONS.values() for f in dataclasses.fields(cls)]
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            assert f.metadata["help"] in lines[f.name], f"{section}.{f.name}"
+    assert "# (default 0.003) base learning rate, before warm-up and schedule (> 0)" in lines["learning_rate"]
+    assert "(default 5.0)" in lines["clip_norm"] and lines["clip_norm"].endswith("; null: off")
+    assert lines["val_fraction"].endswith("(0 <= x < 1)") and lines["threads"].endswith("(1 <= x <= 64); null: automatic")
+    assert lines["format"].endswith("auto | lines | tsv | csv | uniq") and "(default auto)" in lines["format"]
+    config = load_config(write(tmp_path, text))
+    assert config.data.allowed_chars == "ab'-" and config.train.learning_rate == 1e-05 and config.train.clip_norm is None
+    assert config.output.dir == str(tmp_path / "runs" / "x y") and config.data.path == str(tmp_path / "w.txt")
+    assert config.model == SECTIONS["model"]()
+
+
+def test_config_text_without_values_is_every_default(tmp_path):
+    config = load_config(write(tmp_path, config_text()))
+    assert config.data.path == str(tmp_path / "words.txt")
+    assert config.train == SECTIONS["train"]() and config.model == SECTIONS["model"]()
+    assert "(default" not in config_text()
 
 
 # --- errors ----------------------------------------------------------------

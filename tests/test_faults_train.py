@@ -267,7 +267,7 @@ def test_a_model_too_big_for_the_process_limit_is_one_line(config_file):
 
 
 def test_memory_error_in_any_command_is_one_line(config_file, monkeypatch):
-    def exhausted(config):
+    def exhausted(config, vocab=None):
         raise MemoryError("Unable to allocate 7.28 TiB for an array with shape (1000000, 1000000) and data type float64")
 
     monkeypatch.setattr(train_module, "load_data", exhausted)

@@ -63,3 +63,30 @@ def test_plot_writes_a_png(tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     only_train = write_run(tmp_path, [record(1, 3.3), record(2, 3.1)], name="no_val")
     assert plot_run(only_train, tmp_path / "train.png").stat().st_size > 0
+
+
+def test_ema_smooths_from_the_first_finite_value_and_skips_nan():
+    from rnnac.plot import ema
+
+    assert ema([1.0, 3.0, 3.0], 0.5) == [1.0, 2.0, 2.5]
+    smoothed = ema([math.nan, 4.0, math.nan, 2.0], 0.75)
+    assert math.isnan(smoothed[0]) and smoothed[1:] == [4.0, 4.0, 3.5]
+    assert ema([5.0, 1.0], 0.0) == [5.0, 1.0]  # no smoothing: the raw values
+
+
+def test_plot_draws_the_raw_curve_faint_and_labels_the_unit(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    saved = []
+    monkeypatch.setattr(Figure, "savefig", lambda fig, out: saved.append(fig))
+    run = write_run(tmp_path, [record(i, 3.0 + (i % 2)) for i in range(1, 41)])
+    plot_run(run, tmp_path / "curve.png")
+    (ax,) = saved[0].axes
+    raw, smooth = ax.lines[:2]
+    assert raw.get_alpha() < 0.5 and smooth.get_alpha() is None  # raw points faint, the EMA solid
+    assert max(smooth.get_ydata()) - min(smooth.get_ydata()[5:]) < 1  # the 3/4 zig-zag averaged out
+    assert ax.get_ylabel() == "loss (nats/char)"
+    (run / "run-config.yaml").write_text("train:\n  loss: squared_error\n")
+    plot_run(run, tmp_path / "curve.png")
+    assert saved[1].axes[0].get_ylabel() == "squared error per character"

@@ -351,3 +351,63 @@ def test_an_interrupted_run_has_a_lexicon_but_no_fitted_weight(config_file, tmp_
         run(load_config(config_file), quiet=True)
     last = load_checkpoint(tmp_path / "out" / "last.npz")
     assert "mixture_lambda" not in last.meta and len(last.lexicon.words) == 12
+
+
+# --- starting from a trained model (train.init_from), the summary, the log without a terminal --
+
+
+def test_init_from_keeps_the_models_size_characters_and_weights(config_file, tmp_path):
+    run(load_config(config_file), quiet=True)
+    first = load_checkpoint(tmp_path / "out" / "best.npz")
+    (tmp_path / "more.txt").write_text("pale\nplate\nmap\n")
+    config = load_config(config_file, [f"data.path={tmp_path / 'more.txt'}", "model.hidden_size=64", "model.dtype=float32",
+                                       f"train.init_from={tmp_path / 'out'}", f"output.dir={tmp_path / 'tuned'}"])
+    lines = []
+    started, vocab, params = train_module.starting_point(config, lines.append)
+    assert (started.model.hidden_size, started.model.dtype) == (8, "float64")  # the checkpoint's, not the config's
+    assert vocab.chars == first.meta["chars"] and lines == [
+        f"starting from {tmp_path / 'out' / 'best.npz'}: its model (H=8, tanh, float64), its 8 characters "
+        "and its case folding (data.lowercase true)"]
+    trainer = train_module.Trainer(started, train_module.load_data(started, vocab), params)
+    for name in first.params:
+        np.testing.assert_array_equal(trainer.model.params[name], first.params[name])
+    summary = run(config, quiet=True)
+    assert summary.record["step"] == 30 and load_checkpoint(tmp_path / "tuned" / "best.npz").meta["chars"] == vocab.chars
+    assert run(config, quiet=True, resume=True).startswith("nothing to resume")  # the same settings again
+
+
+def test_init_from_refuses_a_list_with_characters_the_model_lacks(config_file, tmp_path):
+    run(load_config(config_file), quiet=True)
+    (tmp_path / "new.txt").write_text("apple\nzebra\ncafé\nmaple\n")
+    config = load_config(config_file, [f"data.path={tmp_path / 'new.txt'}", f"train.init_from={tmp_path / 'out' / 'best.npz'}",
+                                       f"output.dir={tmp_path / 'tuned'}"])
+    with pytest.raises(RnnacError) as e:
+        run(config, quiet=True)
+    assert str(e.value) == (f"{tmp_path / 'new.txt'}: 2 of 4 words hold characters the model to start from does not know: "
+                            "'c', 'f', 'r', 'z', 'é'; leave those words out with data.allowed_chars "
+                            "(the model knows 'abelmpty'), or train from scratch")
+    assert not (tmp_path / "tuned").exists()
+
+
+def test_the_summary_record_and_the_log_without_a_terminal(config_file, tmp_path, monkeypatch):
+    lines = []
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    summary = run(load_config(config_file), log=lines.append)
+    assert summary.startswith("stopped at step 30 (max_steps)")
+    record = json.loads(json.dumps(summary.record))
+    assert record["run_dir"] == str(tmp_path / "out") and record["stop_reason"] == "max_steps" and record["step"] == 30
+    assert record["best"] == str(tmp_path / "out" / "best.npz") and 0 <= record["mixture_lambda"] <= 1
+    validations = [line for line in lines if line.startswith("step ")]
+    assert [line.split(":")[0] for line in validations] == ["step 10/30", "step 20/30", "step 30/30"]
+    assert all(" val loss " in line and "chars/s" in line and line.endswith(" s") for line in validations)
+    assert f"run folder: {tmp_path / 'out'}" in lines
+
+
+def test_a_resume_accepts_a_checkpoint_from_before_a_setting_existed(config_file, tmp_path):
+    run(load_config(config_file, ["train.max_steps=10"]), quiet=True)
+    last = load_checkpoint(tmp_path / "out" / "last.npz")
+    del last.meta["config"]["data"]["format"]  # as rnnac 0.1 wrote it
+    from rnnac.checkpoint import save_checkpoint
+
+    save_checkpoint(tmp_path / "out" / "last.npz", last.params, last.meta, last.optimizer_state, last.lexicon)
+    assert "stopped at step 20" in run(load_config(config_file, ["train.max_steps=20"]), resume=True, quiet=True)

@@ -9,6 +9,8 @@ from rnnac.errors import CheckpointError, ConfigError, DataError
 from rnnac.wordlist import (
     SCHEMES,
     BatchSampler,
+    detect_format,
+    load_data,
     padding_fraction,
     read_word_list,
     sampling_weights,
@@ -36,14 +38,14 @@ def test_plain_list_crlf_whitespace_blank_lines(tmp_path):
     wl = read_word_list(path)
     assert wl.words == ["cat", "dog", "bird"]
     assert wl.counts.tolist() == [1.0, 1.0, 1.0] and wl.counts.dtype == np.float64
-    assert not wl.is_tsv and wl.path == str(path)
+    assert wl.format == "lines" and not wl.is_frequency_list and wl.path == str(path)
 
 
 def test_bom_is_stripped(tmp_path):
     wl = read_word_list(write(tmp_path, "\ufeffcafé\nnaïve\n".encode("utf-8")))
     assert wl.words == ["café", "naïve"]
     tsv = read_word_list(write(tmp_path, b"\xef\xbb\xbfthe\t5\n", "f.tsv"))
-    assert tsv.is_tsv and tsv.words == ["the"] and tsv.counts.tolist() == [5.0]
+    assert tsv.format == "tsv" and tsv.words == ["the"] and tsv.counts.tolist() == [5.0]
 
 
 def test_invalid_utf8_names_file_and_line(tmp_path):
@@ -118,7 +120,7 @@ def test_bad_limits_are_config_errors(tmp_path):
 
 def test_bundled_words_tsv():
     wl = read_word_list(DATA / "words.tsv")
-    assert len(wl) == 50_000 and wl.is_tsv  # every line is a distinct lowercase word
+    assert len(wl) == 50_000 and wl.format == "tsv"  # every line is a distinct lowercase word
     assert wl.words[:3] == ["the", "to", "and"] and wl.counts[0] == 53_700_000
     letters = read_word_list(DATA / "words.tsv", allowed_chars=LETTERS)
     assert len(letters) == 48_683 and letters.dropped_chars == 1_317  # those hold an apostrophe
@@ -129,9 +131,60 @@ def test_bundled_names_txt():
     raw = (DATA / "names.txt").read_text(encoding="utf-8")
     assert len(raw.split("\n")) == 32_033  # the last line has no newline
     wl = read_word_list(DATA / "names.txt", allowed_chars=LETTERS)
-    assert not wl.is_tsv and len(wl) == 29_494 and wl.counts.sum() == 32_033  # repeats merged
+    assert wl.format == "lines" and len(wl) == 29_494 and wl.counts.sum() == 32_033  # repeats merged
     assert wl.dropped_chars == wl.dropped_length == 0
     assert wl.lengths.min() == 2 and wl.lengths.max() == 15
+
+
+def test_uniq_c_output_is_a_frequency_list(tmp_path):
+    path = write(tmp_path, b"     12 the\n      3 Of\n      5 \n     2 of\n 1234567 a word\n      1 x,y\n")
+    wl = read_word_list(path)
+    assert wl.format == "uniq" and wl.is_frequency_list
+    assert wl.words == ["the", "of", "a word", "x,y"] and wl.counts.tolist() == [12.0, 5.0, 1234567.0, 1.0]
+    assert wl.summary() == f"{path}: 4 words (frequency list, uniq -c)"  # `uniq -c` of blank lines: skipped
+    with pytest.raises(DataError, match=r"line 2: expected count word \(uniq -c\), got 'the'"):
+        read_word_list(write(tmp_path, b"  3 a\nthe\n"))
+
+
+def test_csv_word_count_with_or_without_a_header(tmp_path):
+    plain = read_word_list(write(tmp_path, b"the, 12\nof,3\n\"a, b\",2\n\"say \"\"hi\"\"\",1.5\n"))
+    assert plain.format == "csv" and plain.words == ["the", "of", "a, b", 'say "hi"']
+    assert plain.counts.tolist() == [12.0, 3.0, 2.0, 1.5]
+    headed = read_word_list(write(tmp_path, b"word,count\nthe,12\n", "list.csv"))
+    assert headed.format == "csv" and headed.words == ["the"] and headed.summary().endswith("(frequency list, CSV)")
+    named = read_word_list(write(tmp_path, b"word,frequency\nthe,1\n", "list.txt"), format="csv")  # said outright
+    assert named.words == ["the"]
+    with pytest.raises(DataError, match=r"line 3: expected word,count, got 'of'"):
+        read_word_list(write(tmp_path, b"word,count\nthe,12\nof\n", "f.csv"))
+    with pytest.raises(DataError, match=r"line 2: count 'many' is not a number"):
+        read_word_list(write(tmp_path, b"the,12\nof,many\n"))
+
+
+@pytest.mark.parametrize("line, fmt", [
+    ("the\t5", "tsv"), ("   5 the", "uniq"), ("5 the", "uniq"), ("the,5", "csv"), ("the, 5.5e3", "csv"),
+    ("the", "lines"), ("the,", "lines"), (",5", "lines"), ("5", "lines"), ("rock and roll", "lines"), ("a,b", "lines"),
+])
+def test_the_format_is_detected_from_the_first_line(line, fmt):
+    assert detect_format(line) == fmt
+    assert detect_format(line, "x.CSV") == ("tsv" if fmt == "tsv" else "uniq" if fmt == "uniq" else "csv")
+
+
+def test_a_format_given_outright_is_not_detected(tmp_path):
+    path = write(tmp_path, b"1 corinthians\n2 kings\n")
+    assert read_word_list(path).format == "uniq"
+    assert read_word_list(path, format="lines").words == ["1 corinthians", "2 kings"]
+    with pytest.raises(DataError, match="line 1: expected word<TAB>count"):
+        read_word_list(path, format="tsv")
+    with pytest.raises(ConfigError, match="unknown word list format 'xml'"):
+        read_word_list(path, format="xml")
+
+
+def test_load_data_reads_data_format(tmp_path):
+    from rnnac.config import Config
+
+    path = write(tmp_path, b"1 corinthians\n2 kings\n3 john\n")
+    config = Config.from_dict({"data": {"path": str(path), "format": "lines", "val_fraction": 0}})
+    assert load_data(config).words == ["1 corinthians", "2 kings", "3 john"]
 
 
 # ---- split ----
@@ -270,3 +323,17 @@ def test_sampler_config_errors():
         BatchSampler(lengths_of(10), 4, scheme="sqrt")
     with pytest.raises(ConfigError, match="batch_size"):
         BatchSampler(lengths_of(10), 0)
+
+
+def test_the_most_frequent_written_form_is_kept_beside_the_lowercased_word(tmp_path):
+    path = write(tmp_path, b"iPhone\niPhone\niphone\nApple\napple\nParis\nBONN\nbonn\nBonn\nIPHONE\n")
+    wl = read_word_list(path)
+    assert wl.words == ["iphone", "apple", "paris", "bonn"] and wl.counts.tolist() == [4.0, 2.0, 1.0, 3.0]
+    assert wl.written == ["iPhone", "apple", "Paris", "bonn"]  # ties keep the lowercase word
+    assert read_word_list(path, lowercase=False).cased == {}
+    tsv = read_word_list(write(tmp_path, b"the\t10\nThe\t3\nNASA\t2\n", "f.tsv"))
+    assert tsv.written == ["the", "NASA"]
+    from rnnac.config import Config
+
+    data = load_data(Config.from_dict({"data": {"path": str(path), "val_fraction": 0}}))
+    assert data.words == wl.words and data.written == wl.written
