@@ -41,7 +41,7 @@ from rnnac.lexicon import LexiconData
 from rnnac.memory import check_memory
 from rnnac.mixture import fit_for_list
 from rnnac.model import RNN
-from rnnac.optim import OPTIMIZERS, clip_grads, learning_rate, make_optimizer
+from rnnac.optim import OPTIMIZERS, ParamAverage, clip_grads, learning_rate, make_optimizer
 from rnnac.rundir import Metrics, RunFolder, json_float
 from rnnac.wordlist import BatchSampler, Data, load_data
 
@@ -127,6 +127,8 @@ class Trainer:
         self.engine = Engine(self.model, threads=settings.threads)
         hyper = {"weight_decay": settings.weight_decay} | ({"momentum": settings.momentum} if settings.optimizer == "momentum" else {})
         self.optimizer = make_optimizer(settings.optimizer, self.model.params, **hyper)
+        # train.average: the moving average of the parameters is what validation scores and best.npz keeps
+        self.average = ParamAverage(self.model.params, settings.average) if settings.average else None
         self.sampler = BatchSampler([len(w) for w in data.train_words], settings.batch_size, seed=settings.seed,
                                     scheme=config.data.weighting, counts=data.train_counts)
         self.progress = Progress()
@@ -156,7 +158,11 @@ class Trainer:
         progress = Progress.from_meta(ckpt.meta, str(path))
         for name in self.model.params:
             self.model.params[name][...] = ckpt.params[name]
-        self.optimizer.load_state_dict(ckpt.optimizer_state)
+        state = dict(ckpt.optimizer_state)
+        averaged = {k: state.pop(k) for k in list(state) if k.startswith(ParamAverage.slot + ".")}
+        if self.average is not None and averaged:  # else a train.average switched on now starts from here
+            self.average.load_state_dict(averaged, int(state.get("t", 0)))
+        self.optimizer.load_state_dict(state)
         self.sampler = BatchSampler.from_state(ckpt.meta["rng_state"], self.sampler.lengths, self.data.train_counts)
         self.progress = progress
         self._warn_if_the_schedule_restarts(saved.get("train", {}).get("max_steps"), warn)
@@ -198,6 +204,8 @@ class Trainer:
             raise self._diverged(loss, grad_norm)
         # 3. The update, and the counters that follow it.
         self.optimizer.step(self.model.params, grads, lr)
+        if self.average is not None:
+            self.average.update(self.model.params)
         progress.step += 1
         ema = progress.train_loss_ema
         progress.train_loss_ema = loss if ema is None else EMA * ema + (1 - EMA) * loss
@@ -212,22 +220,25 @@ class Trainer:
                 progress.best_step = progress.step
                 self.save("best.npz")
             return
-        progress.val_loss = validation_loss(self.engine, self.val_batches, self.config.train.loss)
+        engine = self.engine if self.average is None else Engine(RNN(self.average.params(), self.model.activation))
+        progress.val_loss = validation_loss(engine, self.val_batches, self.config.train.loss)
         if progress.val_loss < progress.best_val_loss:
             progress.best_val_loss, progress.best_step, progress.stale_validations = progress.val_loss, progress.step, 0
-            self.save("best.npz")
+            self.save("best.npz", engine.model.params)
         else:
             progress.stale_validations += 1
 
-    def save(self, name: str) -> None:
-        """Write the run's state atomically to output.dir/name."""
+    def save(self, name: str, params: dict[str, np.ndarray] | None = None) -> None:
+        """Write the run's state atomically to output.dir/name; `params` in place of the model's
+        own (the averaged ones, for best.npz)."""
         model = self.model
         meta = {"chars": self.data.vocab.chars, "activation": model.activation, "hidden_size": model.hidden_size,
                 "dtype": self.config.model.dtype, "config": self.config.to_dict(), "epoch": self.sampler.epoch,
                 "rng_state": self.sampler.state_dict(), "data_sha256": self.data_sha256, **self.progress.to_meta()}
         if self.mixture_lambda is not None:
             meta["mixture_lambda"] = self.mixture_lambda
-        save_checkpoint(self.out / name, model.params, meta, self.optimizer.state_dict(), self.lexicon)
+        state = self.optimizer.state_dict() | (self.average.state_dict() if self.average is not None else {})
+        save_checkpoint(self.out / name, model.params if params is None else params, meta, state, self.lexicon)
 
     def fit_mixture(self) -> float:
         """Fit the lexicon's weight lam (rnnac.mixture) with the best model and store it in best.npz

@@ -209,3 +209,20 @@ def test_constant_and_unknown():
     assert learning_rate(10_000, 0.3) == 0.3
     with pytest.raises(ConfigError, match="unknown schedule 'linear'; choose one of constant, step, cosine"):
         learning_rate(0, 0.3, "linear")
+
+
+def test_param_average_is_the_bias_corrected_ema_by_hand():
+    from rnnac.optim import ParamAverage
+
+    params = {"W": np.array([1.0, 2.0])}
+    avg = ParamAverage(params, decay=0.5)
+    for value in (1.0, 3.0, 5.0):
+        params["W"][:] = [value, 2 * value]
+        avg.update(params)
+    # avg_3 = 0.5^2 (0.5) 1 + 0.5 (0.5) 3 + 0.5 5 = 0.125 + 0.75 + 2.5 = 3.375; / (1 - 0.5^3) = 3.857...
+    np.testing.assert_allclose(avg.params()["W"], [3.375 / 0.875, 6.75 / 0.875])
+    again = ParamAverage(params, decay=0.5)
+    again.load_state_dict(avg.state_dict(), t=3)
+    np.testing.assert_array_equal(again.params()["W"], avg.params()["W"])
+    with pytest.raises(ConfigError):
+        ParamAverage(params, decay=1.0)

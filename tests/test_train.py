@@ -80,11 +80,11 @@ def interrupt_at(monkeypatch, n_batches):
     monkeypatch.setattr(train_module, "make_batch", make_batch)
 
 
-@pytest.mark.parametrize("weighting", ["uniform", "sqrt"])
-def test_interrupted_and_resumed_equals_straight_through(config_file, tmp_path, monkeypatch, weighting):
+@pytest.mark.parametrize("weighting, average", [("uniform", None), ("sqrt", None), ("uniform", 0.9)])
+def test_interrupted_and_resumed_equals_straight_through(config_file, tmp_path, monkeypatch, weighting, average):
     tsv = tmp_path / "words.tsv"
     tsv.write_text("".join(f"{w}\t{i + 1}\n" for i, w in enumerate(sorted(set(WORDS.split())))))
-    overrides = [f"data.path={tsv}", f"data.weighting={weighting}", "train.max_steps=37"]
+    overrides = [f"data.path={tsv}", f"data.weighting={weighting}", "train.max_steps=37", f"train.average={average or 'null'}"]
     straight = load_config(config_file, overrides + [f"output.dir={tmp_path / 'a'}"])
     run(straight, quiet=True)
 
@@ -100,6 +100,8 @@ def test_interrupted_and_resumed_equals_straight_through(config_file, tmp_path, 
     a, b = load_checkpoint(tmp_path / "a" / "last.npz"), load_checkpoint(tmp_path / "b" / "last.npz")
     for name in a.params:
         assert np.array_equal(a.params[name], b.params[name]), name  # bit-identical
+    assert set(a.optimizer_state) == set(b.optimizer_state)
+    assert any(name.startswith("avg.") for name in a.optimizer_state) == (average is not None)
     for name in a.optimizer_state:
         assert np.array_equal(a.optimizer_state[name], b.optimizer_state[name]), name
     assert a.meta["best_val_loss"] == b.meta["best_val_loss"]
@@ -411,3 +413,22 @@ def test_a_resume_accepts_a_checkpoint_from_before_a_setting_existed(config_file
 
     save_checkpoint(tmp_path / "out" / "last.npz", last.params, last.meta, last.optimizer_state, last.lexicon)
     assert "stopped at step 20" in run(load_config(config_file, ["train.max_steps=20"]), resume=True, quiet=True)
+
+
+def test_with_average_validation_scores_and_best_keeps_the_averaged_parameters(config_file, tmp_path):
+    from rnnac.bptt import Engine
+    from rnnac.train import validation_batches, validation_loss
+    from rnnac.wordlist import load_data
+
+    config = load_config(config_file, ["train.average=0.9", "train.eval_every=30"])  # one validation, at the end
+    run(config, quiet=True)
+    best, last = load_checkpoint(tmp_path / "out" / "best.npz"), load_checkpoint(tmp_path / "out" / "last.npz")
+    t = int(last.optimizer_state["t"])
+    assert t == 30 == best.meta["best_step"]
+    for name in best.params:  # the bias-corrected moving average, not the last parameters
+        np.testing.assert_allclose(best.params[name], last.optimizer_state[f"avg.{name}"] / (1 - 0.9**t), rtol=1e-12)
+        assert not np.allclose(best.params[name], last.params[name])
+    data = load_data(config)
+    batches = validation_batches(data.val_words, data.vocab, None)
+    assert best.meta["best_val_loss"] == pytest.approx(validation_loss(Engine(RNN(best.params, "tanh")), batches,
+                                                                       "cross_entropy"), rel=1e-12)
