@@ -36,7 +36,8 @@ from rnnac.baselines import CharNGram, FrequencyTrie, KneserNey, PrefixRanker, f
 from rnnac.data import Vocab
 from rnnac.errors import DataError
 from rnnac.mixture import fit_for_list, rnn_word_logprobs
-from rnnac.wordlist import sampling_weights
+from rnnac.lexicon import fold
+from rnnac.wordlist import Data, sampling_weights
 
 BASELINES = ("trie", "ngram", "kn")
 PREFIX_LENGTHS = (1, 2, 3, 4)
@@ -352,13 +353,14 @@ def evaluate_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLi
     """
     from rnnac.checkpoint import load_model
     from rnnac.config import Config
-    from rnnac.wordlist import load_data
-    from rnnac.wordlist import read_word_list
+    from rnnac.wordlist import load_data, read_word_list
 
     model, vocab, lowercase, ckpt = load_model(checkpoint)
     config = Config.from_dict(ckpt.meta["config"])
     source, note = train_list, None
-    if source is None:
+    if source is None and ckpt.lexicon is not None:  # the list travelled with the model, split marked
+        data, source = _split_from_lexicon(ckpt.lexicon, vocab, lowercase), f"the word list {checkpoint} carries"
+    elif source is None:
         source = config.data.path
         if not os.path.exists(source):
             if str(wordlist) == "-":
@@ -366,8 +368,10 @@ def evaluate_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLi
                                 f"name the training list to rebuild the train split")
             source, note = wordlist, (f"Seen and held-out words are a split of {os.fspath(wordlist)} made as "
                                       f"training made it, since the training list {config.data.path} is not here")
-    # A model trained further from another (train.init_from) kept that one's vocabulary: so does the rebuilt split.
-    data = load_data(replace(config, data=replace(config.data, path=os.fspath(source))), vocab if config.train.init_from else None)
+    if ckpt.lexicon is None or train_list is not None:
+        # A model trained further from another (train.init_from) kept that one's vocabulary: so does the rebuilt split.
+        data = load_data(replace(config, data=replace(config.data, path=os.fspath(source))),
+                         vocab if config.train.init_from else None)
     if data.vocab != vocab:
         note = (note + "; " if note else "") + (f"the words of {source} have other characters than the "
                                                 f"checkpoint's vocabulary: the split may differ from training's")
@@ -387,6 +391,16 @@ def evaluate_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLi
                     prefix_lengths=prefix_lengths, train_weighting=config.data.weighting, seed=config.train.seed,
                     complete_fn=rnn_search, mixture_lambda=mixture_lambda, mixture_complete_fn=mixture_search,
                     info=info, progress=progress)
+
+
+def _split_from_lexicon(lexicon, vocab: Vocab, lowercase: bool) -> Data:
+    """The training split a checkpoint's word list records: its unmarked words train, its marked ones
+    were held out. Words are folded as the model reads them (the list keeps them as written)."""
+    words = [fold(w, lowercase) for w in lexicon.words]
+    train = np.flatnonzero(~lexicon.held_out)  # (N_train,)
+    val_words = [words[i] for i in np.flatnonzero(lexicon.held_out) if vocab.unknown_char(words[i]) is None]
+    return Data(vocab, [words[i] for i in train], lexicon.counts[train], val_words, "", words, lexicon.counts,
+                lexicon.held_out)
 
 
 def _searches(model, vocab: Vocab, lowercase: bool, data, mixture_lambda: float, search: str):

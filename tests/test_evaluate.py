@@ -281,3 +281,25 @@ def test_evaluate_checkpoint_mixture_completes_as_rnnac_complete(tmp_path):
         ranks = [expected[w[:L]].index(w) + 1 if w in expected[w[:L]] else 0 for w in words if len(w) > L]
         assert result.models["mixture"]["all"].prefix[L].topk == pytest.approx(np.mean([r > 0 for r in ranks]))
     assert result.info["mixture_lambda"] == "the checkpoint's" and held
+
+
+def test_a_checkpoint_carrying_its_list_needs_no_training_file(tmp_path):
+    from rnnac.train import run
+
+    path = tmp_path / "words.tsv"
+    words = ["ab", "abc", "abd", "bca", "bcd", "cab", "cad", "dab", "dad", "dcb", "cabd", "dabc"]
+    path.write_text("".join(f"{w}\t{i + 1}\n" for i, w in enumerate(words)))
+    config = Config.from_dict({"data": {"path": str(path), "val_fraction": 0.25},
+                               "model": {"hidden_size": 6, "dtype": "float64"},
+                               "train": {"max_steps": 20, "eval_every": 10, "batch_size": 4},
+                               "output": {"dir": str(tmp_path / "run")}})
+    run(config, quiet=True)
+    checkpoint = tmp_path / "run" / "best.npz"
+    rebuilt = evaluate_checkpoint(path, checkpoint, weighted=True, k=2, train_list=path, baselines=("trie",))
+    carried = evaluate_checkpoint(path, checkpoint, weighted=True, k=2, baselines=("trie",))
+    assert carried.models == rebuilt.models and carried.n_held_out == rebuilt.n_held_out == 3
+    assert carried.info["train_source"] == f"the word list {checkpoint} carries"
+    path.unlink()
+    copy = tmp_path / "copy.tsv"
+    copy.write_text("".join(f"{w}\t{i + 1}\n" for i, w in enumerate(words)))
+    assert evaluate_checkpoint(copy, checkpoint, weighted=True, k=2, baselines=("trie",)).models == rebuilt.models
