@@ -13,7 +13,7 @@ JSON string stored as a 0-d unicode array under "meta". Entries:
     meta                                           JSON: format_version, chars, activation,
                                                    hidden_size, dtype, config, step, epoch,
                                                    best_val_loss, rng_state; with a lexicon,
-                                                   lexicon = {n_words, sha256, total_count}
+                                                   lexicon = {n_words, sha256, total_count, text_bytes}
 
 H is the hidden size, K the vocabulary size including the boundary id 0, so
 K == len(meta["chars"]) + 1. Format 1 is format 2 without the lexicon. The lexicon's sha256
@@ -362,7 +362,7 @@ def _read_lexicon(npz: Npz, meta: dict[str, Any], path: str | os.PathLike) -> Le
     problem = _lexicon_layout_problem(npz, summary)
     if problem:
         raise _cannot_load(path, problem)
-    lexicon, problem = read_lexicon(npz, summary["n_words"], summary["sha256"])
+    lexicon, problem = read_lexicon(npz, summary["n_words"], summary["sha256"], summary.get("text_bytes"))
     if not problem and not math.isclose(summary["total_count"], lexicon.counts.sum(), rel_tol=1e-9, abs_tol=1e-9):
         problem = f"lexicon: meta lexicon total_count {_shown(summary['total_count'])} is not the sum of its counts"
     if problem:
@@ -380,6 +380,9 @@ def _lexicon_layout_problem(npz: Npz, summary: Any) -> str | None:
         return f"meta lexicon n_words {_shown(n)} is not an int from 0 to {MAX_LEXICON_WORDS:,}"
     if not isinstance(digest, str) or type(total) not in NUMBER:
         return "meta lexicon needs sha256 (a string) and total_count (a number)"
+    text_bytes = summary.get("text_bytes", 0)
+    if type(text_bytes) is not int or text_bytes < 0:
+        return f"meta lexicon text_bytes {_shown(text_bytes)} is not a size in bytes"
     words, counts, held_out = (npz.members[name] for name in LEXICON_ENTRIES)
     if not (words.dtype == counts.dtype == np.uint8 and len(words.shape) == len(counts.shape) == 1):
         return "lexicon.words and lexicon.counts must be 1-d uint8 arrays"

@@ -89,6 +89,15 @@ def _checkpoint(ctx, param, value):
     return value
 
 
+def _finite(ctx, param, value):
+    """A click callback: NaN and infinity pass FloatRange's checks, so refuse them here."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number")
+    return value
+
+
 checkpoint_option = click.option(
     "-c", "--checkpoint", type=click.Path(), default=None, callback=_checkpoint,
     help=f"Model: a checkpoint, or a run folder for its best.npz [default: ${CHECKPOINT_VARIABLE}, else the bundled model].")
@@ -199,7 +208,7 @@ def init(wordlist, output, force):
 @click.option("--exclude", type=click.Path(dir_okay=False), default=None, help="Never propose the words of this list.")
 @click.option("--known-only", is_flag=True, help="Only words of the lexicon.")
 @click.option("--open", "open_vocab", is_flag=True, help="The model alone, without its lexicon.")
-@click.option("--lambda", "mixture_lambda", type=click.FloatRange(0, 1), default=None,
+@click.option("--lambda", "mixture_lambda", type=click.FloatRange(0, 1), default=None, callback=_finite,
               help="Weight of the lexicon in the mixture [default: the one fitted in training].")
 @click.option("--max-length", default=32, show_default=True, type=click.IntRange(min=1), help="Longest word, prefix included.")
 @click.option("--budget", default=2000, show_default=True, type=click.IntRange(min=1), help="Node expansions per prefix.")
@@ -290,9 +299,9 @@ def _scoring_options(completer, lexicon, lexicon_mode, exclude, known_only, open
     elif known_only or (lexicon and lexicon_mode == "replace"):
         mode = "known"  # --lexicon FILE alone: only the words of FILE
     else:
-        mode = "mixture" if lex is not None or completer.lexicon is not None else "open"
+        mode = "mixture" if lex is not None or completer.has_lexicon else "open"
     blocked = completer.lexicon_from_file(exclude) if exclude else None
-    if mode != "open" and lex is None and completer.lexicon is None:
+    if mode != "open" and lex is None and not completer.has_lexicon:
         raise click.UsageError("this model carries no lexicon: give one with --lexicon FILE")
     return {"lexicon": lex, "mode": mode, "mixture_lambda": mixture_lambda, "exclude": blocked}
 
@@ -378,15 +387,6 @@ def _quiet_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):
         pass
-
-
-def _finite(ctx, param, value):
-    """A click callback: NaN and infinity pass FloatRange's checks, so refuse them here."""
-    import math
-
-    if value is not None and not math.isfinite(value):
-        raise click.BadParameter(f"{value} is not a finite number")
-    return value
 
 
 @cli.command()
@@ -482,7 +482,7 @@ BASELINES = ("trie", "ngram", "kn")
               help="Baselines to compare with (repeatable) [default: all].")
 @click.option("--no-baselines", is_flag=True, help="Evaluate the model alone.")
 @click.option("-k", "--top", default=5, show_default=True, type=click.IntRange(min=1), help="Completions considered.")
-@click.option("--lambda", "mixture_lambda", type=click.FloatRange(0, 1), default=None,
+@click.option("--lambda", "mixture_lambda", type=click.FloatRange(0, 1), default=None, callback=_finite,
               help="Weight of the lexicon in the mixture [default: the checkpoint's, else fitted].")
 @click.option("--search", type=click.Choice(["exact", "known"]), default="exact", show_default=True,
               help="exact: the model's completions as `rnnac complete` finds them; known: the model "

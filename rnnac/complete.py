@@ -24,12 +24,12 @@ from rnnac import blas
 from rnnac.checkpoint import load_model, resolve_checkpoint
 from rnnac.data import BOUNDARY, Vocab
 from rnnac.errors import CheckpointError, UnknownCharError
-from rnnac.mixture import DEFAULT_LAMBDA
 from rnnac.model import RNN
 from rnnac.lexicon import Lexicon, LexiconData, fold
 from rnnac.search import MODES, BeamSearch, ExactSearch, OutOfMemory, Roots, Scoring
 
 SEARCH_BYTES = 2**28  # rough cap on the memory of one group's search (states and frontier)
+DEFAULT_LAMBDA = 0.5  # the lexicon's weight for a checkpoint that carries one but no fitted weight (a run cut short)
 FEW_PREFIXES = 16  # up to this many distinct prefixes a call builds only the part of a list below them
 FRONTIER_BYTES = 28  # one frontier entry: pid, parent, token, length, trie (int32) + lp (float64); a
 # mixture adds its bound (float64), a blocklist its node (int32): the cap is rough
@@ -71,7 +71,7 @@ class Completer:
         self.model, self.vocab, self.lowercase = model, vocab, lowercase
         self._lexicon, self.mixture_lambda = _check_lexicon(lexicon, vocab), _check_lambda(mixture_lambda)
         self.lexicon_words: LexiconData | None = None  # the checkpoint's word list, when loaded from one with it
-        self._written_is_folded: bool | None = None  # the list's words are already as _fold makes prefixes
+        self._folded_words: list[str] | None = None  # the list's words folded, once, when they differ from it
         # (K,) token id -> character; the boundary's "\0" pads fixed-width strings (see rnnac.search._Tree.suffixes)
         self._chars = np.array(["\0", *vocab.chars], dtype="<U1")
         self._evals_per_prefix = 200.0  # running estimate, sizes the groups searched together
@@ -84,8 +84,10 @@ class Completer:
         model, vocab, lowercase, ckpt = load_model(path)
         stored = ckpt.lexicon  # words (W,), counts (W,), held_out (W,); None in older checkpoints
         # A lexicon without a fitted lam comes from a run that never finished: weigh both sides alike.
-        mixture_lambda = ckpt.meta.get("mixture_lambda", None if stored is None else DEFAULT_LAMBDA) or 0.0
-        if not (isinstance(mixture_lambda, (int, float)) and 0.0 <= mixture_lambda <= 1.0):
+        mixture_lambda = ckpt.meta.get("mixture_lambda")
+        if mixture_lambda is None:
+            mixture_lambda = 0.0 if stored is None else DEFAULT_LAMBDA
+        if isinstance(mixture_lambda, bool) or not (isinstance(mixture_lambda, (int, float)) and 0.0 <= mixture_lambda <= 1.0):
             raise CheckpointError(f"cannot load checkpoint {path}: meta mixture_lambda {mixture_lambda!r} is not in [0, 1]")
         completer = cls(model, vocab, lowercase, None, mixture_lambda)
         completer.lexicon_words = stored  # its Lexicon is built when first needed (see _lexicon_for)
@@ -112,16 +114,22 @@ class Completer:
 
     def _rows_below(self, folded: list[str]) -> np.ndarray:
         """Indices of the checkpoint's words whose folded form starts with one of `folded`."""
-        words = self.lexicon_words.words  # sorted as written
-        text = "\n".join(words)  # folded in one call: neither NFC nor lower() acts across a newline
-        if self._written_is_folded is None:
-            self._written_is_folded = fold(text, self.lowercase) == text
-        if self._written_is_folded:  # then the words below a prefix are one run of the sorted list
+        if self._folded_words is None:
+            words = self.lexicon_words.words  # sorted as written
+            text = "\n".join(words)  # folded in one call: neither NFC nor lower() acts across a newline
+            folded_text = fold(text, self.lowercase)
+            self._folded_words = words if folded_text == text else folded_text.split("\n")
+        words = self._folded_words
+        if words is self.lexicon_words.words:  # already folded: the words below a prefix are one run of the sorted list
             rows = sorted(set(itertools.chain(*(_run_below(words, p) for p in folded))))  # not np.unique: numpy.ma costs 20 ms
             return np.array(rows, dtype=np.int64)  # (W',)
         starts = tuple(folded)
-        folded_words = fold(text, self.lowercase).split("\n")
-        return np.array([i for i, w in enumerate(folded_words) if w.startswith(starts)], dtype=np.int64)  # (W',)
+        return np.array([i for i, w in enumerate(words) if w.startswith(starts)], dtype=np.int64)  # (W',)
+
+    @property
+    def has_lexicon(self) -> bool:
+        """The completer has a lexicon of its own (built or not yet)."""
+        return self._lexicon is not None or self.lexicon_words is not None
 
     def lexicon_from_file(self, path: str | os.PathLike, add: bool = False) -> Lexicon:
         """A Lexicon of the words of the list at `path` with its counts (1 each in a plain list);
@@ -189,9 +197,8 @@ class Completer:
 
     def _options(self, lexicon, mode, mixture_lambda, exclude, folded: list[str]) -> _Options:
         """complete_many's scoring options, defaults resolved and checked, for the `folded` prefixes."""
-        has_own = self._lexicon is not None or self.lexicon_words is not None
         if mode is None:
-            mode = "known" if lexicon is not None else "mixture" if has_own else "open"
+            mode = "known" if lexicon is not None else "mixture" if self.has_lexicon else "open"
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if lexicon is None:  # the own one; in open mode too, which still says which words are known

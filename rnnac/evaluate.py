@@ -385,6 +385,10 @@ def evaluate_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLi
         info["mixture_lambda"] = "the checkpoint's" if mixture_lambda is not None else "fitted by evaluate"
         if mixture_lambda is None:
             mixture_lambda = fit_for_list(model, vocab, data.words, data.counts, data.held_out)
+            if mixture_lambda is None:
+                from rnnac.complete import DEFAULT_LAMBDA
+
+                mixture_lambda, info["mixture_lambda"] = DEFAULT_LAMBDA, "the default (nothing held out to fit it on)"
     rnn_search, mixture_search = _searches(model, vocab, lowercase, data, mixture_lambda, search)
     return evaluate(model, vocab, evaluated.words, evaluated.counts, train_words=data.train_words,
                     train_counts=data.train_counts, weighted=weighted, baselines=baselines, k=k,

@@ -115,7 +115,7 @@ def lexicon_entries(lexicon: LexiconData) -> tuple[dict[str, np.ndarray], dict[s
                "lexicon.counts": np.frombuffer(zlib.compress(counts), dtype=np.uint8),
                "lexicon.held_out": held_out}
     summary = {"n_words": len(lexicon.words), "sha256": _sha256(text, counts, held_out.tobytes()),
-               "total_count": float(lexicon.counts.sum())}
+               "total_count": float(lexicon.counts.sum()), "text_bytes": len(text)}
     return entries, summary
 
 
@@ -129,11 +129,12 @@ def _sha256(text: bytes, counts: bytes, held_out: bytes) -> str:
     return digest.hexdigest()
 
 
-def read_lexicon(npz: Npz, n: int, sha256: str) -> tuple[LexiconData | None, str | None]:
+def read_lexicon(npz: Npz, n: int, sha256: str, text_bytes: int | None = None) -> tuple[LexiconData | None, str | None]:
     """The lexicon of `n` words in the entries LEXICON_ENTRIES of `npz`, whose headers the caller
     checked, and that hashes to `sha256`; or why it cannot be read (NpzError if an entry inflates
-    to more than it may)."""
-    text = npz.inflate("lexicon.words", LEXICON_BYTES_PER_WORD * n + 4096)
+    to more than it may: LEXICON_BYTES_PER_WORD a word, or `text_bytes`, the words' size meta
+    states, when larger; the file's whole inflation budget bounds both)."""
+    text = npz.inflate("lexicon.words", max(LEXICON_BYTES_PER_WORD * n + 4096, text_bytes or 0))
     counts = npz.inflate("lexicon.counts", 8 * n)
     held_out = npz.read_bytes("lexicon.held_out")
     if _sha256(text, counts, held_out) != sha256:

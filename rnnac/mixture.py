@@ -28,7 +28,6 @@ from rnnac.data import Vocab, make_batch
 from rnnac.model import RNN
 
 SCORE_BATCH = 512  # words per target_logprobs call
-DEFAULT_LAMBDA = 0.5  # for a checkpoint that carries a lexicon but was never fitted (an interrupted run)
 
 
 def rnn_word_logprobs(model: RNN, vocab: Vocab, words: Sequence[str], batch_size: int = SCORE_BATCH) -> np.ndarray:
@@ -73,14 +72,15 @@ def mixture_loglik(lam: float, lex_logp: np.ndarray, rnn_logp: np.ndarray, weigh
     return float(np.dot(weights, terms))
 
 
-def fit_for_list(model: RNN, vocab: Vocab, words: Sequence[str], counts: np.ndarray, held_out: np.ndarray) -> float:
+def fit_for_list(model: RNN, vocab: Vocab, words: Sequence[str], counts: np.ndarray,
+                 held_out: np.ndarray) -> float | None:
     """lambda for a trained model and its word list: every scorable word weighted by its count,
-    the held-out (validation) words outside the lexicon. 0.0 when no word is held out or no
-    word can be scored (nothing to learn the novel words' share from)."""
+    the held-out (validation) words outside the lexicon. None when no scorable word is held
+    out: nothing shows how often a user types a word the list lacks."""
     counts, held_out = np.asarray(counts, dtype=np.float64), np.asarray(held_out, dtype=bool)
     scorable = np.array([vocab.unknown_char(w) is None for w in words], dtype=bool)  # (N,)
-    if not held_out[scorable].any() or not scorable.any():
-        return 0.0
+    if not held_out[scorable].any():
+        return None
     known = ~held_out
     lex_logp = np.full(len(words), -np.inf)  # (N,)
     with np.errstate(divide="ignore"):

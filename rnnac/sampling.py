@@ -7,12 +7,12 @@ the word boundary).
 from __future__ import annotations
 
 import math
-import unicodedata
 
 import numpy as np
 
 from rnnac.complete import read_prefixes
 from rnnac.data import BOUNDARY, Vocab
+from rnnac.lexicon import fold
 from rnnac.model import RNN
 
 
@@ -27,8 +27,7 @@ def sample(model: RNN, vocab: Vocab, n: int, temperature: float = 1.0, prefix: s
     """
     if n < 0 or not 0 <= temperature < math.inf or max_length < 1:
         raise ValueError("n must be >= 0, temperature finite and >= 0, max_length >= 1")
-    prefix = unicodedata.normalize("NFC", prefix)
-    prefix = prefix.lower() if lowercase else prefix
+    prefix = fold(prefix, lowercase)
     if len(prefix) > max_length:
         raise ValueError(f"the prefix has {len(prefix)} characters, more than max_length {max_length}")
     rng = np.random.default_rng(rng)  # passes a Generator through unchanged

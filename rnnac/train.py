@@ -218,7 +218,7 @@ class Trainer:
         if not self.val_batches:
             if progress.best_step < progress.step:
                 progress.best_step = progress.step
-                self.save("best.npz")
+                self.save("best.npz", None if self.average is None else self.average.params())
             return
         engine = self.engine if self.average is None else Engine(RNN(self.average.params(), self.model.activation))
         progress.val_loss = validation_loss(engine, self.val_batches, self.config.train.loss)
@@ -240,12 +240,15 @@ class Trainer:
         state = self.optimizer.state_dict() | (self.average.state_dict() if self.average is not None else {})
         save_checkpoint(self.out / name, model.params if params is None else params, meta, state, self.lexicon)
 
-    def fit_mixture(self) -> float:
+    def fit_mixture(self) -> float | None:
         """Fit the lexicon's weight lam (rnnac.mixture) with the best model and store it in best.npz
-        and last.npz, so that completion with either uses it."""
+        and last.npz, so that completion with either uses it; None (nothing stored, completion
+        then weighs both sides alike) when no validation word shows how often new words come."""
         best = load_checkpoint(self.out / "best.npz")
         model = RNN(best.params, self.model.activation)
         self.mixture_lambda = fit_for_list(model, self.data.vocab, self.data.words, self.data.counts, self.data.held_out)
+        if self.mixture_lambda is None:
+            return None
         save_checkpoint(self.out / "best.npz", best.params, {**best.meta, "mixture_lambda": self.mixture_lambda},
                         best.optimizer_state, best.lexicon)
         self.save("last.npz")
@@ -354,7 +357,9 @@ def _train(trainer: Trainer, resume: bool, quiet: bool, log, warn) -> RunSummary
         _loop(trainer, metrics, bar, interrupted, plain_log)
     if interrupted.is_set():
         raise TrainingInterrupted(progress.step, out / "last.npz", interrupted.signum)
-    log(f"lexicon weight lambda {trainer.fit_mixture():.3f} (fitted on the list by count, validation words as new ones)")
+    lam = trainer.fit_mixture()
+    log(f"lexicon weight lambda {lam:.3f} (fitted on the list by count, validation words as new ones)" if lam is not None
+        else "lexicon weight lambda not fitted: no validation word shows how often new words come")
     val = "no validation words"
     if trainer.val_batches:
         val = f"best validation loss {progress.best_val_loss:.4f} at step {progress.best_step}"

@@ -225,7 +225,7 @@ def test_lexicon_storage_format(with_lexicon):
     assert np.frombuffer(raw_counts, "<f8").tolist() == lexicon.counts.tolist()
     assert held_out.tolist() == [3, 4]
     assert summary == {"n_words": 6, "sha256": hashlib.sha256(text + raw_counts + held_out.tobytes()).hexdigest(),
-                       "total_count": float(lexicon.counts.sum())}
+                       "total_count": float(lexicon.counts.sum()), "text_bytes": len(text)}
 
 
 def test_from_unsorted_sorts_everything_together():
@@ -276,9 +276,13 @@ def test_format_2_without_a_lexicon(good):
 
 def test_the_bundled_model_still_loads():
     ckpt = load_checkpoint(BUNDLED_MODEL)
-    assert ckpt.meta["format_version"] in (1, FORMAT_VERSION) and ckpt.params["W"].shape == (256, 256)
+    H = ckpt.meta["hidden_size"]
+    assert ckpt.meta["format_version"] in (1, FORMAT_VERSION) and ckpt.params["W"].shape == (H, H)
     if ckpt.meta["format_version"] == 1:
         assert ckpt.lexicon is None
+    else:  # the shipped model carries its list, validation words marked, and a fitted weight
+        assert len(ckpt.lexicon.words) == 50_000 and ckpt.lexicon.held_out.sum() == 5_000
+        assert 0 < ckpt.meta["mixture_lambda"] < 1 and not ckpt.optimizer_state
 
 
 def test_export_keeps_the_lexicon_and_drops_the_optimizer(with_lexicon, format_1, tmp_path):

@@ -340,3 +340,19 @@ def test_crafted_files_are_one_line_errors_in_rnnac_info(tmp_path):
         assert (child.returncode, stdout) == (1, ""), (name, stderr)
         assert stderr.startswith("Error: cannot load checkpoint ") and stderr.count("\n") == 1, (name, stderr)
         assert "Traceback" not in stderr
+
+
+def test_a_list_of_long_words_saves_and_loads(tmp_path):
+    """The words' size is stated in meta, so a list of long words (URLs, paths) is never refused."""
+    from rnnac.checkpoint import LexiconData, load_checkpoint, save_checkpoint
+
+    words = [f"https://example.org/{i:04d}/" + "segment/" * 10 for i in range(1000)]  # ~110 characters each
+    lexicon = LexiconData.from_unsorted(words, np.ones(1000), np.zeros(1000, dtype=bool))
+    path = tmp_path / "long.npz"
+    from rnnac.model import RNN
+
+    model = RNN.init(3, 4, dtype=np.float32)
+    meta = {"chars": ["a", "b"], "activation": "tanh", "hidden_size": 4, "dtype": "float32", "config": {},
+            "step": 0, "epoch": 0, "best_val_loss": None, "rng_state": {}}
+    save_checkpoint(path, model.params, meta, lexicon=lexicon)
+    assert load_checkpoint(path).lexicon.words == sorted(words)

@@ -94,4 +94,7 @@ def test_fine_tune_the_bundled_model(journey):
     assert result.returncode == 0, result.stderr
     info = shell("rnnac info -c runs/mylist-en --format json", home)
     facts = json.loads(info.stdout)
-    assert facts["hidden_size"] == 256 and facts["lexicon_words"] == 22  # the bundled model's size, the list's words
+    from rnnac.checkpoint import describe
+
+    bundled = describe("bundled")["hidden_size"]
+    assert facts["hidden_size"] == bundled and facts["lexicon_words"] == 22  # the bundled model's size, the list's words

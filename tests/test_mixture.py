@@ -60,8 +60,8 @@ def test_fit_for_list_leaves_held_out_words_outside_the_lexicon(vocab):
     assert 0 < lam < 1
 
 
-def test_fit_for_list_without_held_out_or_scorable_words_is_zero(vocab):
+def test_fit_for_list_without_scorable_held_out_words_cannot_fit(vocab):
     model = tiny_model(vocab)
-    assert fit_for_list(model, vocab, WORDS, np.ones(5), np.zeros(5, dtype=bool)) == 0.0
+    assert fit_for_list(model, vocab, WORDS, np.ones(5), np.zeros(5, dtype=bool)) is None
     other = rnnac.Vocab.from_words(["xyz"])
-    assert fit_for_list(tiny_model(other), other, WORDS, np.ones(5), np.ones(5, dtype=bool)) == 0.0
+    assert fit_for_list(tiny_model(other), other, WORDS, np.ones(5), np.ones(5, dtype=bool)) is None
