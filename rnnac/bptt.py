@@ -61,8 +61,9 @@ def _time_major(batch: Batch, dtype):
     return inputs, targets, mask
 
 
-def forward(model, inputs: np.ndarray, ws: Workspace):
-    """Hidden states A (T, B, H), A[t] after reading input t, and logits O (K, N).
+def forward(model, inputs: np.ndarray, ws: Workspace, keep: np.ndarray | None = None):
+    """Hidden states A (T, B, H), A[t] after reading input t, and logits O (K, N). `keep` (T, B, H),
+    when given, is a dropout mask m_t (0, or 1 / (1 - p)) on the states the output layer reads.
 
     For speed this is RNN.hidden and RNN.step laid out time-major over the whole batch, in
     place in reused buffers; tests/test_model.py checks the two agree."""
@@ -86,7 +87,8 @@ def forward(model, inputs: np.ndarray, ws: Workspace):
     # contiguous V^T (measured 8-30% faster than V A^T); one copy then gives the (K, N) layout
     # the softmax likes (its column reductions are vectorised across positions).
     logits = ws.get("logits", (T * B, K), dtype)
-    np.dot(A.reshape(T * B, H), np.ascontiguousarray(p["V"].T), out=logits)  # (N, K)
+    read = A if keep is None else A * keep  # dropout: o_t = V (m_t * a_t) + c; the recurrence keeps a_t whole
+    np.dot(read.reshape(T * B, H), np.ascontiguousarray(p["V"].T), out=logits)  # (N, K)
     O = ws.get("O", (K, T * B), dtype)
     np.add(logits.T, p["c"][:, None], out=O)  # o_t = V a_t + c, (K, N)
     return A, O
@@ -122,16 +124,19 @@ def softmax_loss(O: np.ndarray, targets: np.ndarray, mask: np.ndarray, loss: str
     return float(value)
 
 
-def backward(model, inputs, A, dO, truncate, ws: Workspace) -> dict[str, np.ndarray]:
-    """Gradients of the loss from the cached states A (T, B, H) and dL/do (K, N)."""
+def backward(model, inputs, A, dO, truncate, ws: Workspace, keep: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Gradients of the loss from the cached states A (T, B, H) and dL/do (K, N); `keep` is
+    forward's dropout mask, if any."""
     p, dtype = model.params, model.dtype
     T, B, H = A.shape
     N, K = T * B, model.vocab_size
-    A2 = A.reshape(N, H)
+    read = A if keep is None else A * keep  # what the output layer read, m_t * a_t
     dc = dO.sum(axis=1)  # (84)  (K,)
-    dV = np.dot(dO, A2)  # (86)  (K, H), one GEMM over all positions
+    dV = np.dot(dO, read.reshape(N, H))  # (86)  (K, H), one GEMM over all positions
     dZ = ws.get("dZ", (T, B, H), dtype)
     np.dot(dO.T, p["V"], out=dZ.reshape(N, H))  # V^T do_t for all t at once, (T, B, H)
+    if keep is not None:
+        dZ *= keep  # back through the dropout mask: da_t from the output is m_t * V^T do_t
     if truncate is None or truncate >= T - 1:
         _backward_full(model, A, dZ, ws)
     else:
@@ -191,18 +196,21 @@ class Engine:
         self.model, self.threads = model, threads
         self.ws = Workspace()
 
-    def loss_and_grads(self, batch: Batch, loss: str = "cross_entropy", truncate: int | None = None):
+    def loss_and_grads(self, batch: Batch, loss: str = "cross_entropy", truncate: int | None = None,
+                       keep: np.ndarray | None = None):
         """Mean loss over the batch's valid targets and its gradient, a dict with the params' keys.
 
         `truncate=tau` lets each loss L_t reach back only to z_{t-tau} (seed 002); None is full
-        back-propagation through time.
+        back-propagation through time. `keep` (B, T, H) is a dropout mask on the states the output
+        layer reads (see dropout_mask); the gradient is exact for that mask.
         """
         check_options(loss, truncate)
         inputs, targets, mask = _time_major(batch, self.model.dtype)
+        keep = None if keep is None else np.ascontiguousarray(keep.transpose(1, 0, 2), dtype=self.model.dtype)  # (T, B, H)
         with blas.limit(self._threads(inputs.shape[1])):
-            A, O = forward(self.model, inputs, self.ws)
+            A, O = forward(self.model, inputs, self.ws, keep)
             value = softmax_loss(O, targets, mask, loss, need_grad=True)
-            return value, backward(self.model, inputs, A, O, truncate, self.ws)
+            return value, backward(self.model, inputs, A, O, truncate, self.ws, keep)
 
     def loss(self, batch: Batch, loss: str = "cross_entropy") -> float:
         """Mean loss over the batch's valid targets, forward only."""
@@ -229,6 +237,13 @@ class Engine:
         if self.threads is not None:
             return self.threads
         return blas.auto_threads(self.model.hidden_size, batch_size)
+
+
+def dropout_mask(rng: np.random.Generator, shape: tuple[int, ...], p: float, dtype=np.float32) -> np.ndarray:
+    """Inverted dropout: each entry 0 with probability p, else 1 / (1 - p), so its mean is 1."""
+    keep = (rng.random(shape) >= p).astype(dtype)
+    keep /= 1 - p
+    return keep
 
 
 def check_options(loss: str, truncate: int | None) -> None:

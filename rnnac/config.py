@@ -93,6 +93,8 @@ class TrainConfig:
     decay_every: int = _option(1000, ge=1, help="schedule step: multiply the learning rate by decay_rate every N updates")
     decay_rate: float = _option(0.5, gt=0, le=1, help="schedule step: the factor")
     min_lr: float = _option(0.0, ge=0, help="floor of the step and cosine schedules, at most learning_rate")
+    dropout: float = _option(0.0, ge=0, lt=1, help="drop each hidden unit the output layer reads with this probability in "
+                                                    "training (not in the recurrence); 0 switches it off")
     average: float | None = _option(None, gt=0, lt=1, null="off",
                                     help="validate and keep the moving average of the parameters with this decay (Polyak averaging)")
     clip_norm: float | None = _option(5.0, gt=0, null="off", help="rescale gradients whose global L2 norm exceeds this, as in seed 003")

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnac.bptt import Engine
+from rnnac.bptt import Engine, dropout_mask
 from rnnac.checkpoint import load_checkpoint, load_model, resolve_checkpoint, save_checkpoint
 from rnnac.config import Config
 from rnnac.data import Vocab, make_batch
@@ -47,6 +47,7 @@ from rnnac.wordlist import BatchSampler, Data, load_data
 
 VAL_BATCH = 512  # words per validation batch: large batches, few Python round trips
 EMA = 0.95  # smoothing of the training loss that train.target_loss is compared with
+DROPOUT_STREAM = 1  # the third word of the dropout masks' seed, apart from the sampler's streams
 LOG_EVERY = 10  # updates between metrics.jsonl lines (validations always get one)
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 RESUME_FIXED = ("train.seed", "train.batch_size", "train.optimizer")  # with every data.* and model.* key
@@ -197,7 +198,11 @@ class Trainer:
         # 1. The learning rate of this update, then one batch through BPTT.
         lr = self.learning_rate(progress.step)
         batch = make_batch([self.data.train_words[i] for i in self.sampler.next_batch()], self.data.vocab)
-        loss, grads = self.engine.loss_and_grads(batch, settings.loss, settings.truncate)
+        keep = None
+        if settings.dropout:  # drawn from (seed, step), so a resumed run draws the same masks
+            rng = np.random.default_rng([settings.seed, progress.step, DROPOUT_STREAM])
+            keep = dropout_mask(rng, (*batch.inputs.shape, self.model.hidden_size), settings.dropout, self.model.dtype)
+        loss, grads = self.engine.loss_and_grads(batch, settings.loss, settings.truncate, keep)
         # 2. Refuse a non-finite loss or gradient: the last checkpoint on disk stays good.
         grad_norm = clip_grads(grads, settings.clip_norm, settings.clip_value)
         if not (math.isfinite(loss) and math.isfinite(grad_norm)):

@@ -182,3 +182,26 @@ def test_plain_sgd_learns_five_words_down_to_the_entropy_floor():
     assert floor == pytest.approx(5 * np.log(5) / sum(len(w) + 1 for w in words))
     assert first - floor > 1.5
     assert Engine(model).loss(batch) - floor < 0.01
+
+
+@pytest.mark.parametrize("activation", ACTS)
+@pytest.mark.parametrize("truncate", [None, 1])
+def test_dropout_gradients_match_finite_differences_for_a_fixed_mask(vocab, batch, activation, truncate):
+    from rnnac.bptt import dropout_mask
+
+    model = tiny_model(vocab, activation)
+    B, T = batch.inputs.shape
+    keep = dropout_mask(np.random.default_rng(0), (B, T, model.hidden_size), 0.3, np.float64)
+    assert set(np.unique(keep)) == {0.0, 1 / 0.7}
+    value, grads = Engine(model).loss_and_grads(batch, truncate=truncate, keep=keep)
+    if truncate is None:
+        numeric = centred_differences(lambda: Engine(model).loss_and_grads(batch, keep=keep)[0], model.params)
+        for name in PARAM_NAMES:
+            assert relative_error(grads[name], numeric[name]) < 1e-6, name
+    ones = np.ones_like(keep)  # keeping everything is no dropout at all
+    plain_value, plain = Engine(model).loss_and_grads(batch, truncate=truncate)
+    kept_value, kept = Engine(model).loss_and_grads(batch, truncate=truncate, keep=ones)
+    assert kept_value == pytest.approx(plain_value, rel=1e-14)
+    for name in PARAM_NAMES:
+        np.testing.assert_allclose(kept[name], plain[name], rtol=1e-13, atol=1e-15)
+        assert not np.allclose(grads[name], plain[name])  # the mask matters

@@ -80,11 +80,12 @@ def interrupt_at(monkeypatch, n_batches):
     monkeypatch.setattr(train_module, "make_batch", make_batch)
 
 
-@pytest.mark.parametrize("weighting, average", [("uniform", None), ("sqrt", None), ("uniform", 0.9)])
-def test_interrupted_and_resumed_equals_straight_through(config_file, tmp_path, monkeypatch, weighting, average):
+@pytest.mark.parametrize("weighting, average, dropout", [("uniform", None, 0), ("sqrt", None, 0), ("uniform", 0.9, 0.2)])
+def test_interrupted_and_resumed_equals_straight_through(config_file, tmp_path, monkeypatch, weighting, average, dropout):
     tsv = tmp_path / "words.tsv"
     tsv.write_text("".join(f"{w}\t{i + 1}\n" for i, w in enumerate(sorted(set(WORDS.split())))))
-    overrides = [f"data.path={tsv}", f"data.weighting={weighting}", "train.max_steps=37", f"train.average={average or 'null'}"]
+    overrides = [f"data.path={tsv}", f"data.weighting={weighting}", "train.max_steps=37", f"train.average={average or 'null'}",
+                 f"train.dropout={dropout}"]
     straight = load_config(config_file, overrides + [f"output.dir={tmp_path / 'a'}"])
     run(straight, quiet=True)
 
@@ -432,3 +433,13 @@ def test_with_average_validation_scores_and_best_keeps_the_averaged_parameters(c
     batches = validation_batches(data.val_words, data.vocab, None)
     assert best.meta["best_val_loss"] == pytest.approx(validation_loss(Engine(RNN(best.params, "tanh")), batches,
                                                                        "cross_entropy"), rel=1e-12)
+
+
+def test_dropout_changes_training_and_is_seeded(config_file, tmp_path):
+    def trained(dropout, seed, name):
+        run(load_config(config_file, [f"train.dropout={dropout}", f"train.seed={seed}", f"output.dir={tmp_path / name}"]),
+            quiet=True)
+        return load_checkpoint(tmp_path / name / "last.npz").params["W"]
+
+    plain, dropped, again = trained(0, 3, "a"), trained(0.5, 3, "b"), trained(0.5, 3, "c")
+    assert not np.allclose(plain, dropped) and np.array_equal(dropped, again)
