@@ -31,14 +31,13 @@ import contextlib
 import json
 import math
 import os
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rnnac.data import Vocab
+from rnnac.data import Vocab, is_control
 from rnnac.errors import QUOTE_LIMIT, CheckpointError, quote
 from rnnac.lexicon import LEXICON_ENTRIES, LexiconData, lexicon_entries, read_lexicon
 from rnnac.model import FLOAT_DTYPES, PARAM_NAMES
@@ -63,12 +62,6 @@ META_TYPES = {  # key: (the JSON types it may have, how a message says so); bool
     "best_val_loss": ((*NUMBER, NULL), "a number or null"), "rng_state": ((dict, NULL), "a mapping or null"),
     "mixture_lambda": ((*NUMBER, NULL), "a number or null"),
 }
-
-
-def _is_control(ch: str) -> bool:
-    """A control, surrogate or line/paragraph separator character, as rnnac.wordlist refuses in a word
-    (repeated here: importing wordlist would cost `rnnac complete` 4 ms)."""
-    return unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp")
 
 
 @dataclass
@@ -212,7 +205,7 @@ def _meta_problem(meta: dict[str, Any]) -> str | None:
     chars, hidden_size, dtype = meta["chars"], meta["hidden_size"], meta["dtype"]
     if not all(isinstance(ch, str) and len(ch) == 1 for ch in chars) or len(set(chars)) != len(chars):
         return "meta chars must be a list of distinct single characters"
-    control = next((ch for ch in chars if _is_control(ch)), None)
+    control = next((ch for ch in chars if is_control(ch)), None)
     if control is not None:
         return f"meta chars hold the control character U+{ord(control):04X}"
     if type(hidden_size) is not int or not 1 <= hidden_size <= MAX_HIDDEN_SIZE:

@@ -7,6 +7,8 @@ B batch (words), T time (longest word + 1).
 
 from __future__ import annotations
 
+import unicodedata
+
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -15,6 +17,12 @@ import numpy as np
 from rnnac.errors import UnknownCharError
 
 BOUNDARY = 0
+
+
+def is_control(ch: str) -> bool:
+    """A control, surrogate or line/paragraph separator character: none belongs in a word (it
+    would break line-based input and output)."""
+    return unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp")
 
 
 class Vocab:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from rnnac.data import Vocab
+from rnnac.data import Vocab, is_control
 from rnnac.errors import CheckpointError, ConfigError, DataError, quote
 
 if TYPE_CHECKING:
@@ -270,9 +270,7 @@ def _check_word(word: str, label: str, number: int) -> str:
     return word
 
 
-def is_control(ch: str) -> bool:
-    """A control, surrogate or line/paragraph separator character: none belongs in a word."""
-    return unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp")
+
 
 
 def split_words(n_words: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
