@@ -98,7 +98,7 @@ class Completer:
         """The completer's own lexicon: the one given, or the whole word list of its checkpoint."""
         if self._lexicon is None and self.lexicon_words is not None:
             stored = self.lexicon_words
-            self._lexicon = Lexicon(stored.words, self.vocab, self.lowercase, stored.counts, float(stored.counts.sum()))
+            self._lexicon = Lexicon(stored.words, self.vocab, self.lowercase, stored.counts)
         return self._lexicon
 
     def _lexicon_for(self, folded: list[str]) -> Lexicon | None:
@@ -110,21 +110,33 @@ class Completer:
             return self.lexicon
         rows = self._rows_below(folded)  # (W',)
         return Lexicon([stored.words[i] for i in rows], self.vocab, self.lowercase, stored.counts[rows],
-                       float(stored.counts.sum()))
+                       self._lexicon_total())
+
+    def _lexicon_total(self) -> float:
+        """The total count C of the checkpoint's words the model can spell, as the whole Lexicon
+        would sum it (Lexicon.total); for speed, one set of characters when every word qualifies."""
+        words, counts = self._folded(), self.lexicon_words.counts
+        if set("".join(words)) <= set(self.vocab.chars):
+            return float(counts.sum())
+        return float(sum(c for w, c in zip(words, counts) if w and self.vocab.unknown_char(w) is None))
 
     def _rows_below(self, folded: list[str]) -> np.ndarray:
         """Indices of the checkpoint's words whose folded form starts with one of `folded`."""
-        if self._folded_words is None:
-            words = self.lexicon_words.words  # sorted as written
-            text = "\n".join(words)  # folded in one call: neither NFC nor lower() acts across a newline
-            folded_text = fold(text, self.lowercase)
-            self._folded_words = words if folded_text == text else folded_text.split("\n")
-        words = self._folded_words
+        words = self._folded()
         if words is self.lexicon_words.words:  # already folded: the words below a prefix are one run of the sorted list
             rows = sorted(set(itertools.chain(*(_run_below(words, p) for p in folded))))  # not np.unique: numpy.ma costs 20 ms
             return np.array(rows, dtype=np.int64)  # (W',)
         starts = tuple(folded)
         return np.array([i for i, w in enumerate(words) if w.startswith(starts)], dtype=np.int64)  # (W',)
+
+    def _folded(self) -> list[str]:
+        """The checkpoint's words folded as prefixes are (the list itself when already so), made once."""
+        if self._folded_words is None:
+            words = self.lexicon_words.words  # sorted as written
+            text = "\n".join(words)  # folded in one call: neither NFC nor lower() acts across a newline
+            folded_text = fold(text, self.lowercase)
+            self._folded_words = words if folded_text == text else folded_text.split("\n")
+        return self._folded_words
 
     @property
     def has_lexicon(self) -> bool:

@@ -397,8 +397,7 @@ def test_a_few_prefixes_search_only_the_part_of_the_list_below_them(lexicon_word
 
     model = random_model(3, scale=1.5)
     stored = LexiconData.from_unsorted(list(lexicon_words), list(lexicon_words.values()), [False] * len(lexicon_words))
-    whole = Completer(model, VOCAB, lexicon=Lexicon(stored.words, VOCAB, counts=stored.counts,
-                                                   total=float(stored.counts.sum())), mixture_lambda=0.6)
+    whole = Completer(model, VOCAB, lexicon=Lexicon(stored.words, VOCAB, counts=stored.counts), mixture_lambda=0.6)
     lazy = Completer(model, VOCAB, mixture_lambda=0.6)
     lazy.lexicon_words = stored
     for prefixes in (["a"], ["ab", "c"], ["cab", "ca", "b"], ["cc"]):
