@@ -33,3 +33,15 @@ def rnnac_command() -> list[str]:
     """The installed `rnnac` script beside this interpreter (no shims), else `python -m rnnac`."""
     script = Path(sys.executable).parent / "rnnac"
     return [str(script)] if script.exists() else [sys.executable, "-m", "rnnac"]
+
+
+def write_run_config(folder, words_text: str):
+    """A tiny float64 run over `words_text` (one word a line) in `folder`: run.yaml, writing to out/."""
+    (folder / "words.txt").write_text(words_text)
+    (folder / "run.yaml").write_text(
+        "data: {path: words.txt, val_fraction: 0.25}\n"
+        "model: {hidden_size: 8, dtype: float64}\n"
+        "train: {batch_size: 4, max_steps: 30, eval_every: 10, learning_rate: 0.01, seed: 3}\n"
+        "output: {dir: out}\n"
+    )
+    return folder / "run.yaml"

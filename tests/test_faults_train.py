@@ -21,7 +21,7 @@ from rnnac.cli import cli
 from rnnac.config import load_config
 from rnnac.train import run
 
-from conftest import rnnac_command
+from conftest import rnnac_command, write_run_config
 
 WORDS = ["apple", "apply", "ample", "maple", "amble", "apt", "pal", "lap", "leap", "plea", "peal", "pale"]
 RUN_FILES = ("last.npz", "best.npz", "metrics.jsonl", "run-config.yaml")
@@ -29,14 +29,7 @@ RUN_FILES = ("last.npz", "best.npz", "metrics.jsonl", "run-config.yaml")
 
 @pytest.fixture
 def config_file(tmp_path):
-    (tmp_path / "words.txt").write_text("\n".join(WORDS) + "\n")
-    (tmp_path / "run.yaml").write_text(
-        "data: {path: words.txt, val_fraction: 0.25}\n"
-        "model: {hidden_size: 8, dtype: float64}\n"
-        "train: {batch_size: 4, max_steps: 30, eval_every: 10, learning_rate: 0.01, seed: 3}\n"
-        "output: {dir: out}\n"
-    )
-    return tmp_path / "run.yaml"
+    return write_run_config(tmp_path, "\n".join(WORDS) + "\n")
 
 
 def train_command(config_file, *args) -> list[str]:

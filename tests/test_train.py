@@ -24,7 +24,7 @@ from rnnac.model import RNN
 from rnnac.train import run
 from rnnac.wordlist import read_word_list, split_words
 
-from conftest import rnnac_command
+from conftest import rnnac_command, write_run_config
 
 ROOT = Path(__file__).resolve().parent.parent
 WORDS = "\n".join(["apple", "apply", "ample", "maple", "amble", "apt", "pal", "lap", "leap", "plea", "peal", "pale"]
@@ -33,14 +33,7 @@ WORDS = "\n".join(["apple", "apply", "ample", "maple", "amble", "apt", "pal", "l
 
 @pytest.fixture
 def config_file(tmp_path):
-    (tmp_path / "words.txt").write_text(WORDS + "\n")
-    (tmp_path / "run.yaml").write_text(
-        "data: {path: words.txt, val_fraction: 0.25}\n"
-        "model: {hidden_size: 8, dtype: float64}\n"
-        "train: {batch_size: 4, max_steps: 30, eval_every: 10, learning_rate: 0.01, seed: 3}\n"
-        "output: {dir: out}\n"
-    )
-    return tmp_path / "run.yaml"
+    return write_run_config(tmp_path, WORDS + "\n")
 
 
 def test_a_run_writes_checkpoints_metrics_and_the_config(config_file, tmp_path):
