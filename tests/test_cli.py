@@ -218,9 +218,13 @@ def run_cli_and_list_imports(args: list[str], modules: tuple[str, ...]) -> tuple
     return done.stdout, ast.literal_eval(done.stderr)
 
 
-def test_complete_keeps_slow_imports_off_its_path(ckpt):
-    """yaml, tqdm and numpy.ma (pulled in by np.unique) would each cost cold-start time."""
-    stdout, imported = run_cli_and_list_imports(["complete", "ab", "-c", ckpt], ("yaml", "tqdm", "numpy.ma"))
+@pytest.mark.parametrize("which", ["ckpt", "lexicon_ckpt"])
+def test_complete_keeps_slow_imports_off_its_path(which, request):
+    """yaml, tqdm and numpy.ma (pulled in by np.unique) would each cost cold-start time; so would
+    the engine (bptt) and evaluate, which completing never needs."""
+    ckpt = request.getfixturevalue(which)
+    modules = ("yaml", "tqdm", "numpy.ma", "rnnac.bptt", "rnnac.evaluate", "rnnac.wordlist")
+    stdout, imported = run_cli_and_list_imports(["complete", "ab", "-c", ckpt], modules)
     assert imported == []
     assert len(stdout.splitlines()) == 5
 
