@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from rnnac.data import BOUNDARY, Vocab
+from rnnac.wordlist import split_words
 
 ORDERS = (2, 3, 4, 5)
 ADD_KS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
@@ -160,7 +161,7 @@ def fit_ngram(words: Sequence[str], vocab: Vocab, weights=None, *, orders=ORDERS
     if len(words) < 2:
         raise ValueError("fit_ngram needs at least two words, some to fit and some to tune on")
     weights = np.ones(len(words)) if weights is None else np.asarray(weights, dtype=np.float64)  # (N,)
-    tune, rest = hold_out(len(words), tune_fraction, seed)
+    rest, tune = split_words(len(words), tune_fraction, seed)  # the n-grams fit on rest, choose on tune
     tune_words = [words[i] for i in tune]
     grid = []
     for order in orders:
@@ -173,14 +174,6 @@ def fit_ngram(words: Sequence[str], vocab: Vocab, weights=None, *, orders=ORDERS
             grid.append({"order": order, "add_k": add_k, "tune_nll_per_char": float(nll)})
     best = min(grid, key=lambda g: g["tune_nll_per_char"])
     return CharNGram(vocab, best["order"], best["add_k"]).fit(words, weights), grid
-
-
-def hold_out(n_words: int, tune_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(tune, rest) word indices: a seeded permutation's first round(tune_fraction n) words, at least
-    one, never all. The n-grams choose their settings on `tune` after fitting on `rest`."""
-    order_of_words = np.random.default_rng(seed).permutation(n_words)  # (N,)
-    n_tune = min(max(1, round(tune_fraction * n_words)), n_words - 1)
-    return order_of_words[:n_tune], order_of_words[n_tune:]
 
 
 class KneserNey:
@@ -321,7 +314,7 @@ def fit_kn(words: Sequence[str], vocab: Vocab, *, orders=KN_ORDERS, tune_fractio
     words = list(dict.fromkeys(words))
     if len(words) < 2:
         raise ValueError("fit_kn needs at least two distinct words, some to fit and some to tune on")
-    tune, rest = hold_out(len(words), tune_fraction, seed)
+    rest, tune = split_words(len(words), tune_fraction, seed)  # the n-grams fit on rest, choose on tune
     tune_words, rest_words = [words[i] for i in tune], [words[i] for i in rest]
     n_chars = sum(len(w) + 1 for w in tune_words)
     grid = [{"order": order, "tune_nll_per_char": float(-KneserNey(vocab, order).fit(rest_words)
