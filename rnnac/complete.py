@@ -146,14 +146,7 @@ class Completer:
     def lexicon_from_file(self, path: str | os.PathLike, add: bool = False) -> Lexicon:
         """A Lexicon of the words of the list at `path` with its counts (1 each in a plain list);
         with `add`, together with the completer's own words (counts of a word in both are added)."""
-        from rnnac.wordlist import read_word_list
-
-        read = read_word_list(path, lowercase=False)  # the Lexicon folds case itself and keeps written forms
-        words, counts = list(read.words), read.counts
-        if add and self.lexicon_words is not None:
-            words += self.lexicon_words.words
-            counts = np.concatenate([counts, self.lexicon_words.counts])  # (W,)
-        return Lexicon(words, self.vocab, self.lowercase, counts)
+        return Lexicon.from_file(path, self.vocab, self.lowercase, self.lexicon_words if add else None)
 
     def complete(self, prefix: str, k: int = 5, **options) -> Result:
         """The k most probable words starting with `prefix`; see `complete_many`."""

@@ -223,13 +223,19 @@ class Lexicon:
         self.total = float(counts.sum())
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike, vocab: Vocab, lowercase: bool = True) -> Lexicon:
-        """A word list file (one word a line, or `word<TAB>count`), as rnnac.wordlist reads it;
-        a plain list counts each line once."""
+    def from_file(cls, path: str | os.PathLike, vocab: Vocab, lowercase: bool = True,
+                  plus: LexiconData | None = None) -> Lexicon:
+        """A word list file (one word a line, or a frequency list), as rnnac.wordlist reads it; a
+        plain list counts each line once. `plus` adds another list's words (counts of a word in
+        both are added)."""
         from rnnac.wordlist import read_word_list
 
         listing = read_word_list(path, lowercase=False)  # folded here, keeping the written forms
-        return cls(listing.words, vocab, lowercase, listing.counts)
+        words, counts = list(listing.words), listing.counts
+        if plus is not None:
+            words += plus.words
+            counts = np.concatenate([counts, plus.counts])  # (W,)
+        return cls(words, vocab, lowercase, counts)
 
     def walk(self, ids: Sequence[int]) -> int:
         """The node the token ids lead to from the root, or -1 if no lexicon word starts so."""
