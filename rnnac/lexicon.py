@@ -22,7 +22,7 @@ import os
 import unicodedata
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -46,11 +46,15 @@ class LexiconData:
     """The word list a model was trained on, validation words included and marked.
 
     LexiconData.from_unsorted(["b", "a"], [2, 1], [False, True]).words -> ["a", "b"]
+
+    A value: saving it once compresses and hashes it once (a run saves the same list at every
+    validation), so do not change it in place.
     """
 
     words: list[str]  # distinct, as written (case kept), sorted by Python str order
     counts: np.ndarray  # (N,) float64, finite, >= 0 (a plain list: 1.0 each)
     held_out: np.ndarray  # (N,) bool, True for the run's validation words
+    _entries: tuple | None = field(default=None, init=False, repr=False)  # lexicon_entries' answer, once made
 
     def __post_init__(self):
         self.counts = np.asarray(self.counts, dtype=np.float64)  # (N,)
@@ -102,6 +106,8 @@ def _counts_problem(counts: np.ndarray) -> str | None:
 
 def lexicon_entries(lexicon: LexiconData) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The lexicon's .npz entries and meta["lexicon"]; ValueError if it cannot be saved."""
+    if lexicon._entries is not None:
+        return lexicon._entries
     problem = lexicon._problem()
     if problem:
         raise ValueError(f"checkpoint lexicon: {problem}")
@@ -116,7 +122,8 @@ def lexicon_entries(lexicon: LexiconData) -> tuple[dict[str, np.ndarray], dict[s
                "lexicon.held_out": held_out}
     summary = {"n_words": len(lexicon.words), "sha256": _sha256(text, counts, held_out.tobytes()),
                "total_count": float(lexicon.counts.sum()), "text_bytes": len(text)}
-    return entries, summary
+    lexicon._entries = entries, summary
+    return lexicon._entries
 
 
 def _sha256(text: bytes, counts: bytes, held_out: bytes) -> str:
