@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from rnnac.data import Vocab, is_control
-from rnnac.errors import QUOTE_LIMIT, CheckpointError, quote
+from rnnac.errors import QUOTE_LIMIT, CheckpointError, quote, shown
 from rnnac.lexicon import LEXICON_ENTRIES, LexiconData, lexicon_entries, read_lexicon
 from rnnac.model import FLOAT_DTYPES, PARAM_NAMES
 from rnnac.npz import Npz, NpzError, open_npz
@@ -199,7 +199,7 @@ def _meta_problem(meta: dict[str, Any]) -> str | None:
         return f"meta is missing {', '.join(missing)}"
     for key, (types, wanted) in META_TYPES.items():
         if key in meta and (isinstance(meta[key], bool) or not isinstance(meta[key], types)):
-            return f"meta {key} {_shown(meta[key])} is not {wanted}"
+            return f"meta {key} {shown(meta[key])} is not {wanted}"
     if not all(isinstance(meta["config"].get(section, {}), dict) for section in ("data", "model", "train", "output")):
         return "meta config is not a mapping of sections"
     chars, hidden_size, dtype = meta["chars"], meta["hidden_size"], meta["dtype"]
@@ -209,9 +209,9 @@ def _meta_problem(meta: dict[str, Any]) -> str | None:
     if control is not None:
         return f"meta chars hold the control character U+{ord(control):04X}"
     if type(hidden_size) is not int or not 1 <= hidden_size <= MAX_HIDDEN_SIZE:
-        return f"meta hidden_size {_shown(hidden_size)} is not an int from 1 to {MAX_HIDDEN_SIZE:,}"
+        return f"meta hidden_size {shown(hidden_size)} is not an int from 1 to {MAX_HIDDEN_SIZE:,}"
     if dtype not in FLOAT_DTYPES:
-        return f"meta dtype {_shown(dtype)} is not one of {', '.join(FLOAT_DTYPES)}"
+        return f"meta dtype {shown(dtype)} is not one of {', '.join(FLOAT_DTYPES)}"
     return None
 
 
@@ -297,14 +297,6 @@ def _shown_path(path: str | os.PathLike) -> str:
     return text if len(text) <= QUOTE_LIMIT and text.isprintable() else quote(text)
 
 
-def _shown(value: Any) -> str:
-    """A value read from a file as a message shows it: a str quoted, anything else as JSON; cut to ~80 characters."""
-    if isinstance(value, str):
-        return quote(value)
-    text = json.dumps(value, default=repr)  # repr: a caller's meta may hold anything
-    return text if len(text) <= QUOTE_LIMIT else quote(text)
-
-
 def _read_meta(npz: Npz, path: str | os.PathLike) -> dict[str, Any]:
     """The JSON object stored as a 0-d string array, read after checking the entries are there."""
     missing = [name for name in ("meta", *PARAM_NAMES) if name not in npz.members]
@@ -329,7 +321,7 @@ def _check_version(path: str | os.PathLike, meta: dict[str, Any]) -> None:
     """CheckpointError unless this rnnac reads meta's format_version."""
     version = meta.get("format_version")
     if type(version) is not int or version < 1:
-        raise _cannot_load(path, f"unknown format_version {_shown(version)}")
+        raise _cannot_load(path, f"unknown format_version {shown(version)}")
     if version > FORMAT_VERSION:
         raise _cannot_load(path, f"written by a newer rnnac (format {version}); "
                                  f"this one reads up to {FORMAT_VERSION}")
@@ -357,7 +349,7 @@ def _read_lexicon(npz: Npz, meta: dict[str, Any], path: str | os.PathLike) -> Le
         raise _cannot_load(path, problem)
     lexicon, problem = read_lexicon(npz, summary["n_words"], summary["sha256"], summary.get("text_bytes"))
     if not problem and not math.isclose(summary["total_count"], lexicon.counts.sum(), rel_tol=1e-9, abs_tol=1e-9):
-        problem = f"lexicon: meta lexicon total_count {_shown(summary['total_count'])} is not the sum of its counts"
+        problem = f"lexicon: meta lexicon total_count {shown(summary['total_count'])} is not the sum of its counts"
     if problem:
         raise _cannot_load(path, problem)
     return lexicon
@@ -370,12 +362,12 @@ def _lexicon_layout_problem(npz: Npz, summary: Any) -> str | None:
         return f"the lexicon is incomplete (no {', '.join(missing) or 'meta lexicon'})"
     n, digest, total = summary.get("n_words"), summary.get("sha256"), summary.get("total_count")
     if type(n) is not int or not 0 <= n <= MAX_LEXICON_WORDS:
-        return f"meta lexicon n_words {_shown(n)} is not an int from 0 to {MAX_LEXICON_WORDS:,}"
+        return f"meta lexicon n_words {shown(n)} is not an int from 0 to {MAX_LEXICON_WORDS:,}"
     if not isinstance(digest, str) or type(total) not in NUMBER:
         return "meta lexicon needs sha256 (a string) and total_count (a number)"
     text_bytes = summary.get("text_bytes", 0)
     if type(text_bytes) is not int or text_bytes < 0:
-        return f"meta lexicon text_bytes {_shown(text_bytes)} is not a size in bytes"
+        return f"meta lexicon text_bytes {shown(text_bytes)} is not a size in bytes"
     words, counts, held_out = (npz.members[name] for name in LEXICON_ENTRIES)
     if not (words.dtype == counts.dtype == np.uint8 and len(words.shape) == len(counts.shape) == 1):
         return "lexicon.words and lexicon.counts must be 1-d uint8 arrays"
@@ -395,7 +387,7 @@ def load_model(path: str | os.PathLike):
     ckpt = load_checkpoint(path)
     activation = ckpt.meta["activation"]
     if activation not in ACTIVATIONS:
-        raise _cannot_load(path, f"activation {_shown(activation)} is not one of {', '.join(ACTIVATIONS)}")
+        raise _cannot_load(path, f"activation {shown(activation)} is not one of {', '.join(ACTIVATIONS)}")
     model = RNN(ckpt.params, activation)
     lowercase = ckpt.meta["config"].get("data", {}).get("lowercase", True)
     return model, vocab_from_meta(ckpt.meta), bool(lowercase), ckpt

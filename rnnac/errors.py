@@ -17,6 +17,17 @@ def quote(text: str, limit: int = QUOTE_LIMIT) -> str:
     return f"{text[:half]!r}...{text[-half:]!r} ({len(text):,} characters)"
 
 
+def shown(value) -> str:
+    """A value read from a file or a config as a message shows it: a str quoted, anything else as
+    JSON (repr where JSON cannot), cut like `quote`."""
+    import json  # here: most messages never need it
+
+    if isinstance(value, str):
+        return quote(value)
+    text = json.dumps(value, default=repr)
+    return text if len(text) <= QUOTE_LIMIT else quote(text)
+
+
 class RnnacError(Exception):
     """Base class of every error rnnac raises on purpose."""
 

@@ -36,7 +36,7 @@ from rnnac.bptt import Engine, dropout_mask
 from rnnac.checkpoint import load_checkpoint, load_model, resolve_checkpoint, save_checkpoint
 from rnnac.config import Config
 from rnnac.data import Vocab, make_batch
-from rnnac.errors import CheckpointError, ConfigError, TrainingDiverged, TrainingInterrupted, quote
+from rnnac.errors import CheckpointError, ConfigError, TrainingDiverged, TrainingInterrupted, quote, shown
 from rnnac.lexicon import LexiconData
 from rnnac.memory import check_memory
 from rnnac.mixture import fit_for_list
@@ -83,7 +83,7 @@ class Progress:
                 value = math.inf  # an infinite best_val_loss was written as null
             is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
             if not ((value is None and "None" in f.type) or (is_number and (f.type != "int" or isinstance(value, int)))):
-                raise CheckpointError(f"cannot resume {origin}: meta {f.name} is {_shown(value)}, not a number")
+                raise CheckpointError(f"cannot resume {origin}: meta {f.name} is {shown(value)}, not a number")
             values[f.name] = value
         return cls(**values)
 
@@ -151,7 +151,7 @@ class Trainer:
         changed = _changed_setting(saved, self.config.to_dict())
         if changed:
             name, was, now = changed
-            raise ConfigError(f"cannot resume {path}: {name} was {_shown(was)} in that run, now {_shown(now)}; "
+            raise ConfigError(f"cannot resume {path}: {name} was {shown(was)} in that run, now {shown(now)}; "
                               "start a new run (--force or another output.dir) to change it")
         self._check_same_words(path, ckpt.meta.get("data_sha256"), warn)
         if ckpt.meta["chars"] != self.data.vocab.chars:
@@ -453,14 +453,6 @@ def _canonical(value: Any) -> Any:
     """An optimizer under the name its class gives it (a config written before aliases existed
     says adam where now adamw is read as adam too)."""
     return OPTIMIZERS[value].name if isinstance(value, str) and value in OPTIMIZERS else value
-
-
-def _shown(value: Any) -> str:
-    """A value read from a config or a checkpoint, for a message: cut like errors.quote."""
-    if isinstance(value, str):
-        return quote(value)
-    text = repr(value)
-    return text if len(text) <= 80 else f"a {type(value).__name__} ({len(text):,} characters)"
 
 
 def _validation_line(progress: Progress, max_steps: int, speed: float) -> str:
