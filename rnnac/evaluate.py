@@ -240,16 +240,13 @@ def evaluate(model, vocab: Vocab, words: Sequence[str], counts=None, *, train_wo
             raise ValueError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
     if k < 1 or not prefix_lengths or min(prefix_lengths) < 1:
         raise ValueError(f"need k >= 1 and prefix lengths >= 1, got k={k}, {list(prefix_lengths)}")
-    counts = np.ones(len(words)) if counts is None else np.asarray(counts, dtype=np.float64)  # (N,)
-    keep = [i for i, w in enumerate(words) if vocab.unknown_char(w) is None]
-    if not keep:
-        raise DataError(f"none of the {len(words):,} words can be scored: each holds a character "
+    n_given = len(words)
+    words, counts = _scorable(vocab, words, counts)  # (N,)
+    if not words:
+        raise DataError(f"none of the {n_given:,} words can be scored: each holds a character "
                         f"outside the model's vocabulary ({''.join(vocab.chars)!r})")
-    words = [words[i] for i in keep]
-    weights = counts[keep] if weighted else np.ones(len(words))  # (N,)
-    train_counts = np.ones(len(train_words)) if train_counts is None else np.asarray(train_counts, dtype=np.float64)
-    scorable = [i for i, w in enumerate(train_words) if vocab.unknown_char(w) is None]
-    train_words, train_counts = [train_words[i] for i in scorable], train_counts[scorable]
+    weights = counts if weighted else np.ones(len(words))  # (N,)
+    train_words, train_counts = _scorable(vocab, train_words, train_counts)
     train_set = set(train_words)
     seen = np.array([w in train_set for w in words])  # (N,)
     candidates = sorted(train_set | set(words))  # the closed vocabulary of the rankers
@@ -259,22 +256,18 @@ def evaluate(model, vocab: Vocab, words: Sequence[str], counts=None, *, train_wo
     if mixture_lambda is not None:
         contenders.append(mixture_contender(contenders[0], train_words, train_counts, mixture_lambda, candidates,
                                             mixture_complete_fn))
-    ngram_report = None
     if "trie" in baselines:
-        trie = FrequencyTrie(train_words, train_counts)
-        contenders.append(Contender("trie", trie.rank_many))
+        contenders.append(Contender("trie", FrequencyTrie(train_words, train_counts).rank_many))
+    if {"ngram", "kn"} & set(baselines) and len(train_set) < 2:
+        raise DataError("the n-gram baselines need at least two training words")
+    ngram_report = kn_report = None
     if "ngram" in baselines:
-        if len(train_set) < 2:
-            raise DataError("the n-gram baseline needs at least two training words")
         train_weights = sampling_weights(train_counts, train_weighting) * len(train_words)  # (N,), mean 1
         stage("fitting the character n-gram (its order and add-k)")
         ngram, grid = fit_ngram(train_words, vocab, train_weights, seed=seed)
         contenders.append(ngram_contender(ngram, candidates))
         ngram_report = _ngram_report(ngram, grid, train_words, train_weights, words, weights, seen, vocab)
-    kn_report = None
     if "kn" in baselines:
-        if len(train_set) < 2:
-            raise DataError("the Kneser-Ney baseline needs at least two training words")
         stage("fitting the Kneser-Ney n-gram (its order)")
         kn, grid = fit_kn(train_words, vocab, seed=seed)
         contenders.append(ngram_contender(kn, candidates, "kn"))
@@ -287,8 +280,15 @@ def evaluate(model, vocab: Vocab, words: Sequence[str], counts=None, *, train_wo
     info = dict(info or {}, rnn_completions="search" if complete_fn else f"ranks {len(candidates):,} candidate words",
                 train_weighting=train_weighting)
     return Evaluation(k, list(prefix_lengths), weighted, len(words), int(seen.sum()), int((~seen).sum()),
-                      len(counts) - len(keep), len(train_words), models, ngram=ngram_report, kn=kn_report,
+                      n_given - len(words), len(train_words), models, ngram=ngram_report, kn=kn_report,
                       labels={c.name: c.label or c.name for c in contenders}, info=info)
+
+
+def _scorable(vocab: Vocab, words: Sequence[str], counts) -> tuple[list[str], np.ndarray]:
+    """The words the model can score (every character in `vocab`) and their counts (1 each if None)."""
+    counts = np.ones(len(words)) if counts is None else np.asarray(counts, dtype=np.float64)  # (N,)
+    keep = [i for i, w in enumerate(words) if vocab.unknown_char(w) is None]
+    return [words[i] for i in keep], counts[keep]
 
 
 class _Stages:
@@ -353,25 +353,11 @@ def evaluate_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLi
     """
     from rnnac.checkpoint import load_model
     from rnnac.config import Config
-    from rnnac.wordlist import load_data, read_word_list
+    from rnnac.wordlist import read_word_list
 
     model, vocab, lowercase, ckpt = load_model(checkpoint)
     config = Config.from_dict(ckpt.meta["config"])
-    source, note = train_list, None
-    if source is None and ckpt.lexicon is not None:  # the list travelled with the model, split marked
-        data, source = _split_from_lexicon(ckpt.lexicon, vocab, lowercase), f"the word list {checkpoint} carries"
-    elif source is None:
-        source = config.data.path
-        if not os.path.exists(source):
-            if str(wordlist) == "-":
-                raise DataError(f"the training list {source} is not on this machine and WORDLIST is stdin: "
-                                f"name the training list to rebuild the train split")
-            source, note = wordlist, (f"Seen and held-out words are a split of {os.fspath(wordlist)} made as "
-                                      f"training made it, since the training list {config.data.path} is not here")
-    if ckpt.lexicon is None or train_list is not None:
-        # A model trained further from another (train.init_from) kept that one's vocabulary: so does the rebuilt split.
-        data = load_data(replace(config, data=replace(config.data, path=os.fspath(source))),
-                         vocab if config.train.init_from else None)
+    data, source, note = _training_split(wordlist, checkpoint, ckpt, config, vocab, lowercase, train_list)
     if data.vocab != vocab:
         note = (note + "; " if note else "") + (f"the words of {source} have other characters than the "
                                                 f"checkpoint's vocabulary: the split may differ from training's")
@@ -395,6 +381,29 @@ def evaluate_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLi
                     prefix_lengths=prefix_lengths, train_weighting=config.data.weighting, seed=config.train.seed,
                     complete_fn=rnn_search, mixture_lambda=mixture_lambda, mixture_complete_fn=mixture_search,
                     info=info, progress=progress)
+
+
+def _training_split(wordlist, checkpoint, ckpt, config, vocab: Vocab, lowercase: bool, train_list):
+    """(the training split, where it comes from, a note or None): `train_list` split again as training
+    did when given, else the split the checkpoint's word list records, else the training list,
+    else WORDLIST itself."""
+    from rnnac.wordlist import load_data
+
+    source, note = train_list, None
+    if source is None and ckpt.lexicon is not None:  # the list travelled with the model, split marked
+        return _split_from_lexicon(ckpt.lexicon, vocab, lowercase), f"the word list {checkpoint} carries", None
+    if source is None:
+        source = config.data.path
+        if not os.path.exists(source):
+            if str(wordlist) == "-":
+                raise DataError(f"the training list {source} is not on this machine and WORDLIST is stdin: "
+                                f"name the training list to rebuild the train split")
+            source, note = wordlist, (f"Seen and held-out words are a split of {os.fspath(wordlist)} made as "
+                                      f"training made it, since the training list {config.data.path} is not here")
+    # A model trained further from another (train.init_from) kept that one's vocabulary: so does the rebuilt split.
+    data = load_data(replace(config, data=replace(config.data, path=os.fspath(source))),
+                     vocab if config.train.init_from else None)
+    return data, source, note
 
 
 def _split_from_lexicon(lexicon, vocab: Vocab, lowercase: bool) -> Data:
