@@ -27,7 +27,6 @@ memory than the model it claims to be. lexicon.py writes and decodes the lexicon
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -37,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnac.atomic import replace_atomically
 from rnnac.data import Vocab, is_control
 from rnnac.errors import QUOTE_LIMIT, CheckpointError, quote, shown
 from rnnac.lexicon import LEXICON_ENTRIES, LexiconData, lexicon_entries, read_lexicon
@@ -86,16 +86,6 @@ def vocab_from_meta(meta: dict[str, Any]) -> Vocab:
 # --- saving ------------------------------------------------------------------------------
 
 
-def _read_umask() -> int:
-    """The process's umask. os.umask can only read it by setting it, which races with other threads
-    creating files, so it is read once, at import, with a strict 0o077 standing in meanwhile: a file
-    made in that instant ends up too private, never too open."""
-    umask = os.umask(0o077)
-    os.umask(umask)
-    return umask
-
-
-_UMASK = _read_umask()
 
 
 def save_checkpoint(path: str | os.PathLike, params: dict[str, np.ndarray], meta: dict[str, Any],
@@ -114,25 +104,7 @@ def save_checkpoint(path: str | os.PathLike, params: dict[str, np.ndarray], meta
     if path.is_symlink():  # os.replace would swap the link for a file, leaving what it points to as it was
         raise CheckpointError(f"cannot save checkpoint {_shown_path(path)}: it is a symbolic link")
     path.parent.mkdir(parents=True, exist_ok=True)
-    # The temporary file sits next to the target so os.replace is a rename within
-    # one filesystem, which POSIX makes atomic. Its dot prefix hides leftovers of a
-    # SIGKILLed save, the one case the cleanup below cannot run.
-    import tempfile  # here, not at the top: `rnnac complete` only loads, and starts faster without it
-
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with open(fd, "wb") as f:
-            if hasattr(os, "fchmod"):
-                os.fchmod(f.fileno(), 0o666 & ~_UMASK)  # mkstemp's 0600 is too private for a model file
-            np.savez(f, **entries)  # a file object, because a name would gain ".npz"
-            f.flush()
-            os.fsync(f.fileno())  # the data is on disk before the rename makes it visible
-        os.replace(tmp_name, path)
-    except BaseException:  # KeyboardInterrupt too: never leave a stray temp file
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
-    _fsync_dir(path.parent)  # makes the rename itself survive a power cut
+    replace_atomically(path, lambda f: np.savez(f, **entries))  # a file object, because a name would gain ".npz"
 
 
 def _entries(params: dict[str, np.ndarray], meta: dict[str, Any], optimizer_state: dict[str, np.ndarray],
@@ -173,20 +145,6 @@ def _optimizer_entries(optimizer_state: dict[str, np.ndarray], shapes: dict[str,
             raise ValueError(problem)
         opt[OPT_PREFIX + name] = array
     return opt
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Best effort: flush a directory entry to disk (not possible on every OS)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # --- what a checkpoint must be (shared by saving and loading) ------------------------------

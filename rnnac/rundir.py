@@ -14,9 +14,9 @@ import json
 import math
 import os
 import stat
-import tempfile
 from pathlib import Path
 
+from rnnac.atomic import replace_atomically
 from rnnac.config import Config
 from rnnac.errors import RunExistsError, RunFolderError, RunLockedError
 
@@ -73,7 +73,7 @@ class RunFolder:
     def write_config(self, config: Config) -> None:
         import yaml
 
-        _replace_file(self.path / CONFIG_FILE, yaml.safe_dump(config.to_dict(), sort_keys=False).encode())
+        replace_atomically(self.path / CONFIG_FILE, lambda f: f.write(yaml.safe_dump(config.to_dict(), sort_keys=False).encode()))
 
     def _refuse_links(self) -> None:
         for name in (*RUN_FILES, LOCK_FILE):
@@ -110,7 +110,7 @@ class RunFolder:
 
 
 def _is_own_temp_file(name: str) -> bool:
-    """A temporary file of rnnac's atomic writes, `.{file}.{random}.tmp` (checkpoint.py, _replace_file)."""
+    """A temporary file of rnnac's atomic writes, `.{file}.{random}.tmp` (rnnac.atomic)."""
     return name in LEGACY_TEMP_FILES or any(name.startswith(f".{own}.") and name.endswith(".tmp") for own in RUN_FILES)
 
 
@@ -123,25 +123,6 @@ def _open_own(path: Path, flags: int) -> int:
             raise RunFolderError(f"{path} is a symbolic link; rnnac writes only its own files there, never through a "
                                  "link: remove it or set output.dir") from None
         raise e
-
-
-def _replace_file(path: Path, content: bytes) -> None:
-    """Write `path` whole or not at all: a temporary file of a random, exclusive name beside it
-    (so no planted link is followed), then a rename; on any failure, a full disk included, the
-    temporary file is removed."""
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with open(fd, "wb") as f:
-            if hasattr(os, "fchmod"):
-                os.fchmod(f.fileno(), 0o644)  # mkstemp's 0600 is needlessly private for a config or a log
-            f.write(content)
-        os.replace(tmp_name, path)
-    except BaseException as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        if isinstance(e, OSError) and e.filename is None:  # a failed write names no file: say which
-            e.filename = str(path)
-        raise
 
 
 class Metrics:
@@ -180,7 +161,7 @@ def _keep_lines_until(path: Path, step: int, warn) -> None:
             kept.append(line + b"\n")
     if unreadable:
         warn(f"{path}: dropped {unreadable:,} unreadable line{'s' * (unreadable > 1)}")
-    _replace_file(path, b"".join(kept))
+    replace_atomically(path, lambda f: f.write(b"".join(kept)))
 
 
 def _step_of(line: bytes) -> int | None:
