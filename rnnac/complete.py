@@ -72,6 +72,7 @@ class Completer:
         self._lexicon, self.mixture_lambda = _check_lexicon(lexicon, vocab), _check_lambda(mixture_lambda)
         self.lexicon_words: LexiconData | None = None  # the checkpoint's word list, when loaded from one with it
         self._folded_words: list[str] | None = None  # the list's words folded, once, when they differ from it
+        self._total: float | None = None  # their total count, once (see _lexicon_total)
         # (K,) token id -> character; the boundary's "\0" pads fixed-width strings (see rnnac.search._Tree.suffixes)
         self._chars = np.array(["\0", *vocab.chars], dtype="<U1")
         self._evals_per_prefix = 200.0  # running estimate, sizes the groups searched together
@@ -114,11 +115,15 @@ class Completer:
 
     def _lexicon_total(self) -> float:
         """The total count C of the checkpoint's words the model can spell, as the whole Lexicon
-        would sum it (Lexicon.total); for speed, one set of characters when every word qualifies."""
-        words, counts = self._folded(), self.lexicon_words.counts
-        if set("".join(words)) <= set(self.vocab.chars):
-            return float(counts.sum())
-        return float(sum(c for w, c in zip(words, counts) if w and self.vocab.unknown_char(w) is None))
+        would sum it (Lexicon.total), summed once; for speed, one set of characters when every
+        word qualifies."""
+        if self._total is None:
+            words, counts = self._folded(), self.lexicon_words.counts
+            if set("".join(words)) <= set(self.vocab.chars):
+                self._total = float(counts.sum())
+            else:
+                self._total = float(sum(c for w, c in zip(words, counts) if w and self.vocab.unknown_char(w) is None))
+        return self._total
 
     def _rows_below(self, folded: list[str]) -> np.ndarray:
         """Indices of the checkpoint's words whose folded form starts with one of `folded`."""
