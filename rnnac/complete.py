@@ -26,7 +26,8 @@ from rnnac.data import BOUNDARY, Vocab
 from rnnac.errors import CheckpointError, UnknownCharError
 from rnnac.model import RNN
 from rnnac.lexicon import Lexicon, LexiconData, fold
-from rnnac.search import MODES, BeamSearch, ExactSearch, OutOfMemory, Roots, Scoring
+from rnnac.search import MODES, BeamSearch, ExactSearch, OutOfMemory, Owners, Roots, Scoring
+from rnnac.typos import MAX_EDITS, Candidates, Channel, Costs, candidates
 
 SEARCH_BYTES = 2**28  # rough cap on the memory of one group's search (states and frontier)
 DEFAULT_LAMBDA = 0.5  # the lexicon's weight for a checkpoint that carries one but no fitted weight (a run cut short)
@@ -46,6 +47,8 @@ class Result:
     expansions: int = 0  # nodes evaluated (model.step rows), the prefix's own characters excluded
     known: list[bool] = field(default_factory=list)  # one per completion: a word of the lexicon
     shown: list[str] = field(default_factory=list)  # one per completion: the word as shown, in the case typed (as_typed)
+    edits: list[int] = field(default_factory=list)  # one per completion: edits made to the typed prefix (max_edits)
+    corrected: list[str] = field(default_factory=list)  # one per completion: the prefix it was corrected to, as shown
 
 
 class _Options(NamedTuple):
@@ -55,6 +58,8 @@ class _Options(NamedTuple):
     lexicon: Lexicon | None
     mixture_lambda: float  # lam, the lexicon's weight
     exclude: Lexicon | None  # words never proposed
+    max_edits: int = 0  # typing errors allowed in a prefix (rnnac.typos)
+    costs: Costs | None = None  # the channel's, with max_edits
 
 
 class Completer:
@@ -102,12 +107,13 @@ class Completer:
             self._lexicon = Lexicon(stored.words, self.vocab, self.lowercase, stored.counts)
         return self._lexicon
 
-    def _lexicon_for(self, folded: list[str]) -> Lexicon | None:
-        """The own lexicon, or for a few prefixes only the part of the checkpoint's list below them:
-        a cold `rnnac complete rec` then builds a trie of a few hundred words, not of the whole list.
+    def _lexicon_for(self, folded: list[str], typed: int) -> Lexicon | None:
+        """The own lexicon, or for a few typed prefixes (`typed` of them) only the part of the
+        checkpoint's list below `folded` (the prefixes, or with typos their candidates): a cold
+        `rnnac complete rec` then builds a trie of a few hundred words, not of the whole list.
         Scores are the same either way: the part keeps the whole list's total count."""
         stored = self.lexicon_words
-        if self._lexicon is not None or stored is None or len(folded) > FEW_PREFIXES or "" in folded:
+        if self._lexicon is not None or stored is None or typed > FEW_PREFIXES or "" in folded:
             return self.lexicon
         rows = self._rows_below(folded)  # (W',)
         return Lexicon([stored.words[i] for i in rows], self.vocab, self.lowercase, stored.counts[rows],
@@ -159,15 +165,16 @@ class Completer:
 
     def complete_many(self, prefixes: Sequence[str], k: int = 5, max_length: int = 32, budget: int = 2000,
                       beam: int | None = None, lexicon: Lexicon | None = None, mode: str | None = None,
-                      mixture_lambda: float | None = None, exclude: Lexicon | Iterable[str] | None = None) -> list[Result]:
+                      mixture_lambda: float | None = None, exclude: Lexicon | Iterable[str] | None = None,
+                      max_edits: int = 0, channel: Channel | None = None) -> list[Result]:
         """One Result per prefix, in order. Exact best-first search, or beam search of width `beam`.
 
         Prefixes are put in Unicode NFC and case-folded as the model was trained; `shown` has the
         words in the case typed (as_typed: REC gives RECORD), or as the lexicon writes them when
         that has a case of its own. A prefix holding a character outside the vocabulary gets a
-        Result with `error` set. Words are at most
-        `max_length` characters, prefix included (a longer prefix has no completion). `budget`
-        bounds the node evaluations per prefix.
+        Result with `error` set (with max_edits, only when it holds more such characters than
+        edits). Words are at most `max_length` characters, prefix included (a longer prefix has
+        no completion). `budget` bounds the node evaluations per prefix.
 
         Scoring (rnnac.search): `mode` "open" (the model alone), "mixture" (every word, by the
         lexicon and the model) or "known" (lexicon words only, scored as in the mixture, not
@@ -175,12 +182,21 @@ class Completer:
         "known" with such a lexicon (its words, ranked by the model when lam is 0), else
         "mixture" with the completer's lexicon, else "open". `mixture_lambda` None is the
         completer's. `exclude` (a Lexicon or words) is never proposed.
+
+        Typing errors (rnnac.typos): with `max_edits` N > 0 the typed prefix may hold up to N
+        of them, weighed by `channel` (default Channel()); each word then comes with the edits
+        of its best path and the prefix it corrected to (`edits`, `corrected`). Exact search only.
         """
         if k < 1 or max_length < 1 or budget < 1 or (beam is not None and beam < 1):
             raise ValueError("k, max_length, budget and beam must be >= 1")
+        if not 0 <= max_edits <= MAX_EDITS:
+            raise ValueError(f"max_edits must be in 0..{MAX_EDITS}, got {max_edits}")
+        if max_edits and beam:
+            raise ValueError("beam search does not take max_edits: typo-tolerant completion is exact search only")
         results = [Result(prefix) for prefix in prefixes]
-        todo = self._fold(results)
-        options = self._options(lexicon, mode, mixture_lambda, exclude, list(todo))
+        todo = self._fold(results, max_edits)
+        tries = self._candidates(list(todo), max_edits, channel or Channel(), max_length) if max_edits else None
+        options = self._options(lexicon, mode, mixture_lambda, exclude, list(todo), tries)
         queue, size = list(todo), self._group_size(budget)
         while queue:
             group = queue[:size]
@@ -188,31 +204,33 @@ class Completer:
                 # One BLAS thread: these GEMMs are small, and OpenBLAS's extra threads cost more
                 # to wake (and fight over a busy machine's cores) than they save. Measured.
                 with blas.limit(1):
-                    found = self._search(group, k, max_length, budget, beam, options)
+                    if tries is None:
+                        found = self._search(group, k, max_length, budget, beam, options)
+                    else:
+                        found = self._search_typos(group, [tries[p] for p in group], k, max_length, budget, options)
             except OutOfMemory:
                 size = max(1, len(group) // 2)  # the same prefixes again, in smaller groups
                 continue
             queue = queue[len(group):]
-            for folded, (words, known, written, truncated, used) in zip(group, found):
+            for folded, answer in zip(group, found):
                 for i in todo[folded]:
-                    typed = fold(results[i].prefix, lowercase=False)
-                    results[i].completions, results[i].known = list(words), list(known)
-                    results[i].shown = [as_typed(typed, folded, w, form, self.lowercase) for (w, _), form in zip(words, written)]
-                    results[i].truncated, results[i].expansions = truncated, used
+                    _fill(results[i], folded, answer, self.lowercase)
             # Converges to twice the mean expansions per prefix: room for groups of harder prefixes.
-            mean_used = sum(used for *_, used in found) / len(found)
+            mean_used = sum(answer.used for answer in found) / len(found)
             self._evals_per_prefix = max(16.0, 0.5 * self._evals_per_prefix + mean_used)
             size = self._group_size(budget)
         return results
 
-    def _options(self, lexicon, mode, mixture_lambda, exclude, folded: list[str]) -> _Options:
-        """complete_many's scoring options, defaults resolved and checked, for the `folded` prefixes."""
+    def _options(self, lexicon, mode, mixture_lambda, exclude, folded: list[str], tries=None) -> _Options:
+        """complete_many's scoring options, defaults resolved and checked, for the `folded`
+        prefixes (and with typos their candidate tries)."""
         if mode is None:
             mode = "known" if lexicon is not None else "mixture" if self.has_lexicon else "open"
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if lexicon is None:  # the own one; in open mode too, which still says which words are known
-            lexicon = self._lexicon_for(folded)
+            few = tries is not None and len(folded) <= FEW_PREFIXES  # then the part of the list below their candidates
+            lexicon = self._lexicon_for(_first_candidates(tries, self.vocab.chars) if few else folded, len(folded))
         lexicon = _check_lexicon(lexicon, self.vocab)
         if mode != "open" and lexicon is None:
             raise ValueError(f"mode {mode!r} needs a lexicon")
@@ -221,10 +239,18 @@ class Completer:
             exclude = Lexicon(exclude, self.vocab, self.lowercase)
         return _Options(mode, lexicon, lam, _check_lexicon(exclude, self.vocab))
 
-    def _fold(self, results: list[Result]) -> dict[str, list[int]]:
+    def _candidates(self, folded: list[str], max_edits: int, channel: Channel, max_length: int) -> dict[str, Candidates]:
+        """Each folded prefix's trie of intended prefixes (rnnac.typos.candidates)."""
+        costs = channel.costs(self.vocab.chars)
+        outside = len(self.vocab)  # the token id of a character outside the vocabulary
+        ids = {ch: i for i, ch in enumerate(self.vocab.chars, start=1)}
+        return {p: candidates([ids.get(ch, outside) for ch in p], costs, max_edits, max_length) for p in folded}
+
+    def _fold(self, results: list[Result], max_edits: int = 0) -> dict[str, list[int]]:
         """Each distinct normalised, folded prefix -> the positions it answers, so it is searched
-        once; sets `error` on the results whose prefix holds a character outside the vocabulary.
-        For speed, each distinct prefix as given is folded once: typed prefixes repeat."""
+        once; sets `error` on the results whose prefix holds a character outside the vocabulary
+        (more of them than max_edits). For speed, each distinct prefix as given is folded once:
+        typed prefixes repeat."""
         given: dict[str, list[int]] = {}
         for i, result in enumerate(results):
             given.setdefault(result.prefix, []).append(i)
@@ -232,6 +258,9 @@ class Completer:
         for prefix, positions in given.items():
             folded = fold(prefix, self.lowercase)
             char = self.vocab.unknown_char(folded)
+            if char is not None and max_edits:
+                outside = [ch for ch in folded if self.vocab.unknown_char(ch) is not None]
+                char = char if len(outside) > max_edits else None
             if char is None:
                 todo.setdefault(folded, []).extend(positions)
                 continue
@@ -246,9 +275,8 @@ class Completer:
         per_prefix = min(budget, self._evals_per_prefix) * self._bytes_per_eval()
         return int(np.clip(SEARCH_BYTES // per_prefix, 1, 4096))
 
-    def _search(self, prefixes: list[str], k, max_length, budget, beam, options: _Options):
-        """[(completions, known, written, truncated, expansions)] for distinct, valid, folded prefixes;
-        written: each word as the lexicon writes it, None where it holds no such word."""
+    def _search(self, prefixes: list[str], k, max_length, budget, beam, options: _Options) -> list[_Answer]:
+        """The answers for distinct, valid, folded prefixes."""
         encoded = [self.vocab.encode(p) for p in prefixes]
         a, logp, prefix_lp = _read(self.model, encoded)  # (G, H), (G, K), (G,)
         lengths = np.array([len(ids) for ids in encoded], dtype=np.int32)  # (G,)
@@ -260,17 +288,163 @@ class Completer:
             max_rows = SEARCH_BYTES // self._bytes_per_eval() if len(prefixes) > 1 else None
             search = ExactSearch(self.model, roots, k, max_length, budget, scoring, max_rows)
         best_lp, best_row, truncated, used = search.run()
-        suffixes = search.tree.suffixes(best_row, self._chars)  # (G, k) str
+        suffixes, _ = search.tree.suffixes(best_row, self._chars)  # (G, k) str
+        out = []
+        for prefix, answer in zip(prefixes, self._answers(search, scoring, options, best_lp, best_row, suffixes, truncated, used)):
+            answer.words[:] = [prefix + suffix for suffix in answer.words]
+            answer.corrected.extend([prefix] * len(answer.words))
+            answer.edits.extend([0] * len(answer.words))
+            out.append(answer)
+        return out
+
+    def _search_typos(self, prefixes: list[str], tries: list[Candidates], k, max_length, budget, options: _Options) -> list[_Answer]:
+        """The answers for distinct, folded prefixes, searched below their candidates (rnnac.typos)."""
+        nodes = _CandidateNodes(tries)
+        a, logp, prefix_lp = nodes.read(self.model)  # (n, H), (n, K), (n,)
+        roots_at = np.flatnonzero(nodes.channel > -np.inf)  # (R,) the candidates: the search's roots
+        trie, block = nodes.walk(options.lexicon), nodes.walk(options.exclude)  # (n,) each
+        roots = Roots(a[roots_at], logp[roots_at], nodes.depth[roots_at], trie[roots_at], block[roots_at],
+                      prefix_lp[roots_at], nodes.group[roots_at], roots_at.astype(np.int32))
+        owners = Owners(nodes.children(len(self.vocab)), np.append(nodes.channel, -np.inf), nodes.channel[roots_at])
+        scoring = Scoring.of_typos(roots, nodes.channel[roots_at], nodes.owned()[roots_at], owners, options.mode,
+                                   options.lexicon, options.mixture_lambda, options.exclude)
+        max_rows = SEARCH_BYTES // self._bytes_per_eval() if len(prefixes) > 1 else None
+        search = ExactSearch(self.model, roots, k, max_length, budget, scoring, max_rows, groups=len(prefixes))
+        best_lp, best_row, truncated, used = search.run()
+        suffixes, root_row = search.tree.suffixes(best_row, self._chars)  # (G, k) each
+        node = np.append(roots_at, -1)[root_row]  # (G, k) candidate nodes, -1 where no word is found
+        spelled: dict[int, str] = {}
+        out = []
+        for row_nodes, answer in zip(node.tolist(), self._answers(search, scoring, options, best_lp, best_row, suffixes, truncated, used)):
+            for j, n in enumerate(row_nodes[: len(answer.words)]):
+                if n not in spelled:
+                    spelled[n] = nodes.spell(n, self.vocab.chars)
+                answer.corrected.append(spelled[n])
+                answer.edits.append(int(nodes.edits[n]))
+                answer.words[j] = spelled[n] + answer.words[j]
+            out.append(answer)
+        return out
+
+    def _answers(self, search, scoring, options, best_lp, best_row, suffixes, truncated, used) -> list[_Answer]:
+        """The search's finds per prefix, best first, words holding only their suffixes."""
         trie = np.where(best_row >= 0, search.tree.trie[best_row], -1)  # (G, k) lexicon nodes
         known = scoring.known(trie)  # (G, k)
         written = _written_forms(options.lexicon, np.where(known, trie, -1))  # (G, k)
         out = []
-        for prefix, row_lp, row_suffixes, row_known, row_written, cut, n in zip(
-                prefixes, best_lp.tolist(), suffixes.tolist(), known.tolist(), written, truncated.tolist(), used.tolist()):
+        for row_lp, row_suffixes, row_known, row_written, cut, n in zip(
+                best_lp.tolist(), suffixes.tolist(), known.tolist(), written, truncated.tolist(), used.tolist()):
             found = [j for j, lp in enumerate(row_lp) if lp > -np.inf]  # best first; -inf: fewer than k words
-            out.append(([(prefix + row_suffixes[j], row_lp[j]) for j in found], [row_known[j] for j in found],
-                        [row_written[j] for j in found], cut, n))
+            out.append(_Answer([row_suffixes[j] for j in found], [row_lp[j] for j in found], [row_known[j] for j in found],
+                               [row_written[j] for j in found], cut, n))
         return out
+
+
+@dataclass
+class _Answer:
+    """What a search found for one distinct folded prefix, best first."""
+
+    words: list[str]  # whole words, folded
+    logprobs: list[float]
+    known: list[bool]
+    written: list[str | None]  # each word as the lexicon writes it, None where it holds no such word
+    truncated: bool
+    used: int  # node evaluations
+    edits: list[int] = field(default_factory=list)  # filled per word by the search
+    corrected: list[str] = field(default_factory=list)  # the folded prefix each word completes
+
+
+def _fill(result: Result, folded: str, answer: _Answer, lowercase: bool) -> None:
+    """Put an answer in a Result, words and corrected prefixes shown in the case typed."""
+    typed = fold(result.prefix, lowercase=False)
+    result.completions = list(zip(answer.words, answer.logprobs))
+    result.known, result.edits = list(answer.known), list(answer.edits)
+    result.corrected = [result.prefix if fixed == folded else _case_like(typed, fixed) for fixed in answer.corrected]
+    result.shown = [as_typed(typed if fixed == folded else _case_like(typed, fixed), fixed, word, form, lowercase)
+                    for word, form, fixed in zip(answer.words, answer.written, answer.corrected)]
+    result.truncated, result.expansions = answer.truncated, answer.used
+
+
+def _case_like(typed: str, corrected: str) -> str:
+    """A corrected prefix in the case of what was typed: capitals if typed in capitals (two or
+    more), a capital first letter if typed so."""
+    if typed.isupper() and sum(map(str.isupper, typed)) >= 2:
+        return corrected.upper()
+    if typed[:1].isupper():
+        return corrected[:1].upper() + corrected[1:]
+    return corrected
+
+
+class _CandidateNodes:
+    """The candidate tries of G typed prefixes as one array of nodes, parents before children
+    within each; their states are read together, depth by depth."""
+
+    def __init__(self, tries: list[Candidates]):
+        sizes = [len(t.parent) for t in tries]
+        start = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)  # (G,) each trie's first node
+        self.group = np.repeat(np.arange(len(tries), dtype=np.int32), sizes)  # (n,)
+        self.parent = np.concatenate([np.where(t.parent >= 0, t.parent + s, -1) for t, s in zip(tries, start)])  # (n,)
+        self.token, self.depth, self.channel, self.edits = (
+            np.concatenate([getattr(t, name) for t in tries]) for name in ("token", "depth", "channel", "edits"))
+        self.levels = [np.flatnonzero(self.depth == d) for d in range(int(self.depth.max(initial=0)) + 1)]
+
+    def read(self, model: RNN) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every node's hidden state (n, H), next-token log-probs (n, K) and log P_rnn(s*) (n,)."""
+        n = len(self.parent)
+        a = np.empty((n, model.hidden_size), dtype=model.dtype)
+        logp = np.empty((n, model.vocab_size), dtype=model.dtype)
+        prefix_lp = np.zeros(n)
+        top = self.levels[0]  # the empty string of each trie
+        a[top], logp[top] = model.step(model.initial_state(len(top)), np.full(len(top), BOUNDARY))
+        for level in self.levels[1:]:
+            parent, token = self.parent[level], self.token[level]
+            a[level], logp[level] = model.step(a[parent], token)
+            prefix_lp[level] = prefix_lp[parent] + logp[parent, token]
+        return a, logp, prefix_lp
+
+    def walk(self, lexicon: Lexicon | None) -> np.ndarray:
+        """Every node's lexicon node (n,): -1 off it, 0 for all without a lexicon."""
+        trie = np.zeros(len(self.parent), dtype=np.int32)
+        if lexicon is not None:
+            for level in self.levels[1:]:
+                trie[level] = lexicon.children[trie[self.parent[level]], self.token[level]]
+        return trie
+
+    def children(self, K: int) -> np.ndarray:
+        """(n + 1, K) the child of each node by token, -1 for none; the last row is "off the tries"."""
+        table = np.full((len(self.parent) + 1, K), -1, dtype=np.int32)
+        below = np.flatnonzero(self.parent >= 0)
+        table[self.parent[below], self.token[below]] = below
+        return table
+
+    def owned(self) -> np.ndarray:
+        """(n,) whether a candidate scores its words itself: its channel beats every shorter
+        candidate's on its path (on a tie the shorter one does)."""
+        above = np.full(len(self.parent), -np.inf)  # (n,) best channel of a proper ancestor
+        for level in self.levels[1:]:
+            parent = self.parent[level]
+            above[level] = np.maximum(above[parent], self.channel[parent])
+        return self.channel > above
+
+    def spell(self, node: int, chars) -> str:
+        out = []
+        while self.parent[node] >= 0:
+            out.append(chars[self.token[node] - 1])
+            node = self.parent[node]
+        return "".join(reversed(out))
+
+
+def _first_candidates(tries: dict[str, Candidates], chars) -> list[str]:
+    """The candidates no other candidate of their typed prefix starts: every lexicon word below
+    a candidate lies below one of these."""
+    out = []
+    for t in tries.values():
+        ancestor = np.zeros(len(t.parent), dtype=bool)  # a candidate above the node
+        hit = t.channel > -np.inf
+        for node in range(1, len(t.parent)):  # parents come first
+            p = t.parent[node]
+            ancestor[node] = ancestor[p] or hit[p]
+        out.extend(t.spell(int(n), chars) for n in np.flatnonzero(hit & ~ancestor))
+    return out
 
 
 def _written_forms(lexicon: Lexicon | None, nodes: np.ndarray) -> list[list[str | None]]:

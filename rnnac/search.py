@@ -67,6 +67,19 @@ class Roots(NamedTuple):
     trie: np.ndarray  # (G,) lexicon node of the prefix (-1 off the lexicon, 0 without one)
     block: np.ndarray  # (G,) blocklist node of the prefix (-1 off it, 0 without one)
     prefix_lp: np.ndarray  # (G,) log P_rnn(s*), the RNN's log-prob of the prefix's characters
+    group: np.ndarray | None = None  # (G,) the typed prefix each root answers (typos: several roots each); None: its own
+    cand: np.ndarray | None = None  # (G,) with typos, each root's node in its typed prefix's candidate trie
+
+
+class Owners(NamedTuple):
+    """With typos (rnnac.typos), which root a word below several candidate prefixes is scored
+    from: the one whose channel log P(t | s) is best (the shortest on a tie), since P(w) is the
+    same from each. Arrays over the candidate tries' nodes of all typed prefixes, with a last
+    row for "off the tries" (index -1)."""
+
+    children: np.ndarray  # (n + 1, K) int32 child node by token, -1 for none
+    channel: np.ndarray  # (n + 1,) float64 log P(t | s), -inf where a node is no candidate
+    root_channel: np.ndarray  # (G,) each root's
 
 
 class Scoring:
@@ -76,13 +89,15 @@ class Scoring:
     Node arrays below have any shape (...): (N,) in the exact search, (G, width) in a beam."""
 
     def __init__(self, mode: str = "open", lexicon: Lexicon | None = None, exclude: Lexicon | None = None,
-                 lex_offset: np.ndarray | None = None, rnn_offset: np.ndarray | None = None):
+                 lex_offset: np.ndarray | None = None, rnn_offset: np.ndarray | None = None, owners: Owners | None = None):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if mode != "open" and (lexicon is None or lex_offset is None or rnn_offset is None):
             raise ValueError(f"mode {mode!r} needs a lexicon and the prefixes' offsets (Scoring.of)")
         self.mode, self.lexicon, self.exclude = mode, lexicon, exclude
-        self.lex_offset, self.rnn_offset = lex_offset, rnn_offset
+        self.lex_offset, self.rnn_offset, self.owners = lex_offset, rnn_offset, owners
+        # In "open" mode without typos a node's bound is its log-prob: the search keys nodes by it.
+        self.bound_is_lp = mode == "open" and rnn_offset is None
 
     @classmethod
     def of(cls, roots: Roots, mode: str = "open", lexicon: Lexicon | None = None, mixture_lambda: float = 0.0,
@@ -104,30 +119,72 @@ class Scoring:
         rnn_offset = np.where(live, rnn - log_z, -np.inf)  # (G,)
         return cls(mode, lexicon, exclude, lex_offset, rnn_offset)
 
-    def step(self, trie: np.ndarray, block: np.ndarray | None, token: np.ndarray):
-        """The lexicon and blocklist nodes (...) one token further down (block None without a blocklist)."""
+    @classmethod
+    def of_typos(cls, roots: Roots, channel: np.ndarray, owned: np.ndarray, owners: Owners, mode: str = "open",
+                 lexicon: Lexicon | None = None, mixture_lambda: float = 0.0, exclude: Lexicon | None = None) -> Scoring:
+        """The scoring of every candidate prefix s of the typed prefixes t (roots.group): a word
+        w = s v scores P(w) P(t | s) / Z(t), Z(t) the sum over t's candidates of P(s*) P(t | s),
+        P the mixture (the RNN alone in "open" mode) and channel (R,) log P(t | s). Only the
+        roots that own their words (owned (R,); see Owners) are searched: the others get -inf."""
+        G = int(roots.group.max()) + 1 if len(roots.group) else 0
+        if mode == "open" or lexicon is None:
+            lex, rnn = np.full(len(channel), -np.inf), roots.prefix_lp  # (R,)
+            log_lam = log_total = 0.0
+        else:
+            with np.errstate(divide="ignore"):
+                log_lam, log_rest = np.log(mixture_lambda), np.log1p(-mixture_lambda)
+            log_total = np.log(lexicon.total) if lexicon.total > 0 else 0.0
+            lex = log_lam + lexicon.log_mass[roots.trie] - log_total  # (R,) log lam P_lex(s*)
+            rnn = log_rest + roots.prefix_lp  # (R,) log (1 - lam) P_rnn(s*)
+        mass = np.logaddexp(lex, rnn) + channel  # (R,) log P(s*) P(t | s)
+        log_z = np.full(G, -np.inf)  # (G,) log Z(t), summed stably: max, then the sum of exp below it
+        np.maximum.at(log_z, roots.group, mass)
+        top = np.where(log_z > -np.inf, log_z, 0.0)
+        total = np.zeros(G)
+        np.add.at(total, roots.group, np.exp(mass - top[roots.group]))
+        with np.errstate(divide="ignore"):
+            log_z = top + np.log(total)  # -inf where no candidate has mass
+        shift = np.where(owned & (log_z[roots.group] > -np.inf), channel - log_z[roots.group], -np.inf)  # (R,)
+        lex_offset = None if mode == "open" else log_lam - log_total + shift
+        return cls(mode, lexicon, exclude, lex_offset, rnn + shift, owners)
+
+    def step(self, trie: np.ndarray, block: np.ndarray | None, token: np.ndarray, cand: np.ndarray | None = None):
+        """The lexicon, blocklist and candidate nodes (...) one token further down (block None
+        without a blocklist, cand None without typos)."""
         if self.lexicon is not None:
             trie = self.lexicon.children[trie, token]
         if self.exclude is not None:
             block = self.exclude.children[block, token]
-        return trie, block
+        if self.owners is not None:
+            cand = self.owners.children[cand, token]
+        return trie, block, cand
 
     def words(self, pid, word_lp, length, trie, block) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, may end) (...) of the words ending at nodes; word_lp (...) is log P_rnn(v, end | s)."""
+        """(scores, may end) (...) of the words ending at nodes; word_lp (...) is log P_rnn(v, end | s);
+        pid (...) indexes the offsets: the prefix, or with typos the root."""
         ends = self.lexicon.ends[trie] if self.mode == "known" else length > 0
         if self.exclude is not None:
             ends = ends & ~self.exclude.ends[block]
         if self.mode == "open":
-            return word_lp, ends
+            return (word_lp, ends) if self.rnn_offset is None else (self.rnn_offset[pid] + word_lp, ends)
         lexical = self.lex_offset[pid] + self.lexicon.log_count[trie]  # (...) log a c_w
         return np.logaddexp(lexical, self.rnn_offset[pid] + word_lp), ends
 
-    def bounds(self, pid, child_lp, trie) -> np.ndarray:
+    def bounds(self, pid, child_lp, trie, cand=None) -> np.ndarray:
         """The bounds (..., K-1) of nodes' children, from their RNN log-probs child_lp (..., K-1)
-        and the nodes' lexicon nodes trie (...); -inf where the mode forbids a child. In "open"
-        mode this is child_lp itself."""
+        and the nodes' lexicon nodes trie (...) (and candidate nodes cand with typos); -inf where
+        the mode forbids a child or another root owns it. In "open" mode without typos this is
+        child_lp itself."""
+        if self.owners is not None:
+            key = self._bounds(pid, child_lp, trie)
+            below = self.owners.children[cand, 1:]  # (..., K-1) the children's candidate nodes
+            key[self.owners.channel[below] > self.owners.root_channel[pid][..., None]] = -np.inf
+            return key
+        return self._bounds(pid, child_lp, trie)
+
+    def _bounds(self, pid, child_lp, trie) -> np.ndarray:
         if self.mode == "open":
-            return child_lp
+            return child_lp if self.rnn_offset is None else self.rnn_offset[pid][..., None] + child_lp
         below = self.lexicon.children[trie, 1:]  # (..., K-1) the children's lexicon nodes
         key = self.rnn_offset[pid][..., None] + child_lp  # (..., K-1) log b P_rnn(u | s)
         # For speed, the lexicon term only where there is one (logaddexp(-inf, x) = x exactly):
@@ -180,8 +237,9 @@ class _Tree:
         self.n = n + N
         return np.arange(n, n + N)
 
-    def suffixes(self, rows: np.ndarray, chars: np.ndarray) -> np.ndarray:
-        """The characters each row adds to its prefix, as strings; "" where row is -1. rows: (G, k)."""
+    def suffixes(self, rows: np.ndarray, chars: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The characters each row adds to its prefix, as strings, "" where row is -1; and the
+        root row each hangs from (-1 where row is -1). rows: (G, k); both (G, k)."""
         flat = rows.ravel()  # (M,)
         D = int(self.depth[flat[flat >= 0]].max(initial=0))
         tokens = np.zeros((len(flat), max(D, 1)), dtype=np.int32)  # (M, D), 0 (read as "\0") pads the end
@@ -195,7 +253,7 @@ class _Tree:
             cur[moving] = self.parent[rows_now]
         # One fixed-width string per row: numpy drops the trailing "\0" padding.
         strings = chars[tokens].view(f"<U{tokens.shape[1]}")[:, 0]  # (M,)
-        return strings.reshape(rows.shape)
+        return strings.reshape(rows.shape), cur.reshape(rows.shape)
 
 
 class TopK:
@@ -234,12 +292,13 @@ def _children(top: TopK, scoring: Scoring, max_length: int, node: dict[str, np.n
     beat their prefix's k-th word.
     """
     pid, length = node["pid"], node["length"]
-    score, ends = scoring.words(pid, node["lp"] + logp[..., BOUNDARY], length, node["trie"], node.get("block"))  # (...)
+    root = node.get("root", pid)  # with typos, each typed prefix (pid) has many roots, each scored its own way
+    score, ends = scoring.words(root, node["lp"] + logp[..., BOUNDARY], length, node["trie"], node.get("block"))  # (...)
     better = ends & (length <= max_length) & (score > top.kth()[pid])  # a prefix over max_length is no word
     if better.any():
         top.merge(pid[better], score[better], node["row"][better])
     child_lp = node["lp"][..., None] + logp[..., 1:]  # (..., K-1), float64: sums of many small log-probs
-    child_key = scoring.bounds(pid, child_lp, node["trie"])  # (..., K-1)
+    child_key = scoring.bounds(root, child_lp, node["trie"], node.get("cand"))  # (..., K-1)
     child_key[length >= max_length] = -np.inf  # a word of max_length may only end
     alive = child_key > top.kth()[pid][..., None]  # (..., K-1)
     return child_lp, child_key, alive
@@ -249,21 +308,26 @@ class ExactSearch:
     """Batched best-first search by bound, in threshold rounds (see the module docstring)."""
 
     def __init__(self, model: RNN, roots: Roots, k: int, max_length: int, budget: int, scoring: Scoring,
-                 max_rows: int | None = None):
-        G = len(roots.a)
+                 max_rows: int | None = None, groups: int | None = None):
+        R = len(roots.a)  # roots: one per prefix, or with typos (roots.group) many per typed prefix, of `groups`
+        pid = np.arange(R, dtype=np.int32) if roots.group is None else roots.group.astype(np.int32)  # (R,)
+        G = R if groups is None else groups
         self.model, self.max_length, self.budget, self.scoring = model, max_length, budget, scoring
         self.max_rows = max_rows  # raise OutOfMemory past this many evaluated nodes (None: never)
-        self.tree = _Tree(roots.a.shape[1], roots.a.dtype, max(64, 64 * G))
+        self.tree = _Tree(roots.a.shape[1], roots.a.dtype, max(64, 64 * R))
         self.top = TopK(G, k)
         self.used = np.zeros(G, dtype=np.int64)  # (G,) nodes evaluated per prefix
         self.frontier: list[dict[str, np.ndarray]] = []  # nodes not yet evaluated, in parts
         # Node columns: "key" is the bound, which in "open" mode is the log-prob "lp" itself;
-        # "block" is only walked with a blocklist. Fewer columns, less to gather: for speed.
-        self.key = "lp" if scoring.mode == "open" else "key"
-        root = {"row": self.tree.add(roots.a, np.full(G, -1), np.zeros(G), roots.trie),  # (G,) each
-                "pid": np.arange(G, dtype=np.int32), "lp": np.zeros(G), "length": roots.length, "trie": roots.trie}
+        # "block" is only walked with a blocklist, "root" and "cand" only with typos. Fewer
+        # columns, less to gather: for speed.
+        self.key = "lp" if scoring.bound_is_lp else "key"
+        root = {"row": self.tree.add(roots.a, np.full(R, -1), np.zeros(R), roots.trie),  # (R,) each
+                "pid": pid, "lp": np.zeros(R), "length": roots.length, "trie": roots.trie}
         if scoring.exclude is not None:
             root["block"] = roots.block
+        if scoring.owners is not None:
+            root["root"], root["cand"] = np.arange(R, dtype=np.int32), roots.cand
         never = np.full(G, np.inf)  # (G,) the roots' children all start in the frontier
         self._expand(root, roots.logp, never)
 
@@ -320,13 +384,16 @@ class ExactSearch:
         i, column = where
         token = (column + 1).astype(np.int32)
         block = node["block"][i] if "block" in node else None
-        trie, block = self.scoring.step(node["trie"][i], block, token)
+        cand = node["cand"][i] if "cand" in node else None
+        trie, block, cand = self.scoring.step(node["trie"][i], block, token, cand)
         entry = {"pid": node["pid"][i], "parent": node["row"][i].astype(np.int32), "token": token,
                  "lp": child_lp[i, column], "length": node["length"][i] + 1, "trie": trie}
         if self.key == "key":
             entry["key"] = child_key[i, column]
         if block is not None:
             entry["block"] = block
+        if cand is not None:
+            entry["root"], entry["cand"] = node["root"][i], cand
         return entry
 
     def _limit(self, layer):
@@ -400,8 +467,8 @@ class BeamSearch:
         K = self.logp.shape[2]
         slot, token = pick // (K - 1), (pick % (K - 1) + 1).astype(np.int32)  # (G, width) parent slot, token
         parent = np.take_along_axis(self.node["row"], slot, axis=1)  # (G, width)
-        trie, block = self.scoring.step(*(np.take_along_axis(self.node[name], slot, axis=1) for name in ("trie", "block")),
-                                        token)  # (G, width) each
+        trie, block, _ = self.scoring.step(*(np.take_along_axis(self.node[name], slot, axis=1) for name in ("trie", "block")),
+                                           token)  # (G, width) each
         g, s = np.nonzero(alive)  # (N,) each alive child's prefix and slot
         a, logp = self.model.step(self.tree.a[parent[g, s]], token[g, s])  # (N, H), (N, K)
         rows = np.full(lp.shape, -1, dtype=np.int64)  # (G, width)

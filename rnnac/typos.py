@@ -1,0 +1,252 @@
+"""Typing errors: a noisy channel over the typed prefix, and the prefixes it may have meant.
+
+A user who means the prefix s (the first characters of the word they want) types t. The channel
+scores an edit path from s to t as a product of probabilities, one factor per operation:
+
+    an intended character c typed right        p_ok = 1 - p_sub - p_del - p_ins - p_trans
+    c typed as another character d             p_sub q(d | c)
+    c left out                                 p_del
+    two intended characters typed swapped      p_trans (for both)
+    an extra character d typed                 p_ins u(d)
+
+q(d | c) spreads a substitution over the other characters: evenly, or (keyboard "qwerty") with
+ADJACENT_SHARE of it on the keys next to c's. u(d) is even over the characters. The characters d
+typed may lie outside the model's vocabulary: such a character is only ever a substitution or an
+extra character. P(t | s) is the probability of the most probable path with at most N edits
+(the typed prefix only: a path ends on a typed character, so that leaving characters out at the
+end is completion, not an error; s = t is the one path with no edit).
+
+`candidates` finds every intended prefix s within N edits of t with its P(t | s), as a trie of
+the strings that can still lead to one (the states of a Levenshtein automaton, with
+probabilities): a dynamic program over (typed position j, edits e), level by level, vectorised
+over a level's nodes and every next character. complete.py reads the trie's nodes with the
+model and searches the words below each candidate (rnnac.search explains how scores combine).
+
+Shapes: n trie nodes in a level, C = K - 1 characters (token ids 1..K-1; id K is a typed
+character outside the vocabulary), J = m + 1 positions in the typed prefix of m characters,
+X = N + 1 edit counts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import NamedTuple
+
+import numpy as np
+
+KEYBOARDS = ("qwerty", "none")
+ADJACENT_SHARE = 0.6  # of a substitution, the share that lands on a key next to the intended one
+MAX_EDITS = 3  # the candidates grow about (m K)^N: past this they take seconds
+_QWERTY_ROWS = ("1234567890-=", "qwertyuiop[]\\", "asdfghjkl;'", "zxcvbnm,./")
+_QWERTY_SHIFT = (0.0, 0.5, 0.75, 1.25)  # each row's offset to the right, in keys
+_NEIGHBOUR_DISTANCE = 1.3  # keys this close (centre to centre, in keys) are neighbours: 6 for a letter
+
+
+@dataclass(frozen=True)
+class Channel:
+    """The probabilities of the four kinds of typing error, per intended character (an extra
+    character: per typed one), and the keyboard that weighs substitutions.
+
+    The defaults add up to an error in about one character of 50, the order of the
+    per-keystroke error rates typing studies report (a percent or two, more on phones), with
+    substitutions the most common kind. Channel.parse(["0.05"]) scales them to 5 %;
+    Channel.parse(["sub=0.02", "trans=0.001"]) sets two of them.
+    """
+
+    sub: float = 0.011
+    ins: float = 0.003
+    delete: float = 0.004
+    trans: float = 0.002
+    keyboard: str = "qwerty"
+
+    KINDS = {"sub": "sub", "ins": "ins", "del": "delete", "trans": "trans"}  # as --edit-prob names them
+
+    def __post_init__(self):
+        rates = [self.sub, self.ins, self.delete, self.trans]
+        if not all(0.0 <= p < 1.0 for p in rates) or sum(rates) >= 1.0:  # NaN fails too
+            raise ValueError(f"edit probabilities must be in [0, 1) and sum below 1, got {self._spec()}")
+        if self.keyboard not in KEYBOARDS:
+            raise ValueError(f"keyboard must be one of {', '.join(KEYBOARDS)}, got {self.keyboard!r}")
+
+    @classmethod
+    def parse(cls, specs: Sequence[str], keyboard: str = "qwerty") -> Channel:
+        """A channel from --edit-prob values: a number scales the defaults to that total error
+        rate; KIND=P (KIND one of sub, ins, del, trans) sets one kind. Later values win."""
+        values = {f.name: getattr(cls, f.name) for f in fields(cls) if f.name != "keyboard"}
+        for spec in specs:
+            kind, _, text = spec.rpartition("=")
+            try:
+                p = float(text)
+            except ValueError:
+                raise ValueError(f"--edit-prob {spec!r}: expected a probability or KIND=P") from None
+            if not kind:
+                total = sum(values.values())
+                values = {name: p * value / total for name, value in values.items()} if total else values
+            elif kind in cls.KINDS:
+                values[cls.KINDS[kind]] = p
+            else:
+                raise ValueError(f"--edit-prob {spec!r}: KIND is one of {', '.join(cls.KINDS)}")
+        return cls(**values, keyboard=keyboard)
+
+    @property
+    def ok(self) -> float:
+        return 1.0 - self.sub - self.ins - self.delete - self.trans
+
+    def _spec(self) -> str:
+        return ", ".join(f"{kind}={getattr(self, name)}" for kind, name in self.KINDS.items())
+
+    def costs(self, chars: Sequence[str]) -> Costs:
+        """The channel's log-probabilities for a vocabulary's characters (token ids 1..K-1)."""
+        C = len(chars)
+        with np.errstate(divide="ignore"):  # log 0 = -inf: that kind of error never happens
+            log = lambda p: float(np.log(p))  # noqa: E731
+            q = _substitutions(chars, self.keyboard)  # (C + 2, C + 2)
+            sub = np.log(self.sub) + np.log(q)
+            ins = np.full(C + 2, np.log(self.ins) - math.log(max(C, 1)))  # (K + 1,) u(d) = 1 / C
+            ins[0] = -np.inf  # the boundary is never typed
+            return Costs(log(self.ok), sub, ins, log(self.delete), log(self.trans))
+
+
+class Costs(NamedTuple):
+    """A channel's log-probabilities over token ids: 0 the boundary (never typed), 1..K-1 the
+    vocabulary's characters, K any other typed character."""
+
+    ok: float  # log p_ok
+    sub: np.ndarray  # (K + 1, K + 1) [c, d]: log p_sub q(d | c), -inf for d = c
+    ins: np.ndarray  # (K + 1,) [d]: log p_ins u(d)
+    delete: float  # log p_del
+    trans: float  # log p_trans
+
+
+def _substitutions(chars: Sequence[str], keyboard: str) -> np.ndarray:
+    """q(d | c) (C + 2, C + 2) over token ids (row and column 0, the boundary, are 0; id C + 1
+    stands for every character outside the vocabulary and gets a non-neighbour's share)."""
+    C = len(chars)
+    q = np.zeros((C + 2, C + 2))
+    if C < 2:
+        q[1:, C + 1] = 1.0  # one character: any substitution types something outside the vocabulary
+        return q
+    adjacent = _adjacent(chars) if keyboard == "qwerty" else np.zeros((C, C), dtype=bool)  # (C, C)
+    for c in range(C):
+        near = int(adjacent[c].sum())
+        far = C - 1 - near  # the other characters of the vocabulary not next to c
+        if near and far:
+            q[c + 1, 1 : C + 1] = np.where(adjacent[c], ADJACENT_SHARE / near, (1 - ADJACENT_SHARE) / far)
+            q[c + 1, C + 1] = (1 - ADJACENT_SHARE) / far
+        else:
+            q[c + 1, 1:] = 1.0 / (C - 1)
+        q[c + 1, c + 1] = 0.0
+    return q
+
+
+def _adjacent(chars: Sequence[str]) -> np.ndarray:
+    """(C, C) whether two characters sit on neighbouring keys of a QWERTY keyboard (letters
+    and their capitals share a key; characters off the keyboard have no neighbours)."""
+    where = {key: (row, col + _QWERTY_SHIFT[row]) for row, keys in enumerate(_QWERTY_ROWS) for col, key in enumerate(keys)}
+    position = [where.get(ch.lower()) for ch in chars]
+    C = len(chars)
+    adjacent = np.zeros((C, C), dtype=bool)
+    for i, p in enumerate(position):
+        for j, r in enumerate(position):
+            if i != j and p is not None and r is not None:
+                adjacent[i, j] = math.dist(p, r) <= _NEIGHBOUR_DISTANCE
+    return adjacent
+
+
+class Candidates(NamedTuple):
+    """The trie of intended prefixes for one typed prefix, parents before children; node 0 is the
+    empty string. A node is a candidate where `channel` is finite."""
+
+    parent: np.ndarray  # (n,) int32, -1 at node 0
+    token: np.ndarray  # (n,) int32 the node's last character, 0 at node 0
+    depth: np.ndarray  # (n,) int32 its length
+    channel: np.ndarray  # (n,) float64 log P(t | s) along the best path, -inf off the candidates
+    edits: np.ndarray  # (n,) int32 edits on that path
+
+    def spell(self, node: int, chars: Sequence[str]) -> str:
+        """The string of a node."""
+        out = []
+        while node > 0:
+            out.append(chars[self.token[node] - 1])
+            node = self.parent[node]
+        return "".join(reversed(out))
+
+
+def candidates(typed: Sequence[int], costs: Costs, max_edits: int, max_length: int) -> Candidates:
+    """The intended prefixes s within max_edits edits of the typed token ids (1..K, K outside
+    the vocabulary), at most max_length characters long, with log P(t | s) of the best path.
+
+    D[j, e] is a node's best log-probability of having typed t[:j] with e edits; a child s + c
+    takes it by a match or substitution of c from D[j-1], a transposition (s's last character
+    and c typed swapped) from the parent's D[j-2], or c left out from D[j, e-1]; then extra
+    typed characters extend any of these. A candidate's value is D[m] over paths whose last
+    operation types a character (not a left-out one).
+    """
+    t = np.asarray(typed, dtype=np.int64)  # (m,)
+    m, X, C = len(t), max_edits + 1, costs.sub.shape[0] - 2
+    J = m + 1
+    c_ids = np.arange(1, C + 1)  # (C,)
+    match = np.zeros((C, J), dtype=bool)
+    match[:, 1:] = c_ids[:, None] == t[None, :]  # [c, j]: c is typed t[j-1]
+    sub = np.full((C, J), -np.inf)
+    sub[:, 1:] = costs.sub[c_ids][:, t]  # [c, j]: c typed as t[j-1], -inf where it is t[j-1]
+    extra = costs.ins[t]  # (m,) each typed character's cost as an extra one
+    runs = [np.array([extra[j - r : j].sum() for j in range(r, J)]) for r in range(X)]  # [r] (J-r,): t[j-r:j] all extra
+    swap = np.zeros((C, C + 1, J), dtype=bool)  # [c, last, j]: (last, c) typed as (t[j-2], t[j-1]) = (c, last)
+    if m >= 2:
+        pairs = (c_ids[:, None, None] == t[None, None, :-1]) & (np.arange(C + 1)[None, :, None] == t[None, None, 1:])
+        swap[:, :, 2:] = pairs & (c_ids[:, None, None] != np.arange(C + 1)[None, :, None])
+
+    D = np.full((1, J, X), -np.inf)  # the empty string: every typed character so far extra
+    for j in range(min(m, max_edits) + 1):
+        D[0, j, j] = runs[j][0]
+    root_channel = D[0, m].max() if m else 0.0  # m > 0: reached by extra characters only
+    parents, tokens, depths = [np.array([-1])], [np.array([0])], [np.array([0])]
+    channel, edits = [np.array([root_channel])], [np.array([int(np.argmax(D[0, m])) if m else 0])]
+    level, D_parent, last = np.array([0]), np.full_like(D, -np.inf), np.array([0])
+    depth, n = 0, 1
+    while len(level) and depth < max_length:
+        child, emit = _grow(D, D_parent, last, match, sub, swap, runs, costs, m)  # (n, C, J, X), (n, C, X)
+        alive = np.isfinite(child).any(axis=(2, 3))  # (n, C)
+        i, c = np.nonzero(alive)
+        if not len(i):
+            break
+        depth += 1
+        best = emit[i, c]  # (n', X)
+        parents.append(level[i])
+        tokens.append(c + 1)
+        depths.append(np.full(len(i), depth))
+        channel.append(best.max(axis=1))
+        edits.append(np.argmax(best, axis=1))  # the fewest edits among the best paths
+        D, D_parent, last = child[i, c], D[i], c + 1
+        level = np.arange(n, n + len(i))
+        n += len(i)
+    return Candidates(*(np.concatenate(parts).astype(dtype) for parts, dtype in
+                        ((parents, np.int32), (tokens, np.int32), (depths, np.int32), (channel, np.float64), (edits, np.int32))))
+
+
+def _grow(D, D_parent, last, match, sub, swap, runs, costs: Costs, m: int):
+    """Every child of a level's n nodes: their D (n, C, J, X), and the values of the paths that
+    end on a typed character at j = m (n, C, X)."""
+    n, J, X = D.shape
+    C = match.shape[0]
+    shifted = np.full_like(D, -np.inf)  # [j, e] = D[j-1, e]
+    shifted[:, 1:] = D[:, :-1]
+    typed = np.where(match[None, :, :, None], shifted[:, None] + costs.ok, -np.inf)  # (n, C, J, X) matches
+    typed[..., 1:] = np.maximum(typed[..., 1:], shifted[:, None, :, :-1] + sub[None, :, :, None])  # substitutions
+    if m >= 2 and X > 1:
+        swapped = swap[:, last, :].transpose(1, 0, 2)  # (n, C, J)
+        from_parent = D_parent[:, None, :-2, :-1] + costs.trans  # (n, 1, J-2, X-1)
+        typed[:, :, 2:, 1:] = np.maximum(typed[:, :, 2:, 1:], np.where(swapped[:, :, 2:, None], from_parent, -np.inf))
+    base = typed.copy()
+    if X > 1:  # c left out: D[j, e-1], whatever c is
+        base[..., 1:] = np.maximum(base[..., 1:], (D[:, :, :-1] + costs.delete)[:, None])
+    child = base.copy()
+    emit = typed[:, :, m, :].copy()  # (n, C, X)
+    for r in range(1, X):  # r extra characters typed last: base[j-r, e-r] + their cost
+        child[:, :, r:, r:] = np.maximum(child[:, :, r:, r:], base[:, :, :-r, :-r] + runs[r][None, None, :, None])
+        if m >= r:
+            emit[:, :, r:] = np.maximum(emit[:, :, r:], base[:, :, m - r, :-r] + runs[r][m - r])
+    return child, emit

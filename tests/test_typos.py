@@ -1,0 +1,235 @@
+"""Typo-tolerant completion against brute force: every edit path written out one operation at a
+time, every candidate prefix and every word of a tiny alphabet scored from the definitions."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rnnac.complete import Completer
+from rnnac.typos import Channel, _adjacent, _substitutions, candidates
+from test_search import LEXICON, VOCAB, folded_counts, mixture_completer, random_model, rnn_probs
+
+OUTSIDE = "#"  # a character the vocabulary "abc" does not hold
+
+
+def path_logprobs(s: list[int], t: list[int], costs, max_edits: int) -> list[float]:
+    """The best log P(t | s) for each number of edits, by writing out every edit path: match,
+    substitution, left out, extra character, swap. A path must end on a typed character."""
+    best = [-math.inf] * (max_edits + 1)
+
+    def go(i, j, e, lp, typed_last):
+        if e > max_edits:
+            return
+        if i == len(s) and j == len(t) and (typed_last or not s):
+            best[e] = max(best[e], lp)
+        if i < len(s) and j < len(t):
+            go(i + 1, j + 1, e + (s[i] != t[j]), lp + (costs.ok if s[i] == t[j] else costs.sub[s[i], t[j]]), True)
+        if i < len(s):
+            go(i + 1, j, e + 1, lp + costs.delete, False)
+        if j < len(t):
+            go(i, j + 1, e + 1, lp + costs.ins[t[j]], True)
+        if i + 1 < len(s) and j + 1 < len(t) and s[i] == t[j + 1] and s[i + 1] == t[j] and s[i] != s[i + 1]:
+            go(i + 2, j + 2, e + 1, lp + costs.trans, True)
+
+    go(0, 0, 0, 0.0, False)
+    return best
+
+
+def brute_candidates(typed: list[int], costs, max_edits: int, chars: str, max_length: int) -> dict[str, tuple[float, int]]:
+    """{intended prefix: (log P(t | s), edits)} over every string up to len(t) + max_edits characters."""
+    out = {}
+    for n in range(min(len(typed) + max_edits, max_length) + 1):
+        for s in itertools.product(range(1, len(chars) + 1), repeat=n):
+            best = path_logprobs(list(s), typed, costs, max_edits)
+            if max(best) > -math.inf:
+                out["".join(chars[c - 1] for c in s)] = (max(best), int(np.argmax(best)))
+    return out
+
+
+def ids(text: str, chars: str) -> list[int]:
+    return [chars.index(ch) + 1 if ch in chars else len(chars) + 1 for ch in text]
+
+
+@pytest.mark.parametrize("chars", ["abc", "asq"])  # a, s and q sit next to each other on a keyboard
+@pytest.mark.parametrize("keyboard", ["qwerty", "none"])
+def test_candidates_are_every_prefix_within_the_edits_with_its_best_path(chars, keyboard):
+    rng = np.random.default_rng(len(chars) + len(keyboard))
+    channels = [Channel(keyboard=keyboard), Channel(0.05, 0.02, 0.03, 0.04, keyboard), Channel(0.1, 0.0, 0.0, 0.2, keyboard)]
+    for trial in range(40):
+        costs = channels[trial % 3].costs(list(chars))
+        max_edits, m = int(rng.integers(0, 3)), int(rng.integers(0, 5))
+        typed = [int(x) for x in rng.integers(1, len(chars) + 2, size=m)]  # len(chars) + 1: outside the vocabulary
+        max_length = int(rng.integers(1, 6))
+        got = candidates(typed, costs, max_edits, max_length)
+        found = {got.spell(n, chars): (got.channel[n], got.edits[n]) for n in np.flatnonzero(got.channel > -np.inf)}
+        expected = brute_candidates(typed, costs, max_edits, chars, max_length)
+        assert found.keys() == expected.keys(), (typed, max_edits)
+        for s, (lp, edits) in expected.items():
+            assert found[s][0] == pytest.approx(lp, abs=1e-12) and found[s][1] == edits, s
+        spelled = [got.spell(n, chars) for n in range(len(got.parent))]
+        assert len(set(spelled)) == len(spelled) and all(len(s) <= max_length for s in spelled)  # a trie
+
+
+def typo_oracle(probs, counts, typed, mode, lam, max_length, max_edits, costs):
+    """[(word, log P, edits, corrected)] best first: a word w scores max over its candidate prefixes
+    s of P(w) P(t | s), divided by Z(t) = sum over candidates of P(s*) P(t | s); P is the mixture
+    (the RNN alone when open); a tie between prefixes goes to the shorter."""
+    total = sum(counts.values())
+    cands = brute_candidates(ids(typed, "abc"), costs, max_edits, "abc", max_length)
+
+    def prefix_mass(s):
+        rnn = probs[s][0]
+        if mode == "open":
+            return rnn
+        return lam * sum(c for w, c in counts.items() if w.startswith(s)) / total + (1 - lam) * rnn
+
+    z = sum(prefix_mass(s) * math.exp(lp) for s, (lp, _) in cands.items())
+    out = []
+    for w in probs:
+        if not w or len(w) > max_length or (mode == "known" and w not in counts):
+            continue
+        p = probs[w][1] if mode == "open" else lam * counts.get(w, 0) / total + (1 - lam) * probs[w][1]
+        scored = [(p * math.exp(cands[w[:n]][0]), -n, w[:n]) for n in range(len(w) + 1) if w[:n] in cands]
+        if scored and z > 0:
+            score, _, s = max(scored)
+            if score > 0:
+                out.append((w, math.log(score / z), cands[s][1], s))
+    return sorted(out, key=lambda row: -row[1])
+
+
+def assert_same_typo_ranking(result, expected, k):
+    got = list(zip((w for w, _ in result.completions), (lp for _, lp in result.completions), result.edits, result.corrected))
+    expected = expected[:k]
+    assert len(got) == len(expected), (got, expected)
+    np.testing.assert_allclose([row[1] for row in got], [row[1] for row in expected], rtol=0, atol=1e-9)
+    for row, want in zip(got, expected):
+        if abs(row[1] - want[1]) > 1e-12 or row[0] == want[0]:  # a tie may order two words either way
+            assert row == pytest.approx(want) or (row[0], row[2], row[3]) == (want[0], want[2], want[3]), (row, want)
+    assert len({row[0] for row in got}) == len(got)  # one row per word: its best path
+
+
+TYPED = ["", "a", "ab", "ca", "bca", "a" + OUTSIDE, "cabb"]
+
+
+@pytest.mark.parametrize("mode", ["open", "mixture", "known"])
+@pytest.mark.parametrize("lam", [0.0, 0.4, 1.0])
+@pytest.mark.parametrize("max_edits", [1, 2])
+def test_typo_completion_matches_brute_force(mode, lam, max_edits):
+    model = random_model(5, scale=1.5)
+    max_length = 4
+    probs, counts = rnn_probs(model, max_length), folded_counts(LEXICON)
+    completer = mixture_completer(model, LEXICON, lam)
+    channel = Channel(0.08, 0.03, 0.05, 0.04, "none")  # frequent errors: typo paths win often
+    costs = channel.costs(list(VOCAB.chars))
+    for k in (1, 4, 500):
+        results = completer.complete_many(TYPED, k, max_length, budget=10**6, mode=mode, max_edits=max_edits, channel=channel)
+        for typed, result in zip(TYPED, results):
+            assert result.error is None and not result.truncated
+            assert_same_typo_ranking(result, typo_oracle(probs, counts, typed, mode, lam, max_length, max_edits, costs), k)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10**6), scale=st.floats(0.1, 3.0), k=st.integers(1, 8), typed=st.text("abc#", max_size=3),
+       mode=st.sampled_from(["open", "mixture", "known"]), lam=st.floats(0, 1),
+       rates=st.tuples(*[st.floats(0.0, 0.2)] * 4))
+def test_typo_completion_matches_brute_force_on_random_models(seed, scale, k, typed, mode, lam, rates):
+    model = random_model(seed, scale)
+    probs, counts = rnn_probs(model, 4), folded_counts(LEXICON)
+    channel = Channel(*rates, keyboard="none")
+    result = mixture_completer(model, LEXICON, lam).complete(typed, k, max_length=4, budget=10**6, mode=mode, max_edits=1, channel=channel)
+    if typed.count(OUTSIDE) > 1:
+        assert result.error is not None and not result.completions
+        return
+    expected = typo_oracle(probs, counts, typed, mode, lam, 4, 1, channel.costs(list(VOCAB.chars)))
+    assert_same_typo_ranking(result, expected, k)
+
+
+def test_no_edits_and_edits_that_never_happen_give_todays_answers():
+    model = random_model(2, scale=1.5)
+    completer = mixture_completer(model, LEXICON, 0.4)
+    never = Channel(0.0, 0.0, 0.0, 0.0)
+    for mode in ("open", "mixture", "known"):
+        today = completer.complete_many(TYPED[:-2], 6, 4, budget=10**6, mode=mode)
+        for max_edits, channel in ((0, None), (2, never)):
+            again = completer.complete_many(TYPED[:-2], 6, 4, budget=10**6, mode=mode, max_edits=max_edits, channel=channel)
+            for a, b in zip(today, again):
+                assert [w for w, _ in a.completions] == [w for w, _ in b.completions]
+                np.testing.assert_allclose([lp for _, lp in b.completions], [lp for _, lp in a.completions], rtol=0, atol=1e-12)
+                assert b.edits == [0] * len(b.completions) and b.corrected == [b.prefix] * len(b.completions)
+
+
+def test_a_typo_is_corrected_and_shown_in_the_case_typed():
+    model = random_model(4, scale=2.0)
+    lexicon = {"cabba": 1000, "abc": 1}
+    completer = mixture_completer(model, lexicon, 0.99)
+    result = completer.complete("CBAB", 1, max_length=6, max_edits=1, channel=Channel(keyboard="none"))  # ab swapped
+    assert (result.shown, result.edits, result.corrected) == (["CABBA"], [1], ["CABB"])
+    result = completer.complete("Cbab", 1, max_length=6, max_edits=1, channel=Channel(keyboard="none"))
+    assert (result.shown, result.corrected) == (["Cabba"], ["Cabb"])
+    assert completer.complete("Cbab", 1, max_length=6).completions[0][0] != "cabba"  # no edits: no correction
+
+
+def test_characters_outside_the_vocabulary_count_as_edits():
+    completer = mixture_completer(random_model(1), LEXICON, 0.5)
+    result = completer.complete("c#ab", 3, max_length=5, max_edits=1)
+    assert result.error is None and result.completions and all(e >= 1 for e in result.edits)
+    assert "#" not in "".join(result.corrected)
+    assert "'#'" in completer.complete("c##ab", 3, max_length=5, max_edits=1).error  # two of them need two edits
+    assert completer.complete("c##ab", 3, max_length=5, max_edits=2).error is None
+
+
+def test_the_budget_truncates_a_typo_search():
+    completer = mixture_completer(random_model(0, scale=0.2), LEXICON, 0.0)
+    cut = completer.complete("abc", 50, max_length=6, budget=20, max_edits=1)
+    assert cut.truncated and cut.expansions <= 20 + 3 * len(VOCAB.chars)  # the last depth may pass it
+    assert not completer.complete("abc", 5, max_length=6, budget=10**6, max_edits=1).truncated
+
+
+def test_typo_options_are_checked():
+    completer = mixture_completer(random_model(0), LEXICON, 0.5)
+    with pytest.raises(ValueError, match="max_edits"):
+        completer.complete("ab", max_edits=4)
+    with pytest.raises(ValueError, match="beam"):
+        completer.complete("ab", max_edits=1, beam=3)
+
+
+def test_channel_probabilities():
+    assert Channel.parse(["0.04"]).sub == pytest.approx(0.022)  # the defaults (2 %, 55 % substitutions) scaled to 4 %
+    c = Channel.parse(["sub=0.05", "del=0.01", "trans=0"], keyboard="none")
+    assert (c.sub, c.delete, c.trans, c.ins, c.keyboard) == (0.05, 0.01, 0.0, Channel.ins, "none")
+    for bad in (["x"], ["oops=0.1"], ["sub=1.5"], ["0.5", "sub=0.9"], ["1"], ["sub=nan"]):
+        with pytest.raises(ValueError):
+            Channel.parse(bad)
+    with pytest.raises(ValueError, match="keyboard"):
+        Channel(keyboard="dvorak")
+    assert math.exp(Channel(0.01, 0.02, 0.03, 0.04).costs(["a"]).ok) == pytest.approx(0.9)
+
+
+def test_substitutions_favour_neighbouring_keys():
+    chars = list("abcdefghijklmnopqrstuvwxyz")
+    near = _adjacent(chars)
+    assert [chars[j] for j in np.flatnonzero(near[chars.index("g")])] == list("bfhtvy")
+    assert [chars[j] for j in np.flatnonzero(near[chars.index("q")])] == ["a", "w"]
+    assert (near == near.T).all()
+    for keyboard in ("qwerty", "none"):
+        q = _substitutions(chars, keyboard)
+        g = chars.index("g") + 1
+        assert q[1:27, 1:].sum(axis=1) == pytest.approx(np.ones(26) + q[1:27, 27])  # the outside share is extra
+        assert q[g, g] == 0
+        if keyboard == "qwerty":
+            assert q[g, chars.index("h") + 1] == pytest.approx(0.6 / 6) and q[g, chars.index("p") + 1] == pytest.approx(0.4 / 19)
+        else:
+            assert q[g, chars.index("h") + 1] == q[g, chars.index("p") + 1] == pytest.approx(1 / 25)
+
+
+def test_the_bundled_model_corrects_common_typos():
+    completer = Completer.load()
+    for typed, word in [("wrold", "world"), ("teh", "the"), ("beleiv", "believe"), ("probelm", "problem"), ("xomputer", "computer")]:
+        result = completer.complete(typed, 3, max_edits=1)
+        assert result.completions[0][0] == word and result.edits[0] == 1, (typed, result)
+    clean = completer.complete("recor", 5, max_edits=1)
+    assert clean.edits == [0] * 5 and [w for w, _ in clean.completions] == [w for w, _ in completer.complete("recor", 5).completions]
