@@ -27,7 +27,7 @@ from rnnac.errors import CheckpointError, UnknownCharError
 from rnnac.model import RNN
 from rnnac.lexicon import Lexicon, LexiconData, fold
 from rnnac.search import MODES, BeamSearch, ExactSearch, OutOfMemory, Owners, Roots, Scoring
-from rnnac.typos import MAX_EDITS, Candidates, Channel, Costs, candidates
+from rnnac.typos import MAX_EDITS, Candidates, Channel, Costs, candidates, spell_all
 
 SEARCH_BYTES = 2**28  # rough cap on the memory of one group's search (states and frontier)
 DEFAULT_LAMBDA = 0.5  # the lexicon's weight for a checkpoint that carries one but no fitted weight (a run cut short)
@@ -81,6 +81,8 @@ class Completer:
         # (K,) token id -> character; the boundary's "\0" pads fixed-width strings (see rnnac.search._Tree.suffixes)
         self._chars = np.array(["\0", *vocab.chars], dtype="<U1")
         self._evals_per_prefix = 200.0  # running estimate, sizes the groups searched together
+        self._calls = 0  # complete_many calls that chose a lexicon (see _lexicon_for)
+        self._costs: dict[Channel, Costs] = {}  # each typing channel's log-probabilities over the vocabulary, once
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> Completer:
@@ -111,9 +113,12 @@ class Completer:
         """The own lexicon, or for a few typed prefixes (`typed` of them) only the part of the
         checkpoint's list below `folded` (the prefixes, or with typos their candidates): a cold
         `rnnac complete rec` then builds a trie of a few hundred words, not of the whole list.
-        Scores are the same either way: the part keeps the whole list's total count."""
+        Scores are the same either way: the part keeps the whole list's total count. A completer
+        called again builds the whole trie (once, ~20 ms for 50,000 words): it is in a running
+        process, where the part would cost that much again at every call with typos."""
         stored = self.lexicon_words
-        if self._lexicon is not None or stored is None or typed > FEW_PREFIXES or "" in folded:
+        self._calls += 1
+        if self._lexicon is not None or stored is None or typed > FEW_PREFIXES or "" in folded or self._calls > 1:
             return self.lexicon
         rows = self._rows_below(folded)  # (W',)
         return Lexicon([stored.words[i] for i in rows], self.vocab, self.lowercase, stored.counts[rows],
@@ -230,7 +235,7 @@ class Completer:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if lexicon is None:  # the own one; in open mode too, which still says which words are known
             few = tries is not None and len(folded) <= FEW_PREFIXES  # then the part of the list below their candidates
-            lexicon = self._lexicon_for(_first_candidates(tries, self.vocab.chars) if few else folded, len(folded))
+            lexicon = self._lexicon_for(_first_candidates(tries, self._chars) if few else folded, len(folded))
         lexicon = _check_lexicon(lexicon, self.vocab)
         if mode != "open" and lexicon is None:
             raise ValueError(f"mode {mode!r} needs a lexicon")
@@ -241,7 +246,9 @@ class Completer:
 
     def _candidates(self, folded: list[str], max_edits: int, channel: Channel, max_length: int) -> dict[str, Candidates]:
         """Each folded prefix's trie of intended prefixes (rnnac.typos.candidates)."""
-        costs = channel.costs(self.vocab.chars)
+        if channel not in self._costs:
+            self._costs[channel] = channel.costs(self.vocab.chars)
+        costs = self._costs[channel]
         outside = len(self.vocab)  # the token id of a character outside the vocabulary
         ids = {ch: i for i, ch in enumerate(self.vocab.chars, start=1)}
         return {p: candidates([ids.get(ch, outside) for ch in p], costs, max_edits, max_length) for p in folded}
@@ -313,15 +320,14 @@ class Completer:
         best_lp, best_row, truncated, used = search.run()
         suffixes, root_row = search.tree.suffixes(best_row, self._chars)  # (G, k) each
         node = np.append(roots_at, -1)[root_row]  # (G, k) candidate nodes, -1 where no word is found
-        spelled: dict[int, str] = {}
+        spelled = nodes.strings(self._chars)[node].tolist()  # (G, k) the candidates' strings
         out = []
-        for row_nodes, answer in zip(node.tolist(), self._answers(search, scoring, options, best_lp, best_row, suffixes, truncated, used)):
-            for j, n in enumerate(row_nodes[: len(answer.words)]):
-                if n not in spelled:
-                    spelled[n] = nodes.spell(n, self.vocab.chars)
-                answer.corrected.append(spelled[n])
-                answer.edits.append(int(nodes.edits[n]))
-                answer.words[j] = spelled[n] + answer.words[j]
+        for row_nodes, row_spelled, answer in zip(node.tolist(), spelled, self._answers(
+                search, scoring, options, best_lp, best_row, suffixes, truncated, used)):
+            n = len(answer.words)
+            answer.corrected.extend(row_spelled[:n])
+            answer.edits.extend(int(nodes.edits[node]) for node in row_nodes[:n])
+            answer.words[:] = [s + suffix for s, suffix in zip(row_spelled, answer.words)]
             out.append(answer)
         return out
 
@@ -425,26 +431,14 @@ class _CandidateNodes:
             above[level] = np.maximum(above[parent], self.channel[parent])
         return self.channel > above
 
-    def spell(self, node: int, chars) -> str:
-        out = []
-        while self.parent[node] >= 0:
-            out.append(chars[self.token[node] - 1])
-            node = self.parent[node]
-        return "".join(reversed(out))
+    def strings(self, chars: np.ndarray) -> np.ndarray:
+        """Every node's string (n,); chars (K,) maps token ids to characters."""
+        return spell_all(self.parent, self.token, self.depth, chars)
 
 
-def _first_candidates(tries: dict[str, Candidates], chars) -> list[str]:
-    """The candidates no other candidate of their typed prefix starts: every lexicon word below
-    a candidate lies below one of these."""
-    out = []
-    for t in tries.values():
-        ancestor = np.zeros(len(t.parent), dtype=bool)  # a candidate above the node
-        hit = t.channel > -np.inf
-        for node in range(1, len(t.parent)):  # parents come first
-            p = t.parent[node]
-            ancestor[node] = ancestor[p] or hit[p]
-        out.extend(t.spell(int(n), chars) for n in np.flatnonzero(hit & ~ancestor))
-    return out
+def _first_candidates(tries: dict[str, Candidates], chars: np.ndarray) -> list[str]:
+    """The candidates no other candidate of their typed prefix starts (Candidates.first)."""
+    return [s for t in tries.values() for s in spell_all(t.parent, t.token, t.depth, chars)[t.first()].tolist()]
 
 
 def _written_forms(lexicon: Lexicon | None, nodes: np.ndarray) -> list[list[str | None]]:
@@ -475,11 +469,14 @@ def as_typed(typed: str, folded: str, word: str, written: str | None, lowercase:
 
 
 def _run_below(words: list[str], prefix: str) -> range:
-    """The indices of the sorted `words` that start with `prefix`: one run, found by bisection."""
-    def head(word: str) -> str:
-        return word[: len(prefix)]
-
-    return range(bisect.bisect_left(words, prefix, key=head), bisect.bisect_right(words, prefix, key=head))
+    """The indices of the sorted `words` that start with `prefix`: one run, found by bisection
+    (no key function, for speed: the run ends before prefix + the last code point, past which
+    only words holding that code point right after the prefix can lie)."""
+    start = bisect.bisect_left(words, prefix)
+    end = bisect.bisect_left(words, prefix + "\U0010ffff", lo=start)
+    while end < len(words) and words[end].startswith(prefix):
+        end += 1
+    return range(start, end)
 
 
 def _check_lambda(mixture_lambda: float) -> float:

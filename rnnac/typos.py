@@ -167,11 +167,31 @@ class Candidates(NamedTuple):
 
     def spell(self, node: int, chars: Sequence[str]) -> str:
         """The string of a node."""
-        out = []
-        while node > 0:
-            out.append(chars[self.token[node] - 1])
-            node = self.parent[node]
-        return "".join(reversed(out))
+        return str(spell_all(self.parent, self.token, self.depth, np.array(["", *chars]))[node])
+
+    def first(self) -> np.ndarray:
+        """The candidates below no other candidate (n,) bool: every word below a candidate lies
+        below one of these."""
+        hit = self.channel > -np.inf
+        above = np.zeros(len(self.parent), dtype=bool)  # a candidate above the node
+        for d in range(1, int(self.depth.max(initial=0)) + 1):
+            level = np.flatnonzero(self.depth == d)
+            above[level] = above[self.parent[level]] | hit[self.parent[level]]
+        return hit & ~above
+
+
+def spell_all(parent: np.ndarray, token: np.ndarray, depth: np.ndarray, chars: np.ndarray) -> np.ndarray:
+    """The string of every node (n,) of tries given parents first, as a numpy str array;
+    chars (K,) maps token ids to characters ("" at 0)."""
+    D = int(depth.max(initial=0))
+    tokens = np.zeros((len(parent), max(D, 1)), dtype=np.int64)  # (n, D), 0 pads the end
+    for d in range(1, D + 1):
+        level = np.flatnonzero(depth == d)
+        tokens[level] = tokens[parent[level]]
+        tokens[level, d - 1] = token[level]
+    table = np.asarray(chars, dtype="<U1")
+    table[0] = "\0"
+    return table[tokens].view(f"<U{tokens.shape[1]}")[:, 0]  # numpy drops the trailing "\0" padding
 
 
 def candidates(typed: Sequence[int], costs: Costs, max_edits: int, max_length: int) -> Candidates:
@@ -208,19 +228,25 @@ def candidates(typed: Sequence[int], costs: Costs, max_edits: int, max_length: i
     level, D_parent, last = np.array([0]), np.full_like(D, -np.inf), np.array([0])
     depth, n = 0, 1
     while len(level) and depth < max_length:
-        child, emit = _grow(D, D_parent, last, match, sub, swap, runs, costs, m)  # (n, C, J, X), (n, C, X)
-        alive = np.isfinite(child).any(axis=(2, 3))  # (n, C)
-        i, c = np.nonzero(alive)
+        # For speed, apart: the nodes with an edit left (here, or at the parent for a swap), any
+        # of whose next characters may be an edit, and the others, whose children only match t[j].
+        fresh = np.isfinite(D[:, :, :-1]).any(axis=(1, 2)) | np.isfinite(D_parent[:, :, :-1]).any(axis=(1, 2))  # (n,)
+        f, sp = np.flatnonzero(fresh), np.flatnonzero(~fresh)
+        grown, emit = _grow(D[f], D_parent[f], last[f], match, sub, swap, runs, costs, m)  # (n_f, C, J, X), (n_f, C, X)
+        i_f, c = np.nonzero(np.isfinite(grown).any(axis=(2, 3)))  # the live children
+        i_s, token_s, D_s, emit_s = _grow_spent(D[sp], t, C, costs.ok)
+        i = np.concatenate([f[i_f], sp[i_s]])  # (n',) each child's parent in the level
         if not len(i):
             break
         depth += 1
-        best = emit[i, c]  # (n', X)
+        token = np.concatenate([c + 1, token_s])  # (n',)
+        best = np.concatenate([emit[i_f, c], emit_s])  # (n', X)
         parents.append(level[i])
-        tokens.append(c + 1)
+        tokens.append(token)
         depths.append(np.full(len(i), depth))
         channel.append(best.max(axis=1))
         edits.append(np.argmax(best, axis=1))  # the fewest edits among the best paths
-        D, D_parent, last = child[i, c], D[i], c + 1
+        D, D_parent, last = np.concatenate([grown[i_f, c], D_s]), D[i], token
         level = np.arange(n, n + len(i))
         n += len(i)
     return Candidates(*(np.concatenate(parts).astype(dtype) for parts, dtype in
@@ -230,8 +256,7 @@ def candidates(typed: Sequence[int], costs: Costs, max_edits: int, max_length: i
 def _grow(D, D_parent, last, match, sub, swap, runs, costs: Costs, m: int):
     """Every child of a level's n nodes: their D (n, C, J, X), and the values of the paths that
     end on a typed character at j = m (n, C, X)."""
-    n, J, X = D.shape
-    C = match.shape[0]
+    X = D.shape[2]
     shifted = np.full_like(D, -np.inf)  # [j, e] = D[j-1, e]
     shifted[:, 1:] = D[:, :-1]
     typed = np.where(match[None, :, :, None], shifted[:, None] + costs.ok, -np.inf)  # (n, C, J, X) matches
@@ -250,3 +275,30 @@ def _grow(D, D_parent, last, match, sub, swap, runs, costs: Costs, m: int):
         if m >= r:
             emit[:, :, r:] = np.maximum(emit[:, :, r:], base[:, :, m - r, :-r] + runs[r][m - r])
     return child, emit
+
+
+def _grow_spent(D, t, C: int, ok: float):
+    """The children of n nodes with no edit left (D finite at e = N only): each typed character
+    t[j] after a finite D[j] is matched. (parent (n',), token (n',), D (n', J, X), emit (n', X))
+    of the live children; two positions typing the same character make one child (the better)."""
+    n, J, X = D.shape
+    m = J - 1
+    i, j = np.nonzero(np.isfinite(D[:, :m, X - 1]))  # (M,) each
+    token = t[j]
+    keep = token <= C  # a character outside the vocabulary is never matched
+    i, j, token = i[keep], j[keep], token[keep]
+    value = D[i, j, X - 1] + ok  # (M,)
+    order = np.lexsort((-value, token, i))  # by (parent, token), the best first
+    i, j, token, value = i[order], j[order], token[order], value[order]
+    first = np.ones(len(i), dtype=bool)
+    first[1:] = (i[1:] != i[:-1]) | (token[1:] != token[:-1])
+    child = np.full((len(i), J, X), -np.inf)
+    child[np.arange(len(i)), j + 1, X - 1] = value
+    if not first.all():  # the same child from two positions: one node holding both entries
+        owner = np.cumsum(first) - 1  # (M,) the row of the first entry of each child
+        merged = np.full((int(first.sum()), J, X), -np.inf)
+        np.maximum.at(merged, owner, child)
+        child = merged
+    emit = np.full((len(child), X), -np.inf)
+    emit[:, X - 1] = child[:, m, X - 1]  # a match at the end types a character
+    return i[first], token[first].astype(np.int64), child, emit
