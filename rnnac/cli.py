@@ -213,8 +213,15 @@ def init(wordlist, output, force):
 @click.option("--max-length", default=32, show_default=True, type=click.IntRange(min=1), help="Longest word, prefix included.")
 @click.option("--budget", default=2000, show_default=True, type=click.IntRange(min=1), help="Node expansions per prefix.")
 @click.option("--skip-unknown", is_flag=True, help="Silently skip prefixes with characters the model does not know.")
+@click.option("--max-edits", default=0, show_default=True, type=click.IntRange(0, 3),
+              help="Typing errors a prefix may hold: substituted, extra, left out or swapped characters.")
+@click.option("--edit-prob", "edit_probs", multiple=True, metavar="P|KIND=P",
+              help="With --max-edits: the error rate per character (the kinds keep their shares), or one "
+                   "kind's: sub, ins, del, trans. Repeatable. [default: sub=0.011 ins=0.003 del=0.004 trans=0.002]")
+@click.option("--keyboard", type=click.Choice(["qwerty", "none"]), default="qwerty", show_default=True,
+              help="With --max-edits: substitutions favour neighbouring keys of this layout (none: all alike).")
 def complete(prefixes, checkpoint, top, fmt, header, beam, lexicon, lexicon_mode, exclude, known_only, open_vocab,
-             mixture_lambda, max_length, budget, skip_unknown):
+             mixture_lambda, max_length, budget, skip_unknown, max_edits, edit_probs, keyboard):
     """Complete prefixes to the most probable whole words.
 
     The TOP most probable whole words starting with each PREFIX, best first. Words are ranked
@@ -236,6 +243,7 @@ def complete(prefixes, checkpoint, top, fmt, header, beam, lexicon, lexicon_mode
       rnnac complete rec
       rnnac complete -c runs/mylist -k 10 --format tsv --header ab ca
       rnnac complete --format json < prefixes.txt | jq -r '.completions[0].word'
+      rnnac complete --max-edits 1 --format tsv wrold
     """
     import sys
 
@@ -246,8 +254,9 @@ def complete(prefixes, checkpoint, top, fmt, header, beam, lexicon, lexicon_mode
         raise click.UsageError("--known-only and --open cannot be used together")
     if header and fmt != "tsv":
         raise click.UsageError("--header goes with --format tsv")
+    typos = _typo_options(max_edits, edit_probs, keyboard, beam)
     completer = Completer.load(checkpoint)
-    options = _scoring_options(completer, lexicon, lexicon_mode, exclude, known_only, open_vocab, mixture_lambda)
+    options = {**_scoring_options(completer, lexicon, lexicon_mode, exclude, known_only, open_vocab, mixture_lambda), **typos}
     chunks = _line_chunks(sys.stdin) if from_stdin else [list(prefixes)]
     show_prefix = from_stdin or len(prefixes) > 1
     failed = False
@@ -276,15 +285,29 @@ def complete(prefixes, checkpoint, top, fmt, header, beam, lexicon, lexicon_mode
         sys.exit(1)
 
 
-def _reads_stdin(prefixes: tuple[str, ...], stdin) -> bool:
-    """Whether `complete` reads its prefixes from stdin: given `-`, or no PREFIX and stdin is not
-    a terminal. UsageError for no prefix at all, or `-` beside others."""
+def _typo_options(max_edits: int, edit_probs: tuple[str, ...], keyboard: str, beam) -> dict:
+    """complete_many's max_edits and channel from the command's options; UsageError for a bad --edit-prob."""
+    from rnnac.typos import Channel
+
+    if max_edits and beam:
+        raise click.UsageError("--beam and --max-edits cannot be used together: typo-tolerant search is exact only")
+    try:
+        channel = Channel.parse(edit_probs, keyboard)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    return {"max_edits": max_edits, "channel": channel}
+
+
+def _reads_stdin(prefixes: tuple[str, ...], stdin, what: str = "PREFIX") -> bool:
+    """Whether `complete` (or `score`) reads its prefixes (words) from stdin: given `-`, or no
+    PREFIX and stdin is not a terminal. UsageError for no prefix at all, or `-` beside others."""
+    items = f"{what.lower()}es" if what.endswith("X") else f"{what.lower()}s"
     if "-" in prefixes and len(prefixes) > 1:
-        raise click.UsageError("- (read stdin) cannot be mixed with other prefixes")
+        raise click.UsageError(f"- (read stdin) cannot be mixed with other {items}")
     if prefixes == ("-",) or (not prefixes and not stdin.isatty()):
         return True
     if not prefixes:
-        raise click.UsageError("give a PREFIX, or - to read prefixes from stdin")
+        raise click.UsageError(f"give a {what}, or - to read {items} from stdin")
     return False
 
 
@@ -316,20 +339,22 @@ def _format(result, fmt: str, show_prefix: bool) -> str:
     import json
     import math
 
-    rows = list(zip(result.shown, (lp for _, lp in result.completions), result.known))  # (word, logprob, known)
+    # (word, logprob, known, edits, corrected)
+    rows = list(zip(result.shown, (lp for _, lp in result.completions), result.known, result.edits, result.corrected))
     if fmt == "json":
         if result.error:
             return json.dumps({"version": 1, "prefix": result.prefix, "error": result.error}, ensure_ascii=False) + "\n"
-        words = [{"word": w, "prob": math.exp(lp), "logprob": lp, "known": known} for w, lp, known in rows]
+        words = [{"word": w, "prob": math.exp(lp), "logprob": lp, "known": known, "edits": edits, "corrected": fixed}
+                 for w, lp, known, edits, fixed in rows]
         obj = {"version": 1, "prefix": result.prefix, "completions": words, "truncated": result.truncated}
         return json.dumps(obj, ensure_ascii=False) + "\n"
     if fmt == "tsv":
         if result.error:
             return f"{result.prefix}\t\t\t\t\t\t\t\t{result.error}\n"
-        return "".join(f"{result.prefix}\t{rank}\t{w}\t{math.exp(lp):.6g}\t{lp:.6f}\t{str(known).lower()}\t0\t{result.prefix}\t\n"
-                       for rank, (w, lp, known) in enumerate(rows, start=1))
+        return "".join(f"{result.prefix}\t{rank}\t{w}\t{math.exp(lp):.6g}\t{lp:.6f}\t{str(known).lower()}\t{edits}\t{fixed}\t\n"
+                       for rank, (w, lp, known, edits, fixed) in enumerate(rows, start=1))
     lead = f"{result.prefix}\t" if show_prefix else ""
-    return "".join(f"{lead}{w}\n" for w, _, _ in rows)
+    return "".join(f"{lead}{row[0]}\n" for row in rows)
 
 
 def _line_chunks(stream, max_lines: int = 2048):
@@ -387,6 +412,93 @@ def _quiet_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):
         pass
+
+
+SCORE_COLUMNS = ("word", "nats_per_char", "logprob", "prob", "chars", "error")
+
+
+@cli.command()
+@click.argument("words", nargs=-1, metavar="[WORD]...")
+@checkpoint_option
+@format_option("plain", "tsv", "json", help="plain: word<TAB>nats per character; tsv and json: the README's score records.")
+@click.option("--header", is_flag=True, help="With --format tsv: first a row of the column names.")
+@click.option("--mixture", is_flag=True, help="Score by the mixture of the model and its lexicon, as complete ranks words.")
+@click.option("--lambda", "mixture_lambda", type=click.FloatRange(0, 1, max_open=True), default=None, callback=_finite,
+              help="With --mixture: the lexicon's weight [default: the one fitted in training].")
+@click.option("--chars", "per_char", is_flag=True, help="Also each character's surprisal, then the end's (nats).")
+def score(words, checkpoint, fmt, header, mixture, mixture_lambda, per_char):
+    """How probable the model finds whole words.
+
+    For each WORD: nats per character (-log P(word) over its length + 1, the end included, as
+    evaluate counts), log P(word) and P(word), by the model alone or with --mixture by the
+    mixture `complete` ranks by. High nats per character: an unusual word for this model, a
+    typo or an odd entry in a list. Reads words from stdin as complete reads prefixes. A word
+    holding a character the model does not know gets an `Error:` line on stderr and a record
+    with the error in TSV and JSON (exit code 1 at the end).
+
+    \b
+    Examples:
+      rnnac score record rcerod
+      rnnac score --format tsv - < list.txt | sort -t$'\\t' -k2 -g | tail
+      rnnac score -c runs/names --chars --format json emma xqzt
+    """
+    import sys
+
+    from rnnac.complete import Completer
+    from rnnac.score import score_words
+
+    from_stdin = _reads_stdin(words, sys.stdin, what="WORD")
+    if header and fmt != "tsv":
+        raise click.UsageError("--header goes with --format tsv")
+    if mixture_lambda is not None and not mixture:
+        raise click.UsageError("--lambda goes with --mixture")
+    completer = Completer.load(checkpoint)
+    if mixture and not completer.has_lexicon:
+        raise click.UsageError("this model carries no lexicon: --mixture needs one")
+    lexicon = completer.lexicon if mixture else None
+    columns = SCORE_COLUMNS if per_char else tuple(c for c in SCORE_COLUMNS if c != "chars")
+    failed = False
+    try:
+        if header:
+            sys.stdout.write("\t".join(columns) + "\n")
+        for chunk in _line_chunks(sys.stdin) if from_stdin else [list(words)]:
+            out = []
+            for result in score_words(completer, [w.strip() for w in chunk], lexicon, mixture_lambda):
+                if result.error:
+                    failed = True
+                    click.echo(f"Error: {result.error}", err=True)
+                out.append(_format_score(result, fmt, per_char))
+            sys.stdout.write("".join(out))
+            sys.stdout.flush()
+    except BrokenPipeError:
+        _quiet_stdout()
+        sys.exit(0)
+    if failed:
+        sys.exit(1)
+
+
+def _format_score(result, fmt: str, per_char: bool) -> str:
+    """One word's score as a plain line, a TSV row of SCORE_COLUMNS (chars only with --chars) or
+    a JSON object; a word not scored is a record with its error (nothing in plain)."""
+    import json
+    import math
+
+    if fmt == "json":
+        if result.error:
+            return json.dumps({"version": 1, "word": result.word, "error": result.error}, ensure_ascii=False) + "\n"
+        obj = {"version": 1, "word": result.word, "nats_per_char": result.nats_per_char, "logprob": result.logprob,
+               "prob": math.exp(result.logprob)}
+        if per_char:
+            obj["chars"] = [{"char": ch, "nats": nats} for ch, nats in zip([*result.chars, ""], result.surprisal)]
+        return json.dumps(obj, ensure_ascii=False) + "\n"
+    if result.error:
+        return f"{result.word}\t\t\t\t{chr(9) if per_char else ''}{result.error}\n" if fmt == "tsv" else ""
+    chars = " ".join(f"{nats:.3f}" for nats in result.surprisal)
+    if fmt == "tsv":
+        extra = f"{chars}\t" if per_char else ""
+        return f"{result.word}\t{result.nats_per_char:.6f}\t{result.logprob:.6f}\t{math.exp(result.logprob):.6g}\t{extra}\n"
+    extra = "\t" + " ".join(f"{ch}:{nats:.2f}" for ch, nats in zip([*result.chars, "$"], result.surprisal)) if per_char else ""
+    return f"{result.word}\t{result.nats_per_char:.3f}{extra}\n"
 
 
 @cli.command()

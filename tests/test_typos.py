@@ -233,3 +233,46 @@ def test_the_bundled_model_corrects_common_typos():
         assert result.completions[0][0] == word and result.edits[0] == 1, (typed, result)
     clean = completer.complete("recor", 5, max_edits=1)
     assert clean.edits == [0] * 5 and [w for w, _ in clean.completions] == [w for w, _ in completer.complete("recor", 5).completions]
+
+
+def run(*args, input=None):
+    from click.testing import CliRunner
+
+    from rnnac.cli import cli
+
+    return CliRunner().invoke(cli, ["complete", *args], input=input)
+
+
+def test_complete_command_shows_edits_and_corrections():
+    tsv = run("--max-edits", "1", "--format", "tsv", "-k", "2", "wrold", "recor")
+    assert tsv.exit_code == 0 and tsv.stderr == ""
+    rows = [line.split("\t") for line in tsv.stdout.splitlines()]
+    assert [(r[0], r[2], r[6], r[7]) for r in rows] == [("wrold", "world", "1", "world"), ("wrold", "world's", "1", "world"),
+                                                       ("recor", "record", "0", "recor"), ("recor", "records", "0", "recor")]
+    record = __import__("json").loads(run("--max-edits", "1", "--format", "json", "-k", "1", "Teh").stdout)
+    assert record["completions"][0] | {"prob": 0, "logprob": 0} == {"word": "The", "prob": 0, "logprob": 0, "known": True,
+                                                                     "edits": 1, "corrected": "The"}
+    clean = __import__("json").loads(run("--format", "json", "-k", "1", "teh").stdout)["completions"][0]
+    assert (clean["edits"], clean["corrected"]) == (0, "teh")
+    streamed = run("--max-edits", "1", "-", input="wrold\nrec\n")
+    assert streamed.stdout.splitlines()[0] == "wrold\tworld" and streamed.exit_code == 0
+
+
+def test_edit_options_change_the_channel():
+    base = run("--max-edits", "1", "--format", "tsv", "-k", "1", "xomputer").stdout.split("\t")
+    flat = run("--max-edits", "1", "--format", "tsv", "-k", "1", "--keyboard", "none", "xomputer").stdout.split("\t")
+    assert base[2] == flat[2] == "computer"  # every path to it substitutes x for c: the same share either way
+    never = run("--max-edits", "1", "--format", "tsv", "-k", "1", "--edit-prob", "0", "xomputer").stdout.split("\t")
+    assert never[6] == "0"  # no errors happen: the prefix as typed
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--max-edits", "1", "--beam", "3", "ab"], "--beam and --max-edits"),
+    (["--max-edits", "4", "ab"], "--max-edits"),
+    (["--max-edits", "1", "--edit-prob", "sub=1.2", "ab"], "edit probabilities"),
+    (["--max-edits", "1", "--edit-prob", "swap=0.1", "ab"], "KIND"),
+    (["--max-edits", "1", "--keyboard", "azerty", "ab"], "--keyboard"),
+])
+def test_typo_usage_errors(args, message):
+    result = run(*args)
+    assert result.exit_code == 2 and message in result.stderr

@@ -1,0 +1,86 @@
+"""Scoring whole words: how probable a model finds each word, character by character.
+
+The RNN gives log P_rnn(w), the sum of log y^_t over w's characters and its end (seed 004's
+L for one word, negated). With the mixture a completion ranks by (rnnac.search), a word scores
+P(w) = lam c_w / C + (1 - lam) P_rnn(w), and character t's surprisal is
+
+    -log P(s_<=t *) + log P(s_<t *)     P(s*) = lam P_lex(s*) + (1 - lam) P_rnn(s*)
+
+the mass of the words starting with the longer prefix over that of the shorter, then the end's
+-log P(w) + log P(w*): the surprisals sum to -log P(w) either way. Per character divides by
+the word's length + 1, the end included, as rnnac.evaluate does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rnnac.bptt import Engine
+from rnnac.data import make_batch
+from rnnac.errors import UnknownCharError
+from rnnac.lexicon import Lexicon, fold
+
+SCORE_BATCH = 1024  # words read together
+
+
+@dataclass
+class WordScore:
+    """One word's score: log P(word), and each character's surprisal then the end's (nats)."""
+
+    word: str  # as given
+    logprob: float = float("nan")
+    surprisal: list[float] = field(default_factory=list)  # len(folded word) + 1 values, summing to -logprob
+    chars: str = ""  # the word as the model reads it (NFC, folded): surprisal[i] is chars[i]'s
+    error: str | None = None  # why it was not scored (a character outside the vocabulary)
+
+    @property
+    def nats_per_char(self) -> float:
+        return -self.logprob / len(self.surprisal) if self.surprisal else float("nan")
+
+
+def score_words(completer, words: Sequence[str], lexicon: Lexicon | None = None, mixture_lambda: float | None = None) -> list[WordScore]:
+    """One WordScore per word, in order: the RNN's, or with a lexicon the mixture's (weight
+    mixture_lambda, default the completer's)."""
+    results = [WordScore(w) for w in words]
+    folded = [fold(w, completer.lowercase) for w in words]
+    todo = []
+    for i, (result, w) in enumerate(zip(results, folded)):
+        char = completer.vocab.unknown_char(w)
+        if char is not None:
+            result.error = str(UnknownCharError(result.word, char))
+        else:
+            todo.append(i)
+    engine = Engine(completer.model)
+    lam = completer.mixture_lambda if mixture_lambda is None else mixture_lambda
+    if lexicon is not None and not 0.0 <= lam < 1.0:  # at 1 a word off the lexicon is impossible: -inf
+        raise ValueError(f"mixture_lambda must be in [0, 1) to score words, got {lam}")
+    by_length = sorted(todo, key=lambda i: len(folded[i]))  # similar lengths, little padding
+    for start in range(0, len(by_length), SCORE_BATCH):
+        rows = by_length[start : start + SCORE_BATCH]
+        chunk = [folded[i] for i in rows]
+        steps = engine.target_logprobs(make_batch(chunk, completer.vocab))  # (B, T) each character, then the end
+        for i, w, lp in zip(rows, chunk, steps):
+            lp = lp[: len(w) + 1]
+            if lexicon is not None:
+                lp = _mixture_steps(lexicon, completer.vocab.encode(w), lp, lam)
+            results[i].surprisal, results[i].chars = (-lp).tolist(), w
+            results[i].logprob = float(lp.sum())
+    return results
+
+
+def _mixture_steps(lexicon: Lexicon, ids: list[int], rnn_steps: np.ndarray, lam: float) -> np.ndarray:
+    """Each character's and the end's log-prob under the mixture (len(ids) + 1,), from the RNN's."""
+    nodes = [0]
+    for token in ids:  # the lexicon node of each prefix; -1 (its dead end, mass 0) once off it
+        nodes.append(int(lexicon.children[nodes[-1], token]))
+    with np.errstate(divide="ignore"):  # log 0 = -inf: an absent term
+        log_lam, log_rest = np.log(lam), np.log1p(-lam)
+        log_total = np.log(lexicon.total) if lexicon.total > 0 else 0.0
+        rnn_prefix = np.concatenate([[0.0], np.cumsum(rnn_steps[:-1])])  # (n + 1,) log P_rnn(s*), s the first t characters
+        lex_prefix = lexicon.log_mass[nodes] - log_total  # (n + 1,) log P_lex(s*)
+        prefix = np.logaddexp(log_lam + lex_prefix, log_rest + rnn_prefix)  # (n + 1,) log P(s*)
+        whole = np.logaddexp(log_lam + lexicon.log_count[nodes[-1]] - log_total, log_rest + rnn_prefix[-1] + rnn_steps[-1])
+    return np.diff(np.concatenate([prefix, [whole]]))
