@@ -83,7 +83,8 @@ def test_json(ckpt, completer):
     assert [obj["prefix"] for obj in lines] == ["ca", ""]
     for obj in lines:
         assert set(obj) == {"version", "prefix", "completions", "truncated"} and obj["truncated"] is False
-        assert obj["version"] == 1 and all(set(c) == {"word", "prob", "logprob", "known"} for c in obj["completions"])
+        assert obj["version"] == 1 and all(set(c) == {"word", "prob", "logprob", "known", "edits", "corrected"} for c in obj["completions"])
+        assert all((c["edits"], c["corrected"]) == (0, obj["prefix"]) for c in obj["completions"])
         expected = completer.complete(obj["prefix"]).completions
         assert [c["word"] for c in obj["completions"]] == [w for w, _ in expected]
         for c, (_, lp) in zip(obj["completions"], expected):
