@@ -217,7 +217,7 @@ def init(wordlist, output, force):
               help="Typing errors a prefix may hold: substituted, extra, left out or swapped characters.")
 @click.option("--edit-prob", "edit_probs", multiple=True, metavar="P|KIND=P",
               help="With --max-edits: the error rate per character (the kinds keep their shares), or one "
-                   "kind's: sub, ins, del, trans. Repeatable. [default: sub=0.011 ins=0.003 del=0.004 trans=0.002]")
+                   "kind's: sub, ins, del, trans. Repeatable. [default: 0.04: sub=0.016 ins=del=trans=0.008]")
 @click.option("--keyboard", type=click.Choice(["qwerty", "none"]), default="qwerty", show_default=True,
               help="With --max-edits: substitutions favour neighbouring keys of this layout (none: all alike).")
 def complete(prefixes, checkpoint, top, fmt, header, beam, lexicon, lexicon_mode, exclude, known_only, open_vocab,
@@ -605,8 +605,15 @@ BASELINES = ("trie", "ngram", "kn")
                help="plain: tables; tsv: one row per model and subset of the words; json: every figure.")
 @json_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar (there is none when stderr is not a terminal).")
+@click.option("--typos", "typo_rate", type=click.FloatRange(0, 1), default=None,
+              help="Run the typo benchmark instead: this share of drawn words gets one random edit.")
+@click.option("--typo-words", default=2000, show_default=True, type=click.IntRange(min=1),
+              help="With --typos: words drawn from WORDLIST (by count with --weighted).")
+@click.option("--typed", default=4, show_default=True, type=click.IntRange(min=1),
+              help="With --typos: characters typed, the edit among them.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="With --typos: the draws' seed.")
 def evaluate(wordlist, checkpoint, weighted, baselines, no_baselines, top, mixture_lambda, search, train_list, fmt, as_json,
-             quiet):
+             quiet, typo_rate, typo_words, typed, seed):
     """Score a model on a word list beside simple baselines.
 
     Likelihood (nats and bits per character), completion accuracy with 1 to 4 characters typed,
@@ -615,19 +622,35 @@ def evaluate(wordlist, checkpoint, weighted, baselines, no_baselines, top, mixtu
     what it is doing.
 
     \b
+    With --typos RATE, the typo benchmark instead: words drawn from WORDLIST, a share RATE of
+    them mistyped by one random edit in their first --typed characters, completed by the model
+    without and with --max-edits 1 and by a frequency trie, exact and with Levenshtein-1 prefixes.
+
+    \b
     Examples:
       rnnac evaluate data/words.tsv --weighted
       rnnac evaluate mylist.txt -c runs/mylist --format json
+      rnnac evaluate data/words.tsv --weighted --typos 0.3
     """
     from rnnac.checkpoint import resolve_checkpoint
     from rnnac.evaluate import evaluate_checkpoint, format_table
+
+    fmt = "json" if as_json else fmt
+    if typo_rate is not None:
+        from rnnac.evaluate import typo_checkpoint
+        from rnnac.typobench import format_typo_table, typo_tsv
+
+        report = typo_checkpoint(wordlist, resolve_checkpoint(checkpoint), typo_rate, weighted=weighted, k=top,
+                                 n_words=typo_words, typed=typed, seed=seed, train_list=train_list,
+                                 mixture_lambda=mixture_lambda)
+        click.echo({"json": report.to_json, "tsv": lambda: typo_tsv(report), "plain": lambda: format_typo_table(report)}[fmt]())
+        return
 
     with _stage_bar(quiet) as progress:
         result = evaluate_checkpoint(
             wordlist, resolve_checkpoint(checkpoint), weighted=weighted, k=top, train_list=train_list,
             baselines=() if no_baselines else (baselines or BASELINES), search=search, mixture_lambda=mixture_lambda,
             progress=progress)
-    fmt = "json" if as_json else fmt
     click.echo({"json": result.to_json, "tsv": lambda: _evaluation_tsv(result.to_dict()), "plain": lambda: format_table(result)}[fmt]())
 
 

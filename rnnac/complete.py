@@ -202,7 +202,9 @@ class Completer:
         todo = self._fold(results, max_edits)
         tries = self._candidates(list(todo), max_edits, channel or Channel(), max_length) if max_edits else None
         options = self._options(lexicon, mode, mixture_lambda, exclude, list(todo), tries)
-        queue, size = list(todo), self._group_size(budget)
+        # With typos each prefix first reads its candidate trie: nodes, each a state and log-probs, and roots.
+        extra = sum(len(t.parent) for t in tries.values()) / len(tries) if tries else 0.0
+        queue, size = list(todo), self._group_size(budget, extra)
         while queue:
             group = queue[:size]
             try:
@@ -223,7 +225,7 @@ class Completer:
             # Converges to twice the mean expansions per prefix: room for groups of harder prefixes.
             mean_used = sum(answer.used for answer in found) / len(found)
             self._evals_per_prefix = max(16.0, 0.5 * self._evals_per_prefix + mean_used)
-            size = self._group_size(budget)
+            size = self._group_size(budget, extra)
         return results
 
     def _options(self, lexicon, mode, mixture_lambda, exclude, folded: list[str], tries=None) -> _Options:
@@ -278,8 +280,10 @@ class Completer:
     def _bytes_per_eval(self) -> int:
         return self.model.hidden_size * self.model.dtype.itemsize + (self.model.vocab_size - 1) * FRONTIER_BYTES
 
-    def _group_size(self, budget: int) -> int:
-        per_prefix = min(budget, self._evals_per_prefix) * self._bytes_per_eval()
+    def _group_size(self, budget: int, extra: float = 0.0) -> int:
+        """Prefixes searched together: as many as fit SEARCH_BYTES at the expected node evaluations
+        each, plus `extra` nodes each read first (typos)."""
+        per_prefix = (min(budget, self._evals_per_prefix) + extra) * self._bytes_per_eval()
         return int(np.clip(SEARCH_BYTES // per_prefix, 1, 4096))
 
     def _search(self, prefixes: list[str], k, max_length, budget, beam, options: _Options) -> list[_Answer]:

@@ -351,6 +351,51 @@ def evaluate_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLi
     words, the mixture completes only to training words (`rnnac complete --known-only`).
     mixture_lambda None is the checkpoint's, else fitted here as training fits it.
     """
+    model, vocab, lowercase, config, data, evaluated, info, mixture_lambda = _prepare(wordlist, checkpoint, train_list,
+                                                                                      mixture_lambda)
+    rnn_search, mixture_search = _searches(model, vocab, lowercase, data, mixture_lambda, search)
+    return evaluate(model, vocab, evaluated.words, evaluated.counts, train_words=data.train_words,
+                    train_counts=data.train_counts, weighted=weighted, baselines=baselines, k=k,
+                    prefix_lengths=prefix_lengths, train_weighting=config.data.weighting, seed=config.train.seed,
+                    complete_fn=rnn_search, mixture_lambda=mixture_lambda, mixture_complete_fn=mixture_search,
+                    info=info, progress=progress)
+
+
+def typo_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLike, rate: float, *, weighted: bool = False,
+                    k: int = 5, n_words: int = 2000, typed: int = 4, seed: int = 0,
+                    train_list: str | os.PathLike | None = None, mixture_lambda: float | None = None):
+    """`rnnac evaluate WORDLIST --typos RATE`: the typo benchmark (rnnac.typobench) of the
+    checkpoint's mixture over the training words, without and with max_edits 1, beside a
+    frequency trie of the training words, exact and with Levenshtein-1 prefixes."""
+    from rnnac.complete import Completer
+    from rnnac.lexicon import Lexicon
+    from rnnac.typobench import FuzzyTrie, draw_words, typo_benchmark
+
+    model, vocab, lowercase, config, data, evaluated, info, mixture_lambda = _prepare(wordlist, checkpoint, train_list,
+                                                                                      mixture_lambda)
+    words, counts = _scorable(vocab, evaluated.words, evaluated.counts)
+    drawn = draw_words(words, counts, weighted, n_words, typed, np.random.default_rng(seed))
+    if not drawn:
+        raise DataError(f"no word of {evaluated.path} the model can score is longer than {typed} characters")
+    completer = Completer(model, vocab, lowercase, Lexicon(data.train_words, vocab, lowercase, data.train_counts),
+                          mixture_lambda)
+    train_words, train_counts = _scorable(vocab, data.train_words, data.train_counts)
+
+    def rnnac(max_edits: int):
+        return lambda prefixes, k: [[w for w, _ in r.completions]
+                                    for r in completer.complete_many(prefixes, k, mode="mixture", max_edits=max_edits)]
+
+    rankers = {"rnnac": rnnac(0), "rnnac_edits": rnnac(1), "trie": FrequencyTrie(train_words, train_counts).rank_many,
+               "trie_lev1": FuzzyTrie(train_words, train_counts, vocab.chars).rank_many}
+    labels = {"rnnac": "rnnac", "rnnac_edits": "rnnac --max-edits 1", "trie": "trie", "trie_lev1": "trie, Levenshtein 1"}
+    info["drawn"] = f"drawn {'by count' if weighted else 'evenly'} from {evaluated.path} (longer than {typed} characters)"
+    return typo_benchmark(rankers, drawn, vocab.chars, rate, k, typed, seed, labels, info)
+
+
+def _prepare(wordlist, checkpoint, train_list, mixture_lambda):
+    """What evaluating a checkpoint on a list needs: (model, vocab, lowercase, config, the
+    training split, the evaluated list, info for the report, lam: the given one, else the
+    checkpoint's, else fitted as training fits it)."""
     from rnnac.checkpoint import load_model
     from rnnac.config import Config
     from rnnac.wordlist import read_word_list
@@ -375,12 +420,7 @@ def evaluate_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLi
                 from rnnac.complete import DEFAULT_LAMBDA
 
                 mixture_lambda, info["mixture_lambda"] = DEFAULT_LAMBDA, "the default (nothing held out to fit it on)"
-    rnn_search, mixture_search = _searches(model, vocab, lowercase, data, mixture_lambda, search)
-    return evaluate(model, vocab, evaluated.words, evaluated.counts, train_words=data.train_words,
-                    train_counts=data.train_counts, weighted=weighted, baselines=baselines, k=k,
-                    prefix_lengths=prefix_lengths, train_weighting=config.data.weighting, seed=config.train.seed,
-                    complete_fn=rnn_search, mixture_lambda=mixture_lambda, mixture_complete_fn=mixture_search,
-                    info=info, progress=progress)
+    return model, vocab, lowercase, config, data, evaluated, info, mixture_lambda
 
 
 def _training_split(wordlist, checkpoint, ckpt, config, vocab: Vocab, lowercase: bool, train_list):

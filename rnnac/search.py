@@ -314,7 +314,7 @@ class ExactSearch:
         G = R if groups is None else groups
         self.model, self.max_length, self.budget, self.scoring = model, max_length, budget, scoring
         self.max_rows = max_rows  # raise OutOfMemory past this many evaluated nodes (None: never)
-        self.tree = _Tree(roots.a.shape[1], roots.a.dtype, max(64, 64 * R))
+        self.tree = _Tree(roots.a.shape[1], roots.a.dtype, max(64, 64 * G + R))
         self.top = TopK(G, k)
         self.used = np.zeros(G, dtype=np.int64)  # (G,) nodes evaluated per prefix
         self.frontier: list[dict[str, np.ndarray]] = []  # nodes not yet evaluated, in parts

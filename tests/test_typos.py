@@ -198,7 +198,7 @@ def test_typo_options_are_checked():
 
 
 def test_channel_probabilities():
-    assert Channel.parse(["0.04"]).sub == pytest.approx(0.022)  # the defaults (2 %, 55 % substitutions) scaled to 4 %
+    assert Channel.parse(["0.08"]).sub == pytest.approx(0.032)  # the defaults (4 %, 40 % substitutions) scaled to 8 %
     c = Channel.parse(["sub=0.05", "del=0.01", "trans=0"], keyboard="none")
     assert (c.sub, c.delete, c.trans, c.ins, c.keyboard) == (0.05, 0.01, 0.0, Channel.ins, "none")
     for bad in (["x"], ["oops=0.1"], ["sub=1.5"], ["0.5", "sub=0.9"], ["1"], ["sub=nan"]):
