@@ -32,5 +32,6 @@ eval: runs/names/best.npz runs/identifiers/best.npz  ## the README's evaluation 
 	mkdir -p bench/results
 	rnnac evaluate data/words.tsv --weighted > bench/results/eval_words_weighted.md
 	rnnac evaluate data/words.tsv > bench/results/eval_words.md
+	rnnac evaluate data/words.tsv --weighted --typos 0.3 > bench/results/eval_typos.md
 	rnnac evaluate data/names.txt -c runs/names/best.npz > bench/results/eval_names.md
 	rnnac evaluate data/identifiers.txt -c runs/identifiers/best.npz > bench/results/eval_identifiers.md

@@ -12,7 +12,10 @@ installed script, next to a bare `python -c "import numpy"` on the same machine.
 10,000 prefixes (the first 1-4 characters of words drawn uniformly from data/words.tsv, so
 many repeat, as typed prefixes do) piped through `rnnac complete -` at top 5, the whole
 process timed; and in-process, through `Completer.complete_many`, on the same prefixes and
-on the distinct ones only. Writes bench/results/complete.md.
+on the distinct ones only. Typos: the same prefixes piped through `rnnac complete -
+--max-edits 1`, and the median latency of one `complete(prefix, 5, max_edits=1)` call in a
+running process, over the first 4 characters of 300 words drawn from data/words.tsv (with
+--h256 CHECKPOINT, for that H = 256 model too). Writes bench/results/complete.md.
 
 With --lexicon, the model is saved again to a temporary checkpoint that carries that word list
 (with its counts) and meta mixture_lambda = --lambda, so `rnnac complete` ranks by the mixture
@@ -39,6 +42,7 @@ from rnnac.checkpoint import BUNDLED_MODEL as BUNDLED
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 COLD_TARGET_MS, RATE_TARGET, RATE_TARGET_MIXTURE = 200, 5000, 10_000
+TYPO_RATE_TARGET, TYPO_LATENCY_MS, TYPO_LATENCY_H256_MS = 500, 10, 5  # --max-edits 1
 
 sys.path.insert(0, str(ROOT / "tests"))
 from conftest import rnnac_command  # noqa: E402  (one definition, shared with the tests)
@@ -103,6 +107,26 @@ def in_process(checkpoint: str, prefixes: list[str], mode: str | None = None) ->
     distinct_rate = len(distinct) / (time.perf_counter() - start)
     mean = statistics.mean(r.expansions for r in results)
     return rate, distinct_rate, mean, sum(r.truncated for r in results)
+
+
+def typo_latency_ms(checkpoint: str, n: int = 300, seed: int = 1) -> tuple[float, float, int]:
+    """(median, 90th percentile) ms of one complete(prefix, 5, max_edits=1) call in a running
+    process, over 4-character prefixes of words drawn evenly from data/words.tsv; H."""
+    from rnnac.complete import Completer
+
+    words = [line.split("\t")[0] for line in (ROOT / "data" / "words.tsv").read_text().splitlines()]
+    rng = random.Random(seed)
+    prefixes = [w[:4] for w in rng.sample([w for w in words if len(w) > 4], n)]
+    completer = Completer.load(checkpoint)
+    for p in prefixes[:5]:  # warm-up: the lexicon's trie, the channel's costs
+        completer.complete(p, 5, max_edits=1)
+    times = []
+    for p in prefixes:
+        start = time.perf_counter()
+        completer.complete(p, 5, max_edits=1)
+        times.append(1000 * (time.perf_counter() - start))
+    times.sort()
+    return statistics.median(times), times[int(0.9 * len(times))], completer.model.hidden_size
 
 
 def with_lexicon(checkpoint: str, word_list: str, mixture_lambda: float, path: Path) -> None:
@@ -226,6 +250,17 @@ def report(args, which, facts, times, prefixes, piped, rates, lexicon_facts) -> 
     return "\n".join(lines) + "\n"
 
 
+def typo_report(n_prefixes: int, piped: float, latencies, h256: str | None) -> str:
+    lines = ["", "## Typo-tolerant completion (`--max-edits 1`)", "", "| measure | result | target |", "|---|---|---|",
+             (f"| `rnnac complete - --max-edits 1` over the same {n_prefixes:,} prefixes, whole process | "
+              f"{n_prefixes / piped:,.0f} prefixes/s | >= {TYPO_RATE_TARGET} |")]
+    for (median, p90, H), name in zip(latencies, ["the model above", f"`{h256}`"]):
+        target = TYPO_LATENCY_MS if name == "the model above" else TYPO_LATENCY_H256_MS
+        lines.append(f"| one `complete(prefix, 5, max_edits=1)` in a running process, 4 characters typed, {name} "
+                     f"(H = {H}): median / 90th percentile of 300 | {median:.1f} / {p90:.1f} ms | <= {target} ms median |")
+    return "\n".join(lines) + "\n"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
@@ -233,6 +268,7 @@ def main():
     parser.add_argument("--checkpoint", default=None, help="model to time [default: the bundled one]")
     parser.add_argument("--lexicon", default=None, help="word list the model carries as its lexicon (mixture scoring)")
     parser.add_argument("--lambda", dest="mixture_lambda", type=float, default=0.9, help="the lexicon's weight [0.9]")
+    parser.add_argument("--h256", default=None, help="an H = 256 checkpoint to time --max-edits 1 latency on too")
     parser.add_argument("--output", default=None, help="report file [bench/results/complete.md, or complete_lexicon.md]")
     args = parser.parse_args()
 
@@ -258,8 +294,11 @@ def main():
         rates = {None: in_process(checkpoint, prefixes)}
         if args.lexicon:
             rates["open"] = in_process(checkpoint, prefixes, mode="open")
+        typo_piped = statistics.median(wall([*cmd, "complete", "-", "--max-edits", "1", "-c", checkpoint], 3, stdin=listing))
+        latencies = [typo_latency_ms(checkpoint)] + ([typo_latency_ms(args.h256)] if args.h256 else [])
 
     text = report(args, which, facts, times, prefixes, piped, rates, lexicon_facts)
+    text += typo_report(len(prefixes), typo_piped, latencies, args.h256)
     print(text)
     output = Path(args.output) if args.output else RESULTS / ("complete_lexicon.md" if args.lexicon else "complete.md")
     output.parent.mkdir(parents=True, exist_ok=True)
