@@ -339,15 +339,12 @@ def _format(result, fmt: str, show_prefix: bool) -> str:
     import json
     import math
 
+    from rnnac.records import completion_record
+
+    if fmt == "json":
+        return json.dumps(completion_record(result), ensure_ascii=False) + "\n"
     # (word, logprob, known, edits, corrected)
     rows = list(zip(result.shown, (lp for _, lp in result.completions), result.known, result.edits, result.corrected))
-    if fmt == "json":
-        if result.error:
-            return json.dumps({"version": 1, "prefix": result.prefix, "error": result.error}, ensure_ascii=False) + "\n"
-        words = [{"word": w, "prob": math.exp(lp), "logprob": lp, "known": known, "edits": edits, "corrected": fixed}
-                 for w, lp, known, edits, fixed in rows]
-        obj = {"version": 1, "prefix": result.prefix, "completions": words, "truncated": result.truncated}
-        return json.dumps(obj, ensure_ascii=False) + "\n"
     if fmt == "tsv":
         if result.error:
             return f"{result.prefix}\t\t\t\t\t\t\t\t{result.error}\n"
@@ -483,14 +480,10 @@ def _format_score(result, fmt: str, per_char: bool) -> str:
     import json
     import math
 
+    from rnnac.records import score_record
+
     if fmt == "json":
-        if result.error:
-            return json.dumps({"version": 1, "word": result.word, "error": result.error}, ensure_ascii=False) + "\n"
-        obj = {"version": 1, "word": result.word, "nats_per_char": result.nats_per_char, "logprob": result.logprob,
-               "prob": math.exp(result.logprob)}
-        if per_char:
-            obj["chars"] = [{"char": ch, "nats": nats} for ch, nats in zip([*result.chars, ""], result.surprisal)]
-        return json.dumps(obj, ensure_ascii=False) + "\n"
+        return json.dumps(score_record(result, per_char), ensure_ascii=False) + "\n"
     if result.error:
         return f"{result.word}\t\t\t\t{chr(9) if per_char else ''}{result.error}\n" if fmt == "tsv" else ""
     chars = " ".join(f"{nats:.3f}" for nats in result.surprisal)
