@@ -2,8 +2,8 @@ PYTHON ?= python3
 
 .PHONY: install test bench lint model eval configs
 
-install:  ## the package and its test, benchmark and plot extras
-	$(PYTHON) -m pip install -e ".[test,bench,plot]"
+install:  ## the package and its test, benchmark, plot and serve extras
+	$(PYTHON) -m pip install -e ".[test,bench,plot,serve]"
 
 test:
 	$(PYTHON) -m pytest -q
@@ -11,6 +11,7 @@ test:
 bench:
 	$(PYTHON) bench/train_step.py
 	$(PYTHON) bench/complete.py
+	$(PYTHON) bench/serve.py
 
 lint:  ## needs the dev extra: pip install -e ".[dev]"
 	$(PYTHON) -m ruff check rnnac tests bench

@@ -573,6 +573,78 @@ def _flatten(tree: dict, parent: str = ""):
             yield f"{parent}{key}", value
 
 
+# --- serve ---------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("-c", "--checkpoint", "checkpoints", multiple=True, metavar="[NAME=]CHECKPOINT",
+              help=f"A model to serve (repeatable), named NAME or after its file or run folder; the first is the default "
+                   f"[default: ${CHECKPOINT_VARIABLE}, else the bundled model].")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--port", default=8808, show_default=True, type=click.IntRange(0, 65535), help="TCP port (0: any free one).")
+def serve(checkpoints, host, port):
+    """Serve completions over HTTP, models kept loaded.
+
+    A JSON API for editors, shells and web pages, answered in a few milliseconds: GET
+    /complete?q=rec&k=5 (and the options of `complete`: max_edits, known_only, open, lambda,
+    beam, budget, model), POST /complete with {"prefixes": [...]}, GET /score?w=word, GET /info,
+    GET /health; and at / a page that completes as you type. Answers are the records of
+    `--format json`. Concurrent requests are answered by one batched search. Listens on
+    127.0.0.1 unless --host says otherwise; Ctrl-C or SIGTERM lets requests in flight finish,
+    then exits. Needs the serve extra: pip install 'rnnac[serve]'.
+
+    \b
+    Examples:
+      rnnac serve
+      rnnac serve -c en=bundled -c names=runs/names --port 9000
+      curl 'http://127.0.0.1:8808/complete?q=rec&k=3'
+    """
+    from rnnac.checkpoint import resolve_checkpoint
+
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        raise click.ClickException("rnnac serve needs Starlette and uvicorn: pip install 'rnnac[serve]'") from None
+    from rnnac import serve as server
+
+    models = {}
+    for spec in checkpoints or [None]:
+        name, path = _model_spec(spec)
+        path = resolve_checkpoint(path)
+        name = name or _model_name(path)
+        if name in models:
+            raise click.UsageError(f"two models named {name!r}: name them, -c NAME=CHECKPOINT")
+        models[name] = server.Served.load(name, str(path))
+    try:
+        listener = server.bind(host, port)
+    except OSError as e:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    import signal
+
+    stopped_by = server.serve(models, listener, lambda line: click.echo(line, err=True))
+    if stopped_by == signal.SIGINT:
+        raise SystemExit(130)  # Ctrl-C, as every command answers it; SIGTERM, a service manager's stop: 0
+
+
+def _model_spec(spec: str | None) -> tuple[str | None, str | None]:
+    """(name, path) of a -c value: NAME=CHECKPOINT, or CHECKPOINT (a path holding "=" is taken whole if it exists)."""
+    if spec is None or "=" not in spec or os.path.exists(spec):
+        return None, spec
+    name, _, path = spec.partition("=")
+    if not name or not path:
+        raise click.BadParameter(f"{spec!r}: expected NAME=CHECKPOINT", param_hint="-c")
+    return name, path
+
+
+def _model_name(path) -> str:
+    """A model's default name: its file's stem, or its run folder's name for best.npz and last.npz."""
+    from pathlib import Path
+
+    path = Path(path)
+    return path.parent.name if path.stem in ("best", "last") and path.parent.name else path.stem
+
+
 # evaluate.BASELINES, written out so that `rnnac --help` need not import NumPy (a test checks they agree)
 BASELINES = ("trie", "ngram", "kn")
 

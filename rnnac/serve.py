@@ -1,0 +1,419 @@
+"""`rnnac serve`: completions over HTTP at typing speed, for editors, shells and web pages.
+
+An ASGI app (Starlette) that keeps its models loaded, run by uvicorn; both come with the serve
+extra (`pip install 'rnnac[serve]'`). Routes (answers are the CLI's JSON records, rnnac.records):
+
+    GET  /complete?q=rec&k=5   one prefix: its record (an unknown character: an error record, 200)
+    POST /complete             {"prefixes": [...], "k": 5, ...}: {"version": 1, "results": [...]}
+    GET  /score?w=word         one word's score record; several w: {"version": 1, "results": [...]}
+    GET  /info, GET /health    the models; {"status": "ok"}
+    GET  /                     a page that completes as you type
+
+Options, in the query or the body: model (the first served, by default), k, max_edits,
+edit_prob, keyboard, known_only, open, lambda, beam, budget, max_length; /score takes model,
+mixture, lambda and chars. A bad request (an unknown option or model, a value out of range,
+malformed JSON, a prefix over MAX_CHARS characters, k over MAX_K, a batch over MAX_BATCH
+prefixes) is a 400 with {"error": ...}.
+
+Batching: completions run on one worker thread per server (the Completer is not thread-safe,
+and NumPy's GEMMs release the GIL so the event loop keeps reading requests meanwhile). Requests
+that arrive while it is busy wait together and are then answered by one complete_many call per
+model and set of options; a request arriving at an idle server starts at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rnnac.errors import MissingExtraError, RnnacError
+
+try:
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.requests import Request
+    from starlette.responses import HTMLResponse, Response
+    from starlette.routing import Route
+except ImportError:  # pragma: no cover - the extra is installed wherever tests run
+    raise MissingExtraError("rnnac serve needs Starlette and uvicorn: pip install 'rnnac[serve]'") from None
+
+MAX_CHARS = 1000  # characters in a prefix or a word
+MAX_K = 1000
+MAX_BATCH = 10_000  # prefixes or words in one request
+MAX_BODY = 16 * 2**20  # bytes of a POST body
+PAGE = Path(__file__).with_name("page.html")
+PLURAL = {"prefix": "prefixes", "word": "words"}
+
+COMPLETE_OPTIONS = {"model", "q", "k", "max_edits", "edit_prob", "keyboard", "known_only", "open", "lambda", "beam",
+                    "budget", "max_length"}
+SCORE_OPTIONS = {"model", "w", "mixture", "lambda", "chars"}
+
+
+class BadRequest(Exception):
+    """A request the server answers with 400 and {"error": message}."""
+
+
+@dataclass
+class Served:
+    """One model the server answers for: its completer, lexicon built, and what /info says."""
+
+    name: str
+    path: str
+    completer: Any  # rnnac.complete.Completer
+    facts: dict
+
+    @classmethod
+    def load(cls, name: str, path: str) -> Served:
+        from rnnac.checkpoint import describe
+        from rnnac.complete import Completer
+
+        completer = Completer.load(path)
+        if completer.has_lexicon:
+            _ = completer.lexicon  # built now, not at the first request
+        facts = {key: value for key, value in describe(path).items() if key != "config"}
+        facts["file_bytes"] = os.path.getsize(facts["path"])
+        return cls(name, path, completer, facts)
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to complete: complete_many's keywords, hashable, so equal requests share a batch."""
+
+    model: str
+    k: int = 5
+    max_edits: int = 0
+    edit_prob: tuple[str, ...] = ()
+    keyboard: str = "qwerty"
+    known_only: bool = False
+    open: bool = False
+    mixture_lambda: float | None = None
+    beam: int | None = None
+    budget: int = 2000
+    max_length: int = 32
+
+    def keywords(self, completer) -> dict:
+        """complete_many's keyword arguments, checked; BadRequest for a combination it refuses."""
+        from rnnac.typos import Channel
+
+        if self.known_only and self.open:
+            raise BadRequest("known_only and open cannot be used together")
+        if self.max_edits and self.beam:
+            raise BadRequest("beam and max_edits cannot be used together: typo-tolerant search is exact only")
+        if self.known_only and not completer.has_lexicon:
+            raise BadRequest(f"model {self.model!r} carries no lexicon: known_only needs one")
+        try:
+            channel = Channel.parse(self.edit_prob, self.keyboard)
+        except ValueError as e:
+            raise BadRequest(str(e)) from None
+        mode = "open" if self.open or not completer.has_lexicon else "known" if self.known_only else "mixture"
+        return {"k": self.k, "max_length": self.max_length, "budget": self.budget, "beam": self.beam, "mode": mode,
+                "mixture_lambda": self.mixture_lambda, "max_edits": self.max_edits, "channel": channel}
+
+
+class Batcher:
+    """Runs completions on one worker thread, batching the requests that wait (module docstring)."""
+
+    def __init__(self, models: dict[str, Served]):
+        self.models = models
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnnac-search")
+        self.waiting: dict[Options, list[tuple[list[str], asyncio.Future]]] = {}
+        self.draining = False
+
+    async def complete(self, options: Options, prefixes: list[str]) -> list:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.setdefault(options, []).append((prefixes, future))
+        if not self.draining:
+            self.draining = True
+            asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    async def run(self, call: Callable, *args):
+        """Any other work on the models (scoring), on the same thread."""
+        return await asyncio.get_running_loop().run_in_executor(self.worker, call, *args)
+
+    async def _drain(self):
+        try:
+            while self.waiting:
+                batches, self.waiting = self.waiting, {}
+                for options, requests in batches.items():
+                    await self._answer(options, requests)
+        finally:
+            self.draining = False
+
+    async def _answer(self, options: Options, requests):
+        prefixes = [p for batch, _ in requests for p in batch]
+        try:
+            results = await self.run(self._complete, options, prefixes)
+        except Exception as e:  # a BadRequest, or a fault: every request of the batch hears of it
+            for _, future in requests:
+                if not future.done():
+                    future.set_exception(e)
+            return
+        start = 0
+        for batch, future in requests:
+            if not future.done():  # its client may have gone
+                future.set_result(results[start : start + len(batch)])
+            start += len(batch)
+
+    def _complete(self, options: Options, prefixes: list[str]):
+        completer = self.models[options.model].completer
+        return completer.complete_many(prefixes, **options.keywords(completer))
+
+
+class Api:
+    """The routes' handlers (module docstring), over the served models; the first is the default."""
+
+    def __init__(self, models: dict[str, Served]):
+        self.models, self.default = models, next(iter(models))
+        self.batcher = Batcher(models)
+
+    def model_of(self, params: dict) -> str:
+        name = params.get("model", self.default)
+        if name not in self.models:
+            raise BadRequest(f"unknown model {str(name)[:40]!r}; this server has {', '.join(map(repr, self.models))}")
+        return name
+
+    async def complete_get(self, request: Request) -> Response:
+        params = _query(request, COMPLETE_OPTIONS)
+        if "q" not in params:
+            raise BadRequest("give the prefix: /complete?q=...")
+        (prefix,) = _texts([params["q"]], "prefix")
+        (result,) = await self.batcher.complete(_options(params, self.model_of(params)), [prefix])
+        return _json(_record(result))
+
+    async def complete_post(self, request: Request) -> Response:
+        body = await _body(request)
+        unknown = set(body) - (COMPLETE_OPTIONS - {"q"}) - {"prefixes"}
+        if unknown:
+            raise BadRequest(f"unknown option {sorted(unknown)[0]!r}")
+        if not isinstance(body.get("prefixes"), list):
+            raise BadRequest('give the prefixes: {"prefixes": ["rec", ...]}')
+        prefixes = _texts(body["prefixes"], "prefix")
+        options = _options(body, self.model_of(body))
+        results = await self.batcher.complete(options, prefixes) if prefixes else []
+        return _json({"version": 1, "results": [_record(r) for r in results]})
+
+    async def score(self, request: Request) -> Response:
+        from rnnac.score import score_words
+
+        params = _query(request, SCORE_OPTIONS)
+        words = _texts(request.query_params.getlist("w"), "word")
+        if not words:
+            raise BadRequest("give a word: /score?w=...")
+        served = self.models[self.model_of(params)]
+        mixture, per_char = _flag(params, "mixture"), _flag(params, "chars")
+        lam = _number(params, "lambda", float, 0.0, 1.0, upper_open=True)
+        if lam is not None and not mixture:
+            raise BadRequest("lambda goes with mixture")
+        if mixture and not served.completer.has_lexicon:
+            raise BadRequest(f"model {served.name!r} carries no lexicon: mixture needs one")
+        lexicon = served.completer.lexicon if mixture else None
+        scores = await self.batcher.run(score_words, served.completer, words, lexicon, lam)
+        records = [_score_record(s, per_char) for s in scores]
+        return _json(records[0] if len(records) == 1 else {"version": 1, "results": records})
+
+    async def info(self, request: Request) -> Response:
+        return _json({"version": 1, "default": self.default, "models": {name: m.facts for name, m in self.models.items()},
+                      "limits": {"max_chars": MAX_CHARS, "max_k": MAX_K, "max_batch": MAX_BATCH}})
+
+    async def health(self, request: Request) -> Response:
+        return _json({"status": "ok"})
+
+    async def page(self, request: Request) -> Response:
+        return HTMLResponse(PAGE.read_text(encoding="utf-8"))
+
+
+def create_app(models: dict[str, Served]) -> Starlette:
+    """The ASGI app serving `models` (name -> Served; the first is the default)."""
+    api = Api(models)
+    routes = [Route("/complete", api.complete_get, methods=["GET"]), Route("/complete", api.complete_post, methods=["POST"]),
+              Route("/score", api.score, methods=["GET"]), Route("/info", api.info, methods=["GET"]),
+              Route("/health", api.health, methods=["GET"]), Route("/", api.page, methods=["GET"])]
+    handlers = {BadRequest: _bad_request, HTTPException: _http_error, RnnacError: _bad_request}
+    app = Starlette(routes=routes, exception_handlers=handlers)
+    app.state.api = api
+    return app
+
+
+def _query(request: Request, allowed: set[str]) -> dict[str, str]:
+    """The query's parameters, each once (repeated: the last; w may repeat); BadRequest for unknown ones."""
+    for key in request.query_params:
+        if key not in allowed:
+            raise BadRequest(f"unknown option {key!r}")
+    return dict(request.query_params)
+
+
+async def _body(request: Request) -> dict:
+    """A POST's JSON object, at most MAX_BODY bytes."""
+    size = request.headers.get("content-length")
+    if size is not None and (not size.isdigit() or int(size) > MAX_BODY):
+        raise BadRequest(f"the body is over {MAX_BODY // 2**20} MiB")
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > MAX_BODY:
+            raise BadRequest(f"the body is over {MAX_BODY // 2**20} MiB")
+        chunks.append(chunk)
+    try:
+        body = json.loads(b"".join(chunks))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BadRequest(f"malformed JSON: {e}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body
+
+
+def _texts(values: list, what: str) -> list[str]:
+    if len(values) > MAX_BATCH:
+        raise BadRequest(f"{len(values):,} {PLURAL[what]} in one request, more than {MAX_BATCH:,}")
+    for value in values:
+        if not isinstance(value, str):
+            raise BadRequest(f"each {what} must be a string, got {json.dumps(value)[:40]}")
+        if len(value) > MAX_CHARS:
+            raise BadRequest(f"a {what} of {len(value):,} characters, more than {MAX_CHARS:,}")
+    return [v.strip() for v in values]
+
+
+def _options(params: dict, model: str) -> Options:
+    """The completion options of a query (strings) or a JSON body (typed values)."""
+    edit_prob = params.get("edit_prob", ())
+    edit_prob = (edit_prob,) if isinstance(edit_prob, (str, int, float)) else edit_prob
+    if not isinstance(edit_prob, (list, tuple)) or not all(isinstance(p, (str, int, float)) for p in edit_prob):
+        raise BadRequest("edit_prob must be a probability, KIND=P, or a list of them")
+    keyboard = params.get("keyboard", "qwerty")
+    if keyboard not in ("qwerty", "none"):
+        raise BadRequest(f"keyboard must be qwerty or none, got {str(keyboard)[:20]!r}")
+    return Options(model, k=_number(params, "k", int, 1, MAX_K, default=5),
+                   max_edits=_number(params, "max_edits", int, 0, 3, default=0), edit_prob=tuple(map(str, edit_prob)),
+                   keyboard=keyboard, known_only=_flag(params, "known_only"), open=_flag(params, "open"),
+                   mixture_lambda=_number(params, "lambda", float, 0.0, 1.0), beam=_number(params, "beam", int, 1, MAX_K),
+                   budget=_number(params, "budget", int, 1, 10**6, default=2000),
+                   max_length=_number(params, "max_length", int, 1, MAX_CHARS, default=32))
+
+
+def _number(params: dict, name: str, kind: type, low, high, default=None, upper_open: bool = False):
+    """params[name] as an int or float in [low, high] (or [low, high)), else default; BadRequest otherwise."""
+    value = params.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        if isinstance(value, bool) or (kind is int and isinstance(value, float) and not value.is_integer()):
+            raise ValueError
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise BadRequest(f"{name} must be {'an integer' if kind is int else 'a number'}, got {str(value)[:20]!r}") from None
+    if not (low <= number <= high) or (upper_open and number == high) or (kind is float and not math.isfinite(number)):
+        raise BadRequest(f"{name} must be in [{low}, {high}{')' if upper_open else ']'}, got {number}")
+    return number
+
+
+def _flag(params: dict, name: str) -> bool:
+    """A yes/no option: true, 1, yes or given empty (?open); false, 0 or no; off when absent."""
+    if name not in params:
+        return False
+    value = params[name]
+    if isinstance(value, bool):
+        return value
+    text = str(value).lower()
+    if text in ("", "1", "true", "yes"):
+        return True
+    if text in ("0", "false", "no"):
+        return False
+    raise BadRequest(f"{name} must be true or false, got {str(value)[:20]!r}")
+
+
+def _record(result) -> dict:
+    from rnnac.records import completion_record
+
+    return completion_record(result)
+
+
+def _score_record(score, per_char: bool) -> dict:
+    from rnnac.records import score_record
+
+    return score_record(score, per_char)
+
+
+def _json(obj: Any, status: int = 200) -> Response:
+    return Response(json.dumps(obj, ensure_ascii=False), status_code=status, media_type="application/json")
+
+
+async def _bad_request(request: Request, exc: Exception) -> Response:
+    return _json({"error": str(exc)}, 400)
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    return _json({"error": exc.detail}, exc.status_code)
+
+
+@dataclass
+class Listener:
+    """A bound listening socket and where it is."""
+
+    socket: Any
+    host: str
+    port: int
+
+
+def bind(host: str, port: int) -> Listener:
+    """A listening TCP socket on host:port (port 0: any free one); OSError if it cannot be had."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return Listener(sock, host, sock.getsockname()[1])
+
+
+def serve(models: dict[str, Served], listener: Listener, announce: Callable[[str], None]) -> int | None:
+    """Serve until SIGINT or SIGTERM, which let the requests in flight finish; the signal that
+    stopped it (None if none did)."""
+    import contextlib
+    import signal
+    import threading
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, but one that returns after a signal's graceful stop instead of
+        raising the signal again (which would end the process by it): `rnnac serve` exits 0."""
+
+        stopped_by: int | None = None
+
+        def handle_exit(self, sig, frame):
+            self.stopped_by = self.stopped_by or sig
+            super().handle_exit(sig, frame)
+
+        @contextlib.contextmanager
+        def capture_signals(self):
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            handled = (signal.SIGINT, signal.SIGTERM)
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    config = uvicorn.Config(create_app(models), log_level="warning", access_log=False, lifespan="off",
+                            timeout_graceful_shutdown=30)
+    server = Server(config)
+    host = f"[{listener.host}]" if ":" in listener.host else listener.host
+    announce(f"Serving {', '.join(models)} on http://{host}:{listener.port}/ (Ctrl-C or SIGTERM to stop)")
+    server.run(sockets=[listener.socket])
+    return server.stopped_by

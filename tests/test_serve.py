@@ -1,0 +1,335 @@
+"""`rnnac serve`: the API through Starlette's test client, checked against the Completer; batching;
+a real server process on a loopback port (answers, SIGTERM); the page in a headless browser."""
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+
+pytest.importorskip("starlette", reason="the serve extra is not installed: pip install 'rnnac[serve]'")
+import httpx  # noqa: E402
+from starlette.testclient import TestClient  # noqa: E402
+
+import rnnac  # noqa: E402
+from rnnac.checkpoint import save_checkpoint  # noqa: E402
+from rnnac.complete import Completer  # noqa: E402
+from rnnac.records import completion_record, score_record  # noqa: E402
+from rnnac.score import score_words  # noqa: E402
+from rnnac.serve import MAX_BATCH, Served, create_app  # noqa: E402
+from rnnac.typos import Channel  # noqa: E402
+
+from conftest import rnnac_command  # noqa: E402
+
+TINY_VOCAB = rnnac.Vocab("abc")
+
+
+@pytest.fixture(scope="module")
+def tiny_path(tmp_path_factory):
+    model = rnnac.RNN.init(len(TINY_VOCAB), 6, seed=1, dtype=np.float64)
+    path = tmp_path_factory.mktemp("tiny") / "tiny.npz"
+    meta = {"chars": TINY_VOCAB.chars, "activation": "tanh", "hidden_size": 6, "dtype": "float64",
+            "config": {"data": {"lowercase": True}}, "step": 1, "epoch": 1, "best_val_loss": 1.0, "rng_state": {}}
+    save_checkpoint(path, model.params, meta)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def models(tiny_path):
+    from rnnac.checkpoint import BUNDLED_MODEL
+
+    return {"en": Served.load("en", str(BUNDLED_MODEL)), "tiny": Served.load("tiny", tiny_path)}
+
+
+@pytest.fixture(scope="module")
+def client(models):
+    with TestClient(create_app(models)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def en():
+    return Completer.load()
+
+
+def test_get_complete_is_the_clis_record(client, en):
+    response = client.get("/complete", params={"q": "Rec", "k": 3})
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    assert response.json() == json.loads(json.dumps(completion_record(en.complete("Rec", 3))))
+    assert [c["word"] for c in response.json()["completions"]] == ["Record", "Received", "Recent"]
+
+
+@pytest.mark.parametrize("params, keywords", [
+    ({"max_edits": 1}, {"max_edits": 1}),
+    ({"max_edits": "1", "edit_prob": "0.1", "keyboard": "none"}, {"max_edits": 1, "channel": Channel.parse(["0.1"], "none")}),
+    ({"known_only": "1", "lambda": "0.3"}, {"mode": "known", "mixture_lambda": 0.3}),
+    ({"open": "true"}, {"mode": "open"}),
+    ({"beam": 3}, {"beam": 3}),
+    ({"budget": 5, "max_length": 6}, {"budget": 5, "max_length": 6}),
+])
+def test_complete_options_reach_the_search(client, en, params, keywords):
+    got = client.get("/complete", params={"q": "wrold", "k": 4, **params}).json()
+    expected = en.complete_many(["wrold"], 4, **keywords)[0]
+    assert got == json.loads(json.dumps(completion_record(expected)))
+
+
+def test_post_complete_answers_a_batch_in_order(client, en):
+    prefixes = ["ab", "x##", "", "ab", "wrold"]
+    response = client.post("/complete", json={"prefixes": prefixes, "k": 2, "max_edits": 1})
+    assert response.status_code == 200
+    results = response.json()["results"]
+    expected = en.complete_many(prefixes, 2, max_edits=1)
+    assert results == [json.loads(json.dumps(completion_record(r))) for r in expected]
+    assert "error" in results[1] and results[0] == results[3]
+    assert client.post("/complete", json={"prefixes": []}).json() == {"version": 1, "results": []}
+
+
+def test_an_unknown_character_is_an_error_record_not_a_failure(client):
+    response = client.get("/complete", params={"q": "r#c"})
+    assert response.status_code == 200 and "'#'" in response.json()["error"]
+    assert client.get("/complete", params={"q": "r#c", "max_edits": 1}).json()["completions"]  # an edit can take it
+
+
+def test_models_are_chosen_by_name(client, tiny_path):
+    tiny = Completer.load(tiny_path)
+    got = client.get("/complete", params={"q": "ab", "model": "tiny", "k": 3}).json()
+    assert got == json.loads(json.dumps(completion_record(tiny.complete("ab", 3))))
+    info = client.get("/info").json()
+    assert info["default"] == "en" and set(info["models"]) == {"en", "tiny"}
+    assert info["models"]["tiny"]["hidden_size"] == 6 and info["models"]["en"]["lexicon_words"] == 50_000
+    assert client.get("/health").json() == {"status": "ok"}
+
+
+def test_score(client, en):
+    one = client.get("/score", params={"w": "record", "chars": "1"}).json()
+    assert one == json.loads(json.dumps(score_record(score_words(en, ["record"])[0], per_char=True)))
+    mixed = client.get("/score", params=[("w", "record"), ("w", "r#"), ("mixture", "1"), ("lambda", "0.5")]).json()
+    expected = score_words(en, ["record", "r#"], en.lexicon, 0.5)
+    assert mixed == {"version": 1, "results": [json.loads(json.dumps(score_record(s))) for s in expected]}
+
+
+@pytest.mark.parametrize("method, url, body, message", [
+    ("get", "/complete", None, "give the prefix"),
+    ("get", "/complete?q=" + "a" * 1001, None, "1,001 characters"),  # noqa: the id is long, but one
+    ("get", "/complete?q=a&k=0", None, "k must be in [1, 1000]"),
+    ("get", "/complete?q=a&k=1001", None, "k must be in [1, 1000]"),
+    ("get", "/complete?q=a&k=five", None, "k must be an integer"),
+    ("get", "/complete?q=a&lambda=2", None, "lambda must be in"),
+    ("get", "/complete?q=a&lambda=nan", None, "lambda must be in"),
+    ("get", "/complete?q=a&max_edits=4", None, "max_edits must be in [0, 3]"),
+    ("get", "/complete?q=a&max_edits=1&beam=2", None, "beam and max_edits"),
+    ("get", "/complete?q=a&known_only=1&open=1", None, "known_only and open"),
+    ("get", "/complete?q=a&open=maybe", None, "open must be true or false"),
+    ("get", "/complete?q=a&model=fr", None, "unknown model 'fr'"),
+    ("get", "/complete?q=a&colour=red", None, "unknown option 'colour'"),
+    ("get", "/complete?q=a&max_edits=1&edit_prob=sub%3D2", None, "edit probabilities"),
+    ("get", "/complete?q=a&keyboard=dvorak", None, "keyboard"),
+    ("get", "/complete?q=ab&model=tiny&known_only=1", None, "carries no lexicon"),
+    ("post", "/complete", b"{not json", "malformed JSON"),
+    ("post", "/complete", b"[1, 2]", "a JSON object"),
+    ("post", "/complete", b'{"prefixes": "rec"}', "give the prefixes"),
+    ("post", "/complete", b'{"prefixes": [1]}', "must be a string"),
+    ("post", "/complete", "one prefix too many", "10,001 prefixes"),
+    ("post", "/complete", b'{"prefixes": ["a"], "q": "b"}', "unknown option 'q'"),
+    ("post", "/complete", b'{"prefixes": ["a"], "k": 2.5}', "k must be an integer"),
+    ("get", "/score", None, "give a word"),
+    ("get", "/score?w=ab&lambda=0.5", None, "lambda goes with mixture"),
+    ("get", "/score?w=ab&mixture=1&lambda=1", None, "lambda must be in [0.0, 1.0)"),
+    ("get", "/score?w=ab&model=tiny&mixture=1", None, "carries no lexicon"),
+])
+def test_bad_requests_get_400_and_an_error(client, method, url, body, message):
+    if body == "one prefix too many":
+        body = json.dumps({"prefixes": ["a"] * (MAX_BATCH + 1)}).encode()
+    response = client.get(url) if method == "get" else client.post(url, content=body)
+    assert response.status_code == 400, response.text
+    assert set(response.json()) == {"error"} and message in response.json()["error"]
+
+
+def test_other_paths_and_methods_answer_in_json(client):
+    assert client.get("/nothing").status_code == 404 and "error" in client.get("/nothing").json()
+    assert client.put("/complete").status_code == 405
+    huge = client.post("/complete", content=b"{}", headers={"content-length": str(2**30)})
+    assert huge.status_code == 400
+
+
+def test_the_page_is_self_contained(client):
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert 'id="box"' in page.text and "/complete" in page.text
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page.text)  # nothing fetched from elsewhere
+
+
+def test_concurrent_requests_share_one_search(models, monkeypatch):
+    """While the worker is busy, waiting requests pile up and are answered by one complete_many call."""
+    completer = models["en"].completer
+    calls, release = [], threading.Event()
+    original = completer.complete_many
+
+    def spy(prefixes, *args, **kwargs):
+        calls.append(list(prefixes))
+        if len(calls) == 1:
+            release.wait(10)  # hold the first search until the others have arrived
+        return original(prefixes, *args, **kwargs)
+
+    monkeypatch.setattr(completer, "complete_many", spy)
+    app = create_app(models)
+
+    async def scenario():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            first = asyncio.ensure_future(http.get("/complete", params={"q": "a"}))
+            while not calls:
+                await asyncio.sleep(0.01)
+            rest = [asyncio.ensure_future(http.get("/complete", params={"q": p})) for p in ["re", "th", "wo", "re"]]
+            await asyncio.sleep(0.2)  # the four are parsed and waiting
+            release.set()
+            return [r.json() for r in await asyncio.gather(first, *rest)]
+
+    answers = asyncio.run(scenario())
+    assert calls == [["a"], ["re", "th", "wo", "re"]]  # the lone request waited for nobody; the others went together
+    assert [a["prefix"] for a in answers] == ["a", "re", "th", "wo", "re"]
+    alone = completion_record(original(["re"])[0])  # float32 sums may differ in the last bits with the batch
+    for answer in (answers[1], answers[4]):
+        assert [c["word"] for c in answer["completions"]] == [c["word"] for c in alone["completions"]]
+        assert [c["logprob"] for c in answer["completions"]] == pytest.approx([c["logprob"] for c in alone["completions"]], rel=1e-6)
+
+
+def test_serve_without_the_extra_says_what_to_install(monkeypatch):
+    from click.testing import CliRunner
+
+    from rnnac.cli import cli
+
+    for missing in ("starlette", "uvicorn"):
+        with monkeypatch.context() as patch:
+            patch.setitem(sys.modules, missing, None)  # importing it now fails
+            result = CliRunner().invoke(cli, ["serve", "--port", "0"])
+        assert result.exit_code == 1
+        assert result.stderr == "Error: rnnac serve needs Starlette and uvicorn: pip install 'rnnac[serve]'\n"
+
+
+# --- a real server process ------------------------------------------------------------------
+
+
+class Server:
+    """`rnnac serve --port 0` in a subprocess; its URL read from the line it prints."""
+
+    def __init__(self, *args):
+        self.process = subprocess.Popen([*rnnac_command(), "serve", "--port", "0", *args], stderr=subprocess.PIPE, text=True)
+        line = self.process.stderr.readline()
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert match, line + self.process.stderr.read()
+        self.url = f"http://127.0.0.1:{match.group(1)}"
+
+    def get(self, path: str):
+        with urllib.request.urlopen(self.url + path, timeout=60) as response:
+            return response.status, json.loads(response.read())
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(60)
+
+
+@pytest.fixture
+def server():
+    running = Server()
+    yield running
+    if running.process.poll() is None:
+        running.process.kill()
+        running.process.wait()
+
+
+def test_a_real_server_answers_over_loopback(server, en):
+    status, record = server.get("/complete?q=wrold&k=2&max_edits=1")
+    assert status == 200 and record == json.loads(json.dumps(completion_record(en.complete("wrold", 2, max_edits=1))))
+    with pytest.raises(urllib.error.HTTPError) as bad:
+        server.get("/complete?q=a&k=0")
+    assert bad.value.code == 400 and "k must be" in json.loads(bad.value.read())["error"]
+    assert server.stop() == 0
+
+
+def test_sigterm_lets_a_request_in_flight_finish(server):
+    prefixes = [w[:4] for w in open("data/words.tsv").read().split()[::2][:1500] if w.isalpha()]
+    body = json.dumps({"prefixes": prefixes, "max_edits": 1}).encode()
+    answer = {}
+
+    def post():
+        request = urllib.request.Request(server.url + "/complete", data=body, headers={"content-type": "application/json"})
+        with urllib.request.urlopen(request, timeout=120) as response:
+            answer["status"], answer["body"] = response.status, json.loads(response.read())
+
+    thread = threading.Thread(target=post)
+    thread.start()
+    time.sleep(0.5)  # the batch is being searched
+    server.process.send_signal(signal.SIGTERM)
+    thread.join(120)
+    assert answer["status"] == 200 and len(answer["body"]["results"]) == len(prefixes)
+    assert server.process.wait(60) == 0
+
+
+def test_a_port_in_use_is_one_error_line(server):
+    port = server.url.rsplit(":", 1)[1]
+    result = subprocess.run([*rnnac_command(), "serve", "--port", port], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and result.stderr.startswith(f"Error: cannot listen on 127.0.0.1:{port}")
+    assert len(result.stderr.splitlines()) == 1 and result.stdout == ""
+
+
+# --- the page in a real browser --------------------------------------------------------------
+
+
+def browser_or_skip():
+    """A headless Chromium driven by selenium; skips when there is none, unless RNNAC_REQUIRE_BROWSER=1 (CI)."""
+    missing = None
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        missing = "selenium is not installed (pip install selenium)"
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    driver = shutil.which("chromedriver")
+    if missing is None and not (chromium and driver):
+        missing = "no chromium and chromedriver (apt-get install chromium chromium-driver)"
+    if missing:
+        if os.environ.get("RNNAC_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"RNNAC_REQUIRE_BROWSER=1 but {missing}")
+        pytest.skip(missing)
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(driver), options=options)
+
+
+def test_the_page_completes_as_you_type(server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser = browser_or_skip()
+    try:
+        browser.get(server.url + "/")
+        wait = WebDriverWait(browser, 20)
+        wait.until(lambda b: "H = 384" in b.find_element(By.ID, "model").text)  # the model's name and size
+        assert "en" in browser.find_element(By.ID, "model").text
+        box = browser.find_element(By.ID, "box")
+        box.send_keys("rec")
+        wait.until(lambda b: "record" in [li.find_element(By.CLASS_NAME, "w").text for li in b.find_elements(By.CSS_SELECTOR, "#list li")])
+        words = [li.text.split("\n")[0] for li in browser.find_elements(By.CSS_SELECTOR, "#list li")]
+        assert words[0] == "record" and all("%" in li.text for li in browser.find_elements(By.CSS_SELECTOR, "#list li"))
+        box.send_keys(Keys.ARROW_DOWN)  # the second one
+        assert "active" in browser.find_elements(By.CSS_SELECTOR, "#list li")[1].get_attribute("class")
+        box.send_keys(Keys.ARROW_UP, Keys.TAB)  # back to the first, accepted
+        wait.until(lambda b: b.find_element(By.ID, "box").get_attribute("value") == "record")
+        assert browser.find_elements(By.CSS_SELECTOR, "#list li") == []
+    finally:
+        browser.quit()
