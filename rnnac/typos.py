@@ -234,8 +234,11 @@ def candidates(typed: Sequence[int], costs: Costs, max_edits: int, max_length: i
         # of whose next characters may be an edit, and the others, whose children only match t[j].
         fresh = np.isfinite(D[:, :, :-1]).any(axis=(1, 2)) | np.isfinite(D_parent[:, :, :-1]).any(axis=(1, 2))  # (n,)
         f, sp = np.flatnonzero(fresh), np.flatnonzero(~fresh)
-        grown, emit = _grow(D[f], D_parent[f], last[f], match, sub, swap, runs, costs, m)  # (n_f, C, J, X), (n_f, C, X)
-        i_f, c = np.nonzero(np.isfinite(grown).any(axis=(2, 3)))  # the live children
+        if len(f):
+            grown, emit = _grow(D[f], D_parent[f], last[f], match, sub, swap, runs, costs, m)  # (n_f, C, J, X), (n_f, C, X)
+            i_f, c = np.nonzero(np.isfinite(grown).any(axis=(2, 3)))  # the live children
+        else:  # past the typed characters' reach of an edit: for speed, no empty arrays to grow
+            grown, emit, i_f, c = np.empty((0, C, J, X)), np.empty((0, C, X)), np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
         i_s, token_s, D_s, emit_s = _grow_spent(D[sp], t, C, costs.ok)
         i = np.concatenate([f[i_f], sp[i_s]])  # (n',) each child's parent in the level
         if not len(i):

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 
 pytest.importorskip("starlette", reason="the serve extra is not installed: pip install 'rnnac[serve]'")
-import httpx  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 import rnnac  # noqa: E402
@@ -120,7 +119,7 @@ def test_score(client, en):
 
 @pytest.mark.parametrize("method, url, body, message", [
     ("get", "/complete", None, "give the prefix"),
-    ("get", "/complete?q=" + "a" * 1001, None, "1,001 characters"),  # noqa: the id is long, but one
+    ("get", "/complete?q=" + "a" * 1001, None, "1,001 characters"),
     ("get", "/complete?q=a&k=0", None, "k must be in [1, 1000]"),
     ("get", "/complete?q=a&k=1001", None, "k must be in [1, 1000]"),
     ("get", "/complete?q=a&k=five", None, "k must be an integer"),
@@ -169,39 +168,77 @@ def test_the_page_is_self_contained(client):
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page.text)  # nothing fetched from elsewhere
 
 
-def test_concurrent_requests_share_one_search(models, monkeypatch):
-    """While the worker is busy, waiting requests pile up and are answered by one complete_many call."""
-    completer = models["en"].completer
-    calls, release = [], threading.Event()
-    original = completer.complete_many
+class FakeCompleter:
+    """Records each complete_many call; answers each prefix with itself."""
 
-    def spy(prefixes, *args, **kwargs):
-        calls.append(list(prefixes))
-        if len(calls) == 1:
-            release.wait(10)  # hold the first search until the others have arrived
-        return original(prefixes, *args, **kwargs)
+    has_lexicon = True
 
-    monkeypatch.setattr(completer, "complete_many", spy)
-    app = create_app(models)
+    def __init__(self, during_first_call=None):
+        self.calls, self.during_first_call = [], during_first_call
+
+    def complete_many(self, prefixes, **keywords):
+        self.calls.append((list(prefixes), keywords["k"]))
+        if len(self.calls) == 1 and self.during_first_call:
+            self.during_first_call()
+        return [f"answer to {p}" for p in prefixes]
+
+
+def batcher_with(completer):
+    from rnnac.serve import Batcher, Options
+
+    return Batcher({"m": Served("m", "m.npz", completer, {})}), Options("m"), Options("m", k=3)
+
+
+def test_a_lone_request_is_searched_at_once_and_alone():
+    completer = FakeCompleter()
+    batcher, five, _ = batcher_with(completer)
+    assert asyncio.run(batcher.complete(five, ["a"])) == ["answer to a"]
+    assert completer.calls == [(["a"], 5)]
+
+
+def test_requests_arriving_together_share_one_search_per_options():
+    completer = FakeCompleter()
+    batcher, five, three = batcher_with(completer)
+
+    async def burst():
+        return await asyncio.gather(batcher.complete(five, ["a"]), batcher.complete(three, ["x"]),
+                                    batcher.complete(five, ["b", "c"]), batcher.complete(five, ["a"]))
+
+    assert asyncio.run(burst()) == [["answer to a"], ["answer to x"], ["answer to b", "answer to c"], ["answer to a"]]
+    assert completer.calls == [(["a", "b", "c", "a"], 5), (["x"], 3)]
+    assert (batcher.requests, batcher.searches) == (4, 2)
+
+
+def test_requests_arriving_during_a_search_go_together_next():
+    later = []
+    completer = FakeCompleter(during_first_call=lambda: later.extend(
+        asyncio.ensure_future(batcher.complete(five, [p])) for p in ("d", "e", "f")))
+    batcher, five, _ = batcher_with(completer)
 
     async def scenario():
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            first = asyncio.ensure_future(http.get("/complete", params={"q": "a"}))
-            while not calls:
-                await asyncio.sleep(0.01)
-            rest = [asyncio.ensure_future(http.get("/complete", params={"q": p})) for p in ["re", "th", "wo", "re"]]
-            await asyncio.sleep(0.2)  # the four are parsed and waiting
-            release.set()
-            return [r.json() for r in await asyncio.gather(first, *rest)]
+        first = await batcher.complete(five, ["a"])
+        return first, await asyncio.gather(*later)
 
-    answers = asyncio.run(scenario())
-    assert calls == [["a"], ["re", "th", "wo", "re"]]  # the lone request waited for nobody; the others went together
-    assert [a["prefix"] for a in answers] == ["a", "re", "th", "wo", "re"]
-    alone = completion_record(original(["re"])[0])  # float32 sums may differ in the last bits with the batch
-    for answer in (answers[1], answers[4]):
-        assert [c["word"] for c in answer["completions"]] == [c["word"] for c in alone["completions"]]
-        assert [c["logprob"] for c in answer["completions"]] == pytest.approx([c["logprob"] for c in alone["completions"]], rel=1e-6)
+    assert asyncio.run(scenario()) == (["answer to a"], [["answer to d"], ["answer to e"], ["answer to f"]])
+    assert completer.calls == [(["a"], 5), (["d", "e", "f"], 5)]
+
+
+def test_a_failed_search_fails_its_batch_only():
+    from rnnac.serve import BadRequest
+
+    class Failing(FakeCompleter):
+        def complete_many(self, prefixes, **keywords):
+            if "boom" in prefixes:
+                raise BadRequest("no")
+            return super().complete_many(prefixes, **keywords)
+
+    batcher, five, three = batcher_with(Failing())
+
+    async def burst():
+        return await asyncio.gather(batcher.complete(five, ["boom"]), batcher.complete(three, ["ok"]), return_exceptions=True)
+
+    failed, fine = asyncio.run(burst())
+    assert isinstance(failed, BadRequest) and fine == ["answer to ok"]
 
 
 def test_serve_without_the_extra_says_what_to_install(monkeypatch):
@@ -256,6 +293,17 @@ def test_a_real_server_answers_over_loopback(server, en):
         server.get("/complete?q=a&k=0")
     assert bad.value.code == 400 and "k must be" in json.loads(bad.value.read())["error"]
     assert server.stop() == 0
+
+
+def test_concurrent_clients_of_a_real_server_share_searches(server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    words = [w for w in open("data/words.tsv").read().split()[::2] if w.isalpha()][:200]
+    with ThreadPoolExecutor(50) as pool:
+        answers = list(pool.map(lambda w: server.get(f"/complete?q={w[:3]}&k=3"), words))
+    assert all(status == 200 and record["prefix"] == w[:3] and record["completions"] for (status, record), w in zip(answers, words))
+    served = server.get("/info")[1]["served"]
+    assert served["requests"] == len(words) and served["searches"] < len(words)
 
 
 def test_sigterm_lets_a_request_in_flight_finish(server):

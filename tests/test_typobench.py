@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from rnnac.baselines import FrequencyTrie
 from rnnac.cli import cli
 from rnnac.typobench import KINDS, FuzzyTrie, draw_words, mistype, typo_benchmark
 
