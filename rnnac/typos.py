@@ -230,16 +230,16 @@ def candidates(typed: Sequence[int], costs: Costs, max_edits: int, max_length: i
     level, D_parent, last = np.array([0]), np.full_like(D, -np.inf), np.array([0])
     depth, n = 0, 1
     while len(level) and depth < max_length:
-        # For speed, apart: the nodes with an edit left (here, or at the parent for a swap), any
-        # of whose next characters may be an edit, and the others, whose children only match t[j].
-        fresh = np.isfinite(D[:, :, :-1]).any(axis=(1, 2)) | np.isfinite(D_parent[:, :, :-1]).any(axis=(1, 2))  # (n,)
+        # For speed, apart: the nodes with an edit left, any of whose next characters may be an
+        # edit, and the others, whose children match t[j] or swap two typed characters.
+        fresh = np.isfinite(D[:, :, :-1]).any(axis=(1, 2))  # (n,)
         f, sp = np.flatnonzero(fresh), np.flatnonzero(~fresh)
         if len(f):
             grown, emit = _grow(D[f], D_parent[f], last[f], match, sub, swap, runs, costs, m)  # (n_f, C, J, X), (n_f, C, X)
             i_f, c = np.nonzero(np.isfinite(grown).any(axis=(2, 3)))  # the live children
         else:  # past the typed characters' reach of an edit: for speed, no empty arrays to grow
             grown, emit, i_f, c = np.empty((0, C, J, X)), np.empty((0, C, X)), np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-        i_s, token_s, D_s, emit_s = _grow_spent(D[sp], t, C, costs.ok)
+        i_s, token_s, D_s, emit_s = _grow_spent(D[sp], D_parent[sp], last[sp], t, C, costs)
         i = np.concatenate([f[i_f], sp[i_s]])  # (n',) each child's parent in the level
         if not len(i):
             break
@@ -282,28 +282,27 @@ def _grow(D, D_parent, last, match, sub, swap, runs, costs: Costs, m: int):
     return child, emit
 
 
-def _grow_spent(D, t, C: int, ok: float):
+def _grow_spent(D, D_parent, last, t, C: int, costs: Costs):
     """The children of n nodes with no edit left (D finite at e = N only): each typed character
-    t[j] after a finite D[j] is matched. (parent (n',), token (n',), D (n', J, X), emit (n', X))
-    of the live children; two positions typing the same character make one child (the better)."""
+    t[j] after a finite D[j] is matched, and where the node's last character is t[j-1], the
+    parent's D[j-2, e-1] may swap it with t[j-2]. (parent (n',), token (n',), D (n', J, X),
+    emit (n', X)) of the live children; one child per token, holding the best of its entries."""
     n, J, X = D.shape
     m = J - 1
-    i, j = np.nonzero(np.isfinite(D[:, :m, X - 1]))  # (M,) each
-    token = t[j]
+    i, j = np.nonzero(np.isfinite(D[:, :m, X - 1]))  # (M,) each: matches from D[j, N]
+    parts = [(i, t[j], j + 1, np.full(len(i), X - 1), D[i, j, X - 1] + costs.ok)]
+    if m >= 2 and X > 1:
+        i, j, e = np.nonzero(np.isfinite(D_parent[:, : m - 1, : X - 1]))  # swaps from the parent's D[j, e]
+        swap = (t[j + 1] == last[i]) & (t[j] != last[i])
+        i, j, e = i[swap], j[swap], e[swap]
+        parts.append((i, t[j], j + 2, e + 1, D_parent[i, j, e] + costs.trans))
+    i, token, j, e, value = (np.concatenate(column) for column in zip(*parts))
     keep = token <= C  # a character outside the vocabulary is never matched
-    i, j, token = i[keep], j[keep], token[keep]
-    value = D[i, j, X - 1] + ok  # (M,)
-    order = np.lexsort((-value, token, i))  # by (parent, token), the best first
-    i, j, token, value = i[order], j[order], token[order], value[order]
+    i, token, j, e, value = i[keep], token[keep], j[keep], e[keep], value[keep]
+    order = np.lexsort((token, i))  # by (parent, token)
+    i, token, j, e, value = i[order], token[order], j[order], e[order], value[order]
     first = np.ones(len(i), dtype=bool)
     first[1:] = (i[1:] != i[:-1]) | (token[1:] != token[:-1])
-    child = np.full((len(i), J, X), -np.inf)
-    child[np.arange(len(i)), j + 1, X - 1] = value
-    if not first.all():  # the same child from two positions: one node holding both entries
-        owner = np.cumsum(first) - 1  # (M,) the row of the first entry of each child
-        merged = np.full((int(first.sum()), J, X), -np.inf)
-        np.maximum.at(merged, owner, child)
-        child = merged
-    emit = np.full((len(child), X), -np.inf)
-    emit[:, X - 1] = child[:, m, X - 1]  # a match at the end types a character
-    return i[first], token[first].astype(np.int64), child, emit
+    child = np.full((int(first.sum()), J, X), -np.inf)
+    np.maximum.at(child, (np.cumsum(first) - 1, j, e), value)  # entries of one child together
+    return i[first], token[first].astype(np.int64), child, child[:, m, :].copy()  # a match or swap types last

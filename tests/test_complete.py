@@ -191,7 +191,7 @@ def test_batching_and_memory_splits_do_not_change_results(monkeypatch):
     alone = [Completer(model, VOCAB).complete(p, k=5, max_length=7).completions for p in prefixes]
     # One group of all 40 outgrows a tiny memory cap: it is retried in halves, quarters, ...
     monkeypatch.setattr(complete, "SEARCH_BYTES", 20_000)
-    monkeypatch.setattr(Completer, "_group_size", lambda self, budget: 64)
+    monkeypatch.setattr(Completer, "_group_size", lambda self, budget, extra=0.0: 64)
     groups, init = [], search.ExactSearch.__init__
     monkeypatch.setattr(search.ExactSearch, "__init__",
                         lambda self, model, roots, *rest: groups.append(len(roots.a)) or init(self, model, roots, *rest))

@@ -250,7 +250,7 @@ def test_memory_splits_do_not_change_mixture_results(monkeypatch):
     prefixes = ["".join(p) for n in range(3) for p in itertools.product("abc", repeat=n)]
     alone = [completer.complete(p, k=4, max_length=5).completions for p in prefixes]
     monkeypatch.setattr(complete, "SEARCH_BYTES", 6_000)
-    monkeypatch.setattr(Completer, "_group_size", lambda self, budget: 64)
+    monkeypatch.setattr(Completer, "_group_size", lambda self, budget, extra=0.0: 64)
     groups, init = [], search.ExactSearch.__init__
     monkeypatch.setattr(search.ExactSearch, "__init__",
                         lambda self, model, roots, *rest: groups.append(len(roots.a)) or init(self, model, roots, *rest))

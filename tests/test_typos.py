@@ -276,3 +276,20 @@ def test_edit_options_change_the_channel():
 def test_typo_usage_errors(args, message):
     result = run(*args)
     assert result.exit_code == 2 and message in result.stderr
+
+
+def test_memory_splits_do_not_change_typo_results(monkeypatch):
+    from rnnac import complete
+
+    model = random_model(6, scale=1.5)
+    typed = ["".join(p) for n in range(4) for p in itertools.product("abc", repeat=n)]  # 40 prefixes
+    completer = mixture_completer(model, LEXICON, 0.4)
+    alone = [completer.complete(p, 4, max_length=5, max_edits=1) for p in typed]
+    monkeypatch.setattr(complete, "SEARCH_BYTES", 30_000)  # a group of all 40 outgrows it: halves, quarters, ...
+    groups, init = [], complete.ExactSearch.__init__
+    monkeypatch.setattr(complete.ExactSearch, "__init__", lambda self, *args, **kw: groups.append(kw["groups"]) or init(self, *args, **kw))
+    together = mixture_completer(model, LEXICON, 0.4).complete_many(typed, 4, max_length=5, max_edits=1)
+    assert len(groups) > 1 and max(groups) < len(typed)
+    for a, b in zip(alone, together):
+        assert [w for w, _ in a.completions] == [w for w, _ in b.completions] and a.edits == b.edits
+        np.testing.assert_allclose([lp for _, lp in a.completions], [lp for _, lp in b.completions], rtol=0, atol=1e-12)
