@@ -8,10 +8,14 @@ install:  ## the package and its test, benchmark, plot and serve extras
 test:
 	$(PYTHON) -m pytest -q
 
-bench:
+bench: runs/en256/best.npz
 	$(PYTHON) bench/train_step.py
-	$(PYTHON) bench/complete.py
+	$(PYTHON) bench/complete.py --h256 runs/en256/best.npz
 	$(PYTHON) bench/serve.py
+
+runs/en256/best.npz:  ## an H = 256 English model for the typo latency benchmark (~2 minutes)
+	rnnac train configs/en.yaml --set model.hidden_size=256 --set train.max_steps=10000 --set train.eval_every=2500 \
+		--set output.dir=runs/en256 --force --quiet
 
 lint:  ## needs the dev extra: pip install -e ".[dev]"
 	$(PYTHON) -m ruff check rnnac tests bench
