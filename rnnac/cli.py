@@ -452,6 +452,8 @@ def score(words, checkpoint, fmt, header, mixture, mixture_lambda, per_char):
     completer = Completer.load(checkpoint)
     if mixture and not completer.has_lexicon:
         raise click.UsageError("this model carries no lexicon: --mixture needs one")
+    if mixture and mixture_lambda is None and completer.mixture_lambda >= 1.0:
+        raise click.UsageError("this model gives its lexicon all the weight: give --lambda below 1 to score")
     lexicon = completer.lexicon if mixture else None
     columns = SCORE_COLUMNS if per_char else tuple(c for c in SCORE_COLUMNS if c != "chars")
     failed = False
@@ -460,7 +462,8 @@ def score(words, checkpoint, fmt, header, mixture, mixture_lambda, per_char):
             sys.stdout.write("\t".join(columns) + "\n")
         for chunk in _line_chunks(sys.stdin) if from_stdin else [list(words)]:
             out = []
-            for result in score_words(completer, [w.strip() for w in chunk], lexicon, mixture_lambda):
+            chunk = [w.strip() for w in chunk if w.strip() or not from_stdin]  # a list's blank lines are no words
+            for result in score_words(completer, chunk, lexicon, mixture_lambda):
                 if result.error:
                     failed = True
                     click.echo(f"Error: {result.error}", err=True)
@@ -701,6 +704,14 @@ def evaluate(wordlist, checkpoint, weighted, baselines, no_baselines, top, mixtu
     from rnnac.evaluate import evaluate_checkpoint, format_table
 
     fmt = "json" if as_json else fmt
+    ctx = click.get_current_context()
+    given = [flag for name, flag in (("baselines", "--baseline"), ("no_baselines", "--no-baselines"), ("search", "--search"),
+                                     ("typo_words", "--typo-words"), ("typed", "--typed"), ("seed", "--seed"))
+             if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]
+    if typo_rate is not None and set(given) & {"--baseline", "--no-baselines", "--search"}:
+        raise click.UsageError(f"--typos runs its own contenders: drop {given[0]}")
+    if typo_rate is None and given and given[-1] in ("--typo-words", "--typed", "--seed"):
+        raise click.UsageError(f"{given[-1]} goes with --typos")
     if typo_rate is not None:
         from rnnac.evaluate import typo_checkpoint
         from rnnac.typobench import format_typo_table, typo_tsv

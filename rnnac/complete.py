@@ -27,11 +27,12 @@ from rnnac.errors import CheckpointError, UnknownCharError
 from rnnac.model import RNN
 from rnnac.lexicon import Lexicon, LexiconData, fold
 from rnnac.search import MODES, BeamSearch, ExactSearch, OutOfMemory, Owners, Roots, Scoring
-from rnnac.typos import MAX_EDITS, Candidates, Channel, Costs, candidates, spell_all
+from rnnac.typos import MAX_EDITS, MAX_NODES, Candidates, Channel, Costs, TooManyCandidates, candidates, spell_all
 
 SEARCH_BYTES = 2**28  # rough cap on the memory of one group's search (states and frontier)
 DEFAULT_LAMBDA = 0.5  # the lexicon's weight for a checkpoint that carries one but no fitted weight (a run cut short)
 FEW_PREFIXES = 16  # up to this many distinct prefixes a call builds only the part of a list below them
+CHANNELS_KEPT = 16  # typing channels whose costs a completer keeps
 FRONTIER_BYTES = 28  # one frontier entry: pid, parent, token, length, trie (int32) + lp (float64); a
 # mixture adds its bound (float64), a blocklist its node (int32): the cap is rough
 
@@ -200,7 +201,7 @@ class Completer:
             raise ValueError("beam search does not take max_edits: typo-tolerant completion is exact search only")
         results = [Result(prefix) for prefix in prefixes]
         todo = self._fold(results, max_edits)
-        tries = self._candidates(list(todo), max_edits, channel or Channel(), max_length) if max_edits else None
+        tries = self._candidates(todo, results, max_edits, channel or Channel(), max_length) if max_edits else None
         options = self._options(lexicon, mode, mixture_lambda, exclude, list(todo), tries)
         # With typos each prefix first reads its candidate trie: nodes, each a state and log-probs, and roots.
         extra = sum(len(t.parent) for t in tries.values()) / len(tries) if tries else 0.0
@@ -246,14 +247,26 @@ class Completer:
             exclude = Lexicon(exclude, self.vocab, self.lowercase)
         return _Options(mode, lexicon, lam, _check_lexicon(exclude, self.vocab))
 
-    def _candidates(self, folded: list[str], max_edits: int, channel: Channel, max_length: int) -> dict[str, Candidates]:
-        """Each folded prefix's trie of intended prefixes (rnnac.typos.candidates)."""
+    def _candidates(self, todo: dict[str, list[int]], results: list[Result], max_edits: int, channel: Channel,
+                    max_length: int) -> dict[str, Candidates]:
+        """Each folded prefix's trie of intended prefixes (rnnac.typos.candidates). A prefix with
+        more than MAX_NODES of them leaves `todo`, its results saying so."""
         if channel not in self._costs:
+            if len(self._costs) >= CHANNELS_KEPT:  # a server's clients may ask for any number of channels
+                self._costs.clear()
             self._costs[channel] = channel.costs(self.vocab.chars)
         costs = self._costs[channel]
         outside = len(self.vocab)  # the token id of a character outside the vocabulary
         ids = {ch: i for i, ch in enumerate(self.vocab.chars, start=1)}
-        return {p: candidates([ids.get(ch, outside) for ch in p], costs, max_edits, max_length) for p in folded}
+        tries = {}
+        for folded in list(todo):
+            try:
+                tries[folded] = candidates([ids.get(ch, outside) for ch in folded], costs, max_edits, max_length)
+            except TooManyCandidates:
+                for i in todo.pop(folded):
+                    results[i].error = (f"{results[i].prefix!r} has more than {MAX_NODES:,} candidate prefixes within "
+                                        f"{max_edits} edits: allow fewer edits, or type more of it")
+        return tries
 
     def _fold(self, results: list[Result], max_edits: int = 0) -> dict[str, list[int]]:
         """Each distinct normalised, folded prefix -> the positions it answers, so it is searched
@@ -368,8 +381,11 @@ def _fill(result: Result, folded: str, answer: _Answer, lowercase: bool) -> None
     typed = fold(result.prefix, lowercase=False)
     result.completions = list(zip(answer.words, answer.logprobs))
     result.known, result.edits = list(answer.known), list(answer.edits)
-    result.corrected = [result.prefix if fixed == folded else _case_like(typed, fixed) for fixed in answer.corrected]
-    result.shown = [as_typed(typed if fixed == folded else _case_like(typed, fixed), fixed, word, form, lowercase)
+    def as_shown(fixed: str) -> str:  # a corrected prefix as shown: a case-sensitive model's as it is
+        return result.prefix if fixed == folded else _case_like(typed, fixed) if lowercase else fixed
+
+    result.corrected = [as_shown(fixed) for fixed in answer.corrected]
+    result.shown = [as_typed(as_shown(fixed), fixed, word, form, lowercase)
                     for word, form, fixed in zip(answer.words, answer.written, answer.corrected)]
     result.truncated, result.expansions = answer.truncated, answer.used
 

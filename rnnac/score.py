@@ -49,7 +49,9 @@ def score_words(completer, words: Sequence[str], lexicon: Lexicon | None = None,
     todo = []
     for i, (result, w) in enumerate(zip(results, folded)):
         char = completer.vocab.unknown_char(w)
-        if char is not None:
+        if not w:
+            result.error = "the empty word is not a word"
+        elif char is not None:
             result.error = str(UnknownCharError(result.word, char))
         else:
             todo.append(i)

@@ -173,7 +173,7 @@ class Api:
 
     def model_of(self, params: dict) -> str:
         name = params.get("model", self.default)
-        if name not in self.models:
+        if not isinstance(name, str) or name not in self.models:
             raise BadRequest(f"unknown model {str(name)[:40]!r}; this server has {', '.join(map(repr, self.models))}")
         return name
 
@@ -211,6 +211,8 @@ class Api:
             raise BadRequest("lambda goes with mixture")
         if mixture and not served.completer.has_lexicon:
             raise BadRequest(f"model {served.name!r} carries no lexicon: mixture needs one")
+        if mixture and lam is None and served.completer.mixture_lambda >= 1.0:
+            raise BadRequest(f"model {served.name!r} gives its lexicon all the weight: give a lambda below 1 to score")
         lexicon = served.completer.lexicon if mixture else None
         scores = score_words(served.completer, words, lexicon, lam)  # on the loop's thread, as searches are
         records = [_score_record(s, per_char) for s in scores]
@@ -240,12 +242,16 @@ def create_app(models: dict[str, Served]) -> Starlette:
     return app
 
 
-def _query(request: Request, allowed: set[str]) -> dict[str, str]:
-    """The query's parameters, each once (repeated: the last; w may repeat); BadRequest for unknown ones."""
+def _query(request: Request, allowed: set[str]) -> dict:
+    """The query's parameters, each once (repeated: the last), edit_prob as the list of all of
+    them (w is read apart); BadRequest for unknown ones."""
     for key in request.query_params:
         if key not in allowed:
             raise BadRequest(f"unknown option {key!r}")
-    return dict(request.query_params)
+    params = dict(request.query_params)
+    if "edit_prob" in params:
+        params["edit_prob"] = request.query_params.getlist("edit_prob")
+    return params
 
 
 async def _body(request: Request) -> dict:
@@ -276,6 +282,10 @@ def _texts(values: list, what: str) -> list[str]:
             raise BadRequest(f"each {what} must be a string, got {json.dumps(value)[:40]}")
         if len(value) > MAX_CHARS:
             raise BadRequest(f"a {what} of {len(value):,} characters, more than {MAX_CHARS:,}")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate, which JSON can carry as \ud800
+            raise BadRequest(f"a {what} that is not valid Unicode: {json.dumps(value)[:40]}") from None
     return [v.strip() for v in values]
 
 

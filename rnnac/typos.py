@@ -38,7 +38,9 @@ import numpy as np
 
 KEYBOARDS = ("qwerty", "none")
 ADJACENT_SHARE = 0.6  # of a substitution, the share that lands on a key next to the intended one
-MAX_EDITS = 3  # the candidates grow about (m K)^N: past this they take seconds
+MAX_EDITS = 3  # the candidates grow about as m^N K^N; MAX_NODES bounds them whatever N
+MAX_NODES = 50_000  # candidate trie nodes for one typed prefix: 1 edit of 60 characters, 2 of 4, 3 of 2
+MAX_CELLS = 20_000_000  # entries of one level's dynamic program (n, C, J, X), 160 MB of float64
 _QWERTY_ROWS = ("1234567890-=", "qwertyuiop[]\\", "asdfghjkl;'", "zxcvbnm,./")
 _QWERTY_SHIFT = (0.0, 0.5, 0.75, 1.25)  # each row's offset to the right, in keys
 _NEIGHBOUR_DISTANCE = 1.3  # keys this close (centre to centre, in keys) are neighbours: 6 for a letter
@@ -74,9 +76,11 @@ class Channel:
 
     @classmethod
     def parse(cls, specs: Sequence[str], keyboard: str = "qwerty") -> Channel:
-        """A channel from --edit-prob values: a number scales the defaults to that total error
-        rate; KIND=P (KIND one of sub, ins, del, trans) sets one kind. Later values win."""
-        values = {f.name: getattr(cls, f.name) for f in fields(cls) if f.name != "keyboard"}
+        """A channel from --edit-prob values: a number sets the total error rate, every kind in
+        the defaults' shares; KIND=P (KIND one of sub, ins, del, trans) sets one kind. Later
+        values win."""
+        defaults = {f.name: getattr(cls, f.name) for f in fields(cls) if f.name != "keyboard"}
+        values = dict(defaults)
         for spec in specs:
             kind, _, text = spec.rpartition("=")
             try:
@@ -84,8 +88,7 @@ class Channel:
             except ValueError:
                 raise ValueError(f"--edit-prob {spec!r}: expected a probability or KIND=P") from None
             if not kind:
-                total = sum(values.values())
-                values = {name: p * value / total for name, value in values.items()} if total else values
+                values = {name: p * share / sum(defaults.values()) for name, share in defaults.items()}
             elif kind in cls.KINDS:
                 values[cls.KINDS[kind]] = p
             else:
@@ -155,6 +158,10 @@ def _adjacent(chars: Sequence[str]) -> np.ndarray:
             if i != j and p is not None and r is not None:
                 adjacent[i, j] = math.dist(p, r) <= _NEIGHBOUR_DISTANCE
     return adjacent
+
+
+class TooManyCandidates(Exception):
+    """A typed prefix has more candidate prefixes than MAX_NODES within its edits."""
 
 
 class Candidates(NamedTuple):
@@ -230,6 +237,8 @@ def candidates(typed: Sequence[int], costs: Costs, max_edits: int, max_length: i
     level, D_parent, last = np.array([0]), np.full_like(D, -np.inf), np.array([0])
     depth, n = 0, 1
     while len(level) and depth < max_length:
+        if n > MAX_NODES or len(level) * C * J * X > MAX_CELLS:
+            raise TooManyCandidates(f"more than {MAX_NODES:,} candidate prefixes")
         # For speed, apart: the nodes with an edit left, any of whose next characters may be an
         # edit, and the others, whose children match t[j] or swap two typed characters.
         fresh = np.isfinite(D[:, :, :-1]).any(axis=(1, 2))  # (n,)

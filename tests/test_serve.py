@@ -93,6 +93,13 @@ def test_post_complete_answers_a_batch_in_order(client, en):
     assert client.post("/complete", json={"prefixes": []}).json() == {"version": 1, "results": []}
 
 
+def test_edit_prob_may_repeat(client, en):
+    got = client.get("/complete", params=[("q", "wrold"), ("max_edits", "1"), ("edit_prob", "sub=0.3"), ("edit_prob", "trans=0.001")])
+    channel = Channel.parse(["sub=0.3", "trans=0.001"])
+    assert got.json() == json.loads(json.dumps(completion_record(en.complete("wrold", max_edits=1, channel=channel))))
+    assert got.json() != client.get("/complete", params={"q": "wrold", "max_edits": 1, "edit_prob": "trans=0.001"}).json()
+
+
 def test_an_unknown_character_is_an_error_record_not_a_failure(client):
     response = client.get("/complete", params={"q": "r#c"})
     assert response.status_code == 200 and "'#'" in response.json()["error"]
@@ -112,8 +119,9 @@ def test_models_are_chosen_by_name(client, tiny_path):
 def test_score(client, en):
     one = client.get("/score", params={"w": "record", "chars": "1"}).json()
     assert one == json.loads(json.dumps(score_record(score_words(en, ["record"])[0], per_char=True)))
-    mixed = client.get("/score", params=[("w", "record"), ("w", "r#"), ("mixture", "1"), ("lambda", "0.5")]).json()
-    expected = score_words(en, ["record", "r#"], en.lexicon, 0.5)
+    mixed = client.get("/score", params=[("w", "record"), ("w", "r#"), ("w", ""), ("mixture", "1"), ("lambda", "0.5")]).json()
+    expected = score_words(en, ["record", "r#", ""], en.lexicon, 0.5)
+    assert [r.get("error") for r in mixed["results"]][2] == "the empty word is not a word"
     assert mixed == {"version": 1, "results": [json.loads(json.dumps(score_record(s))) for s in expected]}
 
 
@@ -141,6 +149,8 @@ def test_score(client, en):
     ("post", "/complete", "one prefix too many", "10,001 prefixes"),
     ("post", "/complete", b'{"prefixes": ["a"], "q": "b"}', "unknown option 'q'"),
     ("post", "/complete", b'{"prefixes": ["a"], "k": 2.5}', "k must be an integer"),
+    ("post", "/complete", b'{"prefixes": ["a"], "model": ["en"]}', "unknown model"),
+    ("post", "/complete", b'{"prefixes": ["\\ud800"]}', "not valid Unicode"),
     ("get", "/score", None, "give a word"),
     ("get", "/score?w=ab&lambda=0.5", None, "lambda goes with mixture"),
     ("get", "/score?w=ab&mixture=1&lambda=1", None, "lambda must be in [0.0, 1.0)"),

@@ -84,5 +84,16 @@ def test_evaluate_typos_command():
     assert {r[0] for r in rows[1:]} == {"rnnac", "rnnac_edits", "trie", "trie_lev1"}
     by = {(r[0], r[1]): r for r in rows[1:]}
     assert int(by["rnnac", "clean"][2]) + int(by["rnnac", "mistyped"][2]) == 40
+    assert float(by["rnnac_edits", "mistyped"][4]) > float(by["rnnac", "mistyped"][4])  # typos forgiven
     plain = CliRunner().invoke(cli, ["evaluate", "data/words.tsv", "--typos", "0.5", "--typo-words", "20"])
     assert plain.exit_code == 0 and "rnnac --max-edits 1" in plain.stdout and "Levenshtein" in plain.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--typos", "0.3", "--no-baselines"], "drop --no-baselines"),
+    (["--typos", "0.3", "--search", "known"], "drop --search"),
+    (["--typed", "3"], "--typed goes with --typos"),
+])
+def test_typo_options_are_checked(args, message):
+    result = CliRunner().invoke(cli, ["evaluate", "data/words.tsv", *args])
+    assert result.exit_code == 2 and message in result.stderr

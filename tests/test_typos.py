@@ -293,3 +293,27 @@ def test_memory_splits_do_not_change_typo_results(monkeypatch):
     for a, b in zip(alone, together):
         assert [w for w, _ in a.completions] == [w for w, _ in b.completions] and a.edits == b.edits
         np.testing.assert_allclose([lp for _, lp in a.completions], [lp for _, lp in b.completions], rtol=0, atol=1e-12)
+
+
+def test_too_many_candidates_is_an_error_record_for_that_prefix_only():
+    completer = Completer.load()
+    results = completer.complete_many(["recommen", "teh"], 3, max_edits=2)
+    assert "more than 50,000 candidate prefixes" in results[0].error and not results[0].completions
+    assert results[1].error is None and results[1].completions[0][0] == "the"
+
+
+def test_a_bare_rate_scales_the_defaults_whatever_came_before():
+    assert Channel.parse(["0", "0.04"]) == Channel()
+    assert Channel.parse(["sub=0.3", "0.08"]).sub == pytest.approx(2 * Channel.sub)
+
+
+def test_a_case_sensitive_models_corrections_keep_their_case():
+    from rnnac import Vocab
+    from rnnac.lexicon import Lexicon
+
+    vocab = Vocab("aAbc")
+    model = __import__("rnnac").RNN.init(len(vocab), 5, seed=0, dtype=np.float64)
+    lexicon = Lexicon(["aAbc", "cab"], vocab, lowercase=False, counts=[1000, 1])
+    completer = Completer(model, vocab, lowercase=False, lexicon=lexicon, mixture_lambda=0.99)
+    result = completer.complete("Aab", 1, max_length=6, max_edits=1, channel=Channel(keyboard="none"))  # aA swapped
+    assert (result.shown, result.edits, result.corrected) == (["aAbc"], [1], ["aAb"])
