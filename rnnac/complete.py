@@ -3,7 +3,9 @@
 A Completer reads every prefix with the model, then hands the states to a search (rnnac.search:
 exact best-first or beam) over groups of prefixes sized to bound the search's memory. With a
 lexicon (the words the model was trained on, with their counts) it ranks words by a mixture of
-the lexicon's frequencies and the model (rnnac.search explains the scores and the modes).
+the lexicon's frequencies and the model (rnnac.search explains the scores and the modes). With
+typing errors allowed (max_edits), it first builds each prefix's trie of candidate intended
+prefixes (rnnac.typos), reads all their nodes depth by depth, and searches below the candidates.
 
 Shapes: G prefixes searched together, T prefix characters, H hidden, K vocabulary (id 0 is the
 word boundary).

@@ -40,6 +40,21 @@ expansions (node evaluations) is spent (truncated). Words are at most `max_lengt
 prefix included: a node of that length is evaluated only for the probability that the word ends
 there, and a longer prefix has no completion.
 
+Typos (rnnac.typos). With edits allowed, a typed prefix t has many candidate intended prefixes
+s, each with its channel log P(t | s), and the exact search runs below all of them at once: each
+candidate is a root (Roots.group names its typed prefix, which owns the top k, the budget and the
+bounds' threshold), scored as above with offsets that fold in the channel and a normaliser over
+every candidate (Scoring.of_typos):
+
+    P(w | t) = P(w) P(t | s) / Z(t)      Z(t) = sum over candidates s of P(s*) P(t | s)
+
+A word below several candidates (s and a longer s') is scored once, from its owner: the
+candidate on its path with the best channel, the shortest on a tie (P(w) is the same from each).
+A root owned by a shorter candidate gets -inf offsets and is never expanded; a search below an
+owner drops the children that are candidates with a better channel (Owners). So each word is
+found on one path, its best, and the bounds above still hold root by root: the search stays
+exact.
+
 Shapes: G prefixes searched together, N nodes evaluated at once, H hidden, K vocabulary (id 0 is
 the word boundary); a beam search keeps `width` nodes per prefix.
 """
