@@ -46,6 +46,9 @@ MAX_CHARS = 1000  # characters in a prefix or a word
 MAX_K = 1000
 MAX_BATCH = 10_000  # prefixes or words in one request
 MAX_BODY = 16 * 2**20  # bytes of a POST body
+CHUNK = 512  # a batch of more prefixes is searched this many at a time (0.1 s), other requests served between
+TYPO_CHUNK = 64  # the same with typos, which take ~8 times longer a prefix
+CHUNK_PAUSE = 0.001  # seconds the loop gets between chunks to read the other requests
 PAGE = Path(__file__).with_name("page.html")
 PLURAL = {"prefix": "prefixes", "word": "words"}
 
@@ -96,6 +99,11 @@ class Options:
     budget: int = 2000
     max_length: int = 32
 
+    @property
+    def chunk(self) -> int:
+        """Prefixes searched at a time in a big batch."""
+        return TYPO_CHUNK if self.max_edits else CHUNK
+
     def keywords(self, completer) -> dict:
         """complete_many's keyword arguments, checked; BadRequest for a combination it refuses."""
         from rnnac.typos import Channel
@@ -125,7 +133,9 @@ class Batcher:
     search runs the loop reads no sockets; requests arriving meanwhile wait in the kernel's
     buffers and make the next batch. Handing searches to a worker thread instead measured
     slower: it adds a thread switch to every request and overlaps little, since most of a
-    search holds the GIL.
+    search holds the GIL. A batch of more than CHUNK prefixes (TYPO_CHUNK with typos: a big POST) is searched a chunk
+    at a time, the loop reading the other requests between chunks and answering them first,
+    so that one client's big batch does not stall everyone's keystrokes.
     """
 
     def __init__(self, models: dict[str, Served]):
@@ -145,23 +155,48 @@ class Batcher:
         batches, self.waiting = self.waiting, {}
         for options, requests in batches.items():
             prefixes = [p for batch, _ in requests for p in batch]
-            self.requests, self.searches = self.requests + len(requests), self.searches + 1
+            self.requests += len(requests)
+            if len(prefixes) > options.chunk:  # a big batch goes in chunks, letting other requests in between
+                asyncio.get_running_loop().create_task(self._answer_in_chunks(options, requests, prefixes))
+                continue
             try:
                 results = self._complete(options, prefixes)
             except Exception as e:  # a BadRequest, or a fault: every request of the batch hears of it
-                for _, future in requests:
-                    if not future.done():
-                        future.set_exception(e)
+                _fail(requests, e)
                 continue
-            start = 0
-            for batch, future in requests:
-                if not future.done():  # its client may have gone
-                    future.set_result(results[start : start + len(batch)])
-                start += len(batch)
+            _answer(requests, results)
+
+    async def _answer_in_chunks(self, options: Options, requests, prefixes: list[str]) -> None:
+        results = []
+        for start in range(0, len(prefixes), options.chunk):
+            if start:
+                await asyncio.sleep(CHUNK_PAUSE)  # the loop reads the sockets; their requests go first
+            try:
+                results += self._complete(options, prefixes[start : start + options.chunk])
+            except Exception as e:
+                _fail(requests, e)
+                return
+        _answer(requests, results)
 
     def _complete(self, options: Options, prefixes: list[str]):
+        self.searches += 1
         completer = self.models[options.model].completer
         return completer.complete_many(prefixes, **options.keywords(completer))
+
+
+def _answer(requests, results: list) -> None:
+    """Give each waiting request its share of a batch's results, in order."""
+    start = 0
+    for batch, future in requests:
+        if not future.done():  # its client may have gone
+            future.set_result(results[start : start + len(batch)])
+        start += len(batch)
+
+
+def _fail(requests, error: Exception) -> None:
+    for _, future in requests:
+        if not future.done():
+            future.set_exception(error)
 
 
 class Api:

@@ -233,6 +233,24 @@ def test_requests_arriving_during_a_search_go_together_next():
     assert completer.calls == [(["a"], 5), (["d", "e", "f"], 5)]
 
 
+def test_a_big_batch_goes_in_chunks_and_lets_others_in_between():
+    from rnnac.serve import CHUNK
+
+    big = [f"p{i}" for i in range(2 * CHUNK + 1)]  # no typos: chunks of CHUNK
+    later = []
+    completer = FakeCompleter(during_first_call=lambda: later.append(asyncio.ensure_future(batcher.complete(five, ["x"]))))
+    batcher, five, _ = batcher_with(completer)
+
+    async def scenario():
+        answer = await batcher.complete(five, big)
+        return answer, await later[0]
+
+    answer, small = asyncio.run(scenario())
+    assert answer == [f"answer to {p}" for p in big] and small == ["answer to x"]
+    assert [calls for calls, _ in completer.calls] == [big[:CHUNK], ["x"], big[CHUNK : 2 * CHUNK], big[2 * CHUNK :]]
+    assert (batcher.requests, batcher.searches) == (2, 4)
+
+
 def test_a_failed_search_fails_its_batch_only():
     from rnnac.serve import BadRequest
 
@@ -314,6 +332,29 @@ def test_concurrent_clients_of_a_real_server_share_searches(server):
     assert all(status == 200 and record["prefix"] == w[:3] and record["completions"] for (status, record), w in zip(answers, words))
     served = server.get("/info")[1]["served"]
     assert served["requests"] == len(words) and served["searches"] < len(words)
+
+
+def test_a_keystroke_is_answered_while_a_big_batch_is_searched(server):
+    prefixes = [w[:5] for w in open("data/words.tsv").read().split()[::2][:2000] if w.isalpha()]
+    body = json.dumps({"prefixes": prefixes, "max_edits": 1}).encode()
+    took = {}
+
+    def post():
+        request = urllib.request.Request(server.url + "/complete", data=body, headers={"content-type": "application/json"})
+        start = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=120) as response:
+            assert response.status == 200 and len(json.loads(response.read())["results"]) == len(prefixes)
+        took["post"] = time.perf_counter() - start
+
+    thread = threading.Thread(target=post)
+    thread.start()
+    time.sleep(0.3)  # the batch is being searched, a chunk at a time
+    start = time.perf_counter()
+    status, record = server.get("/complete?q=rec&k=1")
+    took["get"] = time.perf_counter() - start
+    thread.join(120)
+    assert status == 200 and record["completions"][0]["word"] == "record"
+    assert took["get"] < took["post"] / 4  # it waited for a chunk of the batch at most, not for all of it
 
 
 def test_sigterm_lets_a_request_in_flight_finish(server):
