@@ -28,7 +28,7 @@ from rnnac.data import BOUNDARY, Vocab
 from rnnac.errors import CheckpointError, UnknownCharError
 from rnnac.model import RNN
 from rnnac.lexicon import Lexicon, LexiconData, fold
-from rnnac.search import MODES, BeamSearch, ExactSearch, OutOfMemory, Owners, Roots, Scoring
+from rnnac.search import MODES, BeamSearch, ExactSearch, OutOfMemory, Owners, Pending, Roots, Scoring
 from rnnac.typos import MAX_EDITS, MAX_NODES, Candidates, Channel, Costs, TooManyCandidates, candidates, spell_all
 
 SEARCH_BYTES = 2**28  # rough cap on the memory of one group's search (states and frontier)
@@ -326,19 +326,29 @@ class Completer:
     def _search_typos(self, prefixes: list[str], tries: list[Candidates], k, max_length, budget, options: _Options) -> list[_Answer]:
         """The answers for distinct, folded prefixes, searched below their candidates (rnnac.typos)."""
         nodes = _CandidateNodes(tries)
-        a, logp, prefix_lp = nodes.read(self.model)  # (n, H), (n, K), (n,)
-        roots_at = np.flatnonzero(nodes.channel > -np.inf)  # (R,) the candidates: the search's roots
+        cands = np.flatnonzero(nodes.channel > -np.inf)  # (R,) the candidates: the search's roots, r -> node
+        owned = nodes.owned()  # (n,)
+        # For speed, a leaf's state is read only if the search comes to it (Pending): a third of the
+        # nodes. (A trie's top, the empty string, is read whatever: it has no parent to start from.)
+        leaf = nodes.leaves() & (nodes.depth > 0)  # (n,)
+        a, logp, prefix_lp = nodes.read(self.model, skip=leaf)  # (n, H), (n, K), (n,); leaves' a and logp unset
         trie, block = nodes.walk(options.lexicon), nodes.walk(options.exclude)  # (n,) each
-        roots = Roots(a[roots_at], logp[roots_at], nodes.depth[roots_at], trie[roots_at], block[roots_at],
-                      prefix_lp[roots_at], nodes.group[roots_at], roots_at.astype(np.int32))
-        owners = Owners(nodes.children(len(self.vocab)), np.append(nodes.channel, -np.inf), nodes.channel[roots_at])
-        scoring = Scoring.of_typos(roots, nodes.channel[roots_at], nodes.owned()[roots_at], owners, options.mode,
+        every = Roots(None, None, nodes.depth[cands], trie[cands], block[cands], prefix_lp[cands], nodes.group[cands],
+                      cands.astype(np.int32), np.arange(len(cands)))
+        owners = Owners(nodes.children(len(self.vocab)), np.append(nodes.channel, -np.inf), nodes.channel[cands])
+        scoring = Scoring.of_typos(every, nodes.channel[cands], owned[cands], owners, options.mode,
                                    options.lexicon, options.mixture_lambda, options.exclude)
+        read = np.flatnonzero(~leaf[cands])  # (R_read,) roots read already
+        roots = Roots(a[cands[read]], logp[cands[read]], *(column[read] for column in every[2:]))
+        later = np.flatnonzero(leaf[cands] & owned[cands])  # (P,) the others that search their words
+        parents, parent_of = _distinct(nodes.parent[cands[later]])
+        pending = Pending(a[parents], parent_of, nodes.token[cands[later]], Roots(None, None, *(column[later] for column in every[2:])))
         max_rows = SEARCH_BYTES // self._bytes_per_eval() if len(prefixes) > 1 else None
-        search = ExactSearch(self.model, roots, k, max_length, budget, scoring, max_rows, groups=len(prefixes))
+        search = ExactSearch(self.model, roots, k, max_length, budget, scoring, max_rows, groups=len(prefixes), pending=pending)
         best_lp, best_row, truncated, used = search.run()
         suffixes, root_row = search.tree.suffixes(best_row, self._chars)  # (G, k) each
-        node = np.append(roots_at, -1)[root_row]  # (G, k) candidate nodes, -1 where no word is found
+        node = np.array([[cands[search.root_of_row[row]] if row >= 0 else -1 for row in rows] for rows in root_row.tolist()],
+                        dtype=np.int64).reshape(root_row.shape)  # (G, k) candidate nodes, -1 where no word is found
         spelled = nodes.strings(self._chars)[node].tolist()  # (G, k) the candidates' strings
         out = []
         for row_nodes, row_spelled, answer in zip(node.tolist(), spelled, self._answers(
@@ -392,6 +402,17 @@ def _fill(result: Result, folded: str, answer: _Answer, lowercase: bool) -> None
     result.truncated, result.expansions = answer.truncated, answer.used
 
 
+def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct values, sorted; each value's index among them): np.unique(values,
+    return_inverse=True) without its import of numpy.ma, which costs a cold start 20 ms."""
+    order = np.argsort(values, kind="stable")
+    first = np.ones(len(values), dtype=bool)
+    first[1:] = values[order][1:] != values[order][:-1]
+    inverse = np.empty(len(values), dtype=np.int64)
+    inverse[order] = np.cumsum(first) - 1
+    return values[order][first], inverse
+
+
 def _case_like(typed: str, corrected: str) -> str:
     """A corrected prefix in the case of what was typed: capitals if typed in capitals (two or
     more), a capital first letter if typed so."""
@@ -415,8 +436,10 @@ class _CandidateNodes:
             np.concatenate([getattr(t, name) for t in tries]) for name in ("token", "depth", "channel", "edits"))
         self.levels = [np.flatnonzero(self.depth == d) for d in range(int(self.depth.max(initial=0)) + 1)]
 
-    def read(self, model: RNN) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every node's hidden state (n, H), next-token log-probs (n, K) and log P_rnn(s*) (n,)."""
+    def read(self, model: RNN, skip: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every node's hidden state (n, H), next-token log-probs (n, K) and log P_rnn(s*) (n,);
+        the nodes of `skip` (n,) (no children: leaves) get their log P_rnn(s*) only, their state
+        and log-probs left unset."""
         n = len(self.parent)
         a = np.empty((n, model.hidden_size), dtype=model.dtype)
         logp = np.empty((n, model.vocab_size), dtype=model.dtype)
@@ -425,9 +448,17 @@ class _CandidateNodes:
         a[top], logp[top] = model.step(model.initial_state(len(top)), np.full(len(top), BOUNDARY))
         for level in self.levels[1:]:
             parent, token = self.parent[level], self.token[level]
-            a[level], logp[level] = model.step(a[parent], token)
             prefix_lp[level] = prefix_lp[parent] + logp[parent, token]
+            if skip is not None:
+                level = level[~skip[level]]
+            a[level], logp[level] = model.step(a[self.parent[level]], self.token[level])
         return a, logp, prefix_lp
+
+    def leaves(self) -> np.ndarray:
+        """(n,) the nodes without children."""
+        leaf = np.ones(len(self.parent), dtype=bool)
+        leaf[self.parent[self.parent >= 0]] = False
+        return leaf
 
     def walk(self, lexicon: Lexicon | None) -> np.ndarray:
         """Every node's lexicon node (n,): -1 off it, 0 for all without a lexicon."""

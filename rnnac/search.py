@@ -84,6 +84,17 @@ class Roots(NamedTuple):
     prefix_lp: np.ndarray  # (G,) log P_rnn(s*), the RNN's log-prob of the prefix's characters
     group: np.ndarray | None = None  # (G,) the typed prefix each root answers (typos: several roots each); None: its own
     cand: np.ndarray | None = None  # (G,) with typos, each root's node in its typed prefix's candidate trie
+    root: np.ndarray | None = None  # (G,) with typos, each root's index into the scoring's offsets
+
+
+class Pending(NamedTuple):
+    """With typos, candidate roots whose states are not read yet (the candidate tries' leaves):
+    the search evaluates one only when its bound comes up, from its parent's state."""
+
+    parent_a: np.ndarray  # (P', H) the states of their parents, distinct
+    parent: np.ndarray  # (P,) each one's parent, a row of parent_a
+    token: np.ndarray  # (P,) its last character
+    roots: Roots  # a, logp unused (None); length, trie, block, group, cand, root as for Roots
 
 
 class Owners(NamedTuple):
@@ -211,6 +222,16 @@ class Scoring:
             key[below < 0] = -np.inf
         return key
 
+    def root_bounds(self, root: np.ndarray, trie: np.ndarray) -> np.ndarray:
+        """With typos, the bounds (P,) of roots not yet evaluated: log(a maxc(s) + b), the bound
+        of a node with u empty (module docstring)."""
+        key = self.rnn_offset[root].astype(np.float64)  # log b P_rnn("" | s) = log b
+        if self.mode != "open":
+            key = np.logaddexp(self.lex_offset[root] + self.lexicon.log_max_below[trie], key)
+            if self.mode == "known":
+                key[trie < 0] = -np.inf
+        return key
+
     def known(self, trie: np.ndarray) -> np.ndarray:
         """Whether words ending at these lexicon nodes (...) are lexicon words."""
         return self.lexicon.ends[trie] if self.lexicon is not None else np.zeros(np.shape(trie), dtype=bool)
@@ -323,13 +344,13 @@ class ExactSearch:
     """Batched best-first search by bound, in threshold rounds (see the module docstring)."""
 
     def __init__(self, model: RNN, roots: Roots, k: int, max_length: int, budget: int, scoring: Scoring,
-                 max_rows: int | None = None, groups: int | None = None):
+                 max_rows: int | None = None, groups: int | None = None, pending: Pending | None = None):
         R = len(roots.a)  # roots: one per prefix, or with typos (roots.group) many per typed prefix, of `groups`
         pid = np.arange(R, dtype=np.int32) if roots.group is None else roots.group.astype(np.int32)  # (R,)
         G = R if groups is None else groups
         self.model, self.max_length, self.budget, self.scoring = model, max_length, budget, scoring
         self.max_rows = max_rows  # raise OutOfMemory past this many evaluated nodes (None: never)
-        self.tree = _Tree(roots.a.shape[1], roots.a.dtype, max(64, 64 * G + R))
+        self.tree = _Tree(roots.a.shape[1], roots.a.dtype, max(64, 64 * G + R + (0 if pending is None else len(pending.parent))))
         self.top = TopK(G, k)
         self.used = np.zeros(G, dtype=np.int64)  # (G,) nodes evaluated per prefix
         self.frontier: list[dict[str, np.ndarray]] = []  # nodes not yet evaluated, in parts
@@ -342,9 +363,27 @@ class ExactSearch:
         if scoring.exclude is not None:
             root["block"] = roots.block
         if scoring.owners is not None:
-            root["root"], root["cand"] = np.arange(R, dtype=np.int32), roots.cand
+            root["root"], root["cand"] = roots.root.astype(np.int32), roots.cand
+            root["new_root"] = np.zeros(R, dtype=bool)
+        self.root_of_row = {row: r for row, r in enumerate(root.get("root", np.zeros(0, dtype=np.int32)).tolist())}
         never = np.full(G, np.inf)  # (G,) the roots' children all start in the frontier
         self._expand(root, roots.logp, never)
+        if pending is not None and len(pending.parent):
+            self._pend(pending)
+
+    def _pend(self, pending: Pending) -> None:
+        """Put roots not yet evaluated in the frontier, their parents' states as rows of the tree
+        (rows no word ends at, parent -1)."""
+        roots = pending.roots
+        anchor = self.tree.add(pending.parent_a, np.full(len(pending.parent_a), -1), np.zeros(len(pending.parent_a)),
+                               np.full(len(pending.parent_a), -1))
+        entry = {"pid": roots.group.astype(np.int32), "parent": anchor[pending.parent].astype(np.int32),
+                 "token": pending.token.astype(np.int32), "lp": np.zeros(len(pending.parent)), "length": roots.length,
+                 "trie": roots.trie, "key": self.scoring.root_bounds(roots.root, roots.trie),
+                 "root": roots.root.astype(np.int32), "cand": roots.cand, "new_root": np.ones(len(pending.parent), dtype=bool)}
+        if self.scoring.exclude is not None:
+            entry["block"] = roots.block
+        self.frontier.append(entry)
 
     def run(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(best scores (G, k), best_row (G, k), truncated (G,), used (G,))."""
@@ -381,6 +420,10 @@ class ExactSearch:
             layer = self._limit(layer)
             a, logp = self.model.step(self.tree.a[layer["parent"]], layer["token"])  # (N, H), (N, K)
             layer["row"] = self.tree.add(a, layer["parent"], layer["token"], layer["trie"])
+            if "new_root" in layer and layer["new_root"].any():  # roots evaluated now: words below them start here
+                rows = layer["row"][layer["new_root"]]
+                self.tree.parent[rows], self.tree.depth[rows] = -1, 0
+                self.root_of_row.update(zip(rows.tolist(), layer["root"][layer["new_root"]].tolist()))
             self.used += np.bincount(layer["pid"], minlength=len(self.used))
             if self.max_rows is not None and self.tree.n > self.max_rows:
                 raise OutOfMemory
@@ -408,7 +451,7 @@ class ExactSearch:
         if block is not None:
             entry["block"] = block
         if cand is not None:
-            entry["root"], entry["cand"] = node["root"][i], cand
+            entry["root"], entry["cand"], entry["new_root"] = node["root"][i], cand, np.zeros(len(i), dtype=bool)
         return entry
 
     def _limit(self, layer):
