@@ -424,7 +424,7 @@ class ExactSearch:
                 rows = layer["row"][layer["new_root"]]
                 self.tree.parent[rows], self.tree.depth[rows] = -1, 0
                 self.root_of_row.update(zip(rows.tolist(), layer["root"][layer["new_root"]].tolist()))
-            self.used += np.bincount(layer["pid"], minlength=len(self.used))
+            self.used += np.bincount(_charged(layer), minlength=len(self.used))
             if self.max_rows is not None and self.tree.n > self.max_rows:
                 raise OutOfMemory
             layer = self._expand(layer, logp, threshold)
@@ -455,14 +455,16 @@ class ExactSearch:
         return entry
 
     def _limit(self, layer):
-        """The layer's best nodes that each prefix's remaining budget allows; the rest wait."""
-        count = np.bincount(layer["pid"], minlength=len(self.used))
+        """The layer's best nodes that each prefix's remaining budget allows; the rest wait.
+        Roots evaluated late (typos) are not charged: reading a candidate is not a search step."""
+        count = np.bincount(_charged(layer), minlength=len(self.used))
         room = self.budget - self.used
         if (count <= room).all():
             return layer
-        order, sorted_pid, rank = _rank_within_groups(layer["pid"], layer[self.key])
-        fits = np.empty(len(order), dtype=bool)
-        fits[order] = rank < room[sorted_pid]
+        fits = layer["new_root"].copy() if "new_root" in layer else np.zeros(len(layer["pid"]), dtype=bool)
+        charged = np.flatnonzero(~fits)
+        order, sorted_pid, rank = _rank_within_groups(layer["pid"][charged], layer[self.key][charged])
+        fits[charged[order]] = rank < room[sorted_pid]
         self.frontier.append(_take(layer, ~fits))
         return _take(layer, fits)
 
@@ -536,6 +538,12 @@ class BeamSearch:
         self.logp = np.zeros((*lp.shape, K), dtype=logp.dtype)  # (G, width, K)
         self.logp[g, s] = logp
         self.used += alive.sum(1)
+
+
+def _charged(layer: dict[str, np.ndarray]) -> np.ndarray:
+    """The prefixes (pid) of a layer's nodes that count against the budget: all but the roots
+    evaluated late (typos), whose reading is the candidates', as the roots read first are."""
+    return layer["pid"] if "new_root" not in layer else layer["pid"][~layer["new_root"]]
 
 
 def _rank_within_groups(group: np.ndarray, score: np.ndarray):

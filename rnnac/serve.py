@@ -23,6 +23,7 @@ at once (Batcher).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import math
 import os
@@ -157,7 +158,7 @@ class Batcher:
             prefixes = [p for batch, _ in requests for p in batch]
             self.requests += len(requests)
             if len(prefixes) > options.chunk:  # a big batch goes in chunks, letting other requests in between
-                asyncio.get_running_loop().create_task(self._answer_in_chunks(options, requests, prefixes))
+                asyncio.get_running_loop().create_task(self._answer_in_chunks(options, requests))
                 continue
             try:
                 results = self._complete(options, prefixes)
@@ -166,17 +167,29 @@ class Batcher:
                 continue
             _answer(requests, results)
 
-    async def _answer_in_chunks(self, options: Options, requests, prefixes: list[str]) -> None:
-        results = []
+    async def _answer_in_chunks(self, options: Options, requests) -> None:
+        """Search a big batch a chunk at a time: its smallest requests first, each answered as
+        soon as its prefixes are; between chunks the loop serves others. Stops if every client
+        of the batch has gone."""
+        requests = sorted(requests, key=lambda request: len(request[0]))  # a keystroke beside a big POST goes first
+        prefixes = [p for batch, _ in requests for p in batch]
+        ends = list(itertools.accumulate(len(batch) for batch, _ in requests))  # where each request's prefixes end
+        results, answered = [], 0
         for start in range(0, len(prefixes), options.chunk):
             if start:
                 await asyncio.sleep(CHUNK_PAUSE)  # the loop reads the sockets; their requests go first
+                if all(future.done() for _, future in requests):
+                    return
             try:
                 results += self._complete(options, prefixes[start : start + options.chunk])
             except Exception as e:
                 _fail(requests, e)
                 return
-        _answer(requests, results)
+            while answered < len(requests) and ends[answered] <= len(results):
+                batch, future = requests[answered]
+                if not future.done():
+                    future.set_result(results[ends[answered] - len(batch) : ends[answered]])
+                answered += 1
 
     def _complete(self, options: Options, prefixes: list[str]):
         self.searches += 1

@@ -251,6 +251,44 @@ def test_a_big_batch_goes_in_chunks_and_lets_others_in_between():
     assert (batcher.requests, batcher.searches) == (2, 4)
 
 
+def test_a_small_request_batched_with_a_big_one_is_answered_first():
+    from rnnac.serve import CHUNK
+
+    completer = FakeCompleter()
+    batcher, five, _ = batcher_with(completer)
+    big = [f"p{i}" for i in range(3 * CHUNK)]
+    order = []
+
+    async def ask(prefixes):
+        answer = await batcher.complete(five, prefixes)
+        order.append(len(prefixes))
+        return answer
+
+    async def burst():
+        return await asyncio.gather(ask(big), ask(["x"]))
+
+    answers = asyncio.run(burst())
+    assert answers == [[f"answer to {p}" for p in big], ["answer to x"]] and order == [1, 3 * CHUNK]
+    assert completer.calls[0][0][0] == "x"  # searched in the first chunk, before the big batch's prefixes
+
+
+def test_a_big_batch_stops_when_its_clients_have_gone():
+    from rnnac.serve import CHUNK
+
+    completer = FakeCompleter()
+    batcher, five, _ = batcher_with(completer)
+
+    async def scenario():
+        request = asyncio.ensure_future(batcher.complete(five, [f"p{i}" for i in range(10 * CHUNK)]))
+        while not completer.calls:
+            await asyncio.sleep(0)
+        request.cancel()  # the client left
+        await asyncio.sleep(0.05)
+
+    asyncio.run(scenario())
+    assert len(completer.calls) == 1
+
+
 def test_a_failed_search_fails_its_batch_only():
     from rnnac.serve import BadRequest
 

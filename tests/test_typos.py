@@ -317,3 +317,15 @@ def test_a_case_sensitive_models_corrections_keep_their_case():
     completer = Completer(model, vocab, lowercase=False, lexicon=lexicon, mixture_lambda=0.99)
     result = completer.complete("Aab", 1, max_length=6, max_edits=1, channel=Channel(keyboard="none"))  # aA swapped
     assert (result.shown, result.edits, result.corrected) == (["aAbc"], [1], ["aAb"])
+
+
+def test_reading_a_candidate_late_costs_no_budget():
+    """A candidate root read when the search reaches it (a leaf of the candidate trie) is no search
+    step: the same budget gives the same exact answer as reading every candidate first would."""
+    completer = mixture_completer(random_model(350573, 0.3), LEXICON, 0)
+    channel = Channel(0, 0.1, 0, 0, keyboard="none")
+    result = completer.complete("bac", 2, max_length=2, budget=1, mode="open", max_edits=2, channel=channel)
+    probs, counts = rnn_probs(random_model(350573, 0.3), 2), folded_counts(LEXICON)
+    expected = typo_oracle(probs, counts, "bac", "open", 0, 2, 2, channel.costs(list(VOCAB.chars)))
+    assert not result.truncated and result.expansions == 0
+    assert_same_typo_ranking(result, expected, 2)
