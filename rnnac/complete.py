@@ -416,7 +416,7 @@ def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _case_like(typed: str, corrected: str) -> str:
     """A corrected prefix in the case of what was typed: capitals if typed in capitals (two or
     more), a capital first letter if typed so."""
-    if typed.isupper() and sum(map(str.isupper, typed)) >= 2:
+    if _shouting(typed):
         return corrected.upper()
     if typed[:1].isupper():
         return corrected[:1].upper() + corrected[1:]
@@ -517,8 +517,12 @@ def as_typed(typed: str, folded: str, word: str, written: str | None, lowercase:
     if written is not None and written != word:
         return written
     rest = word[len(folded):]
-    shouting = typed.isupper() and sum(map(str.isupper, typed)) >= 2
-    return typed + (rest.upper() if shouting else rest)
+    return typed + (rest.upper() if _shouting(typed) else rest)
+
+
+def _shouting(typed: str) -> bool:
+    """Typed in capitals: two or more of them, and no lower-case letter."""
+    return typed.isupper() and sum(map(str.isupper, typed)) >= 2
 
 
 def _run_below(words: list[str], prefix: str) -> range:

@@ -32,14 +32,21 @@ SCORE_BATCH = 512  # words per target_logprobs call
 
 def rnn_word_logprobs(model: RNN, vocab: Vocab, words: Sequence[str], batch_size: int = SCORE_BATCH) -> np.ndarray:
     """log P_rnn(word) (N,): the log-probabilities of each word's characters and its end."""
-    engine = Engine(model)
     logp = np.zeros(len(words))  # (N,)
-    by_length = sorted(range(len(words)), key=lambda i: len(words[i]))  # similar lengths, little padding
+    for rows, steps in rnn_step_logprobs(model, vocab, words, batch_size):
+        logp[rows] = steps.sum(axis=1)  # (B,)
+    return logp
+
+
+def rnn_step_logprobs(model: RNN, vocab: Vocab, words: Sequence[str], batch_size: int = SCORE_BATCH):
+    """The words read in batches of similar length (little padding): yields (rows, steps), rows
+    the batch's indices into `words` and steps (B, T) the log y^_t of each one's characters then
+    its end, 0 past it."""
+    engine = Engine(model)
+    by_length = sorted(range(len(words)), key=lambda i: len(words[i]))
     for start in range(0, len(words), batch_size):
         rows = by_length[start : start + batch_size]
-        batch = make_batch([words[i] for i in rows], vocab)
-        logp[rows] = engine.target_logprobs(batch).sum(axis=1)  # (B,)
-    return logp
+        yield rows, engine.target_logprobs(make_batch([words[i] for i in rows], vocab))
 
 
 def fit_lambda(lex_logp: np.ndarray, rnn_logp: np.ndarray, weights: np.ndarray, tol: float = 1e-10,

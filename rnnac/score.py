@@ -18,12 +18,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rnnac.bptt import Engine
-from rnnac.data import make_batch
 from rnnac.errors import UnknownCharError
 from rnnac.lexicon import Lexicon, fold
-
-SCORE_BATCH = 1024  # words read together
+from rnnac.mixture import rnn_step_logprobs
 
 
 @dataclass
@@ -55,16 +52,13 @@ def score_words(completer, words: Sequence[str], lexicon: Lexicon | None = None,
             result.error = str(UnknownCharError(result.word, char))
         else:
             todo.append(i)
-    engine = Engine(completer.model)
     lam = completer.mixture_lambda if mixture_lambda is None else mixture_lambda
     if lexicon is not None and not 0.0 <= lam < 1.0:  # at 1 a word off the lexicon is impossible: -inf
         raise ValueError(f"mixture_lambda must be in [0, 1) to score words, got {lam}")
-    by_length = sorted(todo, key=lambda i: len(folded[i]))  # similar lengths, little padding
-    for start in range(0, len(by_length), SCORE_BATCH):
-        rows = by_length[start : start + SCORE_BATCH]
-        chunk = [folded[i] for i in rows]
-        steps = engine.target_logprobs(make_batch(chunk, completer.vocab))  # (B, T) each character, then the end
-        for i, w, lp in zip(rows, chunk, steps):
+    words = [folded[i] for i in todo]
+    for rows, steps in rnn_step_logprobs(completer.model, completer.vocab, words):  # (B, T) each character, then the end
+        for row, lp in zip(rows, steps):
+            i, w = todo[row], words[row]
             lp = lp[: len(w) + 1]
             if lexicon is not None:
                 lp = _mixture_steps(lexicon, completer.vocab.encode(w), lp, lam)

@@ -133,15 +133,11 @@ class Scoring:
         lexicon word starts with s), a prefix with no completion."""
         if mode == "open" or lexicon is None:
             return cls(mode, lexicon, exclude)
-        with np.errstate(divide="ignore"):  # log 0 = -inf: a weight of 0
-            log_lam, log_rest = np.log(mixture_lambda), np.log1p(-mixture_lambda)
-        log_total = np.log(lexicon.total) if lexicon.total > 0 else 0.0  # no mass: every lexicon term is -inf
-        lex = log_lam + lexicon.log_mass[roots.trie] - log_total  # (G,) log lam P_lex(s*)
-        rnn = log_rest + roots.prefix_lp  # (G,) log (1 - lam) P_rnn(s*)
+        lex_weight, lex, rnn = _prefix_terms(roots, lexicon, mixture_lambda)
         log_z = np.logaddexp(lex, rnn)  # (G,)
         live = log_z > -np.inf
         log_z = np.where(live, log_z, 0.0)
-        lex_offset = np.where(live, log_lam - log_total - log_z, -np.inf)  # (G,)
+        lex_offset = np.where(live, lex_weight - log_z, -np.inf)  # (G,)
         rnn_offset = np.where(live, rnn - log_z, -np.inf)  # (G,)
         return cls(mode, lexicon, exclude, lex_offset, rnn_offset)
 
@@ -154,14 +150,9 @@ class Scoring:
         roots that own their words (owned (R,); see Owners) are searched: the others get -inf."""
         G = int(roots.group.max()) + 1 if len(roots.group) else 0
         if mode == "open" or lexicon is None:
-            lex, rnn = np.full(len(channel), -np.inf), roots.prefix_lp  # (R,)
-            log_lam = log_total = 0.0
+            lex_weight, lex, rnn = 0.0, np.full(len(channel), -np.inf), roots.prefix_lp  # (R,) each
         else:
-            with np.errstate(divide="ignore"):
-                log_lam, log_rest = np.log(mixture_lambda), np.log1p(-mixture_lambda)
-            log_total = np.log(lexicon.total) if lexicon.total > 0 else 0.0
-            lex = log_lam + lexicon.log_mass[roots.trie] - log_total  # (R,) log lam P_lex(s*)
-            rnn = log_rest + roots.prefix_lp  # (R,) log (1 - lam) P_rnn(s*)
+            lex_weight, lex, rnn = _prefix_terms(roots, lexicon, mixture_lambda)
         mass = np.logaddexp(lex, rnn) + channel  # (R,) log P(s*) P(t | s)
         log_z = np.full(G, -np.inf)  # (G,) log Z(t), summed stably: max, then the sum of exp below it
         np.maximum.at(log_z, roots.group, mass)
@@ -171,7 +162,7 @@ class Scoring:
         with np.errstate(divide="ignore"):
             log_z = top + np.log(total)  # -inf where no candidate has mass
         shift = np.where(owned & (log_z[roots.group] > -np.inf), channel - log_z[roots.group], -np.inf)  # (R,)
-        lex_offset = None if mode == "open" else log_lam - log_total + shift
+        lex_offset = None if mode == "open" else lex_weight + shift
         return cls(mode, lexicon, exclude, lex_offset, rnn + shift, owners)
 
     def step(self, trie: np.ndarray, block: np.ndarray | None, token: np.ndarray, cand: np.ndarray | None = None):
@@ -235,6 +226,14 @@ class Scoring:
     def known(self, trie: np.ndarray) -> np.ndarray:
         """Whether words ending at these lexicon nodes (...) are lexicon words."""
         return self.lexicon.ends[trie] if self.lexicon is not None else np.zeros(np.shape(trie), dtype=bool)
+
+
+def _prefix_terms(roots: Roots, lexicon: Lexicon, mixture_lambda: float):
+    """(log lam - log C, log lam P_lex(s*) (G,), log (1 - lam) P_rnn(s*) (G,)) of the roots' prefixes s."""
+    with np.errstate(divide="ignore"):  # log 0 = -inf: a weight of 0
+        log_lam, log_rest = np.log(mixture_lambda), np.log1p(-mixture_lambda)
+    log_total = np.log(lexicon.total) if lexicon.total > 0 else 0.0  # no mass: every lexicon term is -inf
+    return log_lam - log_total, log_lam - log_total + lexicon.log_mass[roots.trie], log_rest + roots.prefix_lp
 
 
 class OutOfMemory(Exception):

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnac.errors import MissingExtraError, RnnacError
+from rnnac.records import completion_record, score_record
 
 try:
     from starlette.applications import Starlette
@@ -231,7 +232,7 @@ class Api:
             raise BadRequest("give the prefix: /complete?q=...")
         (prefix,) = _texts([params["q"]], "prefix")
         (result,) = await self.batcher.complete(_options(params, self.model_of(params)), [prefix])
-        return _json(_record(result))
+        return _json(completion_record(result))
 
     async def complete_post(self, request: Request) -> Response:
         body = await _body(request)
@@ -243,7 +244,7 @@ class Api:
         prefixes = _texts(body["prefixes"], "prefix")
         options = _options(body, self.model_of(body))
         results = await self.batcher.complete(options, prefixes) if prefixes else []
-        return _json({"version": 1, "results": [_record(r) for r in results]})
+        return _json({"version": 1, "results": [completion_record(r) for r in results]})
 
     async def score(self, request: Request) -> Response:
         from rnnac.score import score_words
@@ -263,7 +264,7 @@ class Api:
             raise BadRequest(f"model {served.name!r} gives its lexicon all the weight: give a lambda below 1 to score")
         lexicon = served.completer.lexicon if mixture else None
         scores = score_words(served.completer, words, lexicon, lam)  # on the loop's thread, as searches are
-        records = [_score_record(s, per_char) for s in scores]
+        records = [score_record(s, per_char) for s in scores]
         return _json(records[0] if len(records) == 1 else {"version": 1, "results": records})
 
     async def info(self, request: Request) -> Response:
@@ -383,18 +384,6 @@ def _flag(params: dict, name: str) -> bool:
     if text in ("0", "false", "no"):
         return False
     raise BadRequest(f"{name} must be true or false, got {str(value)[:20]!r}")
-
-
-def _record(result) -> dict:
-    from rnnac.records import completion_record
-
-    return completion_record(result)
-
-
-def _score_record(score, per_char: bool) -> dict:
-    from rnnac.records import score_record
-
-    return score_record(score, per_char)
 
 
 def _json(obj: Any, status: int = 200) -> Response:
