@@ -20,12 +20,12 @@ runs/en256/best.npz:  ## an H = 256 English model for the typo latency benchmark
 lint:  ## needs the dev extra: pip install -e ".[dev]"
 	$(PYTHON) -m ruff check rnnac tests bench
 
-configs:  ## regenerate the field comments of configs/default.yaml from rnnac/config.py
-	$(PYTHON) -c "from rnnac.config import rewrite_config_text as r; t = r('configs/default.yaml'); open('configs/default.yaml', 'w').write(t)"
+configs:  ## regenerate the field comments of configs/default.yaml from rnnac/training/config.py
+	$(PYTHON) -c "from rnnac.training.config import rewrite_config_text as r; t = r('configs/default.yaml'); open('configs/default.yaml', 'w').write(t)"
 
 model:  ## retrain the bundled model from configs/en.yaml (up to 30 minutes on 2 cores)
 	rnnac train configs/en.yaml --force --quiet
-	$(PYTHON) -c "from rnnac.checkpoint import export_for_inference as e; e('runs/en/best.npz', 'rnnac/models/en.npz')"
+	$(PYTHON) -c "from rnnac.storage.checkpoint import export_for_inference as e; e('runs/en/best.npz', 'rnnac/models/en.npz')"
 
 runs/names/best.npz:
 	rnnac train configs/names.yaml --force --quiet

@@ -19,7 +19,7 @@ running process, over the first 4 characters of 300 words drawn from data/words.
 
 With --lexicon, the model is saved again to a temporary checkpoint that carries that word list
 (with its counts) and meta mixture_lambda = --lambda, so `rnnac complete` ranks by the mixture
-of lexicon and model (rnnac.search); the cold start then includes building the lexicon's trie,
+of lexicon and model (rnnac.inference.search); the cold start then includes building the lexicon's trie,
 which is also timed alone. The model alone ("open") is timed in the same process for
 comparison. Writes bench/results/complete_lexicon.md unless --output says otherwise.
 """
@@ -37,7 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rnnac.checkpoint import BUNDLED_MODEL as BUNDLED
+from rnnac.storage.checkpoint import BUNDLED_MODEL as BUNDLED
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -82,7 +82,7 @@ def fresh_model(path: Path) -> None:
     import numpy as np
 
     import rnnac
-    from rnnac.checkpoint import save_checkpoint
+    from rnnac.storage.checkpoint import save_checkpoint
 
     chars = list("'abcdefghijklmnopqrstuvwxyz")
     model = rnnac.RNN.init(len(chars) + 1, 256, seed=0, dtype=np.float32)
@@ -94,7 +94,7 @@ def fresh_model(path: Path) -> None:
 
 def in_process(checkpoint: str, prefixes: list[str], mode: str | None = None) -> tuple[float, float, float, int]:
     """(prefixes/s, distinct prefixes/s, mean expansions per distinct prefix, truncated)."""
-    from rnnac.complete import Completer
+    from rnnac.inference.completer import Completer
 
     completer = Completer.load(checkpoint)
     completer.complete_many(prefixes[:100], mode=mode)  # warm-up: first-call costs, group sizing
@@ -112,7 +112,7 @@ def in_process(checkpoint: str, prefixes: list[str], mode: str | None = None) ->
 def typo_latency_ms(checkpoint: str, n: int = 300, seed: int = 1) -> tuple[float, float, int]:
     """(median, 90th percentile) ms of one complete(prefix, 5, max_edits=1) call in a running
     process, over 4-character prefixes of words drawn evenly from data/words.tsv; H."""
-    from rnnac.complete import Completer
+    from rnnac.inference.completer import Completer
 
     words = [line.split("\t")[0] for line in (ROOT / "data" / "words.tsv").read_text().splitlines()]
     rng = random.Random(seed)
@@ -135,12 +135,12 @@ def with_lexicon(checkpoint: str, word_list: str, mixture_lambda: float, path: P
 
     import numpy as np
 
-    from rnnac.checkpoint import load_checkpoint, save_checkpoint
-    from rnnac.wordlist import read_word_list
+    from rnnac.storage.checkpoint import load_checkpoint, save_checkpoint
+    from rnnac.storage.wordlist import read_word_list
 
     if "lexicon" not in inspect.signature(save_checkpoint).parameters:
         sys.exit("this rnnac's checkpoints cannot carry a lexicon: --lexicon needs checkpoint format 2")
-    from rnnac.lexicon import LexiconData
+    from rnnac.storage.lexicon import LexiconData
 
     listing = read_word_list(word_list, lowercase=False)
     lexicon = LexiconData.from_unsorted(listing.words, listing.counts, np.zeros(len(listing.words), dtype=bool))
@@ -152,8 +152,8 @@ def lexicon_build_ms(checkpoint: str, runs: int) -> tuple[list[float], list[floa
     """Building the checkpoint's Lexicon `runs` + 1 times in this process: (wall ms of each, CPU
     ms of each (what other work on the machine does not inflate), its words, its trie nodes).
     The first build is the one `rnnac complete` pays: fresh memory costs page faults."""
-    from rnnac.checkpoint import load_model
-    from rnnac.lexicon import Lexicon
+    from rnnac.storage.checkpoint import load_model
+    from rnnac.storage.lexicon import Lexicon
 
     _, vocab, lowercase, ckpt = load_model(checkpoint)
     wall_times, cpu_times = [], []
@@ -279,7 +279,7 @@ def main():
             checkpoint = str(Path(tmp) / "with_lexicon.npz")
             with_lexicon(plain, args.lexicon, args.mixture_lambda, Path(checkpoint))
             lexicon_facts = lexicon_build_ms(checkpoint, args.runs)
-        from rnnac.checkpoint import describe
+        from rnnac.storage.checkpoint import describe
 
         facts = describe(checkpoint)
         cmd = rnnac_command()

@@ -51,7 +51,7 @@ def run_rnnac(H, B, T, seconds):
     import numpy as np
 
     import rnnac
-    from rnnac.bptt import Engine
+    from rnnac.engine.bptt import Engine
 
     inputs, targets, mask = make_data(B, T)
     batch = rnnac.Batch(inputs, targets, mask)

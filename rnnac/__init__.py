@@ -9,14 +9,14 @@ import importlib
 __version__ = "0.2.0"
 
 _EXPORTS = {  # name -> the module that defines it
-    "Batch": "rnnac.data",
-    "Completer": "rnnac.complete",
-    "Lexicon": "rnnac.lexicon",
-    "RNN": "rnnac.model",
+    "Batch": "rnnac.engine.vocab",
+    "Completer": "rnnac.inference.completer",
+    "Lexicon": "rnnac.storage.lexicon",
+    "RNN": "rnnac.engine.model",
     "RnnacError": "rnnac.errors",
-    "Vocab": "rnnac.data",
-    "make_batch": "rnnac.data",
-    "sample": "rnnac.sampling",
+    "Vocab": "rnnac.engine.vocab",
+    "make_batch": "rnnac.engine.vocab",
+    "sample": "rnnac.inference.sampling",
 }
 __all__ = [*_EXPORTS, "__version__"]
 

@@ -1,4 +1,4 @@
-from rnnac.cli import main
+from rnnac.interfaces.cli import main
 
 if __name__ == "__main__":
     main()

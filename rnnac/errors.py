@@ -2,7 +2,6 @@
 
 import signal
 
-
 QUOTE_LIMIT = 80  # characters of user input an error message repeats
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnac.baselines import (
+from rnnac.engine.vocab import Vocab
+from rnnac.evaluation.baselines import (
     FALLBACK_DISCOUNTS,
     CharNGram,
     FrequencyTrie,
@@ -17,8 +18,7 @@ from rnnac.baselines import (
     fit_ngram,
     modified_kn_discounts,
 )
-from rnnac.data import Vocab
-from rnnac.wordlist import read_word_list, split_words
+from rnnac.storage.wordlist import read_word_list, split_words
 
 WORDS = ["abc", "a", "cabba", "bb", "abcab", "ba", "cab", "acca"]
 WORDS_TSV = Path(__file__).resolve().parent.parent / "data" / "words.tsv"

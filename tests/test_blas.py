@@ -7,7 +7,7 @@ setter is checked where NumPy's OpenBLAS could be found.
 import numpy as np
 import pytest
 
-from rnnac import blas
+from rnnac.engine import blas
 
 
 class FakeBlas:

@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
+from conftest import WORDS, tiny_model
 
 import rnnac
-from rnnac.bptt import Engine
-from rnnac.model import ACTIVATIONS, PARAM_NAMES
-
-from conftest import WORDS, tiny_model
+from rnnac.engine.bptt import Engine
+from rnnac.engine.model import ACTIVATIONS, PARAM_NAMES
 
 ACTS = list(ACTIVATIONS)
 LOSSES = ["cross_entropy", "squared_error"]
@@ -48,7 +47,7 @@ def truncated_surrogate(model, batch, loss, tau, frozen_states):
         a = frozen_states[start]  # a_{start-1} computed with the unperturbed parameters
         for s in range(start, t + 1):
             a = h(a @ p["W"].T + p["U"].T[batch.inputs[:, s]] + p["b"], out=np.empty_like(a))
-        logp = rnnac.model.log_softmax(a @ p["V"].T + p["c"])  # (B, K)
+        logp = rnnac.engine.model.log_softmax(a @ p["V"].T + p["c"])  # (B, K)
         if loss == "cross_entropy":
             loss_t = -logp[np.arange(B), batch.targets[:, t]]
         else:
@@ -187,7 +186,7 @@ def test_plain_sgd_learns_five_words_down_to_the_entropy_floor():
 @pytest.mark.parametrize("activation", ACTS)
 @pytest.mark.parametrize("truncate", [None, 1])
 def test_dropout_gradients_match_finite_differences_for_a_fixed_mask(vocab, batch, activation, truncate):
-    from rnnac.bptt import dropout_mask
+    from rnnac.engine.bptt import dropout_mask
 
     model = tiny_model(vocab, activation)
     B, T = batch.inputs.shape

@@ -15,12 +15,20 @@ import numpy as np
 import pytest
 
 import rnnac
-from rnnac.checkpoint import (BUNDLED_MODEL, FORMAT_VERSION, Checkpoint, describe, export_for_inference, load_checkpoint,
-                              save_checkpoint, vocab_from_meta)
-from rnnac.data import Vocab
+from rnnac.engine.optim import make_optimizer
+from rnnac.engine.vocab import Vocab
 from rnnac.errors import CheckpointError
-from rnnac.lexicon import LexiconData
-from rnnac.optim import make_optimizer
+from rnnac.storage.checkpoint import (
+    BUNDLED_MODEL,
+    FORMAT_VERSION,
+    Checkpoint,
+    describe,
+    export_for_inference,
+    load_checkpoint,
+    save_checkpoint,
+    vocab_from_meta,
+)
+from rnnac.storage.lexicon import LexiconData
 
 CHARS = ["a", "b", "c"]  # K = 4 with the boundary
 
@@ -214,7 +222,7 @@ def test_tiny_lexicons_round_trip(tmp_path, words, counts, held_out):
 
 
 def test_lexicon_storage_format(with_lexicon):
-    """The entries documented in rnnac/checkpoint.py: zlib'd words and counts, int32 held-out indices, a sha256."""
+    """The entries documented in rnnac/storage/checkpoint.py: zlib'd words and counts, int32 held-out indices, a sha256."""
     with np.load(with_lexicon, allow_pickle=False) as npz:
         words, counts, held_out = npz["lexicon.words"], npz["lexicon.counts"], npz["lexicon.held_out"]
         summary = json.loads(npz["meta"].item())["lexicon"]
@@ -462,7 +470,7 @@ def test_crash_on_first_save_leaves_nothing(tmp_path, monkeypatch):
 SAVE_FOREVER = """
 import sys
 import numpy as np
-from rnnac.checkpoint import save_checkpoint
+from rnnac.storage.checkpoint import save_checkpoint
 
 path, first_step = sys.argv[1], int(sys.argv[2])
 H, K = 300, 4

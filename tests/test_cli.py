@@ -7,17 +7,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import numpy as np
 import pytest
-import click
 from click.testing import CliRunner
+from conftest import rnnac_command
 
 import rnnac
-from rnnac import checkpoint, complete
-from rnnac.checkpoint import save_checkpoint
-from rnnac.cli import cli
-
-from conftest import rnnac_command
+from rnnac.inference import completer as complete
+from rnnac.interfaces.cli import cli
+from rnnac.storage import checkpoint
+from rnnac.storage.checkpoint import save_checkpoint
 
 VOCAB = rnnac.Vocab("abc")
 
@@ -212,7 +212,7 @@ def test_head_closes_the_pipe_quietly(ckpt, tmp_path):
 
 def run_cli_and_list_imports(args: list[str], modules: tuple[str, ...]) -> tuple[str, list[str]]:
     """(stdout, which of `modules` were imported) after `rnnac ARGS` in a fresh interpreter."""
-    code = ("import sys\nfrom rnnac.cli import cli\n"
+    code = ("import sys\nfrom rnnac.interfaces.cli import cli\n"
             f"try:\n    cli({args!r})\nexcept SystemExit:\n    pass\n"
             f"print([m for m in {modules!r} if m in sys.modules], file=sys.stderr)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
@@ -224,7 +224,7 @@ def test_complete_keeps_slow_imports_off_its_path(which, request):
     """yaml, tqdm and numpy.ma (pulled in by np.unique) would each cost cold-start time; so would
     the engine (bptt) and evaluate, which completing never needs."""
     ckpt = request.getfixturevalue(which)
-    modules = ("yaml", "tqdm", "numpy.ma", "rnnac.bptt", "rnnac.evaluate", "rnnac.wordlist")
+    modules = ("yaml", "tqdm", "numpy.ma", "rnnac.engine.bptt", "rnnac.evaluation.evaluate", "rnnac.storage.wordlist")
     stdout, imported = run_cli_and_list_imports(["complete", "ab", "-c", ckpt], modules)
     assert imported == []
     assert len(stdout.splitlines()) == 5
@@ -239,7 +239,7 @@ def test_help_and_version_do_not_import_numpy(args):
 
 
 def test_line_chunks_answer_what_has_arrived():
-    from rnnac.cli import _line_chunks
+    from rnnac.interfaces.cli import _line_chunks
 
     read_fd, write_fd = os.pipe()
     with open(read_fd, "rb", buffering=0) as reader:
@@ -348,7 +348,8 @@ def test_an_output_dir_that_cannot_be_made_is_one_line(tmp_path):
 
 
 def test_the_cli_offers_every_baseline_evaluate_knows():
-    from rnnac import cli, evaluate
+    from rnnac.evaluation import evaluate
+    from rnnac.interfaces import cli
 
     assert cli.BASELINES == evaluate.BASELINES
 
@@ -356,7 +357,7 @@ def test_the_cli_offers_every_baseline_evaluate_knows():
 @pytest.fixture
 def lexicon_ckpt(tmp_path, model):
     """The model with a lexicon (held-out "cab" included) and a fitted lambda."""
-    from rnnac.lexicon import LexiconData
+    from rnnac.storage.lexicon import LexiconData
 
     path = tmp_path / "lex.npz"
     meta = {"chars": VOCAB.chars, "activation": "tanh", "hidden_size": 8, "dtype": "float32",
@@ -717,7 +718,7 @@ def test_a_cased_form_in_the_lexicon_wins(ckpt, tmp_path):
 
 
 def test_a_model_trained_with_case_gives_its_words_as_they_are(tmp_path):
-    from rnnac.checkpoint import LexiconData
+    from rnnac.storage.checkpoint import LexiconData
 
     vocab = rnnac.Vocab("DELNORSWY_cdeiort")
     model = rnnac.RNN.init(len(vocab), 8, seed=0, dtype=np.float32)

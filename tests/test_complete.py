@@ -7,12 +7,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rnnac
-from rnnac.bptt import Engine
-from rnnac import checkpoint, complete, sampling, search
-from rnnac.checkpoint import save_checkpoint
-from rnnac.complete import Completer
-from rnnac.lexicon import Lexicon
+from rnnac.engine.bptt import Engine
 from rnnac.errors import CheckpointError
+from rnnac.inference import completer as complete
+from rnnac.inference import sampling, search
+from rnnac.inference.completer import Completer
+from rnnac.storage import checkpoint
+from rnnac.storage.checkpoint import save_checkpoint
+from rnnac.storage.lexicon import Lexicon
 
 VOCAB = rnnac.Vocab("abc")
 MAX_LENGTH = 6
@@ -289,6 +291,6 @@ def test_describe(tmp_path):
     ("rec", None, False, "record"), ("REC", None, False, "record"),  # a model that keeps case: as found
 ])
 def test_as_typed(typed, written, lowercase, shown):
-    from rnnac.complete import as_typed
+    from rnnac.inference.completer import as_typed
 
     assert as_typed(typed, typed.lower() if lowercase else typed, "record", written, lowercase) == shown

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rnnac.config import SECTIONS, Config, config_text, load_config, rewrite_config_text
 from rnnac.errors import ConfigError
+from rnnac.training.config import SECTIONS, Config, config_text, load_config, rewrite_config_text
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from rnnac.data import Batch, Vocab, make_batch
+from rnnac.engine.vocab import Batch, Vocab, make_batch
 from rnnac.errors import UnknownCharError
 
 # ---- Vocab ----

@@ -3,13 +3,13 @@ import math
 
 import numpy as np
 import pytest
+from conftest import tiny_model
 
-from rnnac.baselines import FrequencyTrie, KneserNey
-from rnnac.checkpoint import save_checkpoint
-from rnnac.config import Config
-from rnnac.data import Vocab
+from rnnac.engine.model import RNN
+from rnnac.engine.vocab import Vocab
 from rnnac.errors import DataError
-from rnnac.evaluate import (
+from rnnac.evaluation.baselines import FrequencyTrie, KneserNey
+from rnnac.evaluation.evaluate import (
     Contender,
     evaluate,
     evaluate_checkpoint,
@@ -17,10 +17,9 @@ from rnnac.evaluate import (
     rnn_contender,
     score_model,
 )
-from rnnac.model import RNN
-from rnnac.wordlist import read_word_list, split_words
-
-from conftest import tiny_model
+from rnnac.storage.checkpoint import save_checkpoint
+from rnnac.storage.wordlist import read_word_list, split_words
+from rnnac.training.config import Config
 
 # The hand-worked case. Trie (k = 2): "c" and "ca" -> [car, cat]; "car" -> [car, cart];
 # "cat" -> [cat]; "d", "do" -> [dog]; "co" -> [].
@@ -258,9 +257,9 @@ def test_mixture_nll_by_hand():
 
 
 def test_evaluate_checkpoint_mixture_completes_as_rnnac_complete(tmp_path):
-    from rnnac.complete import Completer
-    from rnnac.lexicon import Lexicon
-    from rnnac.wordlist import load_data
+    from rnnac.inference.completer import Completer
+    from rnnac.storage.lexicon import Lexicon
+    from rnnac.training.data import load_data
 
     path = tmp_path / "words.tsv"
     words = ["ab", "abc", "abd", "bca", "bcd", "cab", "cad", "dab", "dad", "dcb"]
@@ -284,7 +283,7 @@ def test_evaluate_checkpoint_mixture_completes_as_rnnac_complete(tmp_path):
 
 
 def test_a_checkpoint_carrying_its_list_needs_no_training_file(tmp_path):
-    from rnnac.train import run
+    from rnnac.training.trainer import run
 
     path = tmp_path / "words.tsv"
     words = ["ab", "abc", "abd", "bca", "bcd", "cab", "cad", "dab", "dad", "dcb", "cabd", "dabc"]

@@ -19,9 +19,9 @@ import pytest
 from test_checkpoint import assert_load_fails, make_checkpoint, rewrite
 
 import rnnac
-from rnnac.checkpoint import describe, load_checkpoint, save_checkpoint
 from rnnac.errors import CheckpointError
-from rnnac.lexicon import LexiconData
+from rnnac.storage.checkpoint import describe, load_checkpoint, save_checkpoint
+from rnnac.storage.lexicon import LexiconData
 
 MiB = 2**20
 
@@ -258,7 +258,7 @@ import os, stat, sys
 os.umask(int(sys.argv[2], 8))
 sys.path.insert(0, sys.argv[3])
 from test_checkpoint import make_checkpoint
-from rnnac.checkpoint import save_checkpoint
+from rnnac.storage.checkpoint import save_checkpoint
 save_checkpoint(sys.argv[1], *make_checkpoint())
 print(oct(stat.S_IMODE(os.stat(sys.argv[1]).st_mode)))
 """
@@ -344,12 +344,12 @@ def test_crafted_files_are_one_line_errors_in_rnnac_info(tmp_path):
 
 def test_a_list_of_long_words_saves_and_loads(tmp_path):
     """The words' size is stated in meta, so a list of long words (URLs, paths) is never refused."""
-    from rnnac.checkpoint import LexiconData, load_checkpoint, save_checkpoint
+    from rnnac.storage.checkpoint import LexiconData, load_checkpoint, save_checkpoint
 
     words = [f"https://example.org/{i:04d}/" + "segment/" * 10 for i in range(1000)]  # ~110 characters each
     lexicon = LexiconData.from_unsorted(words, np.ones(1000), np.zeros(1000, dtype=bool))
     path = tmp_path / "long.npz"
-    from rnnac.model import RNN
+    from rnnac.engine.model import RNN
 
     model = RNN.init(3, 4, dtype=np.float32)
     meta = {"chars": ["a", "b"], "activation": "tanh", "hidden_size": 4, "dtype": "float32", "config": {},

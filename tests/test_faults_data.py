@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from rnnac.cli import cli
 from rnnac.errors import DataError
-from rnnac.wordlist import read_word_list, sampling_weights
+from rnnac.interfaces.cli import cli
+from rnnac.storage.wordlist import read_word_list, sampling_weights
 
 
 def run(*args):

@@ -14,14 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
-from rnnac import errors, train as train_module
-from rnnac.checkpoint import load_checkpoint, save_checkpoint
-from rnnac.cli import cli
-from rnnac.config import load_config
-from rnnac.train import run
-
 from conftest import rnnac_command, write_run_config
+
+from rnnac import errors
+from rnnac.interfaces.cli import cli
+from rnnac.storage.checkpoint import load_checkpoint, save_checkpoint
+from rnnac.training import trainer as train_module
+from rnnac.training.config import load_config
+from rnnac.training.trainer import run
 
 WORDS = ["apple", "apply", "ample", "maple", "amble", "apt", "pal", "lap", "leap", "plea", "peal", "pale"]
 RUN_FILES = ("last.npz", "best.npz", "metrics.jsonl", "run-config.yaml")

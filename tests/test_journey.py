@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import rnnac_command
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,7 +93,7 @@ def test_fine_tune_the_bundled_model(journey):
     assert result.returncode == 0, result.stderr
     info = shell("rnnac info -c runs/mylist-en --format json", home)
     facts = json.loads(info.stdout)
-    from rnnac.checkpoint import describe
+    from rnnac.storage.checkpoint import describe
 
     bundled = describe("bundled")["hidden_size"]
     assert facts["hidden_size"] == bundled and facts["lexicon_words"] == 22  # the bundled model's size, the list's words

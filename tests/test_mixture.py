@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
+from conftest import WORDS, tiny_model
 
 import rnnac
-from rnnac.mixture import fit_for_list, fit_lambda, mixture_loglik, rnn_word_logprobs
-
-from conftest import WORDS, tiny_model
+from rnnac.inference.mixture import fit_for_list, fit_lambda, mixture_loglik, rnn_word_logprobs
 
 
 def test_fit_lambda_matches_the_closed_form():

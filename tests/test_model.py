@@ -2,13 +2,12 @@
 
 import numpy as np
 import pytest
-
-from rnnac.model import RNN, log_softmax
-
 from conftest import tiny_model
 
+from rnnac.engine.model import RNN, log_softmax
+
 ACTIVATIONS = ["tanh", "sigmoid", "relu"]
-# h in a_t = h(z_t), written out independently of rnnac.model.ACTIVATIONS.
+# h in a_t = h(z_t), written out independently of rnnac.engine.model.ACTIVATIONS.
 H_BY_HAND = {
     "tanh": np.tanh,
     "sigmoid": lambda z: 1.0 / (1.0 + np.exp(-z)),
@@ -83,7 +82,7 @@ def test_missing_parameter_is_an_error(missing):
 
 
 def step_by_hand(params, activation, a_prev, token):
-    """One sequence, one token: the equations of rnnac/model.py's docstring, a loop over rows."""
+    """One sequence, one token: the equations of rnnac/engine/model.py's docstring, a loop over rows."""
     U, W, b, V, c = (params[name] for name in ("U", "W", "b", "V", "c"))
     H, K = U.shape
     x = np.zeros(K)

@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
+from rnnac.engine.optim import OPTIMIZERS, clip_grads, learning_rate, make_optimizer
 from rnnac.errors import CheckpointError, ConfigError
-from rnnac.optim import OPTIMIZERS, clip_grads, learning_rate, make_optimizer
 
 # Two steps on one parameter p0 with gradients g1 then g2 at lr 0.1; eps=1e-8 moves results by < 1e-6.
 P0, G1, G2, LR = [1.0, -2.0], [0.5, -1.0], [0.25, 0.5], 0.1
@@ -212,7 +212,7 @@ def test_constant_and_unknown():
 
 
 def test_param_average_is_the_bias_corrected_ema_by_hand():
-    from rnnac.optim import ParamAverage
+    from rnnac.engine.optim import ParamAverage
 
     params = {"W": np.array([1.0, 2.0])}
     avg = ParamAverage(params, decay=0.5)

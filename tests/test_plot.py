@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from rnnac.errors import DataError, RnnacError
-from rnnac.plot import plot_run, read_metrics
+from rnnac.interfaces.plot import plot_run, read_metrics
 
 
 def write_run(tmp_path, records, name="run"):
@@ -66,7 +66,7 @@ def test_plot_writes_a_png(tmp_path):
 
 
 def test_ema_smooths_from_the_first_finite_value_and_skips_nan():
-    from rnnac.plot import ema
+    from rnnac.interfaces.plot import ema
 
     assert ema([1.0, 3.0, 3.0], 0.5) == [1.0, 2.0, 2.5]
     smoothed = ema([math.nan, 4.0, math.nan, 2.0], 0.75)

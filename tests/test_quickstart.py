@@ -6,11 +6,21 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rnnac import quickstart
-from rnnac.config import load_config
 from rnnac.errors import ConfigError, DataError, OutputError
-from rnnac.quickstart import (MAX_STEPS, MIN_STEPS, VAL_WORDS, init_text, is_word_list, shipped_configs, shipped_dir,
-                              sized_settings, training_config, write_new_file)
+from rnnac.training import quickstart
+from rnnac.training.config import load_config
+from rnnac.training.quickstart import (
+    MAX_STEPS,
+    MIN_STEPS,
+    VAL_WORDS,
+    init_text,
+    is_word_list,
+    shipped_configs,
+    shipped_dir,
+    sized_settings,
+    training_config,
+    write_new_file,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 

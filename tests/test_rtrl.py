@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
-
-from rnnac import rtrl
-from rnnac.bptt import Engine
-from rnnac.model import ACTIVATIONS, PARAM_NAMES
-
 from conftest import tiny_model
+
+from rnnac.engine import rtrl
+from rnnac.engine.bptt import Engine
+from rnnac.engine.model import ACTIVATIONS, PARAM_NAMES
 
 
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))

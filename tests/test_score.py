@@ -1,4 +1,4 @@
-"""`rnnac score` and rnnac.score: word log-probabilities by hand from model.step, the mixture's
+"""`rnnac score` and rnnac.inference.score: word log-probabilities by hand from model.step, the mixture's
 per-character surprisals from prefix masses, and the command's records and exit codes."""
 
 import json
@@ -9,11 +9,11 @@ import pytest
 from click.testing import CliRunner
 
 import rnnac
-from rnnac.checkpoint import save_checkpoint
-from rnnac.cli import cli
-from rnnac.complete import Completer
-from rnnac.lexicon import Lexicon, LexiconData
-from rnnac.score import score_words
+from rnnac.inference.completer import Completer
+from rnnac.inference.score import score_words
+from rnnac.interfaces.cli import cli
+from rnnac.storage.checkpoint import save_checkpoint
+from rnnac.storage.lexicon import Lexicon, LexiconData
 
 VOCAB = rnnac.Vocab("abc")
 LEXICON = {"ab": 30, "abc": 5, "ba": 40, "cab": 12}

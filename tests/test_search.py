@@ -12,10 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rnnac
-from rnnac import complete, search
-from rnnac.complete import Completer
 from rnnac.errors import CheckpointError
-from rnnac.lexicon import Lexicon, _token_rows
+from rnnac.inference import completer as complete
+from rnnac.inference import search
+from rnnac.inference.completer import Completer
+from rnnac.storage.lexicon import Lexicon, _token_rows
 
 VOCAB = rnnac.Vocab("abc")
 MAX_LENGTH = 4
@@ -292,7 +293,7 @@ def test_load_takes_the_lexicon_and_weight_a_checkpoint_carries(monkeypatch):
 
 
 def test_a_checkpoint_carrying_a_lexicon_completes_by_the_mixture(tmp_path):
-    from rnnac import checkpoint
+    from rnnac.storage import checkpoint
 
     model = random_model(0, scale=1.5)
     meta = {"chars": VOCAB.chars, "activation": "tanh", "hidden_size": 5, "dtype": "float64", "step": 1, "epoch": 1,
@@ -393,7 +394,7 @@ def test_lexicon_keeps_the_most_frequent_written_form():
     LEXICON,  # "Abc" folds to "abc" and "xyz" is outside the vocabulary: found by folding every word
 ])
 def test_a_few_prefixes_search_only_the_part_of_the_list_below_them(lexicon_words):
-    from rnnac.lexicon import LexiconData
+    from rnnac.storage.lexicon import LexiconData
 
     model = random_model(3, scale=1.5)
     stored = LexiconData.from_unsorted(list(lexicon_words), list(lexicon_words.values()), [False] * len(lexicon_words))

@@ -18,17 +18,16 @@ import numpy as np
 import pytest
 
 pytest.importorskip("starlette", reason="the serve extra is not installed: pip install 'rnnac[serve]'")
+from conftest import rnnac_command  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 import rnnac  # noqa: E402
-from rnnac.checkpoint import save_checkpoint  # noqa: E402
-from rnnac.complete import Completer  # noqa: E402
-from rnnac.records import completion_record, score_record  # noqa: E402
-from rnnac.score import score_words  # noqa: E402
-from rnnac.serve import MAX_BATCH, Served, create_app  # noqa: E402
-from rnnac.typos import Channel  # noqa: E402
-
-from conftest import rnnac_command  # noqa: E402
+from rnnac.inference.completer import Completer  # noqa: E402
+from rnnac.inference.score import score_words  # noqa: E402
+from rnnac.inference.typos import Channel  # noqa: E402
+from rnnac.interfaces.records import completion_record, score_record  # noqa: E402
+from rnnac.interfaces.serve import MAX_BATCH, Served, create_app  # noqa: E402
+from rnnac.storage.checkpoint import save_checkpoint  # noqa: E402
 
 TINY_VOCAB = rnnac.Vocab("abc")
 
@@ -45,7 +44,7 @@ def tiny_path(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def models(tiny_path):
-    from rnnac.checkpoint import BUNDLED_MODEL
+    from rnnac.storage.checkpoint import BUNDLED_MODEL
 
     return {"en": Served.load("en", str(BUNDLED_MODEL)), "tiny": Served.load("tiny", tiny_path)}
 
@@ -194,7 +193,7 @@ class FakeCompleter:
 
 
 def batcher_with(completer):
-    from rnnac.serve import Batcher, Options
+    from rnnac.interfaces.serve import Batcher, Options
 
     return Batcher({"m": Served("m", "m.npz", completer, {})}), Options("m"), Options("m", k=3)
 
@@ -234,7 +233,7 @@ def test_requests_arriving_during_a_search_go_together_next():
 
 
 def test_a_big_batch_goes_in_chunks_and_lets_others_in_between():
-    from rnnac.serve import CHUNK
+    from rnnac.interfaces.serve import CHUNK
 
     big = [f"p{i}" for i in range(2 * CHUNK + 1)]  # no typos: chunks of CHUNK
     later = []
@@ -252,7 +251,7 @@ def test_a_big_batch_goes_in_chunks_and_lets_others_in_between():
 
 
 def test_a_small_request_batched_with_a_big_one_is_answered_first():
-    from rnnac.serve import CHUNK
+    from rnnac.interfaces.serve import CHUNK
 
     completer = FakeCompleter()
     batcher, five, _ = batcher_with(completer)
@@ -273,7 +272,7 @@ def test_a_small_request_batched_with_a_big_one_is_answered_first():
 
 
 def test_a_big_batch_stops_when_its_clients_have_gone():
-    from rnnac.serve import CHUNK
+    from rnnac.interfaces.serve import CHUNK
 
     completer = FakeCompleter()
     batcher, five, _ = batcher_with(completer)
@@ -290,7 +289,7 @@ def test_a_big_batch_stops_when_its_clients_have_gone():
 
 
 def test_a_failed_search_fails_its_batch_only():
-    from rnnac.serve import BadRequest
+    from rnnac.interfaces.serve import BadRequest
 
     class Failing(FakeCompleter):
         def complete_many(self, prefixes, **keywords):
@@ -310,7 +309,7 @@ def test_a_failed_search_fails_its_batch_only():
 def test_serve_without_the_extra_says_what_to_install(monkeypatch):
     from click.testing import CliRunner
 
-    from rnnac.cli import cli
+    from rnnac.interfaces.cli import cli
 
     for missing in ("starlette", "uvicorn"):
         with monkeypatch.context() as patch:

@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
+from conftest import WORDS, tiny_model
 
 import rnnac
-from rnnac.bptt import Engine
-from rnnac.model import PARAM_NAMES
-
-from conftest import WORDS, tiny_model
+from rnnac.engine.bptt import Engine
+from rnnac.engine.model import PARAM_NAMES
 
 torch = pytest.importorskip("torch")
 

@@ -12,19 +12,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import rnnac_command, write_run_config
 
 import rnnac
-from rnnac import train as train_module
-from rnnac.checkpoint import load_checkpoint
-from rnnac.config import load_config
-from rnnac.data import Vocab
-from rnnac.errors import RnnacError, TrainingDiverged
-from rnnac.errors import TrainingInterrupted
-from rnnac.model import RNN
-from rnnac.train import run
-from rnnac.wordlist import read_word_list, split_words
-
-from conftest import rnnac_command, write_run_config
+from rnnac.engine.model import RNN
+from rnnac.engine.vocab import Vocab
+from rnnac.errors import RnnacError, TrainingDiverged, TrainingInterrupted
+from rnnac.storage.checkpoint import load_checkpoint
+from rnnac.storage.wordlist import read_word_list, split_words
+from rnnac.training import trainer as train_module
+from rnnac.training.config import load_config
+from rnnac.training.trainer import run
 
 ROOT = Path(__file__).resolve().parent.parent
 WORDS = "\n".join(["apple", "apply", "ample", "maple", "amble", "apt", "pal", "lap", "leap", "plea", "peal", "pale"]
@@ -274,7 +272,7 @@ def test_checkpoint_every_saves_last_between_validations(config_file, tmp_path):
 
 
 def validation_words(config) -> list[str]:
-    """The held-out words of a run, in word-list order: the seeded split of rnnac.wordlist."""
+    """The held-out words of a run, in word-list order: the seeded split of rnnac.storage.wordlist."""
     words = read_word_list(config.data.path).words
     _, val_idx = split_words(len(words), config.data.val_fraction, config.train.seed)
     return [words[i] for i in val_idx]
@@ -319,9 +317,9 @@ def test_python_dash_m_rnnac_runs_the_cli():
 
 
 def test_checkpoints_carry_the_list_and_the_fitted_mixture_weight(config_file, tmp_path):
-    from rnnac.complete import Completer
-    from rnnac.mixture import fit_for_list
-    from rnnac.wordlist import load_data
+    from rnnac.inference.completer import Completer
+    from rnnac.inference.mixture import fit_for_list
+    from rnnac.training.data import load_data
 
     config = load_config(config_file)
     run(config, quiet=True)
@@ -403,16 +401,16 @@ def test_a_resume_accepts_a_checkpoint_from_before_a_setting_existed(config_file
     run(load_config(config_file, ["train.max_steps=10"]), quiet=True)
     last = load_checkpoint(tmp_path / "out" / "last.npz")
     del last.meta["config"]["data"]["format"]  # as rnnac 0.1 wrote it
-    from rnnac.checkpoint import save_checkpoint
+    from rnnac.storage.checkpoint import save_checkpoint
 
     save_checkpoint(tmp_path / "out" / "last.npz", last.params, last.meta, last.optimizer_state, last.lexicon)
     assert "stopped at step 20" in run(load_config(config_file, ["train.max_steps=20"]), resume=True, quiet=True)
 
 
 def test_with_average_validation_scores_and_best_keeps_the_averaged_parameters(config_file, tmp_path):
-    from rnnac.bptt import Engine
-    from rnnac.train import validation_batches, validation_loss
-    from rnnac.wordlist import load_data
+    from rnnac.engine.bptt import Engine
+    from rnnac.training.data import load_data
+    from rnnac.training.trainer import validation_batches, validation_loss
 
     config = load_config(config_file, ["train.average=0.9", "train.eval_every=30"])  # one validation, at the end
     run(config, quiet=True)

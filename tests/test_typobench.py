@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from rnnac.cli import cli
-from rnnac.typobench import KINDS, FuzzyTrie, draw_words, mistype, typo_benchmark
+from rnnac.evaluation.typobench import KINDS, FuzzyTrie, draw_words, mistype, typo_benchmark
+from rnnac.interfaces.cli import cli
 
 
 def damerau_distance(a: str, b: str) -> int:

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from rnnac.complete import Completer
-from rnnac.typos import Channel, _adjacent, _substitutions, candidates
 from test_search import LEXICON, VOCAB, folded_counts, mixture_completer, random_model, rnn_probs
+
+from rnnac.inference.completer import Completer
+from rnnac.inference.typos import Channel, _adjacent, _substitutions, candidates
 
 OUTSIDE = "#"  # a character the vocabulary "abc" does not hold
 
@@ -245,7 +245,7 @@ def test_the_bundled_model_corrects_common_typos():
 def run(*args, input=None):
     from click.testing import CliRunner
 
-    from rnnac.cli import cli
+    from rnnac.interfaces.cli import cli
 
     return CliRunner().invoke(cli, ["complete", *args], input=input)
 
@@ -286,7 +286,7 @@ def test_typo_usage_errors(args, message):
 
 
 def test_memory_splits_do_not_change_typo_results(monkeypatch):
-    from rnnac import complete
+    from rnnac.inference import completer as complete
 
     model = random_model(6, scale=1.5)
     typed = ["".join(p) for n in range(4) for p in itertools.product("abc", repeat=n)]  # 40 prefixes
@@ -316,7 +316,7 @@ def test_a_bare_rate_scales_the_defaults_whatever_came_before():
 
 def test_a_case_sensitive_models_corrections_keep_their_case():
     from rnnac import Vocab
-    from rnnac.lexicon import Lexicon
+    from rnnac.storage.lexicon import Lexicon
 
     vocab = Vocab("aAbc")
     model = __import__("rnnac").RNN.init(len(vocab), 5, seed=0, dtype=np.float64)

@@ -93,13 +93,13 @@ def test_the_wheel_holds_the_configs_word_lists_and_model(installed):
         assert f"rnnac/share/configs/{shipped}.yaml" in names
     for listing in ("names.txt", "words.tsv", "identifiers.txt"):
         assert f"rnnac/share/data/{listing}" in names
-    assert "rnnac/models/en.npz" in names and "rnnac/cli.py" in names
+    assert "rnnac/models/en.npz" in names and "rnnac/interfaces/cli.py" in names
     assert not any(name.startswith(("tests/", "configs/", "data/")) for name in names)
 
 
 def test_the_installed_package_is_the_wheel_not_this_tree(user_env):
     work, env, bin_dir = user_env
-    where = sh(bin_dir / "python", "-c", "import rnnac, rnnac.quickstart as q; print(rnnac.__file__); "
+    where = sh(bin_dir / "python", "-c", "import rnnac, rnnac.training.quickstart as q; print(rnnac.__file__); "
                "print(q.shipped_dir('configs'))", cwd=work, env=env).stdout.splitlines()
     venv = bin_dir.parent
     assert Path(where[0]).is_relative_to(venv) and Path(where[1]) == Path(where[0]).parent / "share" / "configs"

@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 
 from rnnac.errors import CheckpointError, ConfigError, DataError
-from rnnac.wordlist import (
+from rnnac.storage.wordlist import (
     SCHEMES,
     BatchSampler,
     detect_format,
-    load_data,
     padding_fraction,
     read_word_list,
     sampling_weights,
     split_words,
 )
+from rnnac.training.data import load_data
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -180,7 +180,7 @@ def test_a_format_given_outright_is_not_detected(tmp_path):
 
 
 def test_load_data_reads_data_format(tmp_path):
-    from rnnac.config import Config
+    from rnnac.training.config import Config
 
     path = write(tmp_path, b"1 corinthians\n2 kings\n3 john\n")
     config = Config.from_dict({"data": {"path": str(path), "format": "lines", "val_fraction": 0}})
@@ -333,7 +333,7 @@ def test_the_most_frequent_written_form_is_kept_beside_the_lowercased_word(tmp_p
     assert read_word_list(path, lowercase=False).cased == {}
     tsv = read_word_list(write(tmp_path, b"the\t10\nThe\t3\nNASA\t2\n", "f.tsv"))
     assert tsv.written == ["the", "NASA"]
-    from rnnac.config import Config
+    from rnnac.training.config import Config
 
     data = load_data(Config.from_dict({"data": {"path": str(path), "val_fraction": 0}}))
     assert data.words == wl.words and data.written == wl.written

@@ -12,10 +12,10 @@ import os
 
 import numpy as np
 
-from rnnac.config import Config
+from rnnac.engine.optim import OPTIMIZERS
 from rnnac.errors import MemoryLimitError
-from rnnac.optim import OPTIMIZERS
-from rnnac.wordlist import Data
+from rnnac.training.config import Config
+from rnnac.training.data import Data
 
 
 def check_memory(config: Config, data: Data, val_batch: int) -> None:

@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rnnac.data import Vocab
+from rnnac.engine.vocab import Vocab
 from rnnac.errors import quote
 
 if TYPE_CHECKING:
-    from rnnac.npz import Npz
+    from rnnac.storage.npz import Npz
 
 LEXICON_ENTRIES = ("lexicon.words", "lexicon.counts", "lexicon.held_out")
 LEXICON_BYTES_PER_WORD = 64  # on average, "\n" included; the words text may inflate to this + 4 KiB
@@ -232,10 +232,10 @@ class Lexicon:
     @classmethod
     def from_file(cls, path: str | os.PathLike, vocab: Vocab, lowercase: bool = True,
                   plus: LexiconData | None = None) -> Lexicon:
-        """A word list file (one word a line, or a frequency list), as rnnac.wordlist reads it; a
+        """A word list file (one word a line, or a frequency list), as rnnac.storage.wordlist reads it; a
         plain list counts each line once. `plus` adds another list's words (counts of a word in
         both are added)."""
-        from rnnac.wordlist import read_word_list
+        from rnnac.storage.wordlist import read_word_list
 
         listing = read_word_list(path, lowercase=False)  # folded here, keeping the written forms
         words, counts = list(listing.words), listing.counts

@@ -1,7 +1,7 @@
 """`rnnac serve`: completions over HTTP at typing speed, for editors, shells and web pages.
 
 An ASGI app (Starlette) that keeps its models loaded, run by uvicorn; both come with the serve
-extra (`pip install 'rnnac[serve]'`). Routes (answers are the CLI's JSON records, rnnac.records):
+extra (`pip install 'rnnac[serve]'`). Routes (answers are the CLI's JSON records, rnnac.interfaces.records):
 
     GET  /complete?q=rec&k=5   one prefix: its record (an unknown character: an error record, 200)
     POST /complete             {"prefixes": [...], "k": 5, ...}: {"version": 1, "results": [...]}
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnac.errors import MissingExtraError, RnnacError
-from rnnac.records import completion_record, score_record
+from rnnac.interfaces.records import completion_record, score_record
 
 try:
     from starlette.applications import Starlette
@@ -69,13 +69,13 @@ class Served:
 
     name: str
     path: str
-    completer: Any  # rnnac.complete.Completer
+    completer: Any  # rnnac.inference.completer.Completer
     facts: dict
 
     @classmethod
     def load(cls, name: str, path: str) -> Served:
-        from rnnac.checkpoint import describe
-        from rnnac.complete import Completer
+        from rnnac.inference.completer import Completer
+        from rnnac.storage.checkpoint import describe
 
         completer = Completer.load(path)
         if completer.has_lexicon:
@@ -108,7 +108,7 @@ class Options:
 
     def keywords(self, completer) -> dict:
         """complete_many's keyword arguments, checked; BadRequest for a combination it refuses."""
-        from rnnac.typos import Channel
+        from rnnac.inference.typos import Channel
 
         if self.known_only and self.open:
             raise BadRequest("known_only and open cannot be used together")
@@ -247,7 +247,7 @@ class Api:
         return _json({"version": 1, "results": [completion_record(r) for r in results]})
 
     async def score(self, request: Request) -> Response:
-        from rnnac.score import score_words
+        from rnnac.inference.score import score_words
 
         params = _query(request, SCORE_OPTIONS)
         words = _texts(request.query_params.getlist("w"), "word")

@@ -32,12 +32,13 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from rnnac.baselines import CharNGram, FrequencyTrie, KneserNey, PrefixRanker, fit_kn, fit_ngram
-from rnnac.data import Vocab
+from rnnac.engine.vocab import Vocab
 from rnnac.errors import DataError
-from rnnac.mixture import fit_for_list, rnn_word_logprobs
-from rnnac.lexicon import fold
-from rnnac.wordlist import Data, sampling_weights
+from rnnac.evaluation.baselines import CharNGram, FrequencyTrie, KneserNey, PrefixRanker, fit_kn, fit_ngram
+from rnnac.inference.mixture import fit_for_list, rnn_word_logprobs
+from rnnac.storage.lexicon import fold
+from rnnac.storage.wordlist import sampling_weights
+from rnnac.training.data import Data
 
 BASELINES = ("trie", "ngram", "kn")
 PREFIX_LENGTHS = (1, 2, 3, 4)
@@ -114,7 +115,7 @@ def rnn_contender(model, vocab: Vocab, candidates: Sequence[str], complete_fn: C
 
 def mixture_contender(rnn: Contender, train_words: Sequence[str], train_counts: np.ndarray, mixture_lambda: float,
                       candidates: Sequence[str], complete_fn: CompleteFn | None = None) -> Contender:
-    """The lexicon-RNN mixture (rnnac.mixture) as a Contender: log(lam P_lex(w) + (1 - lam) P_rnn(w)),
+    """The lexicon-RNN mixture (rnnac.inference.mixture) as a Contender: log(lam P_lex(w) + (1 - lam) P_rnn(w)),
     P_lex over the training words only, so a held-out word is as new to it as to the trie."""
     total = float(np.sum(train_counts))
     share = {w: c / total for w, c in zip(train_words, train_counts) if c > 0}
@@ -364,12 +365,12 @@ def evaluate_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLi
 def typo_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLike, rate: float, *, weighted: bool = False,
                     k: int = 5, n_words: int = 2000, typed: int = 4, seed: int = 0,
                     train_list: str | os.PathLike | None = None, mixture_lambda: float | None = None):
-    """`rnnac evaluate WORDLIST --typos RATE`: the typo benchmark (rnnac.typobench) of the
+    """`rnnac evaluate WORDLIST --typos RATE`: the typo benchmark (rnnac.evaluation.typobench) of the
     checkpoint's mixture over the training words, without and with max_edits 1, beside a
     frequency trie of the training words, exact and with Levenshtein-1 prefixes."""
-    from rnnac.complete import Completer
-    from rnnac.lexicon import Lexicon
-    from rnnac.typobench import FuzzyTrie, draw_words, typo_benchmark
+    from rnnac.evaluation.typobench import FuzzyTrie, draw_words, typo_benchmark
+    from rnnac.inference.completer import Completer
+    from rnnac.storage.lexicon import Lexicon
 
     model, vocab, lowercase, config, data, evaluated, info, mixture_lambda = _prepare(wordlist, checkpoint, train_list,
                                                                                       mixture_lambda)
@@ -396,9 +397,9 @@ def _prepare(wordlist, checkpoint, train_list, mixture_lambda):
     """What evaluating a checkpoint on a list needs: (model, vocab, lowercase, config, the
     training split, the evaluated list, info for the report, lam: the given one, else the
     checkpoint's, else fitted as training fits it)."""
-    from rnnac.checkpoint import load_model
-    from rnnac.config import Config
-    from rnnac.wordlist import read_word_list
+    from rnnac.storage.checkpoint import load_model
+    from rnnac.storage.wordlist import read_word_list
+    from rnnac.training.config import Config
 
     model, vocab, lowercase, ckpt = load_model(checkpoint)
     config = Config.from_dict(ckpt.meta["config"])
@@ -417,7 +418,7 @@ def _prepare(wordlist, checkpoint, train_list, mixture_lambda):
         if mixture_lambda is None:
             mixture_lambda = fit_for_list(model, vocab, data.words, data.counts, data.held_out)
             if mixture_lambda is None:
-                from rnnac.complete import DEFAULT_LAMBDA
+                from rnnac.inference.completer import DEFAULT_LAMBDA
 
                 mixture_lambda, info["mixture_lambda"] = DEFAULT_LAMBDA, "the default (nothing held out to fit it on)"
     return model, vocab, lowercase, config, data, evaluated, info, mixture_lambda
@@ -427,7 +428,7 @@ def _training_split(wordlist, checkpoint, ckpt, config, vocab: Vocab, lowercase:
     """(the training split, where it comes from, a note or None): `train_list` split again as training
     did when given, else the split the checkpoint's word list records, else the training list,
     else WORDLIST itself."""
-    from rnnac.wordlist import load_data
+    from rnnac.training.data import load_data
 
     source, note = train_list, None
     if source is None and ckpt.lexicon is not None:  # the list travelled with the model, split marked
@@ -459,8 +460,8 @@ def _split_from_lexicon(lexicon, vocab: Vocab, lowercase: bool) -> Data:
 def _searches(model, vocab: Vocab, lowercase: bool, data, mixture_lambda: float, search: str):
     """(the RNN's, the mixture's) completion functions for evaluate: `rnnac complete`'s exact search
     with the training words as the lexicon (held-out words left out of it)."""
-    from rnnac.complete import Completer
-    from rnnac.lexicon import Lexicon
+    from rnnac.inference.completer import Completer
+    from rnnac.storage.lexicon import Lexicon
 
     if search not in ("exact", "known"):
         raise ValueError(f"search must be exact or known, got {search!r}")

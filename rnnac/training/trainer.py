@@ -32,18 +32,19 @@ from typing import Any
 
 import numpy as np
 
-from rnnac.bptt import Engine, dropout_mask
-from rnnac.checkpoint import load_checkpoint, load_model, resolve_checkpoint, save_checkpoint
-from rnnac.config import Config
-from rnnac.data import Vocab, make_batch
+from rnnac.engine.bptt import Engine, dropout_mask
+from rnnac.engine.model import RNN
+from rnnac.engine.optim import OPTIMIZERS, ParamAverage, clip_grads, learning_rate, make_optimizer
+from rnnac.engine.vocab import Vocab, make_batch
 from rnnac.errors import CheckpointError, ConfigError, TrainingDiverged, TrainingInterrupted, quote, shown
-from rnnac.lexicon import LexiconData
-from rnnac.memory import check_memory
-from rnnac.mixture import fit_for_list
-from rnnac.model import RNN
-from rnnac.optim import OPTIMIZERS, ParamAverage, clip_grads, learning_rate, make_optimizer
-from rnnac.rundir import Metrics, RunFolder, json_float
-from rnnac.wordlist import BatchSampler, Data, load_data
+from rnnac.inference.mixture import fit_for_list
+from rnnac.storage.checkpoint import load_checkpoint, load_model, resolve_checkpoint, save_checkpoint
+from rnnac.storage.lexicon import LexiconData
+from rnnac.storage.wordlist import BatchSampler
+from rnnac.training.config import Config
+from rnnac.training.data import Data, load_data
+from rnnac.training.memory import check_memory
+from rnnac.training.rundir import Metrics, RunFolder, json_float
 
 VAL_BATCH = 512  # words per validation batch: large batches, few Python round trips
 EMA = 0.95  # smoothing of the training loss that train.target_loss is compared with
@@ -246,7 +247,7 @@ class Trainer:
         save_checkpoint(self.out / name, model.params if params is None else params, meta, state, self.lexicon)
 
     def fit_mixture(self) -> float | None:
-        """Fit the lexicon's weight lam (rnnac.mixture) with the best model and store it in best.npz
+        """Fit the lexicon's weight lam (rnnac.inference.mixture) with the best model and store it in best.npz
         and last.npz, so that completion with either uses it; None (nothing stored, completion
         then weighs both sides alike) when no validation word shows how often new words come."""
         best = load_checkpoint(self.out / "best.npz")

@@ -10,10 +10,10 @@ import math
 
 import numpy as np
 
-from rnnac.complete import read_prefixes
-from rnnac.data import BOUNDARY, Vocab
-from rnnac.lexicon import fold
-from rnnac.model import RNN
+from rnnac.engine.model import RNN
+from rnnac.engine.vocab import BOUNDARY, Vocab
+from rnnac.inference.completer import read_prefixes
+from rnnac.storage.lexicon import fold
 
 
 def sample(model: RNN, vocab: Vocab, n: int, temperature: float = 1.0, prefix: str = "",

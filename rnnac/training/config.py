@@ -26,12 +26,12 @@ from typing import Any, Iterable, get_args
 
 import yaml
 
-from rnnac.bptt import LOSSES
-from rnnac.checkpoint import BUNDLED_NAME
+from rnnac.engine.bptt import LOSSES
+from rnnac.engine.model import ACTIVATIONS, FLOAT_DTYPES
+from rnnac.engine.optim import OPTIMIZER_ALIASES, OPTIMIZERS, SCHEDULES
 from rnnac.errors import ConfigError, quote
-from rnnac.model import ACTIVATIONS, FLOAT_DTYPES
-from rnnac.optim import OPTIMIZER_ALIASES, OPTIMIZERS, SCHEDULES
-from rnnac.wordlist import FORMATS, SCHEMES
+from rnnac.storage.checkpoint import BUNDLED_NAME
+from rnnac.storage.wordlist import FORMATS, SCHEMES
 
 
 def _option(default: Any = MISSING, *, help: str, null: str | None = None, choices=None, aliases=None, ge=None, gt=None,

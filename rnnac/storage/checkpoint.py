@@ -36,15 +36,15 @@ from typing import Any
 
 import numpy as np
 
-from rnnac.atomic import replace_atomically
-from rnnac.data import Vocab, is_control
+from rnnac.engine.model import FLOAT_DTYPES, PARAM_NAMES
+from rnnac.engine.vocab import Vocab, is_control
 from rnnac.errors import QUOTE_LIMIT, CheckpointError, quote, shown
-from rnnac.lexicon import LEXICON_ENTRIES, LexiconData, lexicon_entries, read_lexicon
-from rnnac.model import FLOAT_DTYPES, PARAM_NAMES
-from rnnac.npz import Npz, NpzError, open_npz
+from rnnac.storage.atomic import replace_atomically
+from rnnac.storage.lexicon import LEXICON_ENTRIES, LexiconData, lexicon_entries, read_lexicon
+from rnnac.storage.npz import Npz, NpzError, open_npz
 
 FORMAT_VERSION = 2
-BUNDLED_MODEL = Path(__file__).parent / "models" / "en.npz"  # the fallback model, trained by `make model`
+BUNDLED_MODEL = Path(__file__).parent.parent / "models" / "en.npz"  # the fallback model, trained by `make model`
 BUNDLED_NAME = "bundled"  # what -c or train.init_from may say for it
 REQUIRED_META = ("chars", "activation", "hidden_size", "dtype", "config",
                  "step", "epoch", "best_val_loss", "rng_state")
@@ -340,7 +340,7 @@ def _lexicon_layout_problem(npz: Npz, summary: Any) -> str | None:
 def load_model(path: str | os.PathLike):
     """(RNN, Vocab, lowercase, Checkpoint) from a checkpoint, ready for inference; lowercase is
     the case folding the model was trained with. CheckpointError if it cannot be used."""
-    from rnnac.model import ACTIVATIONS, RNN
+    from rnnac.engine.model import ACTIVATIONS, RNN
 
     ckpt = load_checkpoint(path)
     activation = ckpt.meta["activation"]

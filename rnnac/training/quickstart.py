@@ -15,13 +15,13 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
-from rnnac.config import Config, config_from_tree, config_text, load_config, read_yaml
 from rnnac.errors import ConfigError, OutputError, quote
+from rnnac.training.config import Config, config_from_tree, config_text, load_config, read_yaml
 
 LIST_SUFFIXES = (".txt", ".tsv", ".csv")  # always word lists
 CONFIG_SUFFIXES = (".yaml", ".yml")  # always configs
 LARGEST_CONFIG = 1 << 20  # bytes; a file without a telling suffix above this is a word list
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent  # the rnnac package
 
 # sized_settings: (lists of fewer distinct words than this, hidden_size, batch_size)
 SIZES = ((1_000, 32, 32), (10_000, 64, 64), (50_000, 128, 128), (float("inf"), 256, 128))
@@ -84,7 +84,7 @@ def list_config(path: Path, overrides: Iterable[str] = ()) -> tuple[Config, str]
 def _list_tree(path: Path, folder: Path) -> tuple[dict[str, dict[str, Any]], int]:
     """The config tree for the word list at `path` (its path and runs/<list name>, both relative to
     `folder`, and the settings sized to it) and its number of distinct words."""
-    from rnnac.wordlist import read_word_list
+    from rnnac.storage.wordlist import read_word_list
 
     listing = read_word_list(path)
     where = {"data": {"path": os.path.relpath(os.path.abspath(path), folder)},

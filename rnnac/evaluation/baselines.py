@@ -24,8 +24,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rnnac.data import BOUNDARY, Vocab
-from rnnac.wordlist import split_words
+from rnnac.engine.vocab import BOUNDARY, Vocab
+from rnnac.storage.wordlist import split_words
 
 ORDERS = (2, 3, 4, 5)
 ADD_KS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)

@@ -145,8 +145,8 @@ def train(target, overrides, init_from, resume, force, quiet, fmt):
     import json
 
     from rnnac.errors import TrainingInterrupted
-    from rnnac.quickstart import training_config
-    from rnnac.train import run
+    from rnnac.training.quickstart import training_config
+    from rnnac.training.trainer import run
 
     overrides = [*overrides, *([f"train.init_from={init_from}"] if init_from else [])]
     config, note = training_config(target, overrides)
@@ -182,7 +182,7 @@ def init(wordlist, output, force):
       rnnac init mylist.txt -o my.yaml && rnnac train my.yaml
       rnnac init > reference.yaml
     """
-    from rnnac.quickstart import init_text, write_new_file
+    from rnnac.training.quickstart import init_text, write_new_file
 
     text = init_text(wordlist, None if output == "-" else output)
     if output == "-":
@@ -247,7 +247,7 @@ def complete(prefixes, checkpoint, top, fmt, header, beam, lexicon, lexicon_mode
     """
     import sys
 
-    from rnnac.complete import Completer
+    from rnnac.inference.completer import Completer
 
     from_stdin = _reads_stdin(prefixes, sys.stdin)
     if known_only and open_vocab:
@@ -287,7 +287,7 @@ def complete(prefixes, checkpoint, top, fmt, header, beam, lexicon, lexicon_mode
 
 def _typo_options(max_edits: int, edit_probs: tuple[str, ...], keyboard: str, beam) -> dict:
     """complete_many's max_edits and channel from the command's options; UsageError for a bad --edit-prob."""
-    from rnnac.typos import Channel
+    from rnnac.inference.typos import Channel
 
     if max_edits and beam:
         raise click.UsageError("--beam and --max-edits cannot be used together: typo-tolerant search is exact only")
@@ -339,7 +339,7 @@ def _format(result, fmt: str, show_prefix: bool) -> str:
     import json
     import math
 
-    from rnnac.records import completion_record
+    from rnnac.interfaces.records import completion_record
 
     if fmt == "json":
         return json.dumps(completion_record(result), ensure_ascii=False) + "\n"
@@ -441,8 +441,8 @@ def score(words, checkpoint, fmt, header, mixture, mixture_lambda, per_char):
     """
     import sys
 
-    from rnnac.complete import Completer
-    from rnnac.score import score_words
+    from rnnac.inference.completer import Completer
+    from rnnac.inference.score import score_words
 
     from_stdin = _reads_stdin(words, sys.stdin, what="WORD")
     if header and fmt != "tsv":
@@ -483,7 +483,7 @@ def _format_score(result, fmt: str, per_char: bool) -> str:
     import json
     import math
 
-    from rnnac.records import score_record
+    from rnnac.interfaces.records import score_record
 
     if fmt == "json":
         return json.dumps(score_record(result, per_char), ensure_ascii=False) + "\n"
@@ -519,8 +519,8 @@ def sample(checkpoint, count, temperature, prefix, seed, max_length, fmt):
     """
     import json
 
-    from rnnac.checkpoint import load_for_inference
-    from rnnac.sampling import sample as sample_words
+    from rnnac.inference.sampling import sample as sample_words
+    from rnnac.storage.checkpoint import load_for_inference
 
     if len(prefix) > max_length:
         raise click.BadParameter(f"{len(prefix)} characters, more than --max-length {max_length}", param_hint="--prefix")
@@ -550,7 +550,7 @@ def info(checkpoint_arg, checkpoint, fmt, as_json):
     """
     import json
 
-    from rnnac.checkpoint import describe
+    from rnnac.storage.checkpoint import describe
 
     if checkpoint_arg is not None:
         ctx = click.get_current_context()
@@ -602,14 +602,14 @@ def serve(checkpoints, host, port):
       rnnac serve -c en=bundled -c names=runs/names --port 9000
       curl 'http://127.0.0.1:8808/complete?q=rec&k=3'
     """
-    from rnnac.checkpoint import resolve_checkpoint
+    from rnnac.storage.checkpoint import resolve_checkpoint
 
     try:
         import starlette  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError:
         raise click.ClickException("rnnac serve needs Starlette and uvicorn: pip install 'rnnac[serve]'") from None
-    from rnnac import serve as server
+    from rnnac.interfaces import serve as server
 
     models = {}
     for spec in checkpoints or [None]:
@@ -700,8 +700,8 @@ def evaluate(wordlist, checkpoint, weighted, baselines, no_baselines, top, mixtu
       rnnac evaluate mylist.txt -c runs/mylist --format json
       rnnac evaluate data/words.tsv --weighted --typos 0.3
     """
-    from rnnac.checkpoint import resolve_checkpoint
-    from rnnac.evaluate import evaluate_checkpoint, format_table
+    from rnnac.evaluation.evaluate import evaluate_checkpoint, format_table
+    from rnnac.storage.checkpoint import resolve_checkpoint
 
     fmt = "json" if as_json else fmt
     ctx = click.get_current_context()
@@ -713,8 +713,8 @@ def evaluate(wordlist, checkpoint, weighted, baselines, no_baselines, top, mixtu
     if typo_rate is None and given and given[-1] in ("--typo-words", "--typed", "--seed"):
         raise click.UsageError(f"{given[-1]} goes with --typos")
     if typo_rate is not None:
-        from rnnac.evaluate import typo_checkpoint
-        from rnnac.typobench import format_typo_table, typo_tsv
+        from rnnac.evaluation.evaluate import typo_checkpoint
+        from rnnac.evaluation.typobench import format_typo_table, typo_tsv
 
         report = typo_checkpoint(wordlist, resolve_checkpoint(checkpoint), typo_rate, weighted=weighted, k=top,
                                  n_words=typo_words, typed=typed, seed=seed, train_list=train_list,
@@ -779,7 +779,7 @@ def plot(run_dir, output):
       rnnac plot runs/mylist
       rnnac plot runs/names -o names.svg
     """
-    from rnnac.plot import plot_run
+    from rnnac.interfaces.plot import plot_run
 
     click.echo(plot_run(run_dir, output))
 

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from rnnac.baselines import FrequencyTrie
+from rnnac.evaluation.baselines import FrequencyTrie
 
 KINDS = ("substitution", "insertion", "deletion", "transposition")
 SUBSETS = ("clean", "mistyped", "all")

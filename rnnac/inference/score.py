@@ -1,14 +1,14 @@
 """Scoring whole words: how probable a model finds each word, character by character.
 
 The RNN gives log P_rnn(w), the sum of log y^_t over w's characters and its end (seed 004's
-L for one word, negated). With the mixture a completion ranks by (rnnac.search), a word scores
+L for one word, negated). With the mixture a completion ranks by (rnnac.inference.search), a word scores
 P(w) = lam c_w / C + (1 - lam) P_rnn(w), and character t's surprisal is
 
     -log P(s_<=t *) + log P(s_<t *)     P(s*) = lam P_lex(s*) + (1 - lam) P_rnn(s*)
 
 the mass of the words starting with the longer prefix over that of the shorter, then the end's
 -log P(w) + log P(w*): the surprisals sum to -log P(w) either way. Per character divides by
-the word's length + 1, the end included, as rnnac.evaluate does.
+the word's length + 1, the end included, as rnnac.evaluation.evaluate does.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rnnac.errors import UnknownCharError
-from rnnac.lexicon import Lexicon, fold
-from rnnac.mixture import rnn_step_logprobs
+from rnnac.inference.mixture import rnn_step_logprobs
+from rnnac.storage.lexicon import Lexicon, fold
 
 
 @dataclass

@@ -23,9 +23,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rnnac.bptt import Engine
-from rnnac.data import Vocab, make_batch
-from rnnac.model import RNN
+from rnnac.engine.bptt import Engine
+from rnnac.engine.model import RNN
+from rnnac.engine.vocab import Vocab, make_batch
 
 SCORE_BATCH = 512  # words per target_logprobs call
 

@@ -20,7 +20,7 @@ end is completion, not an error; s = t is the one path with no edit).
 the strings that can still lead to one (the states of a Levenshtein automaton, with
 probabilities): a dynamic program over (typed position j, edits e), level by level, vectorised
 over a level's nodes and every next character. complete.py reads the trie's nodes with the
-model and searches the words below each candidate (rnnac.search explains how scores combine).
+model and searches the words below each candidate (rnnac.inference.search explains how scores combine).
 
 Shapes: n trie nodes in a level, C = K - 1 characters (token ids 1..K-1; id K is a typed
 character outside the vocabulary), J = m + 1 positions in the typed prefix of m characters,

@@ -40,7 +40,7 @@ expansions (node evaluations) is spent (truncated). Words are at most `max_lengt
 prefix included: a node of that length is evaluated only for the probability that the word ends
 there, and a longer prefix has no completion.
 
-Typos (rnnac.typos). With edits allowed, a typed prefix t has many candidate intended prefixes
+Typos (rnnac.inference.typos). With edits allowed, a typed prefix t has many candidate intended prefixes
 s, each with its channel log P(t | s), and the exact search runs below all of them at once: each
 candidate is a root (Roots.group names its typed prefix, which owns the top k, the budget and the
 bounds' threshold), scored as above with offsets that fold in the channel and a normaliser over
@@ -65,9 +65,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rnnac.data import BOUNDARY
-from rnnac.lexicon import Lexicon
-from rnnac.model import RNN
+from rnnac.engine.model import RNN
+from rnnac.engine.vocab import BOUNDARY
+from rnnac.storage.lexicon import Lexicon
 
 ROUND_NATS = 1.0  # how far below a prefix's best frontier bound one round reaches
 MODES = ("open", "mixture", "known")  # the RNN alone; the mixture over every word; over lexicon words only
@@ -98,7 +98,7 @@ class Pending(NamedTuple):
 
 
 class Owners(NamedTuple):
-    """With typos (rnnac.typos), which root a word below several candidate prefixes is scored
+    """With typos (rnnac.inference.typos), which root a word below several candidate prefixes is scored
     from: the one whose channel log P(t | s) is best (the shortest on a tie), since P(w) is the
     same from each. Arrays over the candidate tries' nodes of all typed prefixes, with a last
     row for "off the tries" (index -1)."""

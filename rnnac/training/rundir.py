@@ -16,9 +16,9 @@ import os
 import stat
 from pathlib import Path
 
-from rnnac.atomic import replace_atomically
-from rnnac.config import Config
 from rnnac.errors import RunExistsError, RunFolderError, RunLockedError
+from rnnac.storage.atomic import replace_atomically
+from rnnac.training.config import Config
 
 try:
     import fcntl
@@ -110,7 +110,7 @@ class RunFolder:
 
 
 def _is_own_temp_file(name: str) -> bool:
-    """A temporary file of rnnac's atomic writes, `.{file}.{random}.tmp` (rnnac.atomic)."""
+    """A temporary file of rnnac's atomic writes, `.{file}.{random}.tmp` (rnnac.storage.atomic)."""
     return name in LEGACY_TEMP_FILES or any(name.startswith(f".{own}.") and name.endswith(".tmp") for own in RUN_FILES)
 
 

@@ -1,11 +1,11 @@
 """Completing prefixes: the k most probable words for each of many prefixes, searched in groups.
 
-A Completer reads every prefix with the model, then hands the states to a search (rnnac.search:
+A Completer reads every prefix with the model, then hands the states to a search (rnnac.inference.search:
 exact best-first or beam) over groups of prefixes sized to bound the search's memory. With a
 lexicon (the words the model was trained on, with their counts) it ranks words by a mixture of
-the lexicon's frequencies and the model (rnnac.search explains the scores and the modes). With
+the lexicon's frequencies and the model (rnnac.inference.search explains the scores and the modes). With
 typing errors allowed (max_edits), it first builds each prefix's trie of candidate intended
-prefixes (rnnac.typos), reads all their nodes depth by depth, and searches below the candidates.
+prefixes (rnnac.inference.typos), reads all their nodes depth by depth, and searches below the candidates.
 
 Shapes: G prefixes searched together, T prefix characters, H hidden, K vocabulary (id 0 is the
 word boundary).
@@ -22,14 +22,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rnnac import blas
-from rnnac.checkpoint import load_model, resolve_checkpoint
-from rnnac.data import BOUNDARY, Vocab
+from rnnac.engine import blas
+from rnnac.engine.model import RNN
+from rnnac.engine.vocab import BOUNDARY, Vocab
 from rnnac.errors import CheckpointError, UnknownCharError
-from rnnac.model import RNN
-from rnnac.lexicon import Lexicon, LexiconData, fold
-from rnnac.search import MODES, BeamSearch, ExactSearch, OutOfMemory, Owners, Pending, Roots, Scoring
-from rnnac.typos import MAX_EDITS, MAX_NODES, Candidates, Channel, Costs, TooManyCandidates, candidates, spell_all
+from rnnac.inference.search import MODES, BeamSearch, ExactSearch, OutOfMemory, Owners, Pending, Roots, Scoring
+from rnnac.inference.typos import MAX_EDITS, MAX_NODES, Candidates, Channel, Costs, TooManyCandidates, candidates, spell_all
+from rnnac.storage.checkpoint import load_model, resolve_checkpoint
+from rnnac.storage.lexicon import Lexicon, LexiconData, fold
 
 SEARCH_BYTES = 2**28  # rough cap on the memory of one group's search (states and frontier)
 DEFAULT_LAMBDA = 0.5  # the lexicon's weight for a checkpoint that carries one but no fitted weight (a run cut short)
@@ -55,13 +55,13 @@ class Result:
 
 
 class _Options(NamedTuple):
-    """How one complete_many call scores words (see rnnac.search)."""
+    """How one complete_many call scores words (see rnnac.inference.search)."""
 
     mode: str  # "open", "mixture" or "known"
     lexicon: Lexicon | None
     mixture_lambda: float  # lam, the lexicon's weight
     exclude: Lexicon | None  # words never proposed
-    max_edits: int = 0  # typing errors allowed in a prefix (rnnac.typos)
+    max_edits: int = 0  # typing errors allowed in a prefix (rnnac.inference.typos)
     costs: Costs | None = None  # the channel's, with max_edits
 
 
@@ -81,7 +81,7 @@ class Completer:
         self.lexicon_words: LexiconData | None = None  # the checkpoint's word list, when loaded from one with it
         self._folded_words: list[str] | None = None  # the list's words folded, once, when they differ from it
         self._total: float | None = None  # their total count, once (see _lexicon_total)
-        # (K,) token id -> character; the boundary's "\0" pads fixed-width strings (see rnnac.search._Tree.suffixes)
+        # (K,) token id -> character; the boundary's "\0" pads fixed-width strings (see rnnac.inference.search._Tree.suffixes)
         self._chars = np.array(["\0", *vocab.chars], dtype="<U1")
         self._evals_per_prefix = 200.0  # running estimate, sizes the groups searched together
         self._calls = 0  # complete_many calls that chose a lexicon (see _lexicon_for)
@@ -184,14 +184,14 @@ class Completer:
         edits). Words are at most `max_length` characters, prefix included (a longer prefix has
         no completion). `budget` bounds the node evaluations per prefix.
 
-        Scoring (rnnac.search): `mode` "open" (the model alone), "mixture" (every word, by the
+        Scoring (rnnac.inference.search): `mode` "open" (the model alone), "mixture" (every word, by the
         lexicon and the model) or "known" (lexicon words only, scored as in the mixture, not
         renormalised). `lexicon` replaces the completer's own for this call; `mode` None is
         "known" with such a lexicon (its words, ranked by the model when lam is 0), else
         "mixture" with the completer's lexicon, else "open". `mixture_lambda` None is the
         completer's. `exclude` (a Lexicon or words) is never proposed.
 
-        Typing errors (rnnac.typos): with `max_edits` N > 0 the typed prefix may hold up to N
+        Typing errors (rnnac.inference.typos): with `max_edits` N > 0 the typed prefix may hold up to N
         of them, weighed by `channel` (default Channel()); each word then comes with the edits
         of its best path and the prefix it corrected to (`edits`, `corrected`). Exact search only.
         """
@@ -251,7 +251,7 @@ class Completer:
 
     def _candidates(self, todo: dict[str, list[int]], results: list[Result], max_edits: int, channel: Channel,
                     max_length: int) -> dict[str, Candidates]:
-        """Each folded prefix's trie of intended prefixes (rnnac.typos.candidates). A prefix with
+        """Each folded prefix's trie of intended prefixes (rnnac.inference.typos.candidates). A prefix with
         more than MAX_NODES of them leaves `todo`, its results saying so."""
         if channel not in self._costs:
             if len(self._costs) >= CHANNELS_KEPT:  # a server's clients may ask for any number of channels
@@ -324,7 +324,7 @@ class Completer:
         return out
 
     def _search_typos(self, prefixes: list[str], tries: list[Candidates], k, max_length, budget, options: _Options) -> list[_Answer]:
-        """The answers for distinct, folded prefixes, searched below their candidates (rnnac.typos)."""
+        """The answers for distinct, folded prefixes, searched below their candidates (rnnac.inference.typos)."""
         nodes = _CandidateNodes(tries)
         cands = np.flatnonzero(nodes.channel > -np.inf)  # (R,) the candidates: the search's roots, r -> node
         owned = nodes.owned()  # (n,)

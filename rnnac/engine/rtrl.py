@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnac.bptt import check_options
-from rnnac.data import Batch
-from rnnac.model import ACTIVATIONS, RNN, log_softmax
+from rnnac.engine.bptt import check_options
+from rnnac.engine.model import ACTIVATIONS, RNN, log_softmax
+from rnnac.engine.vocab import Batch
 
 
 def _output_grad(o: np.ndarray, target: np.ndarray, loss: str):

@@ -26,9 +26,9 @@ import math
 
 import numpy as np
 
-from rnnac import blas
-from rnnac.data import Batch
-from rnnac.model import ACTIVATIONS, RNN
+from rnnac.engine import blas
+from rnnac.engine.model import ACTIVATIONS, RNN
+from rnnac.engine.vocab import Batch
 
 LOSSES = ("cross_entropy", "squared_error")
 

@@ -8,7 +8,6 @@ B batch (words), T time (longest word + 1).
 from __future__ import annotations
 
 import unicodedata
-
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
