@@ -18,6 +18,7 @@ from rnnac.inference import completer as complete
 from rnnac.interfaces.cli import cli
 from rnnac.storage import checkpoint
 from rnnac.storage.checkpoint import save_checkpoint
+from columns import known_of, pairs, shown_of
 
 VOCAB = rnnac.Vocab("abc")
 
@@ -53,24 +54,24 @@ def run(*args, input=None, env=None):
 def test_one_prefix_plain(ckpt, completer):
     result = run("complete", "ab", "-c", ckpt)
     assert result.exit_code == 0, result.output
-    assert result.stdout == "".join(f"{w}\n" for w, _ in completer.complete("ab").completions)
+    assert result.stdout == "".join(f"{w}\n" for w, _ in pairs(completer.complete("ab")))
     assert len(result.stdout.splitlines()) == 5 and result.stderr == ""
 
 
 def test_several_prefixes_plain_and_top(ckpt, completer):
     result = run("complete", "a", "C", "-c", ckpt, "-k", "2")
     assert result.exit_code == 0 and result.stderr == ""
-    expected = [f"{p}\t{w}" for p in ("a", "C") for w in completer.complete(p, k=2).shown]
+    expected = [f"{p}\t{w}" for p in ("a", "C") for w in shown_of(completer.complete(p, k=2))]
     assert result.stdout.splitlines() == expected
     assert result.stdout.splitlines()[2].startswith("C\tC")  # searched folded, shown in the case typed
-    assert [w.lower() for w in completer.complete("C", k=2).shown] == [w for w, _ in completer.complete("c", k=2).completions]
+    assert [w.lower() for w in shown_of(completer.complete("C", k=2))] == [w for w, _ in pairs(completer.complete("c", k=2))]
 
 
 def test_tsv(ckpt, completer):
     result = run("complete", "b", "--format", "tsv", "-c", ckpt, "-k", "3")
     assert result.exit_code == 0 and result.stderr == ""
     rows = [line.split("\t") for line in result.stdout.splitlines()]
-    assert [r[:3] for r in rows] == [["b", str(i + 1), w] for i, (w, _) in enumerate(completer.complete("b", k=3).completions)]
+    assert [r[:3] for r in rows] == [["b", str(i + 1), w] for i, (w, _) in enumerate(pairs(completer.complete("b", k=3)))]
     for _, _, _, prob, logprob, known, edits, corrected, error in rows:
         assert float(prob) == pytest.approx(math.exp(float(logprob)), rel=1e-5)
         assert (known, edits, corrected, error) == ("false", "0", "b", "")  # this model carries no lexicon
@@ -85,7 +86,7 @@ def test_json(ckpt, completer):
         assert set(obj) == {"version", "prefix", "completions", "truncated"} and obj["truncated"] is False
         assert obj["version"] == 1 and all(set(c) == {"word", "prob", "logprob", "known", "edits", "corrected"} for c in obj["completions"])
         assert all((c["edits"], c["corrected"]) == (0, obj["prefix"]) for c in obj["completions"])
-        expected = completer.complete(obj["prefix"]).completions
+        expected = pairs(completer.complete(obj["prefix"]))
         assert [c["word"] for c in obj["completions"]] == [w for w, _ in expected]
         for c, (_, lp) in zip(obj["completions"], expected):
             assert c["logprob"] == pytest.approx(lp) and c["prob"] == pytest.approx(math.exp(lp))
@@ -95,7 +96,7 @@ def test_json(ckpt, completer):
 def test_empty_prefix_gives_the_most_likely_words(ckpt, completer):
     result = run("complete", "", "-c", ckpt, "-k", "3")
     assert result.exit_code == 0
-    assert result.stdout.splitlines() == [w for w, _ in completer.complete("", k=3).completions]
+    assert result.stdout.splitlines() == [w for w, _ in pairs(completer.complete("", k=3))]
 
 
 def test_unknown_characters(ckpt):
@@ -111,7 +112,7 @@ def test_unknown_characters(ckpt):
 def test_stdin_lines(ckpt, completer):
     result = run("complete", "-", "-c", ckpt, "-k", "2", input="a\r\nb\n\nc")
     assert result.exit_code == 0 and result.stderr == ""
-    expected = [f"{p}\t{w}" for p in ("a", "b", "", "c") for w, _ in completer.complete(p, k=2).completions]
+    expected = [f"{p}\t{w}" for p in ("a", "b", "", "c") for w, _ in pairs(completer.complete(p, k=2))]
     assert result.stdout.splitlines() == expected
     no_dash = run("complete", "-c", ckpt, "-k", "2", input="a\r\nb\n\nc")  # stdin is not a terminal
     assert no_dash.stdout == result.stdout
@@ -121,7 +122,7 @@ def test_beam_budget_lexicon(ckpt, completer, tmp_path):
     beam = run("complete", "a", "--beam", "2", "-c", ckpt, "--format", "json")
     assert beam.exit_code == 0
     got = json.loads(beam.stdout)["completions"]
-    assert [c["word"] for c in got] == [w for w, _ in completer.complete("a", beam=2).completions]
+    assert [c["word"] for c in got] == [w for w, _ in pairs(completer.complete("a", beam=2))]
     cut = run("complete", "", "--budget", "2", "-c", ckpt, "--format", "json")
     assert cut.exit_code == 0 and json.loads(cut.stdout)["truncated"] is True
     assert "budget" in cut.stderr and cut.stderr.startswith("Warning: ")
@@ -376,9 +377,9 @@ def test_complete_mixes_the_lexicon_and_the_model(lexicon_ckpt, model):
     lexicon = rnnac.Lexicon(["abc", "abba", "cab", "acca"], VOCAB, counts=[50.0, 5.0, 1.0, 20.0])
     expected = complete.Completer(model, VOCAB, lexicon=lexicon, mixture_lambda=0.8).complete("a", k=4)
     (obj,) = words_of(run("complete", "a", "-k", "4", "--format", "json", "-c", lexicon_ckpt))
-    assert [(c["word"], c["known"]) for c in obj["completions"]] == list(zip([w for w, _ in expected.completions], expected.known))
+    assert [(c["word"], c["known"]) for c in obj["completions"]] == list(zip([w for w, _ in pairs(expected)], known_of(expected)))
     assert [c["word"] for c in obj["completions"]][:2] == ["abc", "acca"]  # the lexicon's counts lead
-    for c, (_, lp) in zip(obj["completions"], expected.completions):
+    for c, (_, lp) in zip(obj["completions"], pairs(expected)):
         assert c["logprob"] == pytest.approx(lp, rel=1e-9)
 
 
@@ -387,9 +388,9 @@ def test_complete_scoring_options(lexicon_ckpt, model, completer, tmp_path):
         (obj,) = words_of(run("complete", "a", "-k", "3", "--format", "json", "-c", lexicon_ckpt, *args))
         return [(c["word"], c["known"]) for c in obj["completions"]]
 
-    assert top("--open") == [(w, False) for w, _ in completer.complete("a", k=3).completions]
+    assert top("--open") == [(w, False) for w, _ in pairs(completer.complete("a", k=3))]
     assert all(known for _, known in top("--known-only"))
-    assert top("--lambda", "0") == [(w, w in {"abc", "abba", "acca"}) for w, _ in completer.complete("a", k=3).completions]
+    assert top("--lambda", "0") == [(w, w in {"abc", "abba", "acca"}) for w, _ in pairs(completer.complete("a", k=3))]
     extra = tmp_path / "extra.tsv"
     extra.write_text("aaa\t1000\n")
     assert top("--lexicon", str(extra)) == [("aaa", True)]  # only the words of FILE
@@ -506,7 +507,7 @@ def test_surrounding_whitespace_of_a_prefix_is_stripped(ckpt, completer):
     assert piped.exit_code == 0, piped.stderr
     records = words_of(piped)
     assert [r["prefix"] for r in records] == ["ab", "c"]
-    assert [c["word"] for c in records[0]["completions"]] == [w for w, _ in completer.complete("ab", k=2).completions]
+    assert [c["word"] for c in records[0]["completions"]] == [w for w, _ in pairs(completer.complete("ab", k=2))]
     assert run("complete", " ab ", "-c", ckpt, "-k", "2").stdout == run("complete", "ab", "-c", ckpt, "-k", "2").stdout
 
 
@@ -699,11 +700,11 @@ def test_words_follow_the_case_typed(ckpt, completer):
         assert result.exit_code == 0, result.stderr
         return [[c["word"] for c in obj["completions"]] for obj in words_of(result)]
 
-    folded = [w for w, _ in completer.complete("ab", k=3).completions]
+    folded = [w for w, _ in pairs(completer.complete("ab", k=3))]
     assert words("ab", "AB", "Ab", "aB") == [folded, [w.upper() for w in folded], ["Ab" + w[2:] for w in folded],
                                              ["aB" + w[2:] for w in folded]]
     single = words("A")[0]
-    assert single == ["A" + w[1:] for w, _ in completer.complete("a", k=3).completions]  # one capital: Record, not RECORD
+    assert single == ["A" + w[1:] for w, _ in pairs(completer.complete("a", k=3))]  # one capital: Record, not RECORD
     tsv = run("complete", "AB", "-c", ckpt, "-k", "1", "--format", "tsv").stdout.split("\t")
     assert tsv[0] == "AB" and tsv[2] == folded[0].upper() and tsv[7] == "AB"
 

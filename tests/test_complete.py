@@ -15,6 +15,7 @@ from rnnac.inference.completer import Completer
 from rnnac.storage import checkpoint
 from rnnac.storage.checkpoint import save_checkpoint
 from rnnac.storage.lexicon import Lexicon
+from columns import counted, pairs
 
 VOCAB = rnnac.Vocab("abc")
 MAX_LENGTH = 6
@@ -62,8 +63,8 @@ def test_exact_search_matches_brute_force(activation, seed):
         results = completer.complete_many(PREFIXES, k=k, max_length=MAX_LENGTH, budget=10**6)
         for prefix, result in zip(PREFIXES, results):
             assert not result.truncated and result.error is None
-            assert all(w.startswith(prefix) and len(w) <= MAX_LENGTH for w, _ in result.completions)
-            assert_same_ranking(result.completions, brute_force(model, prefix), k)
+            assert all(w.startswith(prefix) and len(w) <= MAX_LENGTH for w, _ in pairs(result))
+            assert_same_ranking(pairs(result), brute_force(model, prefix), k)
 
 
 @settings(max_examples=40, deadline=None)
@@ -81,23 +82,23 @@ def test_exact_search_matches_brute_force_on_random_models(seed, k, max_length, 
         lexicon = Lexicon(allowed, VOCAB)
     got = Completer(model, VOCAB).complete(prefix, k=k, max_length=max_length, budget=10**6, lexicon=lexicon)
     expected = brute_force(model, prefix, max_length=max_length, allowed=allowed)  # none for a longer prefix
-    assert_same_ranking(got.completions, expected, k)
+    assert_same_ranking(pairs(got), expected, k)
 
 
 def test_all_words_up_to_the_length_bound_when_k_is_large():
     model = peaked_model()
     result = Completer(model, VOCAB).complete("ab", k=10**4, max_length=5, budget=10**6)
     expected = brute_force(model, "ab", max_length=5)
-    assert len(result.completions) == len(expected) == 1 + 3 + 9 + 27
-    assert_same_ranking(result.completions, expected, len(expected))
+    assert len(pairs(result)) == len(expected) == 1 + 3 + 9 + 27
+    assert_same_ranking(pairs(result), expected, len(expected))
     # Every word once, and the probabilities of all words up to the bound sum to at most 1.
-    assert len({w for w, _ in result.completions}) == len(expected)
-    assert np.exp([lp for _, lp in result.completions]).sum() <= 1 + 1e-12
+    assert len({w for w, _ in pairs(result)}) == len(expected)
+    assert np.exp([lp for _, lp in pairs(result)]).sum() <= 1 + 1e-12
 
 
 def test_a_prefix_at_the_length_bound_is_its_own_only_candidate():
     model = peaked_model()
-    [(word, lp)] = Completer(model, VOCAB).complete("bbbbbb", k=5, max_length=6).completions
+    [(word, lp)] = pairs(Completer(model, VOCAB).complete("bbbbbb", k=5, max_length=6))
     assert word == "bbbbbb"
     assert lp == pytest.approx(brute_force(model, "bbbbbb")[0][1], abs=1e-12)
 
@@ -105,8 +106,8 @@ def test_a_prefix_at_the_length_bound_is_its_own_only_candidate():
 def test_the_empty_prefix_gives_the_most_likely_words():
     model = peaked_model(seed=1)
     result = Completer(model, VOCAB).complete("", k=5, max_length=MAX_LENGTH)
-    assert all(w for w, _ in result.completions)  # the empty word is never a completion
-    assert_same_ranking(result.completions, brute_force(model, ""), 5)
+    assert all(w for w, _ in pairs(result))  # the empty word is never a completion
+    assert_same_ranking(pairs(result), brute_force(model, ""), 5)
 
 
 @pytest.mark.parametrize("width", [1, 2, 3, 8])
@@ -115,8 +116,8 @@ def test_beam_search_never_beats_exact_search(width):
     completer = Completer(model, VOCAB)
     for prefix in PREFIXES:
         truth = dict(brute_force(model, prefix))
-        exact = completer.complete(prefix, k=5, max_length=MAX_LENGTH, budget=10**6).completions
-        beam = completer.complete(prefix, k=5, max_length=MAX_LENGTH, beam=width).completions
+        exact = pairs(completer.complete(prefix, k=5, max_length=MAX_LENGTH, budget=10**6))
+        beam = pairs(completer.complete(prefix, k=5, max_length=MAX_LENGTH, beam=width))
         assert beam, "a beam search finds at least one word here"
         for (word, lp), (_, exact_lp) in zip(beam, exact):
             assert lp == pytest.approx(truth[word], abs=1e-9)  # its scores are true probabilities
@@ -128,7 +129,7 @@ def test_wide_beam_search_is_exact():
     """With a beam wider than all nodes of a depth, beam search examines every word."""
     model = peaked_model(seed=0)
     completer = Completer(model, VOCAB)
-    beam = completer.complete("a", k=5, max_length=5, beam=3**4).completions
+    beam = pairs(completer.complete("a", k=5, max_length=5, beam=3**4))
     assert_same_ranking(beam, brute_force(model, "a", max_length=5), 5)
 
 
@@ -140,14 +141,14 @@ def test_lexicon_restricts_completions_and_keeps_the_ranking():
     completer = Completer(model, VOCAB)
     allowed = {w.lower() for w in words}
     for prefix in ["", "a", "ab", "c"]:
-        got = completer.complete(prefix, k=4, max_length=MAX_LENGTH, lexicon=lexicon).completions
+        got = pairs(completer.complete(prefix, k=4, max_length=MAX_LENGTH, lexicon=lexicon))
         assert {w for w, _ in got} <= allowed
         assert_same_ranking(got, brute_force(model, prefix, allowed=allowed), 4)
-        beam = completer.complete(prefix, k=4, max_length=MAX_LENGTH, lexicon=lexicon, beam=2).completions
+        beam = pairs(completer.complete(prefix, k=4, max_length=MAX_LENGTH, lexicon=lexicon, beam=2))
         assert {w for w, _ in beam} <= allowed
     # "aaaaaaa" is longer than max_length; no lexicon word starts with "bb".
-    assert completer.complete("aaa", lexicon=lexicon, max_length=MAX_LENGTH).completions == []
-    assert completer.complete("bb", lexicon=lexicon).completions == []
+    assert pairs(completer.complete("aaa", lexicon=lexicon, max_length=MAX_LENGTH)) == []
+    assert pairs(completer.complete("bb", lexicon=lexicon)) == []
 
 
 def test_lexicon_from_file_reads_plain_and_tsv(tmp_path):
@@ -163,12 +164,12 @@ def test_lexicon_from_file_reads_plain_and_tsv(tmp_path):
 def test_unknown_characters_and_case_folding():
     model = peaked_model()
     results = Completer(model, VOCAB, lowercase=True).complete_many(["aB", "ax", "ab", "", "ax"], k=3)
-    assert results[0].error is None and results[0].completions == results[2].completions
-    assert all(w.startswith("ab") for w, _ in results[0].completions)  # words are folded
+    assert results[0].error is None and pairs(results[0]) == pairs(results[2])
+    assert all(w.startswith("ab") for w, _ in pairs(results[0]))  # words are folded
     assert results[0].prefix == "aB"
     for bad in (results[1], results[4]):
-        assert bad.completions == [] and "'ax'" in bad.error and "'x'" in bad.error
-    assert results[3].completions  # the others are still answered
+        assert pairs(bad) == [] and "'ax'" in bad.error and "'x'" in bad.error
+    assert pairs(results[3])  # the others are still answered
     strict = Completer(model, VOCAB, lowercase=False).complete("aB")
     assert "'B'" in strict.error
 
@@ -176,28 +177,28 @@ def test_unknown_characters_and_case_folding():
 def test_budget_truncates_and_says_so():
     model = peaked_model()
     completer = Completer(model, VOCAB)
-    cut = completer.complete("", k=40, max_length=MAX_LENGTH, budget=10)
-    assert cut.truncated and cut.expansions <= 10
+    cut, evaluations = counted(completer, "", k=40, max_length=MAX_LENGTH, budget=10)
+    assert cut.truncated and evaluations <= 10
     # What was found is real, and in order, but not necessarily the true top 40.
     truth = dict(brute_force(model, ""))
-    assert all(lp == pytest.approx(truth[w], abs=1e-9) for w, lp in cut.completions)
-    full = completer.complete("", k=40, max_length=MAX_LENGTH, budget=10**6)
-    assert not full.truncated and full.expansions > 10
-    beam_cut = completer.complete("", k=5, max_length=MAX_LENGTH, beam=4, budget=5)
-    assert beam_cut.truncated and beam_cut.expansions <= 5
+    assert all(lp == pytest.approx(truth[w], abs=1e-9) for w, lp in pairs(cut))
+    full, evaluations = counted(completer, "", k=40, max_length=MAX_LENGTH, budget=10**6)
+    assert not full.truncated and evaluations > 10
+    beam_cut, evaluations = counted(completer, "", k=5, max_length=MAX_LENGTH, beam=4, budget=5)
+    assert beam_cut.truncated and evaluations <= 5
 
 
 def test_batching_and_memory_splits_do_not_change_results(monkeypatch):
     model = peaked_model(dtype=np.float32, hidden_size=8)
     prefixes = ["".join(p) for n in range(4) for p in itertools.product("abc", repeat=n)]  # 40 prefixes
-    alone = [Completer(model, VOCAB).complete(p, k=5, max_length=7).completions for p in prefixes]
+    alone = [pairs(Completer(model, VOCAB).complete(p, k=5, max_length=7)) for p in prefixes]
     # One group of all 40 outgrows a tiny memory cap: it is retried in halves, quarters, ...
     monkeypatch.setattr(complete, "SEARCH_BYTES", 20_000)
     monkeypatch.setattr(Completer, "_group_size", lambda self, budget, extra=0.0: 64)
     groups, init = [], search.ExactSearch.__init__
     monkeypatch.setattr(search.ExactSearch, "__init__",
                         lambda self, model, roots, *rest: groups.append(len(roots.a)) or init(self, model, roots, *rest))
-    together = [r.completions for r in Completer(model, VOCAB).complete_many(prefixes, k=5, max_length=7)]
+    together = [pairs(r) for r in Completer(model, VOCAB).complete_many(prefixes, k=5, max_length=7)]
     assert groups[:3] == [40, 20, 10]
     for a, b in zip(alone, together):
         assert [w for w, _ in a] == [w for w, _ in b]
@@ -217,7 +218,7 @@ def test_sample_words():
 def test_samples_follow_the_model():
     """The most likely word comes up as often as its probability says (within 5 sigma)."""
     model = peaked_model(seed=0)
-    (best, lp), = Completer(model, VOCAB).complete("c", k=1, max_length=8).completions
+    (best, lp), = pairs(Completer(model, VOCAB).complete("c", k=1, max_length=8))
     n, p = 20_000, np.exp(lp)
     hits = sampling.sample(model, VOCAB, n, prefix="c", rng=3, max_length=8).count(best)
     assert abs(hits - n * p) < 5 * np.sqrt(n * p * (1 - p))
@@ -253,7 +254,7 @@ def test_loading_follows_flag_then_environment_then_bundled(tmp_path, monkeypatc
 
 def test_the_shipped_bundled_model_completes_common_words():
     completer = Completer.load(checkpoint.BUNDLED_MODEL)
-    words = [w for w, _ in completer.complete("rec", k=5).completions]
+    words = [w for w, _ in pairs(completer.complete("rec", k=5))]
     assert len(words) == 5 and all(w.startswith("rec") for w in words)
     assert "record" in words
 

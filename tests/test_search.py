@@ -17,6 +17,7 @@ from rnnac.inference import completer as complete
 from rnnac.inference import search
 from rnnac.inference.completer import Completer
 from rnnac.storage.lexicon import Lexicon, _token_rows
+from columns import counted, known_of, pairs
 
 VOCAB = rnnac.Vocab("abc")
 MAX_LENGTH = 4
@@ -102,8 +103,8 @@ def test_exact_search_matches_the_definitions(mode, lam, seed):
         results = completer.complete_many(PREFIXES, k, MAX_LENGTH, budget=10**6, mode=mode)
         for prefix, result in zip(PREFIXES, results):
             assert not result.truncated and result.error is None
-            assert_same_ranking(result.completions, oracle(probs, counts, prefix, mode, lam, MAX_LENGTH), k)
-            assert result.known == [w in counts for w, _ in result.completions]
+            assert_same_ranking(pairs(result), oracle(probs, counts, prefix, mode, lam, MAX_LENGTH), k)
+            assert known_of(result) == [w in counts for w, _ in pairs(result)]
 
 
 @pytest.mark.parametrize("mode", ["open", "mixture", "known"])
@@ -117,8 +118,8 @@ def test_excluded_words_are_never_proposed(mode, lam):
     for exclude in (blocked, Lexicon(blocked, VOCAB)):
         for prefix in ["", "a", "ca", "bbbb"]:
             got = completer.complete(prefix, 6, max_length=MAX_LENGTH, budget=10**6, mode=mode, exclude=exclude)
-            assert_same_ranking(got.completions, oracle(probs, counts, prefix, mode, lam, MAX_LENGTH, as_set), 6)
-    beam = completer.complete("", 6, max_length=MAX_LENGTH, beam=3, mode=mode, exclude=blocked).completions
+            assert_same_ranking(pairs(got), oracle(probs, counts, prefix, mode, lam, MAX_LENGTH, as_set), 6)
+    beam = pairs(completer.complete("", 6, max_length=MAX_LENGTH, beam=3, mode=mode, exclude=blocked))
     assert not {w for w, _ in beam} & as_set
 
 
@@ -136,7 +137,7 @@ def test_exact_search_matches_the_definitions_on_random_models(seed, scale, k, m
     completer = mixture_completer(model, lexicon_words, lam)
     got = completer.complete(prefix, k, max_length=max_length, budget=10**6, mode=mode, exclude=exclude or None)
     expected = oracle(probs, counts, prefix, mode, lam, max_length, {w.lower() for w in exclude})
-    assert_same_ranking(got.completions, expected, k)
+    assert_same_ranking(pairs(got), expected, k)
 
 
 @pytest.mark.parametrize("width", [1, 2, 5])
@@ -147,14 +148,14 @@ def test_beam_search_never_beats_exact_search(width, mode):
     completer = mixture_completer(model, LEXICON, 0.6)
     for prefix in ["", "a", "c", "ab"]:
         truth = dict(oracle(probs, counts, prefix, mode, 0.6, MAX_LENGTH))
-        exact = completer.complete(prefix, 5, max_length=MAX_LENGTH, budget=10**6, mode=mode).completions
-        beam = completer.complete(prefix, 5, max_length=MAX_LENGTH, beam=width, mode=mode).completions
+        exact = pairs(completer.complete(prefix, 5, max_length=MAX_LENGTH, budget=10**6, mode=mode))
+        beam = pairs(completer.complete(prefix, 5, max_length=MAX_LENGTH, beam=width, mode=mode))
         assert beam, "a beam search finds at least one word here"
         for (word, lp), (_, exact_lp) in zip(beam, exact):
             assert lp == pytest.approx(truth[word], abs=1e-9)  # its scores are the true ones
             assert lp <= exact_lp + 1e-9  # and its i-th word is never better than the exact i-th
         assert [lp for _, lp in beam] == sorted((lp for _, lp in beam), reverse=True)
-    wide = completer.complete("a", 5, max_length=MAX_LENGTH, beam=3**MAX_LENGTH, mode=mode).completions
+    wide = pairs(completer.complete("a", 5, max_length=MAX_LENGTH, beam=3**MAX_LENGTH, mode=mode))
     assert_same_ranking(wide, oracle(probs, counts, "a", mode, 0.6, MAX_LENGTH), 5)
 
 
@@ -164,37 +165,37 @@ def test_without_weight_on_the_lexicon_results_are_the_models_bit_for_bit():
     with_lexicon = mixture_completer(model, LEXICON, 0.0)
     prefixes = ["".join(p) for n in range(4) for p in itertools.product("abc", repeat=n)]
     open_results = plain.complete_many(prefixes, 5, MAX_LENGTH + 2)
-    assert all(r.known == [False] * len(r.completions) for r in open_results)
+    assert all(known_of(r) == [False] * len(pairs(r)) for r in open_results)
     for mode in (None, "mixture", "open"):  # None: the completer's lexicon, so "mixture"
         results = with_lexicon.complete_many(prefixes, 5, MAX_LENGTH + 2, mode=mode)
-        assert [r.completions for r in results] == [r.completions for r in open_results]
+        assert [pairs(r) for r in results] == [pairs(r) for r in open_results]
     for beam in (1, 3):
-        assert (plain.complete("a", 5, max_length=6, beam=beam).completions
-                == with_lexicon.complete("a", 5, max_length=6, beam=beam).completions)
+        assert (pairs(plain.complete("a", 5, max_length=6, beam=beam))
+                == pairs(with_lexicon.complete("a", 5, max_length=6, beam=beam)))
     # Ranking only a lexicon's words by the model, as `lexicon=` always did.
-    known = plain.complete_many(prefixes, 5, 6, 2000, None, with_lexicon.lexicon)
+    known_only = plain.complete_many(prefixes, 5, 6, 2000, None, with_lexicon.lexicon)
     again = with_lexicon.complete_many(prefixes, 5, 6, mode="known")
-    assert [r.completions for r in known] == [r.completions for r in again]
+    assert [pairs(r) for r in known_only] == [pairs(r) for r in again]
 
 
 def test_all_weight_on_the_lexicon_gives_its_frequencies():
     model = random_model(0)
     completer = mixture_completer(model, LEXICON, 1.0)
     result = completer.complete("ab", k=10, max_length=6)
-    assert [w for w, _ in result.completions] == ["ab", "abc"]  # no word off the lexicon
-    np.testing.assert_allclose(np.exp([lp for _, lp in result.completions]), [30 / 39, 9 / 39], rtol=1e-12)
-    assert result.known == [True, True]
-    assert completer.complete("bc", max_length=6).completions == []  # no lexicon word starts with "bc": Z = 0
+    assert [w for w, _ in pairs(result)] == ["ab", "abc"]  # no word off the lexicon
+    np.testing.assert_allclose(np.exp([lp for _, lp in pairs(result)]), [30 / 39, 9 / 39], rtol=1e-12)
+    assert known_of(result) == [True, True]
+    assert pairs(completer.complete("bc", max_length=6)) == []  # no lexicon word starts with "bc": Z = 0
 
 
 def test_the_mixture_prefers_frequent_words_and_flags_them():
     model = random_model(4, scale=0.3)  # nearly uniform: the lexicon decides
     completer = mixture_completer(model, LEXICON, 0.9)
     result = completer.complete("", k=4, max_length=MAX_LENGTH)
-    assert [w for w, _ in result.completions] == ["a", "ba", "ab", "cab"]
-    assert result.known == [True] * 4
+    assert [w for w, _ in pairs(result)] == ["a", "ba", "ab", "cab"]
+    assert known_of(result) == [True] * 4
     mixed = completer.complete("c", k=20, max_length=3)
-    assert [w for w, _ in mixed.completions][0] == "cab" and not all(mixed.known) and any(mixed.known)
+    assert [w for w, _ in pairs(mixed)][0] == "cab" and not all(known_of(mixed)) and any(known_of(mixed))
 
 
 def test_modes_and_options_are_checked():
@@ -217,19 +218,19 @@ def test_modes_and_options_are_checked():
 def test_known_mode_searches_only_the_lexicon():
     model = random_model(0, scale=0.3)  # nearly uniform: an open search would wander
     completer = mixture_completer(model, LEXICON, 0.0)
-    result = completer.complete("", k=20, max_length=6, mode="known")
-    assert {w for w, _ in result.completions} == set(folded_counts(LEXICON)) and all(result.known)
+    result, evaluations = counted(completer, "", k=20, max_length=6, mode="known")
+    assert {w for w, _ in pairs(result)} == set(folded_counts(LEXICON)) and all(known_of(result))
     nodes = len({w[:i] for w in folded_counts(LEXICON) for i in range(1, len(w) + 1)})
-    assert result.expansions <= nodes  # no node off the lexicon is evaluated
+    assert evaluations <= nodes  # no node off the lexicon is evaluated
 
 
 def test_a_prefix_over_max_length_has_no_completion():
     model = random_model(0)
     completer = mixture_completer(model, {"abcab": 5, "abc": 1}, 0.5)
     for mode in ("open", "mixture", "known"):
-        assert completer.complete("abcab", max_length=4, mode=mode).completions == []
-        assert completer.complete("abcab", max_length=4, mode=mode, beam=2).completions == []
-        [(word, _)] = completer.complete("abc", max_length=3, mode=mode).completions
+        assert pairs(completer.complete("abcab", max_length=4, mode=mode)) == []
+        assert pairs(completer.complete("abcab", max_length=4, mode=mode, beam=2)) == []
+        [(word, _)] = pairs(completer.complete("abc", max_length=3, mode=mode))
         assert word == "abc"  # at the bound: the prefix itself, and nothing longer
 
 
@@ -240,8 +241,8 @@ def test_prefixes_are_put_in_nfc():
     assert lexicon.skipped == 0 and lexicon.count[lexicon.walk(vocab.encode("café"))] == 2
     completer = Completer(model, vocab, lexicon=lexicon, mixture_lambda=0.5)
     decomposed, precomposed = completer.complete_many(["cafe\u0301", "café"], k=3, max_length=6)
-    assert decomposed.error is None and decomposed.completions == precomposed.completions
-    assert decomposed.completions[0][0] == "café" and decomposed.known[0]
+    assert decomposed.error is None and pairs(decomposed) == pairs(precomposed)
+    assert pairs(decomposed)[0][0] == "café" and known_of(decomposed)[0]
     assert decomposed.prefix == "cafe\u0301"  # as given
 
 
@@ -249,13 +250,13 @@ def test_memory_splits_do_not_change_mixture_results(monkeypatch):
     model = random_model(5, scale=1.5)
     completer = mixture_completer(model, LEXICON, 0.7)
     prefixes = ["".join(p) for n in range(3) for p in itertools.product("abc", repeat=n)]
-    alone = [completer.complete(p, k=4, max_length=5).completions for p in prefixes]
+    alone = [pairs(completer.complete(p, k=4, max_length=5)) for p in prefixes]
     monkeypatch.setattr(complete, "SEARCH_BYTES", 6_000)
     monkeypatch.setattr(Completer, "_group_size", lambda self, budget, extra=0.0: 64)
     groups, init = [], search.ExactSearch.__init__
     monkeypatch.setattr(search.ExactSearch, "__init__",
                         lambda self, model, roots, *rest: groups.append(len(roots.a)) or init(self, model, roots, *rest))
-    together = [r.completions for r in completer.complete_many(prefixes, k=4, max_length=5)]
+    together = [pairs(r) for r in completer.complete_many(prefixes, k=4, max_length=5)]
     assert groups[:2] == [len(prefixes), len(prefixes) // 2]
     for a, b in zip(alone, together):
         assert [w for w, _ in a] == [w for w, _ in b]
@@ -265,12 +266,12 @@ def test_memory_splits_do_not_change_mixture_results(monkeypatch):
 def test_budget_truncates_the_mixture_search():
     model = random_model(0, scale=0.3)
     completer = mixture_completer(model, LEXICON, 0.5)
-    cut = completer.complete("", k=30, max_length=MAX_LENGTH, budget=5)
-    assert cut.truncated and cut.expansions <= 5
+    cut, evaluations = counted(completer, "", k=30, max_length=MAX_LENGTH, budget=5)
+    assert cut.truncated and evaluations <= 5
     probs, counts = rnn_probs(model, MAX_LENGTH), folded_counts(LEXICON)
     truth = dict(oracle(probs, counts, "", "mixture", 0.5, MAX_LENGTH))
-    assert all(lp == pytest.approx(truth[w], abs=1e-9) for w, lp in cut.completions)  # real scores, in order
-    assert [lp for _, lp in cut.completions] == sorted((lp for _, lp in cut.completions), reverse=True)
+    assert all(lp == pytest.approx(truth[w], abs=1e-9) for w, lp in pairs(cut))  # real scores, in order
+    assert [lp for _, lp in pairs(cut)] == sorted((lp for _, lp in pairs(cut)), reverse=True)
 
 
 def test_load_takes_the_lexicon_and_weight_a_checkpoint_carries(monkeypatch):
@@ -283,7 +284,7 @@ def test_load_takes_the_lexicon_and_weight_a_checkpoint_carries(monkeypatch):
     assert completer.mixture_lambda == 0.25 and completer.lexicon.total == 6.0
     assert completer.lexicon.ends[completer.lexicon.walk(VOCAB.encode("abc"))]  # held-out words too
     got = completer.complete("a", max_length=4)
-    assert got.known == [w in {"ab", "abc"} for w, _ in got.completions] and any(got.known)
+    assert known_of(got) == [w in {"ab", "abc"} for w, _ in pairs(got)] and any(known_of(got))
     ckpt.meta["mixture_lambda"] = 1.5
     with pytest.raises(CheckpointError, match="mixture_lambda 1.5 is not in"):
         Completer.load("any.npz")
@@ -305,7 +306,7 @@ def test_a_checkpoint_carrying_a_lexicon_completes_by_the_mixture(tmp_path):
     expected = mixture_completer(model, {w: LEXICON[w] for w in words}, 0.6)
     for prefix in ["", "b", "ca"]:
         got, want = loaded.complete(prefix, 6, max_length=5), expected.complete(prefix, 6, max_length=5)
-        assert got.completions == want.completions and got.known == want.known
+        assert pairs(got) == pairs(want) and known_of(got) == known_of(want)
 
 
 # The lexicon trie against a plain dict-of-dicts trie.
@@ -410,14 +411,14 @@ def test_a_few_prefixes_search_only_the_part_of_the_list_below_them(lexicon_word
             lazy = lazy_completer()  # a first call: a cold `rnnac complete`
             got = lazy.complete_many(prefixes, 3, MAX_LENGTH, mode=mode, max_edits=max_edits)
             expected = whole.complete_many(prefixes, 3, MAX_LENGTH, mode=mode, max_edits=max_edits)
-            assert [(r.completions, r.known) for r in got] == [(r.completions, r.known) for r in expected]
+            assert [(pairs(r), known_of(r)) for r in got] == [(pairs(r), known_of(r)) for r in expected]
             # never built whole for these few prefixes, unless a typo may have left out all of one
             assert (lazy._lexicon is None) == (min(map(len, prefixes)) > max_edits)
     lazy = lazy_completer()
-    assert lazy.complete("", k=2, max_length=MAX_LENGTH).completions == whole.complete("", k=2, max_length=MAX_LENGTH).completions
+    assert pairs(lazy.complete("", k=2, max_length=MAX_LENGTH)) == pairs(whole.complete("", k=2, max_length=MAX_LENGTH))
     assert lazy._lexicon is not None  # the empty prefix needs all of it
     lazy = lazy_completer()
     lazy.complete("a", max_length=MAX_LENGTH)
     assert lazy._lexicon is None
-    assert lazy.complete("a", max_length=MAX_LENGTH).completions == whole.complete("a", max_length=MAX_LENGTH).completions
+    assert pairs(lazy.complete("a", max_length=MAX_LENGTH)) == pairs(whole.complete("a", max_length=MAX_LENGTH))
     assert lazy._lexicon is not None  # called again: a running process builds it once

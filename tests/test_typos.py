@@ -12,6 +12,7 @@ from test_search import LEXICON, VOCAB, folded_counts, mixture_completer, random
 
 from rnnac.inference.completer import Completer
 from rnnac.inference.typos import Channel, _adjacent, _substitutions, candidates
+from columns import corrected_of, counted, edits_of, pairs, shown_of
 
 OUTSIDE = "#"  # a character the vocabulary "abc" does not hold
 
@@ -109,7 +110,7 @@ def typo_oracle(probs, counts, typed, mode, lam, max_length, max_edits, costs):
 
 
 def assert_same_typo_ranking(result, expected, k):
-    got = list(zip((w for w, _ in result.completions), (lp for _, lp in result.completions), result.edits, result.corrected))
+    got = list(zip((w for w, _ in pairs(result)), (lp for _, lp in pairs(result)), edits_of(result), corrected_of(result)))
     expected = expected[:k]
     assert len(got) == len(expected), (got, expected)
     np.testing.assert_allclose([row[1] for row in got], [row[1] for row in expected], rtol=0, atol=1e-9)
@@ -149,7 +150,7 @@ def test_typo_completion_matches_brute_force_on_random_models(seed, scale, k, ty
     channel = Channel(*rates, keyboard="none")
     result = mixture_completer(model, LEXICON, lam).complete(typed, k, max_length=4, budget=10**6, mode=mode, max_edits=1, channel=channel)
     if typed.count(OUTSIDE) > 1:
-        assert result.error is not None and not result.completions
+        assert result.error is not None and not pairs(result)
         return
     expected = typo_oracle(probs, counts, typed, mode, lam, 4, 1, channel.costs(list(VOCAB.chars)))
     assert_same_typo_ranking(result, expected, k)
@@ -164,9 +165,9 @@ def test_no_edits_and_edits_that_never_happen_give_todays_answers():
         for max_edits, channel in ((0, None), (2, never)):
             again = completer.complete_many(TYPED[:-2], 6, 4, budget=10**6, mode=mode, max_edits=max_edits, channel=channel)
             for a, b in zip(today, again):
-                assert [w for w, _ in a.completions] == [w for w, _ in b.completions]
-                np.testing.assert_allclose([lp for _, lp in b.completions], [lp for _, lp in a.completions], rtol=0, atol=1e-12)
-                assert b.edits == [0] * len(b.completions) and b.corrected == [b.prefix] * len(b.completions)
+                assert [w for w, _ in pairs(a)] == [w for w, _ in pairs(b)]
+                np.testing.assert_allclose([lp for _, lp in pairs(b)], [lp for _, lp in pairs(a)], rtol=0, atol=1e-12)
+                assert edits_of(b) == [0] * len(pairs(b)) and corrected_of(b) == [b.prefix] * len(pairs(b))
 
 
 def test_a_typo_is_corrected_and_shown_in_the_case_typed():
@@ -174,25 +175,25 @@ def test_a_typo_is_corrected_and_shown_in_the_case_typed():
     lexicon = {"cabba": 1000, "abc": 1}
     completer = mixture_completer(model, lexicon, 0.99)
     result = completer.complete("CBAB", 1, max_length=6, max_edits=1, channel=Channel(keyboard="none"))  # ab swapped
-    assert (result.shown, result.edits, result.corrected) == (["CABBA"], [1], ["CABB"])
+    assert (shown_of(result), edits_of(result), corrected_of(result)) == (["CABBA"], [1], ["CABB"])
     result = completer.complete("Cbab", 1, max_length=6, max_edits=1, channel=Channel(keyboard="none"))
-    assert (result.shown, result.corrected) == (["Cabba"], ["Cabb"])
-    assert completer.complete("Cbab", 1, max_length=6).completions[0][0] != "cabba"  # no edits: no correction
+    assert (shown_of(result), corrected_of(result)) == (["Cabba"], ["Cabb"])
+    assert pairs(completer.complete("Cbab", 1, max_length=6))[0][0] != "cabba"  # no edits: no correction
 
 
 def test_characters_outside_the_vocabulary_count_as_edits():
     completer = mixture_completer(random_model(1), LEXICON, 0.5)
     result = completer.complete("c#ab", 3, max_length=5, max_edits=1)
-    assert result.error is None and result.completions and all(e >= 1 for e in result.edits)
-    assert "#" not in "".join(result.corrected)
+    assert result.error is None and pairs(result) and all(e >= 1 for e in edits_of(result))
+    assert "#" not in "".join(corrected_of(result))
     assert "'#'" in completer.complete("c##ab", 3, max_length=5, max_edits=1).error  # two of them need two edits
     assert completer.complete("c##ab", 3, max_length=5, max_edits=2).error is None
 
 
 def test_the_budget_truncates_a_typo_search():
     completer = mixture_completer(random_model(0, scale=0.2), LEXICON, 0.0)
-    cut = completer.complete("abc", 50, max_length=6, budget=20, max_edits=1)
-    assert cut.truncated and cut.expansions <= 20 + 3 * len(VOCAB.chars)  # the last depth may pass it
+    cut, evaluations = counted(completer, "abc", 50, max_length=6, budget=20, max_edits=1)
+    assert cut.truncated and evaluations <= 20 + 3 * len(VOCAB.chars)  # the last depth may pass it
     assert not completer.complete("abc", 5, max_length=6, budget=10**6, max_edits=1).truncated
 
 
@@ -237,9 +238,9 @@ def test_the_bundled_model_corrects_common_typos():
     completer = Completer.load()
     for typed, word in [("wrold", "world"), ("teh", "the"), ("beleiv", "believe"), ("probelm", "problem"), ("xomputer", "computer")]:
         result = completer.complete(typed, 3, max_edits=1)
-        assert result.completions[0][0] == word and result.edits[0] == 1, (typed, result)
+        assert pairs(result)[0][0] == word and edits_of(result)[0] == 1, (typed, result)
     clean = completer.complete("recor", 5, max_edits=1)
-    assert clean.edits == [0] * 5 and [w for w, _ in clean.completions] == [w for w, _ in completer.complete("recor", 5).completions]
+    assert edits_of(clean) == [0] * 5 and [w for w, _ in pairs(clean)] == [w for w, _ in pairs(completer.complete("recor", 5))]
 
 
 def run(*args, input=None):
@@ -298,15 +299,15 @@ def test_memory_splits_do_not_change_typo_results(monkeypatch):
     together = mixture_completer(model, LEXICON, 0.4).complete_many(typed, 4, max_length=5, max_edits=1)
     assert len(groups) > 1 and max(groups) < len(typed)
     for a, b in zip(alone, together):
-        assert [w for w, _ in a.completions] == [w for w, _ in b.completions] and a.edits == b.edits
-        np.testing.assert_allclose([lp for _, lp in a.completions], [lp for _, lp in b.completions], rtol=0, atol=1e-12)
+        assert [w for w, _ in pairs(a)] == [w for w, _ in pairs(b)] and edits_of(a) == edits_of(b)
+        np.testing.assert_allclose([lp for _, lp in pairs(a)], [lp for _, lp in pairs(b)], rtol=0, atol=1e-12)
 
 
 def test_too_many_candidates_is_an_error_record_for_that_prefix_only():
     completer = Completer.load()
     results = completer.complete_many(["recommen", "teh"], 3, max_edits=2)
-    assert "more than 50,000 candidate prefixes" in results[0].error and not results[0].completions
-    assert results[1].error is None and results[1].completions[0][0] == "the"
+    assert "more than 50,000 candidate prefixes" in results[0].error and not pairs(results[0])
+    assert results[1].error is None and pairs(results[1])[0][0] == "the"
 
 
 def test_a_bare_rate_scales_the_defaults_whatever_came_before():
@@ -323,7 +324,7 @@ def test_a_case_sensitive_models_corrections_keep_their_case():
     lexicon = Lexicon(["aAbc", "cab"], vocab, lowercase=False, counts=[1000, 1])
     completer = Completer(model, vocab, lowercase=False, lexicon=lexicon, mixture_lambda=0.99)
     result = completer.complete("Aab", 1, max_length=6, max_edits=1, channel=Channel(keyboard="none"))  # aA swapped
-    assert (result.shown, result.edits, result.corrected) == (["aAbc"], [1], ["aAb"])
+    assert (shown_of(result), edits_of(result), corrected_of(result)) == (["aAbc"], [1], ["aAb"])
 
 
 def test_reading_a_candidate_late_costs_no_budget():
@@ -331,10 +332,10 @@ def test_reading_a_candidate_late_costs_no_budget():
     step: the same budget gives the same exact answer as reading every candidate first would."""
     completer = mixture_completer(random_model(350573, 0.3), LEXICON, 0)
     channel = Channel(0, 0.1, 0, 0, keyboard="none")
-    result = completer.complete("bac", 2, max_length=2, budget=1, mode="open", max_edits=2, channel=channel)
+    result, evaluations = counted(completer, "bac", 2, max_length=2, budget=1, mode="open", max_edits=2, channel=channel)
     probs, counts = rnn_probs(random_model(350573, 0.3), 2), folded_counts(LEXICON)
     expected = typo_oracle(probs, counts, "bac", "open", 0, 2, 2, channel.costs(list(VOCAB.chars)))
-    assert not result.truncated and result.expansions == 0
+    assert not result.truncated and evaluations == 0
     assert_same_typo_ranking(result, expected, 2)
 
 
@@ -345,5 +346,5 @@ def test_a_vanishing_edit_probability_is_still_exact():
     channel = Channel(0.0, 5e-324, 0.0, 0.0, keyboard="none")
     result = mixture_completer(model, LEXICON, 0.0).complete("#", 3, max_length=4, budget=10**6, mode="open",
                                                               max_edits=1, channel=channel)
-    assert result.completions and result.edits == [1] * len(result.completions)
+    assert pairs(result) and edits_of(result) == [1] * len(pairs(result))
     assert_same_typo_ranking(result, typo_oracle(probs, counts, "#", "open", 0.0, 4, 1, channel.costs(list(VOCAB.chars))), 3)

@@ -383,7 +383,7 @@ def typo_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLike, 
     train_words, train_counts = _scorable(vocab, data.train_words, data.train_counts)
 
     def rnnac(max_edits: int):
-        return lambda prefixes, k: [[w for w, _ in r.completions]
+        return lambda prefixes, k: [[fold(c.word, lowercase) for c in r.completions]
                                     for r in completer.complete_many(prefixes, k, mode="mixture", max_edits=max_edits)]
 
     rankers = {"rnnac": rnnac(0), "rnnac_edits": rnnac(1), "trie": FrequencyTrie(train_words, train_counts).rank_many,
@@ -469,7 +469,8 @@ def _searches(model, vocab: Vocab, lowercase: bool, data, mixture_lambda: float,
     completer = Completer(model, vocab, lowercase, lexicon, mixture_lambda)
 
     def by(mode: str) -> CompleteFn:
-        return lambda prefixes, k: [[w for w, _ in r.completions] for r in completer.complete_many(prefixes, k, mode=mode)]
+        return lambda prefixes, k: [[fold(c.word, lowercase) for c in r.completions]
+                                    for r in completer.complete_many(prefixes, k, mode=mode)]
 
     return (by("open") if search == "exact" else None), by("mixture" if search == "exact" else "known")
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -39,19 +40,43 @@ FRONTIER_BYTES = 28  # one frontier entry: pid, parent, token, length, trie (int
 # mixture adds its bound (float64), a blocklist its node (int32): the cap is rough
 
 
+class Completion(NamedTuple):
+    """One completion as shown: the word in the case typed (as_typed) or as the lexicon writes it."""
+
+    word: str  # the whole word
+    prob: float  # P(word | prefix)
+    logprob: float  # log P(word | prefix)
+    known: bool  # a word of the lexicon
+    edits: int  # edits made to the typed prefix (max_edits)
+    corrected: str  # the prefix it completes, as shown: the one typed, or the one it was corrected to
+
+
 @dataclass
 class Result:
-    """The answer for one prefix. completions: (whole word, log P(word | prefix)), best first."""
+    """The answer for one prefix: its completions, best first."""
 
     prefix: str  # as given, before normalisation and case folding
-    completions: list[tuple[str, float]] = field(default_factory=list)
+    completions: list[Completion] = field(default_factory=list)
     truncated: bool = False  # the budget stopped the exact search: the list may not be exact
     error: str | None = None  # why the prefix was not searched (a character outside the vocabulary)
-    expansions: int = 0  # nodes evaluated (model.step rows), the prefix's own characters excluded
-    known: list[bool] = field(default_factory=list)  # one per completion: a word of the lexicon
-    shown: list[str] = field(default_factory=list)  # one per completion: the word as shown, in the case typed (as_typed)
-    edits: list[int] = field(default_factory=list)  # one per completion: edits made to the typed prefix (max_edits)
-    corrected: list[str] = field(default_factory=list)  # one per completion: the prefix it was corrected to, as shown
+
+
+class _Found(NamedTuple):
+    """A word a search found for one distinct folded prefix, before it is shown."""
+
+    root: str  # the folded prefix it completes: the one typed, or with typos the candidate corrected to
+    edits: int  # edits from the typed prefix to root
+    suffix: str  # the characters after root
+    logprob: float  # log P(word | prefix)
+    node: int  # the word's lexicon node, -1 off the lexicon
+
+
+class _Searched(NamedTuple):
+    """What one group's search found: per prefix, its words best first; whether the budget cut it; its node evaluations."""
+
+    found: list[list[_Found]]
+    truncated: np.ndarray  # (G,) bool
+    used: np.ndarray  # (G,) int
 
 
 class _Options(NamedTuple):
@@ -86,6 +111,7 @@ class Completer:
         self._evals_per_prefix = 200.0  # running estimate, sizes the groups searched together
         self._calls = 0  # complete_many calls that chose a lexicon (see _lexicon_for)
         self._costs: dict[Channel, Costs] = {}  # each typing channel's log-probabilities over the vocabulary, once
+        self.evaluations = 0  # node evaluations (model.step rows) of every search so far, the prefixes' own characters excluded
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> Completer:
@@ -177,9 +203,9 @@ class Completer:
                       max_edits: int = 0, channel: Channel | None = None) -> list[Result]:
         """One Result per prefix, in order. Exact best-first search, or beam search of width `beam`.
 
-        Prefixes are put in Unicode NFC and case-folded as the model was trained; `shown` has the
-        words in the case typed (as_typed: REC gives RECORD), or as the lexicon writes them when
-        that has a case of its own. A prefix holding a character outside the vocabulary gets a
+        Prefixes are put in Unicode NFC and case-folded as the model was trained; the Completions
+        show the words in the case typed (as_typed: REC gives RECORD), or as the lexicon writes
+        them when that has a case of its own. A prefix holding a character outside the vocabulary gets a
         Result with `error` set (with max_edits, only when it holds more such characters than
         edits). Words are at most `max_length` characters, prefix included (a longer prefix has
         no completion). `budget` bounds the node evaluations per prefix.
@@ -193,7 +219,7 @@ class Completer:
 
         Typing errors (rnnac.inference.typos): with `max_edits` N > 0 the typed prefix may hold up to N
         of them, weighed by `channel` (default Channel()); each word then comes with the edits
-        of its best path and the prefix it corrected to (`edits`, `corrected`). Exact search only.
+        of its best path and the prefix it corrected to (Completion.edits, .corrected). Exact search only.
         """
         if k < 1 or max_length < 1 or budget < 1 or (beam is not None and beam < 1):
             raise ValueError("k, max_length, budget and beam must be >= 1")
@@ -222,12 +248,15 @@ class Completer:
                 size = max(1, len(group) // 2)  # the same prefixes again, in smaller groups
                 continue
             queue = queue[len(group):]
-            for folded, answer in zip(group, found):
+            found, truncated, used = found
+            self.evaluations += int(used.sum())
+            facts = _lexicon_facts(options.lexicon, found)
+            for folded, rows, row_facts, cut in zip(group, found, facts, truncated.tolist()):
                 for i in todo[folded]:
-                    _fill(results[i], folded, answer, self.lowercase)
-            # Converges to twice the mean expansions per prefix: room for groups of harder prefixes.
-            mean_used = sum(answer.used for answer in found) / len(found)
-            self._evals_per_prefix = max(16.0, 0.5 * self._evals_per_prefix + mean_used)
+                    results[i].completions = _completions(results[i].prefix, folded, rows, row_facts, self.lowercase)
+                    results[i].truncated = cut
+            # Converges to twice the mean evaluations per prefix: room for groups of harder prefixes.
+            self._evals_per_prefix = max(16.0, 0.5 * self._evals_per_prefix + float(used.mean()))
             size = self._group_size(budget, extra)
         return results
 
@@ -301,8 +330,8 @@ class Completer:
         per_prefix = (min(budget, self._evals_per_prefix) + extra) * self._bytes_per_eval()
         return int(np.clip(SEARCH_BYTES // per_prefix, 1, 4096))
 
-    def _search(self, prefixes: list[str], k, max_length, budget, beam, options: _Options) -> list[_Answer]:
-        """The answers for distinct, valid, folded prefixes."""
+    def _search(self, prefixes: list[str], k, max_length, budget, beam, options: _Options) -> _Searched:
+        """What the search finds for distinct, valid, folded prefixes."""
         encoded = [self.vocab.encode(p) for p in prefixes]
         a, logp, prefix_lp = _read(self.model, encoded)  # (G, H), (G, K), (G,)
         lengths = np.array([len(ids) for ids in encoded], dtype=np.int32)  # (G,)
@@ -315,16 +344,12 @@ class Completer:
             search = ExactSearch(self.model, roots, k, max_length, budget, scoring, max_rows)
         best_lp, best_row, truncated, used = search.run()
         suffixes, _ = search.tree.suffixes(best_row, self._chars)  # (G, k) str
-        out = []
-        for prefix, answer in zip(prefixes, self._answers(search, scoring, options, best_lp, best_row, suffixes, truncated, used)):
-            answer.words[:] = [prefix + suffix for suffix in answer.words]
-            answer.corrected.extend([prefix] * len(answer.words))
-            answer.edits.extend([0] * len(answer.words))
-            out.append(answer)
-        return out
+        k = best_row.shape[1]
+        found = _found(best_lp, suffixes, _tries(search, best_row), [[p] * k for p in prefixes], [[0] * k] * len(prefixes))
+        return _Searched(found, truncated, used)
 
-    def _search_typos(self, prefixes: list[str], tries: list[Candidates], k, max_length, budget, options: _Options) -> list[_Answer]:
-        """The answers for distinct, folded prefixes, searched below their candidates (rnnac.inference.typos)."""
+    def _search_typos(self, prefixes: list[str], tries: list[Candidates], k, max_length, budget, options: _Options) -> _Searched:
+        """What the search finds for distinct, folded prefixes, searched below their candidates (rnnac.inference.typos)."""
         nodes = _CandidateNodes(tries)
         cands = np.flatnonzero(nodes.channel > -np.inf)  # (R,) the candidates: the search's roots, r -> node
         owned = nodes.owned()  # (n,)
@@ -350,56 +375,46 @@ class Completer:
         node = np.array([[cands[search.root_of_row[row]] if row >= 0 else -1 for row in rows] for rows in root_row.tolist()],
                         dtype=np.int64).reshape(root_row.shape)  # (G, k) candidate nodes, -1 where no word is found
         spelled = nodes.strings(self._chars)[node].tolist()  # (G, k) the candidates' strings
-        out = []
-        for row_nodes, row_spelled, answer in zip(node.tolist(), spelled, self._answers(
-                search, scoring, options, best_lp, best_row, suffixes, truncated, used)):
-            n = len(answer.words)
-            answer.corrected.extend(row_spelled[:n])
-            answer.edits.extend(int(nodes.edits[node]) for node in row_nodes[:n])
-            answer.words[:] = [s + suffix for s, suffix in zip(row_spelled, answer.words)]
-            out.append(answer)
-        return out
-
-    def _answers(self, search, scoring, options, best_lp, best_row, suffixes, truncated, used) -> list[_Answer]:
-        """The search's finds per prefix, best first, words holding only their suffixes."""
-        trie = np.where(best_row >= 0, search.tree.trie[best_row], -1)  # (G, k) lexicon nodes
-        known = scoring.known(trie)  # (G, k)
-        written = _written_forms(options.lexicon, np.where(known, trie, -1))  # (G, k)
-        out = []
-        for row_lp, row_suffixes, row_known, row_written, cut, n in zip(
-                best_lp.tolist(), suffixes.tolist(), known.tolist(), written, truncated.tolist(), used.tolist()):
-            found = [j for j, lp in enumerate(row_lp) if lp > -np.inf]  # best first; -inf: fewer than k words
-            out.append(_Answer([row_suffixes[j] for j in found], [row_lp[j] for j in found], [row_known[j] for j in found],
-                               [row_written[j] for j in found], cut, n))
-        return out
+        edits = nodes.edits[node].tolist()  # (G, k)
+        return _Searched(_found(best_lp, suffixes, _tries(search, best_row), spelled, edits), truncated, used)
 
 
-@dataclass
-class _Answer:
-    """What a search found for one distinct folded prefix, best first."""
-
-    words: list[str]  # whole words, folded
-    logprobs: list[float]
-    known: list[bool]
-    written: list[str | None]  # each word as the lexicon writes it, None where it holds no such word
-    truncated: bool
-    used: int  # node evaluations
-    edits: list[int] = field(default_factory=list)  # filled per word by the search
-    corrected: list[str] = field(default_factory=list)  # the folded prefix each word completes
+def _tries(search, best_row: np.ndarray) -> np.ndarray:
+    """The lexicon nodes (G, k) of the words at the search's best rows, -1 where none is found."""
+    return np.where(best_row >= 0, search.tree.trie[best_row], -1)
 
 
-def _fill(result: Result, folded: str, answer: _Answer, lowercase: bool) -> None:
-    """Put an answer in a Result, words and corrected prefixes shown in the case typed."""
-    typed = fold(result.prefix, lowercase=False)
-    result.completions = list(zip(answer.words, answer.logprobs))
-    result.known, result.edits = list(answer.known), list(answer.edits)
-    def as_shown(fixed: str) -> str:  # a corrected prefix as shown: a case-sensitive model's as it is
-        return result.prefix if fixed == folded else _case_like(typed, fixed) if lowercase else fixed
+def _found(best_lp: np.ndarray, suffixes: np.ndarray, trie: np.ndarray, roots: list[list[str]],
+           edits: list[list[int]]) -> list[list[_Found]]:
+    """Each prefix's words found (best_lp, suffixes, trie, roots, edits (G, k)), best first;
+    -inf in best_lp: fewer than k words."""
+    return [[_Found(*row) for row in zip(row_roots, row_edits, row_suffixes, row_lp, row_trie) if row[3] > -np.inf]
+            for row_lp, row_suffixes, row_trie, row_roots, row_edits in
+            zip(best_lp.tolist(), suffixes.tolist(), trie.tolist(), roots, edits)]
 
-    result.corrected = [as_shown(fixed) for fixed in answer.corrected]
-    result.shown = [as_typed(as_shown(fixed), fixed, word, form, lowercase)
-                    for word, form, fixed in zip(answer.words, answer.written, answer.corrected)]
-    result.truncated, result.expansions = answer.truncated, answer.used
+
+def _lexicon_facts(lexicon: Lexicon | None, found: list[list[_Found]]) -> list[list[tuple[bool, str | None]]]:
+    """For each word found: (a word of the lexicon, the lexicon's written form of it or None)."""
+    if lexicon is None:
+        return [[(False, None)] * len(rows) for rows in found]
+    trie = np.array([row.node for rows in found for row in rows], dtype=np.int64)  # (M,)
+    known = lexicon.ends[trie]  # (M,)
+    index = np.where(known, lexicon.display[np.where(known, trie, 0)], -1).tolist()  # (M,) into lexicon.written
+    facts = iter(zip(known.tolist(), (fold(lexicon.written[i], lowercase=False) if i >= 0 else None for i in index)))
+    return [[next(facts) for _ in rows] for rows in found]
+
+
+def _completions(prefix: str, folded: str, found: list[_Found], facts: list[tuple[bool, str | None]],
+                 lowercase: bool) -> list[Completion]:
+    """The words found for the folded prefix as shown for `prefix` as typed, and the prefixes they
+    corrected to in the case typed."""
+    typed = fold(prefix, lowercase=False)
+    out = []
+    for row, (known, written) in zip(found, facts):
+        corrected = prefix if row.root == folded else _case_like(typed, row.root) if lowercase else row.root
+        word = as_typed(corrected, row.root, row.root + row.suffix, written, lowercase)
+        out.append(Completion(word, math.exp(row.logprob), row.logprob, known, row.edits, corrected))
+    return out
 
 
 def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -492,14 +507,6 @@ class _CandidateNodes:
 def _first_candidates(tries: dict[str, Candidates], chars: np.ndarray) -> list[str]:
     """The candidates no other candidate of their typed prefix starts (Candidates.first)."""
     return [s for t in tries.values() for s in spell_all(t.parent, t.token, t.depth, chars)[t.first()].tolist()]
-
-
-def _written_forms(lexicon: Lexicon | None, nodes: np.ndarray) -> list[list[str | None]]:
-    """The lexicon's written form of the word ending at each node (G, k), None at -1 or without a lexicon."""
-    if lexicon is None:
-        return [[None] * nodes.shape[1] for _ in range(nodes.shape[0])]
-    index = np.where(nodes >= 0, lexicon.display[nodes], -1)  # (G, k) into lexicon.written
-    return [[fold(lexicon.written[i], lowercase=False) if i >= 0 else None for i in row] for row in index.tolist()]
 
 
 def as_typed(typed: str, folded: str, word: str, written: str | None, lowercase: bool) -> str:

@@ -337,21 +337,18 @@ def _format(result, fmt: str, show_prefix: bool) -> str:
     Words as shown (the case typed). A failed prefix is one record with its error (nothing in
     plain, whose errors go to stderr)."""
     import json
-    import math
 
     from rnnac.interfaces.records import completion_record
 
     if fmt == "json":
         return json.dumps(completion_record(result), ensure_ascii=False) + "\n"
-    # (word, logprob, known, edits, corrected)
-    rows = list(zip(result.shown, (lp for _, lp in result.completions), result.known, result.edits, result.corrected))
     if fmt == "tsv":
         if result.error:
             return f"{result.prefix}\t\t\t\t\t\t\t\t{result.error}\n"
-        return "".join(f"{result.prefix}\t{rank}\t{w}\t{math.exp(lp):.6g}\t{lp:.6f}\t{str(known).lower()}\t{edits}\t{fixed}\t\n"
-                       for rank, (w, lp, known, edits, fixed) in enumerate(rows, start=1))
+        return "".join(f"{result.prefix}\t{rank}\t{c.word}\t{c.prob:.6g}\t{c.logprob:.6f}\t{str(c.known).lower()}\t{c.edits}\t"
+                       f"{c.corrected}\t\n" for rank, c in enumerate(result.completions, start=1))
     lead = f"{result.prefix}\t" if show_prefix else ""
-    return "".join(f"{lead}{row[0]}\n" for row in rows)
+    return "".join(f"{lead}{c.word}\n" for c in result.completions)
 
 
 def _line_chunks(stream, max_lines: int = 2048):

@@ -9,12 +9,10 @@ VERSION = 1
 
 
 def completion_record(result) -> dict:
-    """A complete.Result: its completions, words as shown, or its error."""
+    """A completer.Result: its completions (each Completion's fields), or its error."""
     if result.error:
         return {"version": VERSION, "prefix": result.prefix, "error": result.error}
-    words = [{"word": shown, "prob": math.exp(lp), "logprob": lp, "known": known, "edits": edits, "corrected": fixed}
-             for shown, (_, lp), known, edits, fixed in
-             zip(result.shown, result.completions, result.known, result.edits, result.corrected)]
+    words = [c._asdict() for c in result.completions]
     return {"version": VERSION, "prefix": result.prefix, "completions": words, "truncated": result.truncated}
 
 
