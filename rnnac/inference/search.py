@@ -108,6 +108,43 @@ class Owners(NamedTuple):
     root_channel: np.ndarray  # (G,) each root's
 
 
+class Nodes(NamedTuple):
+    """Search nodes, each column (N,) in the exact search or (G, width) in a beam. A column the
+    search does not walk is None: block without a blocklist, root, cand and new_root without
+    typos; parent and token in a beam, which keeps its nodes' rows; row until a node is evaluated."""
+
+    pid: np.ndarray  # int32 the prefix (with typos, the typed prefix) each node answers
+    parent: np.ndarray | None  # int32 tree row of the node's parent
+    token: np.ndarray | None  # int32 the node's last character
+    lp: np.ndarray  # float64 log P_rnn(u | s), the RNN's log-prob of the characters below the prefix
+    length: np.ndarray  # int32 characters, prefix included
+    trie: np.ndarray  # int32 lexicon node (see Roots.trie)
+    bound: np.ndarray | None  # float64 the node's bound; lp itself when the scoring says so (Scoring.bound_is_lp); None in a beam
+    block: np.ndarray | None  # int32 blocklist node
+    root: np.ndarray | None  # int32 with typos, the root whose offsets score the node
+    cand: np.ndarray | None  # int32 with typos, its node in the candidate tries
+    new_root: np.ndarray | None  # bool with typos, a root evaluated late (Pending)
+    row: np.ndarray | None = None  # tree row, once evaluated
+
+    def take(self, index: np.ndarray) -> Nodes:
+        """The nodes at `index` (M,); a bound that is lp stays lp."""
+        taken = [None if column is None else column[index] for column in self]
+        if self.bound is self.lp:
+            taken[_BOUND] = taken[_LP]
+        return Nodes(*taken)
+
+    @staticmethod
+    def concat(parts: list[Nodes]) -> Nodes:
+        """The nodes of every part, in order (the parts have the same columns)."""
+        joined = [None if column is None else np.concatenate([p[i] for p in parts]) for i, column in enumerate(parts[0])]
+        if parts[0].bound is parts[0].lp:
+            joined[_BOUND] = joined[_LP]
+        return Nodes(*joined)
+
+
+_LP, _BOUND = Nodes._fields.index("lp"), Nodes._fields.index("bound")
+
+
 class Scoring:
     """How the searches of G prefixes score words and bound nodes (see the module docstring): the
     mode, the lexicon walked alongside (its words are `known`), the blocklist walked alongside,
@@ -316,24 +353,22 @@ class TopK:
         self.best_row[sorted_pid[keep], rank[keep]] = all_row[order][keep]
 
 
-def _children(top: TopK, scoring: Scoring, max_length: int, node: dict[str, np.ndarray], logp: np.ndarray):
+def _children(top: TopK, scoring: Scoring, max_length: int, node: Nodes, logp: np.ndarray):
     """Record in `top` the words ending at evaluated nodes, then bound the nodes' children.
 
-    node: the nodes' tree rows "row", prefixes "pid", RNN log-probs "lp" (log P_rnn(u | s)),
-    "length", lexicon nodes "trie" and blocklist nodes "block" (with a blocklist only), each (...),
-    (N,) or (G, width); logp (..., K) their next-token log-probs. Returns child_lp (..., K-1), the
+    node: evaluated Nodes (...), (N,) or (G, width); logp (..., K) their next-token log-probs. Returns child_lp (..., K-1), the
     RNN log-prob of the child with token id j + 1 at [..., j]; child_key (..., K-1) its bound, -inf
     where the mode or max_length forbids it; and alive (..., K-1), the children that can still
     beat their prefix's k-th word.
     """
-    pid, length = node["pid"], node["length"]
-    root = node.get("root", pid)  # with typos, each typed prefix (pid) has many roots, each scored its own way
-    score, ends = scoring.words(root, node["lp"] + logp[..., BOUNDARY], length, node["trie"], node.get("block"))  # (...)
+    pid, length = node.pid, node.length
+    root = pid if node.root is None else node.root  # with typos, each typed prefix (pid) has many roots, each scored its own way
+    score, ends = scoring.words(root, node.lp + logp[..., BOUNDARY], length, node.trie, node.block)  # (...)
     better = ends & (length <= max_length) & (score > top.kth()[pid])  # a prefix over max_length is no word
     if better.any():
-        top.merge(pid[better], score[better], node["row"][better])
-    child_lp = node["lp"][..., None] + logp[..., 1:]  # (..., K-1), float64: sums of many small log-probs
-    child_key = scoring.bounds(root, child_lp, node["trie"], node.get("cand"))  # (..., K-1)
+        top.merge(pid[better], score[better], node.row[better])
+    child_lp = node.lp[..., None] + logp[..., 1:]  # (..., K-1), float64: sums of many small log-probs
+    child_key = scoring.bounds(root, child_lp, node.trie, node.cand)  # (..., K-1)
     child_key[length >= max_length] = -np.inf  # a word of max_length may only end
     alive = child_key > top.kth()[pid][..., None]  # (..., K-1)
     return child_lp, child_key, alive
@@ -352,19 +387,13 @@ class ExactSearch:
         self.tree = _Tree(roots.a.shape[1], roots.a.dtype, max(64, 64 * G + R + (0 if pending is None else len(pending.parent))))
         self.top = TopK(G, k)
         self.used = np.zeros(G, dtype=np.int64)  # (G,) nodes evaluated per prefix
-        self.frontier: list[dict[str, np.ndarray]] = []  # nodes not yet evaluated, in parts
-        # Node columns: "key" is the bound, which in "open" mode is the log-prob "lp" itself;
-        # "block" is only walked with a blocklist, "root" and "cand" only with typos. Fewer
-        # columns, less to gather: for speed.
-        self.key = "lp" if scoring.bound_is_lp else "key"
-        root = {"row": self.tree.add(roots.a, np.full(R, -1), np.zeros(R), roots.trie),  # (R,) each
-                "pid": pid, "lp": np.zeros(R), "length": roots.length, "trie": roots.trie}
-        if scoring.exclude is not None:
-            root["block"] = roots.block
-        if scoring.owners is not None:
-            root["root"], root["cand"] = roots.root.astype(np.int32), roots.cand
-            root["new_root"] = np.zeros(R, dtype=bool)
-        self.root_of_row = {row: r for row, r in enumerate(root.get("root", np.zeros(0, dtype=np.int32)).tolist())}
+        self.frontier: list[Nodes] = []  # nodes not yet evaluated, in parts
+        typos, lp = scoring.owners is not None, np.zeros(R)
+        root = Nodes(pid, None, None, lp, roots.length, roots.trie, lp if scoring.bound_is_lp else np.full(R, np.inf),
+                     roots.block if scoring.exclude is not None else None, roots.root.astype(np.int32) if typos else None,
+                     roots.cand if typos else None, np.zeros(R, dtype=bool) if typos else None,
+                     self.tree.add(roots.a, np.full(R, -1), np.zeros(R), roots.trie))  # (R,) each
+        self.root_of_row = dict(zip(root.row.tolist(), root.root.tolist())) if typos else {}  # tree row -> root
         never = np.full(G, np.inf)  # (G,) the roots' children all start in the frontier
         self._expand(root, roots.logp, never)
         if pending is not None and len(pending.parent):
@@ -373,16 +402,14 @@ class ExactSearch:
     def _pend(self, pending: Pending) -> None:
         """Put roots not yet evaluated in the frontier, their parents' states as rows of the tree
         (rows no word ends at, parent -1)."""
-        roots = pending.roots
+        roots, P = pending.roots, len(pending.parent)
         anchor = self.tree.add(pending.parent_a, np.full(len(pending.parent_a), -1), np.zeros(len(pending.parent_a)),
                                np.full(len(pending.parent_a), -1))
-        entry = {"pid": roots.group.astype(np.int32), "parent": anchor[pending.parent].astype(np.int32),
-                 "token": pending.token.astype(np.int32), "lp": np.zeros(len(pending.parent)), "length": roots.length,
-                 "trie": roots.trie, "key": self.scoring.root_bounds(roots.root, roots.trie),
-                 "root": roots.root.astype(np.int32), "cand": roots.cand, "new_root": np.ones(len(pending.parent), dtype=bool)}
-        if self.scoring.exclude is not None:
-            entry["block"] = roots.block
-        self.frontier.append(entry)
+        self.frontier.append(Nodes(roots.group.astype(np.int32), anchor[pending.parent].astype(np.int32),
+                                   pending.token.astype(np.int32), np.zeros(P), roots.length, roots.trie,
+                                   self.scoring.root_bounds(roots.root, roots.trie),
+                                   roots.block if self.scoring.exclude is not None else None, roots.root.astype(np.int32),
+                                   roots.cand, np.ones(P, dtype=bool)))
 
     def run(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(best scores (G, k), best_row (G, k), truncated (G,), used (G,))."""
@@ -398,8 +425,8 @@ class ExactSearch:
             if done.all():
                 break
             threshold = np.maximum(self.top.kth(), best_open - ROUND_NATS)  # (G,)
-            fr = _take(fr, ~done[fr["pid"]])
-            now = fr[self.key] >= threshold[fr["pid"]]
+            fr = _take(fr, ~done[fr.pid])
+            now = fr.bound >= threshold[fr.pid]
             self.frontier = [_take(fr, ~now)]
             self._round(_take(fr, now), threshold)
         return self.top.best_lp, self.top.best_row, truncated, self.used
@@ -407,22 +434,22 @@ class ExactSearch:
     def _open_nodes(self):
         """The frontier nodes that can still beat their prefix's k-th word, and the best bound of
         them per prefix (G,), -inf for none."""
-        fr = _concat(self.frontier)
-        fr = _take(fr, fr[self.key] > self.top.kth()[fr["pid"]])
+        fr = Nodes.concat(self.frontier)
+        fr = _take(fr, fr.bound > self.top.kth()[fr.pid])
         best_open = np.full(len(self.used), -np.inf)  # (G,)
-        np.maximum.at(best_open, fr["pid"], fr[self.key])
+        np.maximum.at(best_open, fr.pid, fr.bound)
         return fr, best_open
 
-    def _round(self, layer: dict[str, np.ndarray], threshold: np.ndarray) -> None:
+    def _round(self, layer: Nodes, threshold: np.ndarray) -> None:
         """Evaluate the layer's nodes, then their children bounding >= threshold, depth by depth."""
-        while len(layer["pid"]):
+        while len(layer.pid):
             layer = self._limit(layer)
-            a, logp = self.model.step(self.tree.a[layer["parent"]], layer["token"])  # (N, H), (N, K)
-            layer["row"] = self.tree.add(a, layer["parent"], layer["token"], layer["trie"])
-            if "new_root" in layer and layer["new_root"].any():  # roots evaluated now: words below them start here
-                rows = layer["row"][layer["new_root"]]
+            a, logp = self.model.step(self.tree.a[layer.parent], layer.token)  # (N, H), (N, K)
+            layer = layer._replace(row=self.tree.add(a, layer.parent, layer.token, layer.trie))
+            if layer.new_root is not None and layer.new_root.any():  # roots evaluated now: words below them start here
+                rows = layer.row[layer.new_root]
                 self.tree.parent[rows], self.tree.depth[rows] = -1, 0
-                self.root_of_row.update(zip(rows.tolist(), layer["root"][layer["new_root"]].tolist()))
+                self.root_of_row.update(zip(rows.tolist(), layer.root[layer.new_root].tolist()))
             self.used += np.bincount(_charged(layer), minlength=len(self.used))
             if self.max_rows is not None and self.tree.n > self.max_rows:
                 raise OutOfMemory
@@ -432,7 +459,7 @@ class ExactSearch:
         """Record the words ending at N evaluated nodes; return their children bounding >= threshold,
         and put the others that can still beat the k-th word in the frontier."""
         child_lp, child_key, alive = _children(self.top, self.scoring, self.max_length, node, logp)
-        now = alive & (child_key >= threshold[node["pid"]][:, None])  # (N, K-1)
+        now = alive & (child_key >= threshold[node.pid][:, None])  # (N, K-1)
         self.frontier.append(self._nodes(np.nonzero(alive & ~now), node, child_lp, child_key))
         return self._nodes(np.nonzero(now), node, child_lp, child_key)
 
@@ -440,18 +467,14 @@ class ExactSearch:
         """Children (of node i, token id column + 1) as frontier entries: not yet evaluated."""
         i, column = where
         token = (column + 1).astype(np.int32)
-        block = node["block"][i] if "block" in node else None
-        cand = node["cand"][i] if "cand" in node else None
-        trie, block, cand = self.scoring.step(node["trie"][i], block, token, cand)
-        entry = {"pid": node["pid"][i], "parent": node["row"][i].astype(np.int32), "token": token,
-                 "lp": child_lp[i, column], "length": node["length"][i] + 1, "trie": trie}
-        if self.key == "key":
-            entry["key"] = child_key[i, column]
-        if block is not None:
-            entry["block"] = block
-        if cand is not None:
-            entry["root"], entry["cand"], entry["new_root"] = node["root"][i], cand, np.zeros(len(i), dtype=bool)
-        return entry
+        block = None if node.block is None else node.block[i]
+        cand = None if node.cand is None else node.cand[i]
+        trie, block, cand = self.scoring.step(node.trie[i], block, token, cand)
+        lp = child_lp[i, column]
+        typos = node.root is not None
+        return Nodes(node.pid[i], node.row[i].astype(np.int32), token, lp, node.length[i] + 1, trie,
+                     lp if self.scoring.bound_is_lp else child_key[i, column], block, node.root[i] if typos else None,
+                     cand, np.zeros(len(i), dtype=bool) if typos else None)
 
     def _limit(self, layer):
         """The layer's best nodes that each prefix's remaining budget allows; the rest wait.
@@ -460,9 +483,9 @@ class ExactSearch:
         room = self.budget - self.used
         if (count <= room).all():
             return layer
-        fits = layer["new_root"].copy() if "new_root" in layer else np.zeros(len(layer["pid"]), dtype=bool)
+        fits = layer.new_root.copy() if layer.new_root is not None else np.zeros(len(layer.pid), dtype=bool)
         charged = np.flatnonzero(~fits)
-        order, sorted_pid, rank = _rank_within_groups(layer["pid"][charged], layer[self.key][charged])
+        order, sorted_pid, rank = _rank_within_groups(layer.pid[charged], layer.bound[charged])
         fits[charged[order]] = rank < room[sorted_pid]
         self.frontier.append(_take(layer, ~fits))
         return _take(layer, fits)
@@ -486,10 +509,10 @@ class BeamSearch:
             return beam
 
         # An empty slot has lp -inf and lexicon node -1 (the dead end): no word, no child.
-        self.node = {"pid": np.repeat(np.arange(G, dtype=np.int32), width).reshape(G, width),
-                     "row": slots(self.tree.add(roots.a, np.full(G, -1), np.zeros(G), roots.trie), -1, np.int64),
-                     "lp": slots(0.0, -np.inf, np.float64), "length": slots(roots.length, 0, np.int32),
-                     "trie": slots(roots.trie, -1, np.int32), "block": slots(roots.block, -1, np.int32)}
+        self.node = Nodes(np.repeat(np.arange(G, dtype=np.int32), width).reshape(G, width), None, None,
+                          slots(0.0, -np.inf, np.float64), slots(roots.length, 0, np.int32), slots(roots.trie, -1, np.int32),
+                          None, slots(roots.block, -1, np.int32), None, None, None,
+                          slots(self.tree.add(roots.a, np.full(G, -1), np.zeros(G), roots.trie), -1, np.int64))
         self.logp = np.zeros((G, width, K), dtype=roots.logp.dtype)  # (G, width, K)
         self.logp[:, 0] = roots.logp
 
@@ -515,7 +538,7 @@ class BeamSearch:
     def _best_children(self, child_key):
         """Each prefix's `width` children of best bound (G, width), unordered, as indices into its
         flattened (width (K-1)) children. child_key: (G, width, K-1)."""
-        G, width = self.node["lp"].shape
+        G, width = self.node.lp.shape
         flat = child_key.reshape(G, -1)  # (G, width (K-1))
         if width < flat.shape[1]:
             return np.argpartition(-flat, width - 1, axis=1)[:, :width]  # (G, width) unordered; linear time
@@ -525,24 +548,24 @@ class BeamSearch:
         """Make the chosen children (G, width) the beam: evaluate the alive ones, empty the other slots."""
         K = self.logp.shape[2]
         slot, token = pick // (K - 1), (pick % (K - 1) + 1).astype(np.int32)  # (G, width) parent slot, token
-        parent = np.take_along_axis(self.node["row"], slot, axis=1)  # (G, width)
-        trie, block, _ = self.scoring.step(*(np.take_along_axis(self.node[name], slot, axis=1) for name in ("trie", "block")),
+        parent = np.take_along_axis(self.node.row, slot, axis=1)  # (G, width)
+        trie, block, _ = self.scoring.step(*(np.take_along_axis(column, slot, axis=1) for column in (self.node.trie, self.node.block)),
                                            token)  # (G, width) each
         g, s = np.nonzero(alive)  # (N,) each alive child's prefix and slot
         a, logp = self.model.step(self.tree.a[parent[g, s]], token[g, s])  # (N, H), (N, K)
         rows = np.full(lp.shape, -1, dtype=np.int64)  # (G, width)
         rows[g, s] = self.tree.add(a, parent[g, s], token[g, s], trie[g, s])
-        self.node.update(row=rows, lp=lp, length=np.take_along_axis(self.node["length"], slot, axis=1) + 1,
-                         trie=np.where(alive, trie, -1), block=block)
+        self.node = self.node._replace(row=rows, lp=lp, length=np.take_along_axis(self.node.length, slot, axis=1) + 1,
+                                       trie=np.where(alive, trie, -1), block=block)
         self.logp = np.zeros((*lp.shape, K), dtype=logp.dtype)  # (G, width, K)
         self.logp[g, s] = logp
         self.used += alive.sum(1)
 
 
-def _charged(layer: dict[str, np.ndarray]) -> np.ndarray:
+def _charged(layer: Nodes) -> np.ndarray:
     """The prefixes (pid) of a layer's nodes that count against the budget: all but the roots
     evaluated late (typos), whose reading is the candidates', as the roots read first are."""
-    return layer["pid"] if "new_root" not in layer else layer["pid"][~layer["new_root"]]
+    return layer.pid if layer.new_root is None else layer.pid[~layer.new_root]
 
 
 def _rank_within_groups(group: np.ndarray, score: np.ndarray):
@@ -555,10 +578,5 @@ def _rank_within_groups(group: np.ndarray, score: np.ndarray):
     return order, sorted_group, np.arange(len(order)) - np.searchsorted(sorted_group, sorted_group)
 
 
-def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
-
-
-def _take(nodes: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
-    index = np.flatnonzero(mask)  # for speed: numpy gathers by index faster than by a random boolean mask
-    return {key: value[index] for key, value in nodes.items()}
+def _take(nodes: Nodes, mask: np.ndarray) -> Nodes:
+    return nodes.take(np.flatnonzero(mask))  # numpy gathers by index faster than by a random boolean mask
