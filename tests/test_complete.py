@@ -292,6 +292,6 @@ def test_describe(tmp_path):
     ("rec", None, False, "record"), ("REC", None, False, "record"),  # a model that keeps case: as found
 ])
 def test_as_typed(typed, written, lowercase, shown):
-    from rnnac.inference.completer import as_typed
+    from rnnac.inference.cases import as_typed
 
     assert as_typed(typed, typed.lower() if lowercase else typed, "record", written, lowercase) == shown

@@ -413,12 +413,12 @@ def test_a_few_prefixes_search_only_the_part_of_the_list_below_them(lexicon_word
             expected = whole.complete_many(prefixes, 3, MAX_LENGTH, mode=mode, max_edits=max_edits)
             assert [(pairs(r), known_of(r)) for r in got] == [(pairs(r), known_of(r)) for r in expected]
             # never built whole for these few prefixes, unless a typo may have left out all of one
-            assert (lazy._lexicon is None) == (min(map(len, prefixes)) > max_edits)
+            assert (lazy.lexicons.built is None) == (min(map(len, prefixes)) > max_edits)
     lazy = lazy_completer()
     assert pairs(lazy.complete("", k=2, max_length=MAX_LENGTH)) == pairs(whole.complete("", k=2, max_length=MAX_LENGTH))
-    assert lazy._lexicon is not None  # the empty prefix needs all of it
+    assert lazy.lexicons.built is not None  # the empty prefix needs all of it
     lazy = lazy_completer()
     lazy.complete("a", max_length=MAX_LENGTH)
-    assert lazy._lexicon is None
+    assert lazy.lexicons.built is None
     assert pairs(lazy.complete("a", max_length=MAX_LENGTH)) == pairs(whole.complete("a", max_length=MAX_LENGTH))
-    assert lazy._lexicon is not None  # called again: a running process builds it once
+    assert lazy.lexicons.built is not None  # called again: a running process builds it once

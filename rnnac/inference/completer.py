@@ -13,8 +13,6 @@ word boundary).
 
 from __future__ import annotations
 
-import bisect
-import itertools
 import math
 import os
 from collections.abc import Iterable, Sequence
@@ -25,16 +23,19 @@ import numpy as np
 
 from rnnac.engine import blas
 from rnnac.engine.model import RNN
-from rnnac.engine.vocab import BOUNDARY, Vocab
+from rnnac.engine.reading import read_strings
+from rnnac.engine.vocab import Vocab
 from rnnac.errors import CheckpointError, UnknownCharError
 from rnnac.inference.search import MODES, BeamSearch, ExactSearch, OutOfMemory, Owners, Pending, Roots, Scoring
-from rnnac.inference.typos import MAX_EDITS, MAX_NODES, Candidates, Channel, Costs, TooManyCandidates, candidates, spell_all
+from rnnac.inference.cases import as_typed, case_like, written_forms
+from rnnac.inference.lexicons import FEW_PREFIXES, Lexicons
+from rnnac.inference.typos import (MAX_EDITS, MAX_NODES, CandidateNodes, Candidates, Channel, Costs, TooManyCandidates, candidates,
+                                   first_candidates)
 from rnnac.storage.checkpoint import load_model, resolve_checkpoint
 from rnnac.storage.lexicon import Lexicon, LexiconData, fold
 
 SEARCH_BYTES = 2**28  # rough cap on the memory of one group's search (states and frontier)
 DEFAULT_LAMBDA = 0.5  # the lexicon's weight for a checkpoint that carries one but no fitted weight (a run cut short)
-FEW_PREFIXES = 16  # up to this many distinct prefixes a call builds only the part of a list below them
 CHANNELS_KEPT = 16  # typing channels whose costs a completer keeps
 FRONTIER_BYTES = 28  # one frontier entry: pid, parent, token, length, trie (int32) + lp (float64); a
 # mixture adds its bound (float64), a blocklist its node (int32): the cap is rough
@@ -102,14 +103,11 @@ class Completer:
         if len(vocab) != model.vocab_size:
             raise ValueError(f"vocabulary of {len(vocab)} tokens for a model of {model.vocab_size}")
         self.model, self.vocab, self.lowercase = model, vocab, lowercase
-        self._lexicon, self.mixture_lambda = _check_lexicon(lexicon, vocab), _check_lambda(mixture_lambda)
-        self.lexicon_words: LexiconData | None = None  # the checkpoint's word list, when loaded from one with it
-        self._folded_words: list[str] | None = None  # the list's words folded, once, when they differ from it
-        self._total: float | None = None  # their total count, once (see _lexicon_total)
+        self.lexicons = Lexicons(vocab, lowercase, _check_lexicon(lexicon, vocab))
+        self.mixture_lambda = _check_lambda(mixture_lambda)
         # (K,) token id -> character; the boundary's "\0" pads fixed-width strings (see rnnac.inference.search._Tree.suffixes)
         self._chars = np.array(["\0", *vocab.chars], dtype="<U1")
         self._evals_per_prefix = 200.0  # running estimate, sizes the groups searched together
-        self._calls = 0  # complete_many calls that chose a lexicon (see _lexicon_for)
         self._costs: dict[Channel, Costs] = {}  # each typing channel's log-probabilities over the vocabulary, once
         self.evaluations = 0  # node evaluations (model.step rows) of every search so far, the prefixes' own characters excluded
 
@@ -127,66 +125,27 @@ class Completer:
         if isinstance(mixture_lambda, bool) or not (isinstance(mixture_lambda, (int, float)) and 0.0 <= mixture_lambda <= 1.0):
             raise CheckpointError(f"cannot load checkpoint {path}: meta mixture_lambda {mixture_lambda!r} is not in [0, 1]")
         completer = cls(model, vocab, lowercase, None, mixture_lambda)
-        completer.lexicon_words = stored  # its Lexicon is built when first needed (see _lexicon_for)
+        completer.lexicon_words = stored  # its Lexicon is built when first needed (rnnac.inference.lexicons)
         return completer
 
     @property
     def lexicon(self) -> Lexicon | None:
         """The completer's own lexicon: the one given, or the whole word list of its checkpoint."""
-        if self._lexicon is None and self.lexicon_words is not None:
-            stored = self.lexicon_words
-            self._lexicon = Lexicon(stored.words, self.vocab, self.lowercase, stored.counts)
-        return self._lexicon
+        return self.lexicons.whole()
 
-    def _lexicon_for(self, folded: list[str], typed: int) -> Lexicon | None:
-        """The own lexicon, or for a few typed prefixes (`typed` of them) only the part of the
-        checkpoint's list below `folded` (the prefixes, or with typos their candidates): a cold
-        `rnnac complete rec` then builds a trie of a few hundred words, not of the whole list.
-        Scores are the same either way: the part keeps the whole list's total count. A completer
-        called again builds the whole trie (once, ~20 ms for 50,000 words): it is in a running
-        process, where the part would cost that much again at every call with typos."""
-        stored = self.lexicon_words
-        self._calls += 1
-        if self._lexicon is not None or stored is None or typed > FEW_PREFIXES or "" in folded or self._calls > 1:
-            return self.lexicon
-        rows = self._rows_below(folded)  # (W',)
-        return Lexicon([stored.words[i] for i in rows], self.vocab, self.lowercase, stored.counts[rows],
-                       self._lexicon_total())
+    @property
+    def lexicon_words(self) -> LexiconData | None:
+        """The checkpoint's word list, when loaded from one with it."""
+        return self.lexicons.stored
 
-    def _lexicon_total(self) -> float:
-        """The total count C of the checkpoint's words the model can spell, as the whole Lexicon
-        would sum it (Lexicon.total), summed once; for speed, one set of characters when every
-        word qualifies."""
-        if self._total is None:
-            words, counts = self._folded(), self.lexicon_words.counts
-            if set("".join(words)) <= set(self.vocab.chars):
-                self._total = float(counts.sum())
-            else:
-                self._total = float(sum(c for w, c in zip(words, counts) if w and self.vocab.unknown_char(w) is None))
-        return self._total
-
-    def _rows_below(self, folded: list[str]) -> np.ndarray:
-        """Indices of the checkpoint's words whose folded form starts with one of `folded`."""
-        words = self._folded()
-        if words is self.lexicon_words.words:  # already folded: the words below a prefix are one run of the sorted list
-            rows = sorted(set(itertools.chain(*(_run_below(words, p) for p in folded))))  # not np.unique: numpy.ma costs 20 ms
-            return np.array(rows, dtype=np.int64)  # (W',)
-        starts = tuple(folded)
-        return np.array([i for i, w in enumerate(words) if w.startswith(starts)], dtype=np.int64)  # (W',)
-
-    def _folded(self) -> list[str]:
-        """The checkpoint's words folded as prefixes are (the list itself when already so), made once."""
-        if self._folded_words is None:
-            words = self.lexicon_words.words  # sorted as written
-            text = "\n".join(words)  # folded in one call: neither NFC nor lower() acts across a newline
-            folded_text = fold(text, self.lowercase)
-            self._folded_words = words if folded_text == text else folded_text.split("\n")
-        return self._folded_words
+    @lexicon_words.setter
+    def lexicon_words(self, stored: LexiconData | None) -> None:
+        self.lexicons.stored = stored
 
     @property
     def has_lexicon(self) -> bool:
         """The completer has a lexicon of its own (built or not yet)."""
-        return self._lexicon is not None or self.lexicon_words is not None
+        return self.lexicons.present
 
     def lexicon_from_file(self, path: str | os.PathLike, add: bool = False) -> Lexicon:
         """A Lexicon of the words of the list at `path` with its counts (1 each in a plain list);
@@ -269,7 +228,7 @@ class Completer:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if lexicon is None:  # the own one; in open mode too, which still says which words are known
             few = tries is not None and len(folded) <= FEW_PREFIXES  # then the part of the list below their candidates
-            lexicon = self._lexicon_for(_first_candidates(tries, self._chars) if few else folded, len(folded))
+            lexicon = self.lexicons.for_prefixes(first_candidates(tries, self._chars) if few else folded, len(folded))
         lexicon = _check_lexicon(lexicon, self.vocab)
         if mode != "open" and lexicon is None:
             raise ValueError(f"mode {mode!r} needs a lexicon")
@@ -333,7 +292,7 @@ class Completer:
     def _search(self, prefixes: list[str], k, max_length, budget, beam, options: _Options) -> _Searched:
         """What the search finds for distinct, valid, folded prefixes."""
         encoded = [self.vocab.encode(p) for p in prefixes]
-        a, logp, prefix_lp = _read(self.model, encoded)  # (G, H), (G, K), (G,)
+        a, logp, prefix_lp = read_strings(self.model, encoded)  # (G, H), (G, K), (G,)
         lengths = np.array([len(ids) for ids in encoded], dtype=np.int32)  # (G,)
         roots = Roots(a, logp, lengths, _walk(options.lexicon, encoded), _walk(options.exclude, encoded), prefix_lp)
         scoring = Scoring.of(roots, options.mode, options.lexicon, options.mixture_lambda, options.exclude)
@@ -350,7 +309,7 @@ class Completer:
 
     def _search_typos(self, prefixes: list[str], tries: list[Candidates], k, max_length, budget, options: _Options) -> _Searched:
         """What the search finds for distinct, folded prefixes, searched below their candidates (rnnac.inference.typos)."""
-        nodes = _CandidateNodes(tries)
+        nodes = CandidateNodes(tries)
         cands = np.flatnonzero(nodes.channel > -np.inf)  # (R,) the candidates: the search's roots, r -> node
         owned = nodes.owned()  # (n,)
         # For speed, a leaf's state is read only if the search comes to it (Pending): a third of the
@@ -399,8 +358,7 @@ def _lexicon_facts(lexicon: Lexicon | None, found: list[list[_Found]]) -> list[l
         return [[(False, None)] * len(rows) for rows in found]
     trie = np.array([row.node for rows in found for row in rows], dtype=np.int64)  # (M,)
     known = lexicon.ends[trie]  # (M,)
-    index = np.where(known, lexicon.display[np.where(known, trie, 0)], -1).tolist()  # (M,) into lexicon.written
-    facts = iter(zip(known.tolist(), (fold(lexicon.written[i], lowercase=False) if i >= 0 else None for i in index)))
+    facts = iter(zip(known.tolist(), written_forms(lexicon, trie, known)))
     return [[next(facts) for _ in rows] for rows in found]
 
 
@@ -411,7 +369,7 @@ def _completions(prefix: str, folded: str, found: list[_Found], facts: list[tupl
     typed = fold(prefix, lowercase=False)
     out = []
     for row, (known, written) in zip(found, facts):
-        corrected = prefix if row.root == folded else _case_like(typed, row.root) if lowercase else row.root
+        corrected = prefix if row.root == folded else case_like(typed, row.root) if lowercase else row.root
         word = as_typed(corrected, row.root, row.root + row.suffix, written, lowercase)
         out.append(Completion(word, math.exp(row.logprob), row.logprob, known, row.edits, corrected))
     return out
@@ -426,121 +384,6 @@ def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     inverse = np.empty(len(values), dtype=np.int64)
     inverse[order] = np.cumsum(first) - 1
     return values[order][first], inverse
-
-
-def _case_like(typed: str, corrected: str) -> str:
-    """A corrected prefix in the case of what was typed: capitals if typed in capitals (two or
-    more), a capital first letter if typed so."""
-    if _shouting(typed):
-        return corrected.upper()
-    if typed[:1].isupper():
-        return corrected[:1].upper() + corrected[1:]
-    return corrected
-
-
-class _CandidateNodes:
-    """The candidate tries of G typed prefixes as one array of nodes, parents before children
-    within each; their states are read together, depth by depth."""
-
-    def __init__(self, tries: list[Candidates]):
-        sizes = [len(t.parent) for t in tries]
-        start = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)  # (G,) each trie's first node
-        self.group = np.repeat(np.arange(len(tries), dtype=np.int32), sizes)  # (n,)
-        self.parent = np.concatenate([np.where(t.parent >= 0, t.parent + s, -1) for t, s in zip(tries, start)])  # (n,)
-        self.token, self.depth, self.channel, self.edits = (
-            np.concatenate([getattr(t, name) for t in tries]) for name in ("token", "depth", "channel", "edits"))
-        self.levels = [np.flatnonzero(self.depth == d) for d in range(int(self.depth.max(initial=0)) + 1)]
-
-    def read(self, model: RNN, skip: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every node's hidden state (n, H), next-token log-probs (n, K) and log P_rnn(s*) (n,);
-        the nodes of `skip` (n,) (no children: leaves) get their log P_rnn(s*) only, their state
-        and log-probs left unset."""
-        n = len(self.parent)
-        a = np.empty((n, model.hidden_size), dtype=model.dtype)
-        logp = np.empty((n, model.vocab_size), dtype=model.dtype)
-        prefix_lp = np.zeros(n)
-        top = self.levels[0]  # the empty string of each trie
-        a[top], logp[top] = model.step(model.initial_state(len(top)), np.full(len(top), BOUNDARY))
-        for level in self.levels[1:]:
-            parent, token = self.parent[level], self.token[level]
-            prefix_lp[level] = prefix_lp[parent] + logp[parent, token]
-            if skip is not None:
-                level = level[~skip[level]]
-            a[level], logp[level] = model.step(a[self.parent[level]], self.token[level])
-        return a, logp, prefix_lp
-
-    def leaves(self) -> np.ndarray:
-        """(n,) the nodes without children."""
-        leaf = np.ones(len(self.parent), dtype=bool)
-        leaf[self.parent[self.parent >= 0]] = False
-        return leaf
-
-    def walk(self, lexicon: Lexicon | None) -> np.ndarray:
-        """Every node's lexicon node (n,): -1 off it, 0 for all without a lexicon."""
-        trie = np.zeros(len(self.parent), dtype=np.int32)
-        if lexicon is not None:
-            for level in self.levels[1:]:
-                trie[level] = lexicon.children[trie[self.parent[level]], self.token[level]]
-        return trie
-
-    def children(self, K: int) -> np.ndarray:
-        """(n + 1, K) the child of each node by token, -1 for none; the last row is "off the tries"."""
-        table = np.full((len(self.parent) + 1, K), -1, dtype=np.int32)
-        below = np.flatnonzero(self.parent >= 0)
-        table[self.parent[below], self.token[below]] = below
-        return table
-
-    def owned(self) -> np.ndarray:
-        """(n,) whether a candidate scores its words itself: its channel beats every shorter
-        candidate's on its path (on a tie the shorter one does)."""
-        above = np.full(len(self.parent), -np.inf)  # (n,) best channel of a proper ancestor
-        for level in self.levels[1:]:
-            parent = self.parent[level]
-            above[level] = np.maximum(above[parent], self.channel[parent])
-        return self.channel > above
-
-    def strings(self, chars: np.ndarray) -> np.ndarray:
-        """Every node's string (n,); chars (K,) maps token ids to characters."""
-        return spell_all(self.parent, self.token, self.depth, chars)
-
-
-def _first_candidates(tries: dict[str, Candidates], chars: np.ndarray) -> list[str]:
-    """The candidates no other candidate of their typed prefix starts (Candidates.first)."""
-    return [s for t in tries.values() for s in spell_all(t.parent, t.token, t.depth, chars)[t.first()].tolist()]
-
-
-def as_typed(typed: str, folded: str, word: str, written: str | None, lowercase: bool) -> str:
-    """A completion as it is shown. `word` is what the search found (it starts with `folded`, the
-    prefix as the model reads it); `typed` is the prefix as typed, in NFC; `written` the word as
-    the lexicon writes it (None if it is not a lexicon word). A model trained without case folding
-    gives its words as they are. Otherwise a written form with a case of its own wins (Paris);
-    else the prefix as typed, then the rest in capitals if the prefix is in capitals (two or more
-    of them), as found if not.
-
-    as_typed("REC", "rec", "record", None, True) -> "RECORD"; as_typed("Rec", "rec", "record", None, True) -> "Record"
-    """
-    if not lowercase:
-        return word
-    if written is not None and written != word:
-        return written
-    rest = word[len(folded):]
-    return typed + (rest.upper() if _shouting(typed) else rest)
-
-
-def _shouting(typed: str) -> bool:
-    """Typed in capitals: two or more of them, and no lower-case letter."""
-    return typed.isupper() and sum(map(str.isupper, typed)) >= 2
-
-
-def _run_below(words: list[str], prefix: str) -> range:
-    """The indices of the sorted `words` that start with `prefix`: one run, found by bisection
-    (no key function, for speed: the run ends before prefix + the last code point, past which
-    only words holding that code point right after the prefix can lie)."""
-    start = bisect.bisect_left(words, prefix)
-    end = bisect.bisect_left(words, prefix + "\U0010ffff", lo=start)
-    while end < len(words) and words[end].startswith(prefix):
-        end += 1
-    return range(start, end)
 
 
 def _check_lambda(mixture_lambda: float) -> float:
@@ -560,26 +403,3 @@ def _walk(lexicon: Lexicon | None, encoded: list[list[int]]) -> np.ndarray:
     if lexicon is None:
         return np.zeros(len(encoded), dtype=np.int32)  # (G,)
     return np.array([lexicon.walk(ids) for ids in encoded], dtype=np.int32)  # (G,)
-
-
-def read_prefixes(model: RNN, encoded: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
-    """Feed [boundary, prefix...] to every prefix together: the last hidden state (G, H) and the
-    next token's log-probs (G, K). Prefixes of different lengths drop out as they end."""
-    a, logp, _ = _read(model, encoded)
-    return a, logp
-
-
-def _read(model: RNN, encoded: list[list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """read_prefixes, and each prefix's log-prob (G,), log P_rnn(s*): the sum of its characters' log y^."""
-    G, T = len(encoded), max(map(len, encoded), default=0)
-    ids = np.zeros((G, T), dtype=np.int64)  # (G, T), padded
-    for i, row in enumerate(encoded):
-        ids[i, : len(row)] = row
-    lengths = np.array([len(row) for row in encoded])  # (G,)
-    a, logp = model.step(model.initial_state(G), np.full(G, BOUNDARY))  # (G, H), (G, K)
-    prefix_lp = np.zeros(G)  # (G,), float64
-    for t in range(T):
-        rows = np.flatnonzero(lengths > t)  # prefixes still being read
-        prefix_lp[rows] += logp[rows, ids[rows, t]]
-        a[rows], logp[rows] = model.step(a[rows], ids[rows, t])
-    return a, logp, prefix_lp

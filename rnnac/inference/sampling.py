@@ -12,7 +12,7 @@ import numpy as np
 
 from rnnac.engine.model import RNN
 from rnnac.engine.vocab import BOUNDARY, Vocab
-from rnnac.inference.completer import read_prefixes
+from rnnac.engine.reading import read_strings
 from rnnac.storage.lexicon import fold
 
 
@@ -32,7 +32,7 @@ def sample(model: RNN, vocab: Vocab, n: int, temperature: float = 1.0, prefix: s
         raise ValueError(f"the prefix has {len(prefix)} characters, more than max_length {max_length}")
     rng = np.random.default_rng(rng)  # passes a Generator through unchanged
     # 1. Read the prefix once; every sample starts from its state.
-    a, logp = read_prefixes(model, [vocab.encode(prefix)])  # (1, H), (1, K)
+    a, logp, _ = read_strings(model, [vocab.encode(prefix)])  # (1, H), (1, K)
     a, logp = np.repeat(a, n, axis=0), np.repeat(logp, n, axis=0)  # (n, H), (n, K)
     tokens = np.zeros((n, max(0, max_length - len(prefix))), dtype=np.int64)  # (n, T), 0 pads
     active = np.arange(n)  # rows still growing

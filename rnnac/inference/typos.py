@@ -36,6 +36,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from rnnac.engine.model import RNN
+from rnnac.engine.reading import Reading, read_tree
+from rnnac.storage.lexicon import Lexicon
+
 KEYBOARDS = ("qwerty", "none")
 ADJACENT_SHARE = 0.6  # of a substitution, the share that lands on a key next to the intended one
 MAX_EDITS = 3  # the candidates grow about as m^N K^N; MAX_NODES bounds them whatever N
@@ -315,3 +319,62 @@ def _grow_spent(D, D_parent, last, t, C: int, costs: Costs):
     child = np.full((int(first.sum()), J, X), -np.inf)
     np.maximum.at(child, (np.cumsum(first) - 1, j, e), value)  # entries of one child together
     return i[first], token[first].astype(np.int64), child, child[:, m, :].copy()  # a match or swap types last
+
+
+class CandidateNodes:
+    """The candidate tries of G typed prefixes as one array of nodes, parents before children
+    within each; their states are read together, depth by depth."""
+
+    def __init__(self, tries: list[Candidates]):
+        sizes = [len(t.parent) for t in tries]
+        start = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)  # (G,) each trie's first node
+        self.group = np.repeat(np.arange(len(tries), dtype=np.int32), sizes)  # (n,)
+        self.parent = np.concatenate([np.where(t.parent >= 0, t.parent + s, -1) for t, s in zip(tries, start)])  # (n,)
+        self.token, self.depth, self.channel, self.edits = (
+            np.concatenate([getattr(t, name) for t in tries]) for name in ("token", "depth", "channel", "edits"))
+        self.levels = [np.flatnonzero(self.depth == d) for d in range(int(self.depth.max(initial=0)) + 1)]
+
+    def read(self, model: RNN, skip: np.ndarray | None = None) -> Reading:
+        """Every node's hidden state (n, H), next-token log-probs (n, K) and log P_rnn(s*) (n,);
+        the nodes of `skip` (n,) (no children: leaves) get their log P_rnn(s*) only, their state
+        and log-probs left unset."""
+        return read_tree(model, self.parent, self.token, self.levels, skip)
+
+    def leaves(self) -> np.ndarray:
+        """(n,) the nodes without children."""
+        leaf = np.ones(len(self.parent), dtype=bool)
+        leaf[self.parent[self.parent >= 0]] = False
+        return leaf
+
+    def walk(self, lexicon: Lexicon | None) -> np.ndarray:
+        """Every node's lexicon node (n,): -1 off it, 0 for all without a lexicon."""
+        trie = np.zeros(len(self.parent), dtype=np.int32)
+        if lexicon is not None:
+            for level in self.levels[1:]:
+                trie[level] = lexicon.children[trie[self.parent[level]], self.token[level]]
+        return trie
+
+    def children(self, K: int) -> np.ndarray:
+        """(n + 1, K) the child of each node by token, -1 for none; the last row is "off the tries"."""
+        table = np.full((len(self.parent) + 1, K), -1, dtype=np.int32)
+        below = np.flatnonzero(self.parent >= 0)
+        table[self.parent[below], self.token[below]] = below
+        return table
+
+    def owned(self) -> np.ndarray:
+        """(n,) whether a candidate scores its words itself: its channel beats every shorter
+        candidate's on its path (on a tie the shorter one does)."""
+        above = np.full(len(self.parent), -np.inf)  # (n,) best channel of a proper ancestor
+        for level in self.levels[1:]:
+            parent = self.parent[level]
+            above[level] = np.maximum(above[parent], self.channel[parent])
+        return self.channel > above
+
+    def strings(self, chars: np.ndarray) -> np.ndarray:
+        """Every node's string (n,); chars (K,) maps token ids to characters."""
+        return spell_all(self.parent, self.token, self.depth, chars)
+
+
+def first_candidates(tries: dict[str, Candidates], chars: np.ndarray) -> list[str]:
+    """The candidates no other candidate of their typed prefix starts (Candidates.first)."""
+    return [s for t in tries.values() for s in spell_all(t.parent, t.token, t.depth, chars)[t.first()].tolist()]

@@ -1,0 +1,83 @@
+"""A completer's own lexicon, and when to build which part of it.
+
+A checkpoint carries its word list (LexiconData); the trie a search walks (Lexicon) is built from
+it when first needed. A cold `rnnac complete rec` builds only the part of the list below the few
+prefixes it completes (a trie of a few hundred words, not of the whole list); scores are the
+same either way, since the part keeps the whole list's total count. A completer called again
+builds the whole trie (once, ~20 ms for 50,000 words): it is in a running process, where the
+part would cost that much again at every call with typos.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from rnnac.engine.vocab import Vocab
+from rnnac.storage.lexicon import Lexicon, LexiconData, fold
+from rnnac.storage.sorted_words import prefix_range
+
+FEW_PREFIXES = 16  # up to this many distinct prefixes a first call builds only the part of the list below them
+
+
+class Lexicons:
+    """The lexicon given to a completer, or the word list of its checkpoint (`stored`) and the
+    trie of it built when first needed (`built`)."""
+
+    def __init__(self, vocab: Vocab, lowercase: bool, lexicon: Lexicon | None = None):
+        self.vocab, self.lowercase = vocab, lowercase
+        self.built = lexicon  # the whole trie: the one given, or built from `stored`
+        self.stored: LexiconData | None = None  # the checkpoint's word list, when loaded from one with it
+        self._folded_words: list[str] | None = None  # the list's words folded, once, when they differ from it
+        self._total: float | None = None  # their total count, once (see total)
+        self._calls = 0  # calls of for_prefixes
+
+    @property
+    def present(self) -> bool:
+        """A lexicon is at hand (built or not yet)."""
+        return self.built is not None or self.stored is not None
+
+    def whole(self) -> Lexicon | None:
+        """The whole lexicon, built now if not yet."""
+        if self.built is None and self.stored is not None:
+            self.built = Lexicon(self.stored.words, self.vocab, self.lowercase, self.stored.counts)
+        return self.built
+
+    def for_prefixes(self, folded: list[str], typed: int) -> Lexicon | None:
+        """The whole lexicon, or at a first call for a few typed prefixes (`typed` of them) only
+        the part of the stored list below `folded` (the prefixes, or with typos their candidates)."""
+        self._calls += 1
+        if self.built is not None or self.stored is None or typed > FEW_PREFIXES or "" in folded or self._calls > 1:
+            return self.whole()
+        rows = self._rows_below(folded)  # (N',)
+        return Lexicon([self.stored.words[i] for i in rows], self.vocab, self.lowercase, self.stored.counts[rows], self.total())
+
+    def total(self) -> float:
+        """The total count of the stored words the model can spell, as the whole Lexicon would
+        sum it (Lexicon.total), summed once."""
+        if self._total is None:
+            words, counts = self._folded(), self.stored.counts
+            if set("".join(words)) <= set(self.vocab.chars):  # every word qualifies: one set of characters
+                self._total = float(counts.sum())
+            else:
+                self._total = float(sum(c for w, c in zip(words, counts) if w and self.vocab.unknown_char(w) is None))
+        return self._total
+
+    def _rows_below(self, folded: list[str]) -> np.ndarray:
+        """Indices (N',) of the stored words whose folded form starts with one of `folded`."""
+        words = self._folded()
+        if words is self.stored.words:  # already folded: the words below a prefix are one run of the sorted list
+            rows = sorted(set(itertools.chain(*(range(*prefix_range(words, p)) for p in folded))))
+            return np.array(rows, dtype=np.int64)
+        starts = tuple(folded)
+        return np.array([i for i, w in enumerate(words) if w.startswith(starts)], dtype=np.int64)
+
+    def _folded(self) -> list[str]:
+        """The stored words folded as prefixes are (the list itself when already so), made once."""
+        if self._folded_words is None:
+            words = self.stored.words  # sorted as written
+            text = "\n".join(words)  # folded in one call: neither NFC nor lower() acts across a newline
+            folded_text = fold(text, self.lowercase)
+            self._folded_words = words if folded_text == text else folded_text.split("\n")
+        return self._folded_words
