@@ -49,6 +49,11 @@ def test_trie_merges_repeated_words_and_defaults_to_alphabetical():
     assert FrequencyTrie(["b", "c", "a"]).rank_completions("", 3) == ["a", "b", "c"]  # no counts: all tie
 
 
+def test_prefix_ranker_finds_words_past_the_last_code_point():
+    """A word holding U+10FFFF right after the prefix sorts after prefix + U+10FFFF, yet starts with the prefix."""
+    assert PrefixRanker(["a", "a\U0010ffffb", "ab"], [1, 5, 2]).rank_completions("a", 5) == ["a\U0010ffffb", "ab", "a"]
+
+
 def test_prefix_ranker_matches_brute_force():
     rng = np.random.default_rng(0)
     words = sorted({"".join(rng.choice(list("abc"), size=rng.integers(1, 6))) for _ in range(300)})

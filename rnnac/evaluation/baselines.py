@@ -19,19 +19,18 @@ Shape letters: N words or contexts, M (context, next token) events, K vocabulary
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Sequence
 
 import numpy as np
 
 from rnnac.engine.vocab import BOUNDARY, Vocab
+from rnnac.storage.sorted_words import prefix_range
 from rnnac.storage.wordlist import split_words
 
 ORDERS = (2, 3, 4, 5)
 ADD_KS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 KN_ORDERS = (2, 3, 4, 5, 6, 7)
 FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)  # D1, D2, D3+ where count-of-counts cannot give them (kenlm's)
-_LAST_CHAR = "\U0010ffff"  # sorts after every character a word can hold
 
 
 class PrefixRanker:
@@ -58,8 +57,7 @@ class PrefixRanker:
 
     def prefix_range(self, prefix: str) -> tuple[int, int]:
         """(lo, hi): self.words[lo:hi] are exactly the words starting with `prefix`."""
-        lo = bisect.bisect_left(self.words, prefix)
-        return lo, bisect.bisect_left(self.words, prefix + _LAST_CHAR, lo)
+        return prefix_range(self.words, prefix)
 
     def rank_completions(self, prefix: str, k: int) -> list[str]:
         """The k best-scored words starting with `prefix` (fewer if fewer exist)."""

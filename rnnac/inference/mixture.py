@@ -26,6 +26,7 @@ import numpy as np
 from rnnac.engine.bptt import Engine
 from rnnac.engine.model import RNN
 from rnnac.engine.vocab import Vocab, make_batch
+from rnnac.storage.lexicon import Lexicon
 
 SCORE_BATCH = 512  # words per target_logprobs call
 
@@ -47,6 +48,16 @@ def rnn_step_logprobs(model: RNN, vocab: Vocab, words: Sequence[str], batch_size
     for start in range(0, len(words), batch_size):
         rows = by_length[start : start + batch_size]
         yield rows, engine.target_logprobs(make_batch([words[i] for i in rows], vocab))
+
+
+def prefix_terms(lexicon: Lexicon, mixture_lambda: float, trie: np.ndarray, prefix_lp: np.ndarray):
+    """The mixture's terms for prefixes s: (log lambda - log C, log lambda P_lex(s*) (G,),
+    log (1 - lambda) P_rnn(s*) (G,)), from the prefixes' lexicon nodes trie (G,) (-1 off the
+    lexicon: mass 0) and their RNN log-probs prefix_lp (G,); P(s*) is the sum of the last two."""
+    with np.errstate(divide="ignore"):  # log 0 = -inf: a weight of 0
+        log_lambda, log_rest = np.log(mixture_lambda), np.log1p(-mixture_lambda)
+    log_total = np.log(lexicon.total) if lexicon.total > 0 else 0.0  # no mass: every lexicon term is -inf
+    return log_lambda - log_total, log_lambda - log_total + lexicon.log_mass[trie], log_rest + prefix_lp
 
 
 def fit_lambda(lex_logp: np.ndarray, rnn_logp: np.ndarray, weights: np.ndarray, tol: float = 1e-10,

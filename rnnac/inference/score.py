@@ -2,9 +2,9 @@
 
 The RNN gives log P_rnn(w), the sum of log y^_t over w's characters and its end (seed 004's
 L for one word, negated). With the mixture a completion ranks by (rnnac.inference.search), a word scores
-P(w) = lam c_w / C + (1 - lam) P_rnn(w), and character t's surprisal is
+P(w) = lambda c_w / C + (1 - lambda) P_rnn(w), and character t's surprisal is
 
-    -log P(s_<=t *) + log P(s_<t *)     P(s*) = lam P_lex(s*) + (1 - lam) P_rnn(s*)
+    -log P(s_<=t *) + log P(s_<t *)     P(s*) = lambda P_lex(s*) + (1 - lambda) P_rnn(s*)
 
 the mass of the words starting with the longer prefix over that of the shorter, then the end's
 -log P(w) + log P(w*): the surprisals sum to -log P(w) either way. Per character divides by
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rnnac.errors import UnknownCharError
-from rnnac.inference.mixture import rnn_step_logprobs
+from rnnac.inference.mixture import prefix_terms, rnn_step_logprobs
 from rnnac.storage.lexicon import Lexicon, fold
 
 
@@ -52,31 +52,29 @@ def score_words(completer, words: Sequence[str], lexicon: Lexicon | None = None,
             result.error = str(UnknownCharError(result.word, char))
         else:
             todo.append(i)
-    lam = completer.mixture_lambda if mixture_lambda is None else mixture_lambda
-    if lexicon is not None and not 0.0 <= lam < 1.0:  # at 1 a word off the lexicon is impossible: -inf
-        raise ValueError(f"mixture_lambda must be in [0, 1) to score words, got {lam}")
+    if mixture_lambda is None:
+        mixture_lambda = completer.mixture_lambda
+    if lexicon is not None and not 0.0 <= mixture_lambda < 1.0:  # at 1 a word off the lexicon is impossible: -inf
+        raise ValueError(f"mixture_lambda must be in [0, 1) to score words, got {mixture_lambda}")
     words = [folded[i] for i in todo]
     for rows, steps in rnn_step_logprobs(completer.model, completer.vocab, words):  # (B, T) each character, then the end
         for row, lp in zip(rows, steps):
             i, w = todo[row], words[row]
             lp = lp[: len(w) + 1]
             if lexicon is not None:
-                lp = _mixture_steps(lexicon, completer.vocab.encode(w), lp, lam)
+                lp = _mixture_steps(lexicon, completer.vocab.encode(w), lp, mixture_lambda)
             results[i].surprisal, results[i].chars = (-lp).tolist(), w
             results[i].logprob = float(lp.sum())
     return results
 
 
-def _mixture_steps(lexicon: Lexicon, ids: list[int], rnn_steps: np.ndarray, lam: float) -> np.ndarray:
+def _mixture_steps(lexicon: Lexicon, ids: list[int], rnn_steps: np.ndarray, mixture_lambda: float) -> np.ndarray:
     """Each character's and the end's log-prob under the mixture (len(ids) + 1,), from the RNN's."""
     nodes = [0]
     for token in ids:  # the lexicon node of each prefix; -1 (its dead end, mass 0) once off it
         nodes.append(int(lexicon.children[nodes[-1], token]))
-    with np.errstate(divide="ignore"):  # log 0 = -inf: an absent term
-        log_lam, log_rest = np.log(lam), np.log1p(-lam)
-        log_total = np.log(lexicon.total) if lexicon.total > 0 else 0.0
-        rnn_prefix = np.concatenate([[0.0], np.cumsum(rnn_steps[:-1])])  # (n + 1,) log P_rnn(s*), s the first t characters
-        lex_prefix = lexicon.log_mass[nodes] - log_total  # (n + 1,) log P_lex(s*)
-        prefix = np.logaddexp(log_lam + lex_prefix, log_rest + rnn_prefix)  # (n + 1,) log P(s*)
-        whole = np.logaddexp(log_lam + lexicon.log_count[nodes[-1]] - log_total, log_rest + rnn_prefix[-1] + rnn_steps[-1])
+    rnn_prefix = np.concatenate([[0.0], np.cumsum(rnn_steps[:-1])])  # (n + 1,) log P_rnn(s*), s the first t characters
+    lex_weight, lex, rnn = prefix_terms(lexicon, mixture_lambda, np.array(nodes), rnn_prefix)  # (n + 1,) each
+    prefix = np.logaddexp(lex, rnn)  # (n + 1,) log P(s*)
+    whole = np.logaddexp(lex_weight + lexicon.log_count[nodes[-1]], rnn[-1] + rnn_steps[-1])  # log P(w)
     return np.diff(np.concatenate([prefix, [whole]]))

@@ -67,6 +67,7 @@ import numpy as np
 
 from rnnac.engine.model import RNN
 from rnnac.engine.vocab import BOUNDARY
+from rnnac.inference.mixture import prefix_terms
 from rnnac.storage.lexicon import Lexicon
 
 ROUND_NATS = 1.0  # how far below a prefix's best frontier bound one round reaches
@@ -170,7 +171,7 @@ class Scoring:
         lexicon word starts with s), a prefix with no completion."""
         if mode == "open" or lexicon is None:
             return cls(mode, lexicon, exclude)
-        lex_weight, lex, rnn = _prefix_terms(roots, lexicon, mixture_lambda)
+        lex_weight, lex, rnn = prefix_terms(lexicon, mixture_lambda, roots.trie, roots.prefix_lp)
         log_z = np.logaddexp(lex, rnn)  # (G,)
         live = log_z > -np.inf
         log_z = np.where(live, log_z, 0.0)
@@ -189,7 +190,7 @@ class Scoring:
         if mode == "open" or lexicon is None:
             lex_weight, lex, rnn = 0.0, np.full(len(channel), -np.inf), roots.prefix_lp  # (R,) each
         else:
-            lex_weight, lex, rnn = _prefix_terms(roots, lexicon, mixture_lambda)
+            lex_weight, lex, rnn = prefix_terms(lexicon, mixture_lambda, roots.trie, roots.prefix_lp)
         mass = np.logaddexp(lex, rnn) + channel  # (R,) log P(s*) P(t | s)
         log_z = np.full(G, -np.inf)  # (G,) log Z(t), summed stably: max, then the sum of exp below it
         np.maximum.at(log_z, roots.group, mass)
@@ -265,14 +266,6 @@ class Scoring:
         return self.lexicon.ends[trie] if self.lexicon is not None else np.zeros(np.shape(trie), dtype=bool)
 
 
-def _prefix_terms(roots: Roots, lexicon: Lexicon, mixture_lambda: float):
-    """(log lam - log C, log lam P_lex(s*) (G,), log (1 - lam) P_rnn(s*) (G,)) of the roots' prefixes s."""
-    with np.errstate(divide="ignore"):  # log 0 = -inf: a weight of 0
-        log_lam, log_rest = np.log(mixture_lambda), np.log1p(-mixture_lambda)
-    log_total = np.log(lexicon.total) if lexicon.total > 0 else 0.0  # no mass: every lexicon term is -inf
-    return log_lam - log_total, log_lam - log_total + lexicon.log_mass[roots.trie], log_rest + roots.prefix_lp
-
-
 class OutOfMemory(Exception):
     """A search evaluated more than its max_rows nodes; the caller retries with fewer prefixes."""
 
@@ -323,9 +316,14 @@ class _Tree:
             rows_now = cur[moving]
             tokens[moving, self.depth[rows_now] - 1] = self.token[rows_now]
             cur[moving] = self.parent[rows_now]
-        # One fixed-width string per row: numpy drops the trailing "\0" padding.
-        strings = chars[tokens].view(f"<U{tokens.shape[1]}")[:, 0]  # (M,)
-        return strings.reshape(rows.shape), cur.reshape(rows.shape)
+        return spell_rows(tokens, chars).reshape(rows.shape), cur.reshape(rows.shape)
+
+
+def spell_rows(tokens: np.ndarray, chars: np.ndarray) -> np.ndarray:
+    """One string (M,) per row of token ids (M, D), id 0 padding the end; chars (K,) "<U1" maps
+    ids to characters, "\0" at 0: each row is one fixed-width string, whose trailing "\0"
+    padding numpy drops."""
+    return np.ascontiguousarray(chars[tokens]).view(f"<U{tokens.shape[1]}")[:, 0]  # (M,)
 
 
 class TopK:

@@ -38,6 +38,7 @@ import numpy as np
 
 from rnnac.engine.model import RNN
 from rnnac.engine.reading import Reading, read_tree
+from rnnac.inference.search import spell_rows
 from rnnac.storage.lexicon import Lexicon
 
 KEYBOARDS = ("qwerty", "none")
@@ -202,9 +203,9 @@ def spell_all(parent: np.ndarray, token: np.ndarray, depth: np.ndarray, chars: n
         level = np.flatnonzero(depth == d)
         tokens[level] = tokens[parent[level]]
         tokens[level, d - 1] = token[level]
-    table = np.asarray(chars, dtype="<U1")
+    table = np.array(chars, dtype="<U1")
     table[0] = "\0"
-    return table[tokens].view(f"<U{tokens.shape[1]}")[:, 0]  # numpy drops the trailing "\0" padding
+    return spell_rows(tokens, table)  # (n,)
 
 
 def candidates(typed: Sequence[int], costs: Costs, max_edits: int, max_length: int) -> Candidates:
