@@ -92,18 +92,18 @@ def fresh_model(path: Path) -> None:
     save_checkpoint(path, model.params, meta)
 
 
-def in_process(checkpoint: str, prefixes: list[str], mode: str | None = None) -> tuple[float, float, float, int]:
+def in_process(checkpoint: str, prefixes: list[str], open_search: bool = False) -> tuple[float, float, float, int]:
     """(prefixes/s, distinct prefixes/s, mean node evaluations per distinct prefix, truncated)."""
     from rnnac.inference.completer import Completer
 
     completer = Completer.load(checkpoint)
-    completer.complete_many(prefixes[:100], mode=mode)  # warm-up: first-call costs, group sizing
+    completer.complete_many(prefixes[:100], open=open_search)  # warm-up: first-call costs, group sizing
     start = time.perf_counter()
-    completer.complete_many(prefixes, mode=mode)
+    completer.complete_many(prefixes, open=open_search)
     rate = len(prefixes) / (time.perf_counter() - start)
     distinct = list(dict.fromkeys(prefixes))
     evaluations, start = completer.evaluations, time.perf_counter()
-    results = completer.complete_many(distinct, mode=mode)
+    results = completer.complete_many(distinct, open=open_search)
     distinct_rate = len(distinct) / (time.perf_counter() - start)
     mean = (completer.evaluations - evaluations) / len(distinct)
     return rate, distinct_rate, mean, sum(r.truncated for r in results)
@@ -293,7 +293,7 @@ def main():
         piped = statistics.median(wall([*cmd, "complete", "-", "-c", checkpoint], 3, stdin=listing))
         rates = {None: in_process(checkpoint, prefixes)}
         if args.lexicon:
-            rates["open"] = in_process(checkpoint, prefixes, mode="open")
+            rates["open"] = in_process(checkpoint, prefixes, open_search=True)
         typo_piped = statistics.median(wall([*cmd, "complete", "-", "--max-edits", "1", "-c", checkpoint], 3, stdin=listing))
         latencies = [typo_latency_ms(checkpoint)] + ([typo_latency_ms(args.h256)] if args.h256 else [])
 

@@ -30,3 +30,8 @@ def counted(completer, *args, **kwargs):
     before = completer.evaluations
     result = completer.complete(*args, **kwargs)
     return result, completer.evaluations - before
+
+
+def flags(mode):
+    """complete_many's options for a scoring mode: "open", "known", "mixture", or None for the default."""
+    return {None: {}, "open": {"open": True}, "known": {"known_only": True}, "mixture": {"known_only": False}}[mode]

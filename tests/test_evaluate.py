@@ -274,7 +274,7 @@ def test_evaluate_checkpoint_mixture_completes_as_rnnac_complete(tmp_path):
     save_checkpoint(tmp_path / "m.npz", model.params, meta)
     result = evaluate_checkpoint(path, tmp_path / "m.npz", k=2, baselines=())
     completer = Completer(model, data.vocab, True, Lexicon(data.train_words, data.vocab, True, data.train_counts), 0.6)
-    expected = {w[:i]: [c for c, _ in pairs(completer.complete(w[:i], k=2, mode="mixture"))]
+    expected = {w[:i]: [c for c, _ in pairs(completer.complete(w[:i], k=2, known_only=False))]
                 for w in words for i in range(1, len(w))}
     held = [w for w in words if w not in data.train_words]
     for L in (1, 2):

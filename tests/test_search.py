@@ -17,7 +17,7 @@ from rnnac.inference import completer as complete
 from rnnac.inference import search
 from rnnac.inference.completer import Completer
 from rnnac.storage.lexicon import Lexicon, _token_rows
-from columns import counted, known_of, pairs
+from columns import counted, flags, known_of, pairs
 
 VOCAB = rnnac.Vocab("abc")
 MAX_LENGTH = 4
@@ -100,7 +100,7 @@ def test_exact_search_matches_the_definitions(mode, lam, seed):
     probs, counts = rnn_probs(model, MAX_LENGTH + 1), folded_counts(LEXICON)
     completer = mixture_completer(model, LEXICON, lam)
     for k in (1, 3, 200):
-        results = completer.complete_many(PREFIXES, k, MAX_LENGTH, budget=10**6, mode=mode)
+        results = completer.complete_many(PREFIXES, k, MAX_LENGTH, budget=10**6, **flags(mode))
         for prefix, result in zip(PREFIXES, results):
             assert not result.truncated and result.error is None
             assert_same_ranking(pairs(result), oracle(probs, counts, prefix, mode, lam, MAX_LENGTH), k)
@@ -117,9 +117,9 @@ def test_excluded_words_are_never_proposed(mode, lam):
     as_set = {w.lower() for w in blocked}
     for exclude in (blocked, Lexicon(blocked, VOCAB)):
         for prefix in ["", "a", "ca", "bbbb"]:
-            got = completer.complete(prefix, 6, max_length=MAX_LENGTH, budget=10**6, mode=mode, exclude=exclude)
+            got = completer.complete(prefix, 6, max_length=MAX_LENGTH, budget=10**6, **flags(mode), exclude=exclude)
             assert_same_ranking(pairs(got), oracle(probs, counts, prefix, mode, lam, MAX_LENGTH, as_set), 6)
-    beam = pairs(completer.complete("", 6, max_length=MAX_LENGTH, beam=3, mode=mode, exclude=blocked))
+    beam = pairs(completer.complete("", 6, max_length=MAX_LENGTH, beam=3, **flags(mode), exclude=blocked))
     assert not {w for w, _ in beam} & as_set
 
 
@@ -135,7 +135,7 @@ def test_exact_search_matches_the_definitions_on_random_models(seed, scale, k, m
     exclude = set(data.draw(st.lists(st.sampled_from(every[:120]), max_size=6)))
     probs, counts = rnn_probs(model, 5), folded_counts(lexicon_words)
     completer = mixture_completer(model, lexicon_words, lam)
-    got = completer.complete(prefix, k, max_length=max_length, budget=10**6, mode=mode, exclude=exclude or None)
+    got = completer.complete(prefix, k, max_length=max_length, budget=10**6, **flags(mode), exclude=exclude or None)
     expected = oracle(probs, counts, prefix, mode, lam, max_length, {w.lower() for w in exclude})
     assert_same_ranking(pairs(got), expected, k)
 
@@ -148,14 +148,14 @@ def test_beam_search_never_beats_exact_search(width, mode):
     completer = mixture_completer(model, LEXICON, 0.6)
     for prefix in ["", "a", "c", "ab"]:
         truth = dict(oracle(probs, counts, prefix, mode, 0.6, MAX_LENGTH))
-        exact = pairs(completer.complete(prefix, 5, max_length=MAX_LENGTH, budget=10**6, mode=mode))
-        beam = pairs(completer.complete(prefix, 5, max_length=MAX_LENGTH, beam=width, mode=mode))
+        exact = pairs(completer.complete(prefix, 5, max_length=MAX_LENGTH, budget=10**6, **flags(mode)))
+        beam = pairs(completer.complete(prefix, 5, max_length=MAX_LENGTH, beam=width, **flags(mode)))
         assert beam, "a beam search finds at least one word here"
         for (word, lp), (_, exact_lp) in zip(beam, exact):
             assert lp == pytest.approx(truth[word], abs=1e-9)  # its scores are the true ones
             assert lp <= exact_lp + 1e-9  # and its i-th word is never better than the exact i-th
         assert [lp for _, lp in beam] == sorted((lp for _, lp in beam), reverse=True)
-    wide = pairs(completer.complete("a", 5, max_length=MAX_LENGTH, beam=3**MAX_LENGTH, mode=mode))
+    wide = pairs(completer.complete("a", 5, max_length=MAX_LENGTH, beam=3**MAX_LENGTH, **flags(mode)))
     assert_same_ranking(wide, oracle(probs, counts, "a", mode, 0.6, MAX_LENGTH), 5)
 
 
@@ -167,14 +167,14 @@ def test_without_weight_on_the_lexicon_results_are_the_models_bit_for_bit():
     open_results = plain.complete_many(prefixes, 5, MAX_LENGTH + 2)
     assert all(known_of(r) == [False] * len(pairs(r)) for r in open_results)
     for mode in (None, "mixture", "open"):  # None: the completer's lexicon, so "mixture"
-        results = with_lexicon.complete_many(prefixes, 5, MAX_LENGTH + 2, mode=mode)
+        results = with_lexicon.complete_many(prefixes, 5, MAX_LENGTH + 2, **flags(mode))
         assert [pairs(r) for r in results] == [pairs(r) for r in open_results]
     for beam in (1, 3):
         assert (pairs(plain.complete("a", 5, max_length=6, beam=beam))
                 == pairs(with_lexicon.complete("a", 5, max_length=6, beam=beam)))
     # Ranking only a lexicon's words by the model, as `lexicon=` always did.
     known_only = plain.complete_many(prefixes, 5, 6, 2000, None, with_lexicon.lexicon)
-    again = with_lexicon.complete_many(prefixes, 5, 6, mode="known")
+    again = with_lexicon.complete_many(prefixes, 5, 6, known_only=True)
     assert [pairs(r) for r in known_only] == [pairs(r) for r in again]
 
 
@@ -202,8 +202,8 @@ def test_modes_and_options_are_checked():
     model = random_model(0)
     plain = Completer(model, VOCAB)
     with pytest.raises(ValueError, match="needs a lexicon"):
-        plain.complete("a", mode="mixture")
-    with pytest.raises(ValueError, match="mode must be one of"):
+        plain.complete("a", known_only=False)
+    with pytest.raises(ValueError, match="mode must be one of"), pytest.warns(DeprecationWarning):
         plain.complete("a", mode="closed")
     with pytest.raises(ValueError, match="mixture_lambda"):
         plain.complete("a", mixture_lambda=1.5)
@@ -215,10 +215,22 @@ def test_modes_and_options_are_checked():
         Lexicon(["a", "b"], VOCAB, counts=[1, -2])
 
 
+def test_mode_is_a_deprecated_alias_of_the_flags():
+    completer = mixture_completer(random_model(0, scale=1.5), LEXICON, 0.4)
+    prefixes = ["", "a", "ca"]
+    for mode in ("open", "known", "mixture"):
+        with pytest.warns(DeprecationWarning, match="mode=.* is deprecated"):
+            old = completer.complete_many(prefixes, 4, MAX_LENGTH, mode=mode)
+        assert [r.completions for r in old] == [r.completions for r in completer.complete_many(prefixes, 4, MAX_LENGTH, **flags(mode))]
+    lexicon = completer.lexicon  # a lexicon given without flags: its words only, as mode None always did
+    assert ([r.completions for r in completer.complete_many(prefixes, 4, MAX_LENGTH, lexicon=lexicon)]
+            == [r.completions for r in completer.complete_many(prefixes, 4, MAX_LENGTH, lexicon=lexicon, known_only=True)])
+
+
 def test_known_mode_searches_only_the_lexicon():
     model = random_model(0, scale=0.3)  # nearly uniform: an open search would wander
     completer = mixture_completer(model, LEXICON, 0.0)
-    result, evaluations = counted(completer, "", k=20, max_length=6, mode="known")
+    result, evaluations = counted(completer, "", k=20, max_length=6, known_only=True)
     assert {w for w, _ in pairs(result)} == set(folded_counts(LEXICON)) and all(known_of(result))
     nodes = len({w[:i] for w in folded_counts(LEXICON) for i in range(1, len(w) + 1)})
     assert evaluations <= nodes  # no node off the lexicon is evaluated
@@ -228,9 +240,9 @@ def test_a_prefix_over_max_length_has_no_completion():
     model = random_model(0)
     completer = mixture_completer(model, {"abcab": 5, "abc": 1}, 0.5)
     for mode in ("open", "mixture", "known"):
-        assert pairs(completer.complete("abcab", max_length=4, mode=mode)) == []
-        assert pairs(completer.complete("abcab", max_length=4, mode=mode, beam=2)) == []
-        [(word, _)] = pairs(completer.complete("abc", max_length=3, mode=mode))
+        assert pairs(completer.complete("abcab", max_length=4, **flags(mode))) == []
+        assert pairs(completer.complete("abcab", max_length=4, **flags(mode), beam=2)) == []
+        [(word, _)] = pairs(completer.complete("abc", max_length=3, **flags(mode)))
         assert word == "abc"  # at the bound: the prefix itself, and nothing longer
 
 
@@ -409,8 +421,8 @@ def test_a_few_prefixes_search_only_the_part_of_the_list_below_them(lexicon_word
     for prefixes in (["a"], ["ab", "c"], ["cab", "ca", "b"], ["cc"]):
         for mode, max_edits in itertools.product(("mixture", "known", "open"), (0, 1)):
             lazy = lazy_completer()  # a first call: a cold `rnnac complete`
-            got = lazy.complete_many(prefixes, 3, MAX_LENGTH, mode=mode, max_edits=max_edits)
-            expected = whole.complete_many(prefixes, 3, MAX_LENGTH, mode=mode, max_edits=max_edits)
+            got = lazy.complete_many(prefixes, 3, MAX_LENGTH, **flags(mode), max_edits=max_edits)
+            expected = whole.complete_many(prefixes, 3, MAX_LENGTH, **flags(mode), max_edits=max_edits)
             assert [(pairs(r), known_of(r)) for r in got] == [(pairs(r), known_of(r)) for r in expected]
             # never built whole for these few prefixes, unless a typo may have left out all of one
             assert (lazy.lexicons.built is None) == (min(map(len, prefixes)) > max_edits)

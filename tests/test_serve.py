@@ -70,8 +70,8 @@ def test_get_complete_is_the_clis_record(client, en):
 @pytest.mark.parametrize("params, keywords", [
     ({"max_edits": 1}, {"max_edits": 1}),
     ({"max_edits": "1", "edit_prob": "0.1", "keyboard": "none"}, {"max_edits": 1, "channel": Channel.parse(["0.1"], "none")}),
-    ({"known_only": "1", "lambda": "0.3"}, {"mode": "known", "mixture_lambda": 0.3}),
-    ({"open": "true"}, {"mode": "open"}),
+    ({"known_only": "1", "lambda": "0.3"}, {"known_only": True, "mixture_lambda": 0.3}),
+    ({"open": "true"}, {"open": True}),
     ({"beam": 3}, {"beam": 3}),
     ({"budget": 5, "max_length": 6}, {"budget": 5, "max_length": 6}),
 ])

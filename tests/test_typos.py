@@ -12,7 +12,7 @@ from test_search import LEXICON, VOCAB, folded_counts, mixture_completer, random
 
 from rnnac.inference.completer import Completer
 from rnnac.inference.typos import Channel, _adjacent, _substitutions, candidates
-from columns import corrected_of, counted, edits_of, pairs, shown_of
+from columns import corrected_of, counted, edits_of, flags, pairs, shown_of
 
 OUTSIDE = "#"  # a character the vocabulary "abc" does not hold
 
@@ -134,7 +134,7 @@ def test_typo_completion_matches_brute_force(mode, lam, max_edits):
     channel = Channel(0.08, 0.03, 0.05, 0.04, "none")  # frequent errors: typo paths win often
     costs = channel.costs(list(VOCAB.chars))
     for k in (1, 4, 500):
-        results = completer.complete_many(TYPED, k, max_length, budget=10**6, mode=mode, max_edits=max_edits, channel=channel)
+        results = completer.complete_many(TYPED, k, max_length, budget=10**6, **flags(mode), max_edits=max_edits, channel=channel)
         for typed, result in zip(TYPED, results):
             assert result.error is None and not result.truncated
             assert_same_typo_ranking(result, typo_oracle(probs, counts, typed, mode, lam, max_length, max_edits, costs), k)
@@ -148,7 +148,8 @@ def test_typo_completion_matches_brute_force_on_random_models(seed, scale, k, ty
     model = random_model(seed, scale)
     probs, counts = rnn_probs(model, 4), folded_counts(LEXICON)
     channel = Channel(*rates, keyboard="none")
-    result = mixture_completer(model, LEXICON, lam).complete(typed, k, max_length=4, budget=10**6, mode=mode, max_edits=1, channel=channel)
+    result = mixture_completer(model, LEXICON, lam).complete(typed, k, max_length=4, budget=10**6, **flags(mode), max_edits=1,
+                                                              channel=channel)
     if typed.count(OUTSIDE) > 1:
         assert result.error is not None and not pairs(result)
         return
@@ -161,9 +162,9 @@ def test_no_edits_and_edits_that_never_happen_give_todays_answers():
     completer = mixture_completer(model, LEXICON, 0.4)
     never = Channel(0.0, 0.0, 0.0, 0.0)
     for mode in ("open", "mixture", "known"):
-        today = completer.complete_many(TYPED[:-2], 6, 4, budget=10**6, mode=mode)
+        today = completer.complete_many(TYPED[:-2], 6, 4, budget=10**6, **flags(mode))
         for max_edits, channel in ((0, None), (2, never)):
-            again = completer.complete_many(TYPED[:-2], 6, 4, budget=10**6, mode=mode, max_edits=max_edits, channel=channel)
+            again = completer.complete_many(TYPED[:-2], 6, 4, budget=10**6, **flags(mode), max_edits=max_edits, channel=channel)
             for a, b in zip(today, again):
                 assert [w for w, _ in pairs(a)] == [w for w, _ in pairs(b)]
                 np.testing.assert_allclose([lp for _, lp in pairs(b)], [lp for _, lp in pairs(a)], rtol=0, atol=1e-12)
@@ -332,7 +333,7 @@ def test_reading_a_candidate_late_costs_no_budget():
     step: the same budget gives the same exact answer as reading every candidate first would."""
     completer = mixture_completer(random_model(350573, 0.3), LEXICON, 0)
     channel = Channel(0, 0.1, 0, 0, keyboard="none")
-    result, evaluations = counted(completer, "bac", 2, max_length=2, budget=1, mode="open", max_edits=2, channel=channel)
+    result, evaluations = counted(completer, "bac", 2, max_length=2, budget=1, open=True, max_edits=2, channel=channel)
     probs, counts = rnn_probs(random_model(350573, 0.3), 2), folded_counts(LEXICON)
     expected = typo_oracle(probs, counts, "bac", "open", 0, 2, 2, channel.costs(list(VOCAB.chars)))
     assert not result.truncated and evaluations == 0
@@ -344,7 +345,7 @@ def test_a_vanishing_edit_probability_is_still_exact():
     model = random_model(0, 1.0)
     probs, counts = rnn_probs(model, 4), folded_counts(LEXICON)
     channel = Channel(0.0, 5e-324, 0.0, 0.0, keyboard="none")
-    result = mixture_completer(model, LEXICON, 0.0).complete("#", 3, max_length=4, budget=10**6, mode="open",
+    result = mixture_completer(model, LEXICON, 0.0).complete("#", 3, max_length=4, budget=10**6, open=True,
                                                               max_edits=1, channel=channel)
     assert pairs(result) and edits_of(result) == [1] * len(pairs(result))
     assert_same_typo_ranking(result, typo_oracle(probs, counts, "#", "open", 0.0, 4, 1, channel.costs(list(VOCAB.chars))), 3)

@@ -384,7 +384,7 @@ def typo_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLike, 
 
     def rnnac(max_edits: int):
         return lambda prefixes, k: [[fold(c.word, lowercase) for c in r.completions]
-                                    for r in completer.complete_many(prefixes, k, mode="mixture", max_edits=max_edits)]
+                                    for r in completer.complete_many(prefixes, k, known_only=False, max_edits=max_edits)]
 
     rankers = {"rnnac": rnnac(0), "rnnac_edits": rnnac(1), "trie": FrequencyTrie(train_words, train_counts).rank_many,
                "trie_lev1": FuzzyTrie(train_words, train_counts, vocab.chars).rank_many}
@@ -468,11 +468,11 @@ def _searches(model, vocab: Vocab, lowercase: bool, data, mixture_lambda: float,
     lexicon = Lexicon(data.train_words, vocab, lowercase, data.train_counts)
     completer = Completer(model, vocab, lowercase, lexicon, mixture_lambda)
 
-    def by(mode: str) -> CompleteFn:
+    def by(**flags) -> CompleteFn:
         return lambda prefixes, k: [[fold(c.word, lowercase) for c in r.completions]
-                                    for r in completer.complete_many(prefixes, k, mode=mode)]
+                                    for r in completer.complete_many(prefixes, k, **flags)]
 
-    return (by("open") if search == "exact" else None), by("mixture" if search == "exact" else "known")
+    return (by(open=True) if search == "exact" else None), by(known_only=search != "exact")
 
 
 def format_table(result: Evaluation) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -77,7 +78,7 @@ class _Searched(NamedTuple):
 
     found: list[list[_Found]]
     truncated: np.ndarray  # (G,) bool
-    used: np.ndarray  # (G,) int
+    evaluations: np.ndarray  # (G,) int
 
 
 class _Options(NamedTuple):
@@ -85,7 +86,7 @@ class _Options(NamedTuple):
 
     mode: str  # "open", "mixture" or "known"
     lexicon: Lexicon | None
-    mixture_lambda: float  # lam, the lexicon's weight
+    mixture_lambda: float  # the lexicon's weight
     exclude: Lexicon | None  # words never proposed
     max_edits: int = 0  # typing errors allowed in a prefix (rnnac.inference.typos)
     costs: Costs | None = None  # the channel's, with max_edits
@@ -94,7 +95,7 @@ class _Options(NamedTuple):
 class Completer:
     """Completes prefixes with a model: `Completer.load().complete("rec").completions`.
 
-    `lexicon` (the training words with their counts) and `mixture_lambda` (its weight lam in
+    `lexicon` (the training words with their counts) and `mixture_lambda` (its weight lambda in
     [0, 1]) set the default mode, "mixture"; without a lexicon the mode is "open", the model alone.
     """
 
@@ -118,7 +119,7 @@ class Completer:
         path = resolve_checkpoint(path)
         model, vocab, lowercase, ckpt = load_model(path)
         stored = ckpt.lexicon  # words (W,), counts (W,), held_out (W,); None in older checkpoints
-        # A lexicon without a fitted lam comes from a run that never finished: weigh both sides alike.
+        # A lexicon without a fitted lambda comes from a run that never finished: weigh both sides alike.
         mixture_lambda = ckpt.meta.get("mixture_lambda")
         if mixture_lambda is None:
             mixture_lambda = 0.0 if stored is None else DEFAULT_LAMBDA
@@ -157,9 +158,9 @@ class Completer:
         return self.complete_many([prefix], k, **options)[0]
 
     def complete_many(self, prefixes: Sequence[str], k: int = 5, max_length: int = 32, budget: int = 2000,
-                      beam: int | None = None, lexicon: Lexicon | None = None, mode: str | None = None,
-                      mixture_lambda: float | None = None, exclude: Lexicon | Iterable[str] | None = None,
-                      max_edits: int = 0, channel: Channel | None = None) -> list[Result]:
+                      beam: int | None = None, lexicon: Lexicon | None = None, known_only: bool | None = None,
+                      open: bool = False, mixture_lambda: float | None = None, exclude: Lexicon | Iterable[str] | None = None,
+                      max_edits: int = 0, channel: Channel | None = None, mode: str | None = None) -> list[Result]:
         """One Result per prefix, in order. Exact best-first search, or beam search of width `beam`.
 
         Prefixes are put in Unicode NFC and case-folded as the model was trained; the Completions
@@ -169,12 +170,14 @@ class Completer:
         edits). Words are at most `max_length` characters, prefix included (a longer prefix has
         no completion). `budget` bounds the node evaluations per prefix.
 
-        Scoring (rnnac.inference.search): `mode` "open" (the model alone), "mixture" (every word, by the
-        lexicon and the model) or "known" (lexicon words only, scored as in the mixture, not
-        renormalised). `lexicon` replaces the completer's own for this call; `mode` None is
-        "known" with such a lexicon (its words, ranked by the model when lam is 0), else
-        "mixture" with the completer's lexicon, else "open". `mixture_lambda` None is the
-        completer's. `exclude` (a Lexicon or words) is never proposed.
+        Scoring (rnnac.inference.search): by the lexicon and the model (the mixture) over every
+        word; `known_only` over the lexicon's words only (scored as in the mixture, not
+        renormalised); `open` by the model alone. `lexicon` replaces the completer's own for this
+        call; `known_only` None is True with such a lexicon (its words, ranked by the model when
+        mixture_lambda is 0), else False. Without any lexicon the search is open.
+        `mixture_lambda` None is the completer's. `exclude` (a Lexicon or words) is never
+        proposed. `mode` ("known", "open", "mixture": known_only=True, open=True,
+        known_only=False) is deprecated.
 
         Typing errors (rnnac.inference.typos): with `max_edits` N > 0 the typed prefix may hold up to N
         of them, weighed by `channel` (default Channel()); each word then comes with the edits
@@ -186,6 +189,11 @@ class Completer:
             raise ValueError(f"max_edits must be in 0..{MAX_EDITS}, got {max_edits}")
         if max_edits and beam:
             raise ValueError("beam search does not take max_edits: typo-tolerant completion is exact search only")
+        if mode is not None:
+            warnings.warn('complete_many(mode=...) is deprecated: give known_only=True ("known"), open=True ("open") '
+                          'or known_only=False ("mixture")', DeprecationWarning, stacklevel=2)
+        else:
+            mode = "open" if open else None if known_only is None else "known" if known_only else "mixture"
         results = [Result(prefix) for prefix in prefixes]
         todo = self._fold(results, max_edits)
         tries = self._candidates(todo, results, max_edits, channel or Channel(), max_length) if max_edits else None
@@ -207,21 +215,22 @@ class Completer:
                 size = max(1, len(group) // 2)  # the same prefixes again, in smaller groups
                 continue
             queue = queue[len(group):]
-            found, truncated, used = found
-            self.evaluations += int(used.sum())
+            found, truncated, evaluations = found
+            self.evaluations += int(evaluations.sum())
             facts = _lexicon_facts(options.lexicon, found)
             for folded, rows, row_facts, cut in zip(group, found, facts, truncated.tolist()):
                 for i in todo[folded]:
                     results[i].completions = _completions(results[i].prefix, folded, rows, row_facts, self.lowercase)
                     results[i].truncated = cut
             # Converges to twice the mean evaluations per prefix: room for groups of harder prefixes.
-            self._evals_per_prefix = max(16.0, 0.5 * self._evals_per_prefix + float(used.mean()))
+            self._evals_per_prefix = max(16.0, 0.5 * self._evals_per_prefix + float(evaluations.mean()))
             size = self._group_size(budget, extra)
         return results
 
     def _options(self, lexicon, mode, mixture_lambda, exclude, folded: list[str], tries=None) -> _Options:
         """complete_many's scoring options, defaults resolved and checked, for the `folded`
-        prefixes (and with typos their candidate tries)."""
+        prefixes (and with typos their candidate tries). mode None: "known" with a lexicon
+        given, else "mixture" with the completer's own, else "open"."""
         if mode is None:
             mode = "known" if lexicon is not None else "mixture" if self.has_lexicon else "open"
         if mode not in MODES:
@@ -232,10 +241,10 @@ class Completer:
         lexicon = _check_lexicon(lexicon, self.vocab)
         if mode != "open" and lexicon is None:
             raise ValueError(f"mode {mode!r} needs a lexicon")
-        lam = self.mixture_lambda if mixture_lambda is None else _check_lambda(mixture_lambda)
+        mixture_lambda = self.mixture_lambda if mixture_lambda is None else _check_lambda(mixture_lambda)
         if exclude is not None and not isinstance(exclude, Lexicon):
             exclude = Lexicon(exclude, self.vocab, self.lowercase)
-        return _Options(mode, lexicon, lam, _check_lexicon(exclude, self.vocab))
+        return _Options(mode, lexicon, mixture_lambda, _check_lexicon(exclude, self.vocab))
 
     def _candidates(self, todo: dict[str, list[int]], results: list[Result], max_edits: int, channel: Channel,
                     max_length: int) -> dict[str, Candidates]:
@@ -301,11 +310,11 @@ class Completer:
         else:
             max_rows = SEARCH_BYTES // self._bytes_per_eval() if len(prefixes) > 1 else None
             search = ExactSearch(self.model, roots, k, max_length, budget, scoring, max_rows)
-        best_lp, best_row, truncated, used = search.run()
+        best_lp, best_row, truncated, evaluations = search.run()
         suffixes, _ = search.tree.suffixes(best_row, self._chars)  # (G, k) str
         k = best_row.shape[1]
         found = _found(best_lp, suffixes, _tries(search, best_row), [[p] * k for p in prefixes], [[0] * k] * len(prefixes))
-        return _Searched(found, truncated, used)
+        return _Searched(found, truncated, evaluations)
 
     def _search_typos(self, prefixes: list[str], tries: list[Candidates], k, max_length, budget, options: _Options) -> _Searched:
         """What the search finds for distinct, folded prefixes, searched below their candidates (rnnac.inference.typos)."""
@@ -329,13 +338,13 @@ class Completer:
         pending = Pending(a[parents], parent_of, nodes.token[cands[later]], Roots(None, None, *(column[later] for column in every[2:])))
         max_rows = SEARCH_BYTES // self._bytes_per_eval() if len(prefixes) > 1 else None
         search = ExactSearch(self.model, roots, k, max_length, budget, scoring, max_rows, groups=len(prefixes), pending=pending)
-        best_lp, best_row, truncated, used = search.run()
+        best_lp, best_row, truncated, evaluations = search.run()
         suffixes, root_row = search.tree.suffixes(best_row, self._chars)  # (G, k) each
         node = np.array([[cands[search.root_of_row[row]] if row >= 0 else -1 for row in rows] for rows in root_row.tolist()],
                         dtype=np.int64).reshape(root_row.shape)  # (G, k) candidate nodes, -1 where no word is found
         spelled = nodes.strings(self._chars)[node].tolist()  # (G, k) the candidates' strings
         edits = nodes.edits[node].tolist()  # (G, k)
-        return _Searched(_found(best_lp, suffixes, _tries(search, best_row), spelled, edits), truncated, used)
+        return _Searched(_found(best_lp, suffixes, _tries(search, best_row), spelled, edits), truncated, evaluations)
 
 
 def _tries(search, best_row: np.ndarray) -> np.ndarray:

@@ -23,7 +23,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rnnac.engine.bptt import Engine
 from rnnac.engine.model import RNN
 from rnnac.engine.vocab import Vocab, make_batch
 from rnnac.storage.lexicon import Lexicon
@@ -43,6 +42,8 @@ def rnn_step_logprobs(model: RNN, vocab: Vocab, words: Sequence[str], batch_size
     """The words read in batches of similar length (little padding): yields (rows, steps), rows
     the batch's indices into `words` and steps (B, T) the log y^_t of each one's characters then
     its end, 0 past it."""
+    from rnnac.engine.bptt import Engine  # here: completing, which imports prefix_terms, never loads the training engine
+
     engine = Engine(model)
     by_length = sorted(range(len(words)), key=lambda i: len(words[i]))
     for start in range(0, len(words), batch_size):
@@ -71,22 +72,22 @@ def fit_lambda(lex_logp: np.ndarray, rnn_logp: np.ndarray, weights: np.ndarray, 
     weights = np.asarray(weights, dtype=np.float64) / np.sum(weights)  # (N,)
     # Only the ratio matters: P_lex / P_rnn, kept finite by working with the difference of logs.
     log_ratio = lex_logp - rnn_logp  # (N,) -inf outside the lexicon
-    lam = 0.5
+    mixture_lambda = 0.5
     for _ in range(max_iter):
-        # r_i = lam q_i / (lam q_i + 1 - lam), q_i = P_lex / P_rnn, computed as a logistic in log space
+        # r_i = lambda q_i / (lambda q_i + 1 - lambda), q_i = P_lex / P_rnn, computed as a logistic in log space
         with np.errstate(over="ignore"):
-            r = 1.0 / (1.0 + np.exp(np.log1p(-lam) - np.log(lam) - log_ratio))  # (N,)
+            r = 1.0 / (1.0 + np.exp(np.log1p(-mixture_lambda) - np.log(mixture_lambda) - log_ratio))  # (N,)
         new = float(np.dot(weights, r))
-        if abs(new - lam) < tol:
+        if abs(new - mixture_lambda) < tol:
             return new
-        lam = min(max(new, 1e-12), 1 - 1e-12)  # stay inside (0, 1), where the logs are defined
-    return lam
+        mixture_lambda = min(max(new, 1e-12), 1 - 1e-12)  # stay inside (0, 1), where the logs are defined
+    return mixture_lambda
 
 
-def mixture_loglik(lam: float, lex_logp: np.ndarray, rnn_logp: np.ndarray, weights: np.ndarray) -> float:
-    """sum_i w_i log(lam e^lex_i + (1 - lam) e^rnn_i), the objective fit_lambda maximises."""
+def mixture_loglik(mixture_lambda: float, lex_logp: np.ndarray, rnn_logp: np.ndarray, weights: np.ndarray) -> float:
+    """sum_i w_i log(mixture_lambda e^lex_i + (1 - mixture_lambda) e^rnn_i), the objective fit_lambda maximises."""
     with np.errstate(divide="ignore"):
-        terms = np.logaddexp(np.log(lam) + lex_logp, np.log1p(-lam) + rnn_logp)  # (N,)
+        terms = np.logaddexp(np.log(mixture_lambda) + lex_logp, np.log1p(-mixture_lambda) + rnn_logp)  # (N,)
     return float(np.dot(weights, terms))
 
 

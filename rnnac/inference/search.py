@@ -6,12 +6,12 @@ not; never the empty word). The RNN gives P_rnn(w), the product of y^ over w's c
 its end, read from the word boundary; a lexicon of words with counts c_w (total C) gives
 P_lex(w) = c_w / C. A word is ranked by
 
-    P(w | s) = P(w) / Z(s)      P(w) = lam P_lex(w) + (1 - lam) P_rnn(w)
-                                Z(s) = lam P_lex(s*) + (1 - lam) P_rnn(s*)
+    P(w | s) = P(w) / Z(s)      P(w) = lambda P_lex(w) + (1 - lambda) P_rnn(w)
+                                Z(s) = lambda P_lex(s*) + (1 - lambda) P_rnn(s*)
 
 with P_lex(s*) the lexicon mass of the words starting with s and P_rnn(s*) the RNN's probability
 of s's characters. Per prefix this is P(w | s) = a c_w + b P_rnn(v, end | s), with
-a = lam / (C Z(s)) and b = (1 - lam) P_rnn(s*) / Z(s): the prefix's own characters are given.
+a = lambda / (C Z(s)) and b = (1 - lambda) P_rnn(s*) / Z(s): the prefix's own characters are given.
 Modes: "open" is the RNN alone, log P(w | s) = log P_rnn(v, end | s) (no lexicon needed);
 "mixture" proposes every word; "known" only the lexicon's words, scored by the same formula (not
 renormalised over the lexicon). Whatever the mode, a word found says whether it is a lexicon
@@ -166,8 +166,8 @@ class Scoring:
     @classmethod
     def of(cls, roots: Roots, mode: str = "open", lexicon: Lexicon | None = None, mixture_lambda: float = 0.0,
            exclude: Lexicon | None = None) -> Scoring:
-        """The scoring of these roots: log a = log lam - log C - log Z(s) and log b =
-        log (1 - lam) + log P_rnn(s*) - log Z(s); both -inf where Z(s) = 0 (lam = 1 and no
+        """The scoring of these roots: log a = log lambda - log C - log Z(s) and log b =
+        log (1 - lambda) + log P_rnn(s*) - log Z(s); both -inf where Z(s) = 0 (lambda = 1 and no
         lexicon word starts with s), a prefix with no completion."""
         if mode == "open" or lexicon is None:
             return cls(mode, lexicon, exclude)
@@ -384,7 +384,7 @@ class ExactSearch:
         self.max_rows = max_rows  # raise OutOfMemory past this many evaluated nodes (None: never)
         self.tree = _Tree(roots.a.shape[1], roots.a.dtype, max(64, 64 * G + R + (0 if pending is None else len(pending.parent))))
         self.top = TopK(G, k)
-        self.used = np.zeros(G, dtype=np.int64)  # (G,) nodes evaluated per prefix
+        self.evaluations = np.zeros(G, dtype=np.int64)  # (G,) nodes evaluated per prefix
         self.frontier: list[Nodes] = []  # nodes not yet evaluated, in parts
         typos, lp = scoring.owners is not None, np.zeros(R)
         root = Nodes(pid, None, None, lp, roots.length, roots.trie, lp if scoring.bound_is_lp else np.full(R, np.inf),
@@ -410,14 +410,14 @@ class ExactSearch:
                                    roots.cand, np.ones(P, dtype=bool)))
 
     def run(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(best scores (G, k), best_row (G, k), truncated (G,), used (G,))."""
-        G = len(self.used)
+        """(best scores (G, k), best_row (G, k), truncated (G,), evaluations (G,))."""
+        G = len(self.evaluations)
         done = np.zeros(G, dtype=bool)  # (G,)
         truncated = np.zeros(G, dtype=bool)  # (G,)
         while True:
             fr, best_open = self._open_nodes()
             done |= self.top.kth() >= best_open  # exact: nothing left can beat the k-th word
-            cut = ~done & (self.used >= self.budget)
+            cut = ~done & (self.evaluations >= self.budget)
             truncated |= cut
             done |= cut
             if done.all():
@@ -427,14 +427,14 @@ class ExactSearch:
             now = fr.bound >= threshold[fr.pid]
             self.frontier = [_take(fr, ~now)]
             self._round(_take(fr, now), threshold)
-        return self.top.best_lp, self.top.best_row, truncated, self.used
+        return self.top.best_lp, self.top.best_row, truncated, self.evaluations
 
     def _open_nodes(self):
         """The frontier nodes that can still beat their prefix's k-th word, and the best bound of
         them per prefix (G,), -inf for none."""
         fr = Nodes.concat(self.frontier)
         fr = _take(fr, fr.bound > self.top.kth()[fr.pid])
-        best_open = np.full(len(self.used), -np.inf)  # (G,)
+        best_open = np.full(len(self.evaluations), -np.inf)  # (G,)
         np.maximum.at(best_open, fr.pid, fr.bound)
         return fr, best_open
 
@@ -448,7 +448,7 @@ class ExactSearch:
                 rows = layer.row[layer.new_root]
                 self.tree.parent[rows], self.tree.depth[rows] = -1, 0
                 self.root_of_row.update(zip(rows.tolist(), layer.root[layer.new_root].tolist()))
-            self.used += np.bincount(_charged(layer), minlength=len(self.used))
+            self.evaluations += np.bincount(_charged(layer), minlength=len(self.evaluations))
             if self.max_rows is not None and self.tree.n > self.max_rows:
                 raise OutOfMemory
             layer = self._expand(layer, logp, threshold)
@@ -477,8 +477,8 @@ class ExactSearch:
     def _limit(self, layer):
         """The layer's best nodes that each prefix's remaining budget allows; the rest wait.
         Roots evaluated late (typos) are not charged: reading a candidate is not a search step."""
-        count = np.bincount(_charged(layer), minlength=len(self.used))
-        room = self.budget - self.used
+        count = np.bincount(_charged(layer), minlength=len(self.evaluations))
+        room = self.budget - self.evaluations
         if (count <= room).all():
             return layer
         fits = layer.new_root.copy() if layer.new_root is not None else np.zeros(len(layer.pid), dtype=bool)
@@ -499,7 +499,7 @@ class BeamSearch:
         self.model, self.max_length, self.budget, self.scoring = model, max_length, budget, scoring
         self.tree = _Tree(roots.a.shape[1], roots.a.dtype, max(64, 4 * G * width))
         self.top = TopK(G, k)
-        self.used = np.zeros(G, dtype=np.int64)  # (G,) nodes evaluated per prefix
+        self.evaluations = np.zeros(G, dtype=np.int64)  # (G,) nodes evaluated per prefix
 
         def slots(first, empty, dtype):  # (G, width): the prefix's root in slot 0, the other slots empty
             beam = np.full((G, width), empty, dtype=dtype)
@@ -515,8 +515,8 @@ class BeamSearch:
         self.logp[:, 0] = roots.logp
 
     def run(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(best scores (G, k), best_row (G, k), truncated (G,), used (G,))."""
-        truncated = np.zeros(len(self.used), dtype=bool)  # (G,)
+        """(best scores (G, k), best_row (G, k), truncated (G,), evaluations (G,))."""
+        truncated = np.zeros(len(self.evaluations), dtype=bool)  # (G,)
         while True:
             child_lp, child_key, alive = _children(self.top, self.scoring, self.max_length, self.node, self.logp)
             child_key = np.where(alive, child_key, -np.inf)  # (G, width, K-1) -inf: cannot beat the k-th word
@@ -525,13 +525,13 @@ class BeamSearch:
             key = np.take_along_axis(child_key.reshape(G, -1), pick, axis=1)  # (G, width)
             lp = np.take_along_axis(child_lp.reshape(G, -1), pick, axis=1)  # (G, width)
             alive = key > -np.inf  # (G, width)
-            over = self.used + alive.sum(1) > self.budget
+            over = self.evaluations + alive.sum(1) > self.budget
             truncated |= over & alive.any(1)
             alive[over] = False
             if not alive.any():
                 break
             self._advance(np.where(alive, lp, -np.inf), pick, alive)
-        return self.top.best_lp, self.top.best_row, truncated, self.used
+        return self.top.best_lp, self.top.best_row, truncated, self.evaluations
 
     def _best_children(self, child_key):
         """Each prefix's `width` children of best bound (G, width), unordered, as indices into its
@@ -557,7 +557,7 @@ class BeamSearch:
                                        trie=np.where(alive, trie, -1), block=block)
         self.logp = np.zeros((*lp.shape, K), dtype=logp.dtype)  # (G, width, K)
         self.logp[g, s] = logp
-        self.used += alive.sum(1)
+        self.evaluations += alive.sum(1)
 
 
 def _charged(layer: Nodes) -> np.ndarray:

@@ -326,7 +326,7 @@ def _scoring_options(completer, lexicon, lexicon_mode, exclude, known_only, open
     blocked = completer.lexicon_from_file(exclude) if exclude else None
     if mode != "open" and lex is None and not completer.has_lexicon:
         raise click.UsageError("this model carries no lexicon: give one with --lexicon FILE")
-    return {"lexicon": lex, "mode": mode, "mixture_lambda": mixture_lambda, "exclude": blocked}
+    return {"lexicon": lex, "known_only": mode == "known", "open": mode == "open", "mixture_lambda": mixture_lambda, "exclude": blocked}
 
 
 TSV_COLUMNS = ("prefix", "rank", "word", "prob", "logprob", "known", "edits", "corrected", "error")

@@ -120,8 +120,9 @@ class Options:
             channel = Channel.parse(self.edit_prob, self.keyboard)
         except ValueError as e:
             raise BadRequest(str(e)) from None
-        mode = "open" if self.open or not completer.has_lexicon else "known" if self.known_only else "mixture"
-        return {"k": self.k, "max_length": self.max_length, "budget": self.budget, "beam": self.beam, "mode": mode,
+        open_search = self.open or not completer.has_lexicon
+        return {"k": self.k, "max_length": self.max_length, "budget": self.budget, "beam": self.beam, "open": open_search,
+                "known_only": self.known_only and not open_search,
                 "mixture_lambda": self.mixture_lambda, "max_edits": self.max_edits, "channel": channel}
 
 
