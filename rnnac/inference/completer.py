@@ -9,6 +9,11 @@ prefixes (rnnac.inference.typos), reads all their nodes depth by depth, and sear
 
 Shapes: G prefixes searched together, T prefix characters, H hidden, K vocabulary (id 0 is the
 word boundary).
+
+Performance notes: searches run with one BLAS thread (their GEMMs are small, and OpenBLAS's extra
+threads cost more to wake than they save); typed prefixes repeat, so each distinct one is folded
+once; a candidate trie's leaves (about a third of its nodes) are read only when the search
+reaches them.
 """
 
 from __future__ import annotations
@@ -204,8 +209,6 @@ class Completer:
         while queue:
             group = queue[:size]
             try:
-                # One BLAS thread: these GEMMs are small, and OpenBLAS's extra threads cost more
-                # to wake (and fight over a busy machine's cores) than they save. Measured.
                 with blas.limit(1):
                     if tries is None:
                         found = self._search(group, k, max_length, budget, beam, options)
@@ -270,8 +273,7 @@ class Completer:
     def _fold(self, results: list[Result], max_edits: int = 0) -> dict[str, list[int]]:
         """Each distinct normalised, folded prefix -> the positions it answers, so it is searched
         once; sets `error` on the results whose prefix holds a character outside the vocabulary
-        (more of them than max_edits). For speed, each distinct prefix as given is folded once:
-        typed prefixes repeat."""
+        (more of them than max_edits). Each distinct prefix as given is folded once."""
         given: dict[str, list[int]] = {}
         for i, result in enumerate(results):
             given.setdefault(result.prefix, []).append(i)
@@ -321,8 +323,8 @@ class Completer:
         nodes = CandidateNodes(tries)
         cands = np.flatnonzero(nodes.channel > -np.inf)  # (R,) the candidates: the search's roots, r -> node
         owned = nodes.owned()  # (n,)
-        # For speed, a leaf's state is read only if the search comes to it (Pending): a third of the
-        # nodes. (A trie's top, the empty string, is read whatever: it has no parent to start from.)
+        # A leaf's state is read only if the search comes to it (Pending). A trie's top, the empty
+        # string, is read whatever: it has no parent to start from.
         leaf = nodes.leaves() & (nodes.depth > 0)  # (n,)
         a, logp, prefix_lp = nodes.read(self.model, skip=leaf)  # (n, H), (n, K), (n,); leaves' a and logp unset
         trie, block = nodes.walk(options.lexicon), nodes.walk(options.exclude)  # (n,) each

@@ -57,6 +57,10 @@ exact.
 
 Shapes: G prefixes searched together, N nodes evaluated at once, H hidden, K vocabulary (id 0 is
 the word boundary); a beam search keeps `width` nodes per prefix.
+
+Performance notes: a node has few children on the lexicon, so bounds add the lexicon term only
+where there is one; frontier columns a search does not walk are None rather than filled, and
+nodes are gathered by index rather than by boolean mask.
 """
 
 from __future__ import annotations
@@ -242,8 +246,7 @@ class Scoring:
             return child_lp if self.rnn_offset is None else self.rnn_offset[pid][..., None] + child_lp
         below = self.lexicon.children[trie, 1:]  # (..., K-1) the children's lexicon nodes
         key = self.rnn_offset[pid][..., None] + child_lp  # (..., K-1) log b P_rnn(u | s)
-        # For speed, the lexicon term only where there is one (logaddexp(-inf, x) = x exactly):
-        # a node has few children on the lexicon.
+        # The lexicon term only where there is one (logaddexp(-inf, x) = x exactly).
         on = np.nonzero(below >= 0)  # (M,) each, the children on the lexicon
         lexical = self.lex_offset[pid[on[:-1]]] + self.lexicon.log_max_below[below[on]]  # (M,) log a maxc
         key[on] = np.logaddexp(lexical, key[on])

@@ -25,6 +25,9 @@ model and searches the words below each candidate (rnnac.inference.search explai
 Shapes: n trie nodes in a level, C = K - 1 characters (token ids 1..K-1; id K is a typed
 character outside the vocabulary), J = m + 1 positions in the typed prefix of m characters,
 X = N + 1 edit counts.
+
+Performance notes: the nodes with no edit left grow apart (_grow_spent), by matches and swaps
+only, without the dynamic program over every next character.
 """
 
 from __future__ import annotations
@@ -244,14 +247,14 @@ def candidates(typed: Sequence[int], costs: Costs, max_edits: int, max_length: i
     while len(level) and depth < max_length:
         if n > MAX_NODES or len(level) * C * J * X > MAX_CELLS:
             raise TooManyCandidates(f"more than {MAX_NODES:,} candidate prefixes")
-        # For speed, apart: the nodes with an edit left, any of whose next characters may be an
-        # edit, and the others, whose children match t[j] or swap two typed characters.
+        # Apart: the nodes with an edit left, any of whose next characters may be an edit, and
+        # the others, whose children match t[j] or swap two typed characters (_grow_spent).
         fresh = np.isfinite(D[:, :, :-1]).any(axis=(1, 2))  # (n,)
         f, sp = np.flatnonzero(fresh), np.flatnonzero(~fresh)
         if len(f):
             grown, emit = _grow(D[f], D_parent[f], last[f], match, sub, swap, runs, costs, m)  # (n_f, C, J, X), (n_f, C, X)
             i_f, c = np.nonzero(np.isfinite(grown).any(axis=(2, 3)))  # the live children
-        else:  # past the typed characters' reach of an edit: for speed, no empty arrays to grow
+        else:  # past the typed characters' reach of an edit: no empty arrays to grow
             grown, emit, i_f, c = np.empty((0, C, J, X)), np.empty((0, C, X)), np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
         i_s, token_s, D_s, emit_s = _grow_spent(D[sp], D_parent[sp], last[sp], t, C, costs)
         i = np.concatenate([f[i_f], sp[i_s]])  # (n',) each child's parent in the level
