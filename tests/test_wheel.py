@@ -42,13 +42,16 @@ def installed(tmp_path_factory):
         elif (ROOT / name).exists():
             src.mkdir(exist_ok=True)
             shutil.copy2(ROOT / name, src / name)
-    sh(sys.executable, "-m", "pip", "wheel", src, "-w", tmp / "dist", "--no-deps", "-q", *build_isolation(), cwd=tmp)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # or pip finds this tree's rnnac installed
+    sh(sys.executable, "-m", "pip", "wheel", src, "-w", tmp / "dist", "--no-deps", "-q", *build_isolation(), cwd=tmp,
+       env=env)
     (wheel,) = (tmp / "dist").glob("rnnac-*.whl")
     sh(sys.executable, "-m", "venv", "--without-pip", tmp / "venv", cwd=tmp)
     python = tmp / "venv" / "bin" / "python"
     site = sh(python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))", cwd=tmp).stdout.strip()
     Path(site, "rnnac-test-deps.pth").write_text("".join(f"{folder}\n" for folder in dependency_folders()))
-    sh(sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", "--no-index", wheel, cwd=tmp)
+    sh(sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", "--no-index", wheel, cwd=tmp,
+       env=env)
     return tmp / "venv" / "bin", wheel
 
 
