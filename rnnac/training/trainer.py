@@ -485,7 +485,9 @@ class _Interrupted(threading.Event):
 def _deferred_interrupt():
     """The first Ctrl-C (SIGINT), SIGTERM or SIGHUP sets an event that the loop reads between
     updates, so a checkpoint is never taken of half-updated parameters; a second one interrupts
-    at once (KeyboardInterrupt). A signal the caller ignores (nohup) stays ignored."""
+    at once (KeyboardInterrupt: exit 130), in the loop, during the save, or on the way out after
+    it, so that it never meets the signal's default action (SIGTERM's would kill the process
+    with 143 while it reports the save). A signal the caller ignores (nohup) stays ignored."""
     interrupted = _Interrupted()
     if threading.current_thread() is not threading.main_thread():
         yield interrupted
@@ -500,9 +502,22 @@ def _deferred_interrupt():
         interrupted.signum = signum
         interrupted.set()
 
+    def restore():
+        for sig, old in previous.items():
+            signal.signal(sig, signal.SIG_DFL if old is None else old)  # None: a handler not set from Python
+
+    def second_after_the_loop(signum, frame):
+        restore()
+        raise KeyboardInterrupt
+
     previous = {sig: signal.signal(sig, handler) for sig in caught}
     try:
         yield interrupted
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, signal.SIG_DFL if old is None else old)  # None: a handler not set from Python
+    except BaseException:
+        restore()
+        raise
+    if interrupted.is_set():  # stopping: the next stop signal still stops at once, then the old handlers are back
+        for sig in caught:
+            signal.signal(sig, second_after_the_loop)
+    else:
+        restore()
