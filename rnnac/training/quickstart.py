@@ -150,13 +150,27 @@ _PATHS_NOTE = ("# Paths are relative to this file's folder; paths given with --s
 
 
 def write_new_file(path: str | os.PathLike, text: str, force: bool = False) -> Path:
-    """Write `text` to `path`; OutputError if the file exists (unless `force`) or cannot be written."""
+    """Write `text` to `path` whole or not at all (atomically: a full disk leaves the old file as
+    it was); OutputError if the file exists (unless `force`), is a symbolic link or not a regular
+    file (never written through: the link's target would be overwritten), or cannot be written."""
+    import stat
+
+    from rnnac.storage.atomic import replace_atomically
+
     path = Path(path)
     try:
-        with open(path, "w" if force else "x", encoding="utf-8") as f:
-            f.write(text)
-    except FileExistsError:
-        raise OutputError(f"{quote(str(path))} exists: choose another file, or --force to overwrite it") from None
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as e:
+        raise OutputError(f"cannot write {quote(str(path))}: {e.strerror}") from None
+    if mode is not None and not stat.S_ISREG(mode):
+        what = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
+        raise OutputError(f"{quote(str(path))} is {what}; rnnac does not write through it: choose another file")
+    if mode is not None and not force:
+        raise OutputError(f"{quote(str(path))} exists: choose another file, or --force to overwrite it")
+    try:
+        replace_atomically(path, lambda f: f.write(text.encode("utf-8")))
     except OSError as e:
         raise OutputError(f"cannot write {quote(str(path))}: {e.strerror}") from None
     return path
