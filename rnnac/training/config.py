@@ -242,6 +242,10 @@ class _Loader(yaml.SafeLoader):
             if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults` may be overridden on purpose
                 continue
             key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (list, dict, set)):  # `? [a, b]`: YAML allows it, no config has such a key
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"a key must be a name, not a {'list' if isinstance(key, list) else 'mapping'}",
+                    key_node.start_mark)
             if isinstance(key, (str, int, float, bool)) and key in first_line:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {quote(str(key))} (first at line {first_line[key]})", key_node.start_mark)
