@@ -18,10 +18,12 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import stat
 import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 from numpy.lib import format as npy_format
@@ -118,18 +120,30 @@ class Npz:
         return data
 
 
-@contextlib.contextmanager
-def open_npz(path: str | os.PathLike) -> Iterator[Npz]:
-    """An Npz of the file at `path`; NpzError if it is missing, unreadable or not an .npz, there or
-    while the block reads it."""
+def _open_regular(path: str | os.PathLike) -> BinaryIO:
+    """The file at `path` opened for reading; NpzError if it is missing, unreadable or not a
+    regular file. Opened without blocking, so that a FIFO is refused at once instead of waiting
+    for a writer, and checked on the open descriptor, so that nothing is swapped in between."""
     try:
-        file = open(path, "rb")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise NpzError("no such file") from None
     except IsADirectoryError:
         raise NpzError("it is a directory") from None
     except OSError as e:
         raise NpzError(e.strerror or "it cannot be read") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise NpzError("it is a directory" if stat.S_ISDIR(mode) else "not a regular file (a FIFO or a device?)")
+    return open(fd, "rb")
+
+
+@contextlib.contextmanager
+def open_npz(path: str | os.PathLike) -> Iterator[Npz]:
+    """An Npz of the file at `path`; NpzError if it is missing, unreadable or not an .npz, there or
+    while the block reads it."""
+    file = _open_regular(path)
     with file:
         try:
             magic = file.read(6)
