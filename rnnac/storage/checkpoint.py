@@ -158,6 +158,8 @@ def _meta_problem(meta: dict[str, Any]) -> str | None:
     for key, (types, wanted) in META_TYPES.items():
         if key in meta and (isinstance(meta[key], bool) or not isinstance(meta[key], types)):
             return f"meta {key} {shown(meta[key])} is not {wanted}"
+    if meta.get("mixture_lambda") is not None and not 0.0 <= meta["mixture_lambda"] <= 1.0:
+        return f"meta mixture_lambda {shown(meta['mixture_lambda'])} is not in [0, 1]"
     if not all(isinstance(meta["config"].get(section, {}), dict) for section in ("data", "model", "train", "output")):
         return "meta config is not a mapping of sections"
     chars, hidden_size, dtype = meta["chars"], meta["hidden_size"], meta["dtype"]
