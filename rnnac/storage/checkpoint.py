@@ -213,6 +213,26 @@ def _finite_problem(arrays: dict[str, np.ndarray]) -> str | None:
     return None if bad is None else f"{bad} holds NaN or infinite values"
 
 
+def _overflow_problem(params: dict[str, np.ndarray], activation: str) -> str | None:
+    """Why these finite weights can still overflow the model's float type in a step, or None.
+
+    With |a_{t-1}| <= 1 (tanh and sigmoid), |z_t| <= sum_j |W_ij| + max_k |U_ik| + |b_i| and
+    |o_t| <= sum_j |V_kj| + |c_k| bound every step; ReLU's a_t has no bound, so its check is the
+    first step's, from a_0 = 0. A quarter of the largest float is allowed, so that the softmax's
+    o - max(o) cannot overflow either."""
+    U, W, b, V, c = (np.abs(params[name], dtype=np.float64) for name in PARAM_NAMES)
+    limit = float(np.finfo(params["U"].dtype).max) / 4
+    with np.errstate(over="ignore"):
+        z = U.max(axis=1, initial=0.0) + b + (0.0 if activation == "relu" else W.sum(axis=1))  # (H,)
+        a = z if activation == "relu" else np.ones_like(z)  # (H,) the largest |a_t| can be
+        o = V @ a + c  # (K,)
+    largest = max(z.max(initial=0.0), o.max(initial=0.0))
+    if largest <= limit:
+        return None
+    return (f"its weights overflow {params['U'].dtype} in a step of the model (values up to {largest:.3g}; "
+            f"the largest {params['U'].dtype} is {4 * limit:.3g})")
+
+
 # --- loading -----------------------------------------------------------------------------
 
 
@@ -240,7 +260,8 @@ def _read(npz: Npz, path: str | os.PathLike) -> Checkpoint:
         raise _cannot_load(path, problem)
     params = {name: npz.read(name) for name in PARAM_NAMES}
     optimizer_state = {name[len(OPT_PREFIX):]: npz.read(name) for name in npz.members if name.startswith(OPT_PREFIX)}
-    problem = _finite_problem(params) or _finite_problem(optimizer_state)
+    problem = (_finite_problem(params) or _finite_problem(optimizer_state)
+               or _overflow_problem(params, meta["activation"]))
     if problem:
         raise _cannot_load(path, problem)
     lexicon = _read_lexicon(npz, meta, path) if meta["format_version"] >= 2 else None
