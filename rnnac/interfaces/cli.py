@@ -619,11 +619,18 @@ def info(checkpoint_arg, checkpoint, fmt, as_json):
     if as_json or fmt == "json":
         click.echo(json.dumps(facts, indent=2, ensure_ascii=False))
         return
-    config = facts.pop("config")
-    rows = [*((key, value if isinstance(value, str) else json.dumps(value)) for key, value in facts.items()),
-            *((f"config.{key}", json.dumps(value)) for key, value in _flatten(config))]
     separator = "\t" if fmt == "tsv" else ": "
-    click.echo("".join(f"{key}{separator}{value}\n" for key, value in rows), nl=False)
+    click.echo("".join(f"{key}{separator}{value}\n" for key, value in _info_rows(facts)), nl=False)
+
+
+def _info_rows(facts: dict) -> list[tuple[str, str]]:
+    """(key, value) rows of a checkpoint's facts: strings as they are, other values as JSON, the
+    config's fields flattened to config.SECTION.KEY."""
+    import json
+
+    config = facts.pop("config")
+    return [*((key, value if isinstance(value, str) else json.dumps(value)) for key, value in facts.items()),
+            *((f"config.{key}", json.dumps(value)) for key, value in _flatten(config))]
 
 
 def _flatten(tree: dict, parent: str = ""):
@@ -762,14 +769,7 @@ def evaluate(wordlist, checkpoint, weighted, baselines, no_baselines, top, mixtu
     from rnnac.storage.checkpoint import resolve_checkpoint
 
     fmt = "json" if as_json else fmt
-    ctx = click.get_current_context()
-    given = [flag for name, flag in (("baselines", "--baseline"), ("no_baselines", "--no-baselines"), ("search", "--search"),
-                                     ("typo_words", "--typo-words"), ("typed", "--typed"), ("seed", "--seed"))
-             if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]
-    if typo_rate is not None and set(given) & {"--baseline", "--no-baselines", "--search"}:
-        raise click.UsageError(f"--typos runs its own contenders: drop {given[0]}")
-    if typo_rate is None and given and given[-1] in ("--typo-words", "--typed", "--seed"):
-        raise click.UsageError(f"{given[-1]} goes with --typos")
+    _check_evaluation_flags(typo_rate is not None)
     if typo_rate is not None:
         from rnnac.evaluation.evaluate import typo_checkpoint
         from rnnac.evaluation.typobench import format_typo_table, typo_tsv
@@ -786,6 +786,18 @@ def evaluate(wordlist, checkpoint, weighted, baselines, no_baselines, top, mixtu
             baselines=() if no_baselines else (baselines or BASELINES), search=search, mixture_lambda=mixture_lambda,
             progress=progress)
     click.echo({"json": result.to_json, "tsv": lambda: _evaluation_tsv(result.to_dict()), "plain": lambda: format_table(result)}[fmt]())
+
+
+def _check_evaluation_flags(typos: bool) -> None:
+    """UsageError for `evaluate`'s flags given that do not go with (or without) --typos."""
+    ctx = click.get_current_context()
+    given = [flag for name, flag in (("baselines", "--baseline"), ("no_baselines", "--no-baselines"), ("search", "--search"),
+                                     ("typo_words", "--typo-words"), ("typed", "--typed"), ("seed", "--seed"))
+             if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]
+    if typos and set(given) & {"--baseline", "--no-baselines", "--search"}:
+        raise click.UsageError(f"--typos runs its own contenders: drop {given[0]}")
+    if not typos and given and given[-1] in ("--typo-words", "--typed", "--seed"):
+        raise click.UsageError(f"{given[-1]} goes with --typos")
 
 
 @contextlib.contextmanager
@@ -812,14 +824,16 @@ def _evaluation_tsv(report: dict) -> str:
     lengths, k = report["prefix_lengths"], report["k"]
     columns = ["model", "subset", "n_words", "nll_per_char", "bits_per_char", "perplexity", "keystroke_savings",
                *(f"{measure}_{n}_typed" for n in lengths for measure in ("top1", f"top{k}", "mrr"))]
-    rows = ["\t".join(columns)]
-    for model, subsets in report["models"].items():
-        for subset, scores in subsets.items():
-            typed = [scores["prefix"].get(n) or {} for n in lengths]
-            values = [model, subset, *(scores[c] for c in columns[2:7]),
-                      *(by_length.get(m) for by_length in typed for m in ("top1", "topk", "mrr"))]
-            rows.append("\t".join("" if v is None else str(v) for v in values))
-    return "\n".join(rows)
+    rows = [columns, *([model, subset, *_evaluation_values(scores, columns[2:7], lengths)]
+                       for model, subsets in report["models"].items() for subset, scores in subsets.items())]
+    return "\n".join("\t".join("" if v is None else str(v) for v in row) for row in rows)
+
+
+def _evaluation_values(scores: dict, figures: list[str], lengths: list[int]) -> list:
+    """One model's `figures` over one subset of the words, then top-1, top-k and MRR for each number
+    of characters typed (None where it has none)."""
+    typed = [scores["prefix"].get(n) or {} for n in lengths]
+    return [*(scores[c] for c in figures), *(by_length.get(m) for by_length in typed for m in ("top1", "topk", "mrr"))]
 
 
 @cli.command()
