@@ -211,7 +211,7 @@ def init(wordlist, output, force):
 @click.option("--lambda", "mixture_lambda", type=click.FloatRange(0, 1), default=None, callback=_finite,
               help="Weight of the lexicon in the mixture [default: the one fitted in training].")
 @click.option("--max-length", default=32, show_default=True, type=click.IntRange(min=1), help="Longest word, prefix included.")
-@click.option("--budget", default=2000, show_default=True, type=click.IntRange(min=1), help="Node expansions per prefix.")
+@click.option("--budget", default=2000, show_default=True, type=click.IntRange(min=1), help="Node evaluations per prefix.")
 @click.option("--skip-unknown", is_flag=True, help="Silently skip prefixes with characters the model does not know.")
 @click.option("--max-edits", default=0, show_default=True, type=click.IntRange(0, 3),
               help="Typing errors a prefix may hold: substituted, extra, left out or swapped characters.")

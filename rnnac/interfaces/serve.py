@@ -18,6 +18,13 @@ prefixes) is a 400 with {"error": ...}.
 Batching: requests that arrive together, or while a search runs, are answered by one
 complete_many call per model and set of options; a request arriving at an idle server starts
 at once (Batcher).
+
+Performance notes: searches run on the event loop's thread, since handing them to a worker
+thread was slower (a thread switch for every request, and little overlap, as most of a search
+holds the GIL). A chunk of CHUNK prefixes takes about 0.1 s, and a prefix with typos about 8
+times as long as one without, hence TYPO_CHUNK. The listening socket names IPPROTO_TCP so that
+asyncio sets TCP_NODELAY on each connection: without it a keep-alive client waits about 40 ms
+for each answer (Nagle's algorithm against delayed ACKs).
 """
 
 from __future__ import annotations
@@ -49,8 +56,8 @@ MAX_CHARS = 1000  # characters in a prefix or a word
 MAX_K = 1000
 MAX_BATCH = 10_000  # prefixes or words in one request
 MAX_BODY = 16 * 2**20  # bytes of a POST body
-CHUNK = 512  # a batch of more prefixes is searched this many at a time (0.1 s), other requests served between
-TYPO_CHUNK = 64  # the same with typos, which take ~8 times longer a prefix
+CHUNK = 512  # a batch of more prefixes is searched this many at a time, other requests served between
+TYPO_CHUNK = 64  # the same with typos
 CHUNK_PAUSE = 0.001  # seconds the loop gets between chunks to read the other requests
 PAGE = Path(__file__).with_name("page.html")
 PLURAL = {"prefix": "prefixes", "word": "words"}
@@ -142,11 +149,10 @@ class Batcher:
     runs after the handlers already ready in the same turn of the loop: those that arrived
     together enqueue first and share the search, and a lone request waits for nothing. While a
     search runs the loop reads no sockets; requests arriving meanwhile wait in the kernel's
-    buffers and make the next batch. Handing searches to a worker thread instead measured
-    slower: it adds a thread switch to every request and overlaps little, since most of a
-    search holds the GIL. A batch of more than CHUNK prefixes (TYPO_CHUNK with typos: a big POST) is searched a chunk
-    at a time, the loop reading the other requests between chunks and answering them first,
-    so that one client's big batch does not stall everyone's keystrokes.
+    buffers and make the next batch. A batch of more than CHUNK prefixes (TYPO_CHUNK with
+    typos: a big POST) is searched a chunk at a time, the loop reading the other requests
+    between chunks and answering them first, so that one client's big batch does not stall
+    everyone's keystrokes.
     """
 
     def __init__(self, models: dict[str, Served]):
@@ -432,9 +438,7 @@ def bind(host: str, port: int) -> Listener:
     import socket
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP named, so asyncio sets TCP_NODELAY on each connection (it checks the protocol):
-    # without it a keep-alive client waits ~40 ms for each answer (Nagle's algorithm against
-    # delayed ACKs), as measured.
+    # IPPROTO_TCP named, so asyncio sets TCP_NODELAY on each connection (module docstring)
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
