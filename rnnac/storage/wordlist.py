@@ -18,7 +18,7 @@ import re
 import sys
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import Iterator
 
 import numpy as np
 
@@ -331,13 +331,6 @@ def sampling_weights(counts: np.ndarray, scheme: str) -> np.ndarray:
     if total <= 0:
         raise DataError(f"every word has weight 0 under scheme {scheme!r} (all counts are 0)")
     return raw / total
-
-
-def padding_fraction(lengths: np.ndarray, batches: Sequence[np.ndarray]) -> float:
-    """Mean over batches of the padded share of each (B, T) batch, T = longest word + 1 (see make_batch)."""
-    lengths = np.asarray(lengths)
-    fractions = [1.0 - (lengths[b] + 1).sum() / (len(b) * (lengths[b].max() + 1)) for b in batches]
-    return float(np.mean(fractions))
 
 
 def _check_sampler_options(batch_size: int, bucket_batches: int, seed: int, scheme: str, counts) -> None:
