@@ -182,10 +182,6 @@ class Candidates(NamedTuple):
     channel: np.ndarray  # (n,) float64 log P(t | s) along the best path, -inf off the candidates
     edits: np.ndarray  # (n,) int32 edits on that path
 
-    def spell(self, node: int, chars: Sequence[str]) -> str:
-        """The string of a node."""
-        return str(spell_all(self.parent, self.token, self.depth, np.array(["", *chars]))[node])
-
     def first(self) -> np.ndarray:
         """The candidates below no other candidate (n,) bool: every word below a candidate lies
         below one of these."""
