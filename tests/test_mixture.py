@@ -5,7 +5,14 @@ import pytest
 from conftest import WORDS, tiny_model
 
 import rnnac
-from rnnac.inference.mixture import fit_for_list, fit_lambda, mixture_loglik, rnn_word_logprobs
+from rnnac.inference.mixture import fit_for_list, fit_lambda, rnn_word_logprobs
+
+
+def mixture_loglik(mixture_lambda: float, lex_logp: np.ndarray, rnn_logp: np.ndarray, weights: np.ndarray) -> float:
+    """sum_i w_i log(mixture_lambda e^lex_i + (1 - mixture_lambda) e^rnn_i), the objective fit_lambda maximises."""
+    with np.errstate(divide="ignore"):
+        terms = np.logaddexp(np.log(mixture_lambda) + lex_logp, np.log1p(-mixture_lambda) + rnn_logp)  # (N,)
+    return float(np.dot(weights, terms))
 
 
 def test_fit_lambda_matches_the_closed_form():

@@ -11,10 +11,15 @@ from hypothesis import strategies as st
 from test_search import LEXICON, VOCAB, folded_counts, mixture_completer, random_model, rnn_probs
 
 from rnnac.inference.completer import Completer
-from rnnac.inference.typos import Channel, _adjacent, _substitutions, candidates
+from rnnac.inference.typos import Channel, _adjacent, _substitutions, candidates, spell_all
 from columns import corrected_of, counted, edits_of, flags, pairs, shown_of
 
 OUTSIDE = "#"  # a character the vocabulary "abc" does not hold
+
+
+def spell(found, node: int, chars) -> str:
+    """The string of a node of the candidate trie `found`."""
+    return str(spell_all(found.parent, found.token, found.depth, np.array(["", *chars]))[node])
 
 
 def path_logprobs(s: list[int], t: list[int], costs, max_edits: int) -> list[float]:
@@ -66,12 +71,12 @@ def test_candidates_are_every_prefix_within_the_edits_with_its_best_path(chars, 
         typed = [int(x) for x in rng.integers(1, len(chars) + 2, size=m)]  # len(chars) + 1: outside the vocabulary
         max_length = int(rng.integers(1, 6))
         got = candidates(typed, costs, max_edits, max_length)
-        found = {got.spell(n, chars): (got.channel[n], got.edits[n]) for n in np.flatnonzero(got.channel > -np.inf)}
+        found = {spell(got, n, chars): (got.channel[n], got.edits[n]) for n in np.flatnonzero(got.channel > -np.inf)}
         expected = brute_candidates(typed, costs, max_edits, chars, max_length)
         assert found.keys() == expected.keys(), (typed, max_edits)
         for s, (lp, edits) in expected.items():
             assert found[s][0] == pytest.approx(lp, abs=1e-12) and found[s][1] == edits, s
-        spelled = [got.spell(n, chars) for n in range(len(got.parent))]
+        spelled = [spell(got, n, chars) for n in range(len(got.parent))]
         assert len(set(spelled)) == len(spelled) and all(len(s) <= max_length for s in spelled)  # a trie
 
 

@@ -10,7 +10,6 @@ from rnnac.storage.wordlist import (
     SCHEMES,
     BatchSampler,
     detect_format,
-    padding_fraction,
     read_word_list,
     sampling_weights,
     split_words,
@@ -18,6 +17,15 @@ from rnnac.storage.wordlist import (
 from rnnac.training.data import load_data
 
 DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+def padding_fraction(lengths: np.ndarray, batches: list[np.ndarray]) -> float:
+    """Mean over batches of the padded share of each (B, T) batch, T = longest word + 1 (see make_batch)."""
+    lengths = np.asarray(lengths)
+    fractions = [1.0 - (lengths[b] + 1).sum() / (len(b) * (lengths[b].max() + 1)) for b in batches]
+    return float(np.mean(fractions))
+
+
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 

@@ -4,6 +4,9 @@ Small GEMMs, like the in-loop W a_{t-1} of a small model, run faster on one thre
 two: OpenBLAS's threads cost more to wake than the work is worth. NumPy has no API for this,
 so we call OpenBLAS's own setter through ctypes. Where the library cannot be found (another
 BLAS, or not Linux), every call here does nothing and BLAS keeps its own default.
+
+Performance notes: auto_threads' threshold is from 2 cores with K = 30: one thread wins at
+H*H*B = 64^3 (H 64, B 64), two win from 96*96*48 up.
 """
 
 from __future__ import annotations
@@ -45,18 +48,19 @@ _set, _get = _find_openblas()
 
 
 def get_threads() -> int | None:
+    """The threads OpenBLAS uses now, or None where it was not found."""
     return _get() if _get else None
 
 
 def set_threads(n: int) -> None:
+    """Let OpenBLAS use n threads (nothing where it was not found)."""
     if _set:
         _set(int(n))
 
 
 def auto_threads(hidden_size: int, batch_size: int) -> int | None:
     """Threads for a training step, judged by its (B, H) x (H, H) in-loop GEMM: one while that is
-    small, else None, BLAS's default (all cores). Measured on 2 cores with K = 30: one thread wins
-    at H*H*B = 64^3 (H 64, B 64), two win from 96*96*48 up."""
+    small (H*H*B <= 64^3), else None, BLAS's default (all cores)."""
     return 1 if hidden_size * hidden_size * batch_size <= 64**3 else None
 
 

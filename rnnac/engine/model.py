@@ -4,7 +4,7 @@
     o_t = V a_t + c                  y^_t = softmax(o_t)
 
 Shapes: U (H, K), W (H, H), b (H,), V (K, H), c (K,); H hidden units, K vocabulary
-size (the word boundary, id 0, included), N sequences stepped together. x_t is one-hot,
+size (the word boundary, id 0, included), n sequences (rows) stepped together. x_t is one-hot,
 so `U x_t` is a column of U. `RNN.hidden` is the one statement of the recurrence: inference
 steps with it, rtrl.py builds on it, and bptt.py's time-major forward is tested against it.
 Training maths lives in bptt.py (reverse mode, seed 004) and rtrl.py (forward mode, seed 000).
@@ -115,20 +115,20 @@ class RNN:
         return self.params["W"].dtype
 
     def initial_state(self, n: int) -> np.ndarray:
-        return np.zeros((n, self.hidden_size), dtype=self.dtype)  # (N, H)
+        return np.zeros((n, self.hidden_size), dtype=self.dtype)  # (n, H)
 
     def hidden(self, a_prev: np.ndarray, token_ids: np.ndarray) -> np.ndarray:
-        """a_t = h(W a_{t-1} + U x_t + b) for N sequences: a_prev (N, H), token_ids (N,) -> (N, H)."""
+        """a_t = h(W a_{t-1} + U x_t + b) for n sequences: a_prev (n, H), token_ids (n,) -> (n, H)."""
         p = self.params
-        z = a_prev @ p["W"].T  # (N, H)
+        z = a_prev @ p["W"].T  # (n, H)
         z += p["U"].T[token_ids]  # U x_t: the column of U for each token
         z += p["b"]
-        return ACTIVATIONS[self.activation].h(z, out=z)  # (N, H)
+        return ACTIVATIONS[self.activation].h(z, out=z)  # (n, H)
 
     def step(self, a_prev: np.ndarray, token_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Feed one token to N independent sequences: (a (N, H), log y^ of the next token (N, K))."""
-        a = self.hidden(a_prev, token_ids)  # (N, H)
-        logp = log_softmax(a @ self.params["V"].T + self.params["c"])  # (N, K)
+        """Feed one token to n independent sequences: (a (n, H), log y^ of the next token (n, K))."""
+        a = self.hidden(a_prev, token_ids)  # (n, H)
+        logp = log_softmax(a @ self.params["V"].T + self.params["c"])  # (n, K)
         return a, logp
 
     def n_params(self) -> int:

@@ -67,13 +67,13 @@ def loss_and_grads(model: RNN, batch: Batch, loss: str = "cross_entropy", trunca
             "b": np.broadcast_to(eye_H, (B, H, H))[..., None].copy(),  # (B, H, H, 1)
         }
         # Older terms pass through W once more; then everything goes through h'(z_t).
-        older = [{n: np.einsum("il,bl...->bi...", W, s) for n, s in age.items()} for age in ages]
-        ages = [{n: hprime * s for n, s in age.items()} for age in [direct] + older]
+        older = [{name: np.einsum("il,bl...->bi...", W, s) for name, s in age.items()} for age in ages]
+        ages = [{name: hprime * s for name, s in age.items()} for age in [direct] + older]
         if truncate is None:
-            ages = [{n: sum(age[n] for age in ages) for n in direct}]  # full RTRL carries the total
+            ages = [{name: sum(age[name] for age in ages) for name in direct}]  # full RTRL carries the total
         else:
             ages = ages[: truncate + 1]
-        sensitivity = {n: sum(age[n] for age in ages) for n in direct}  # da_t/dtheta
+        sensitivity = {name: sum(age[name] for age in ages) for name in direct}  # da_t/dtheta
 
         o = a @ V.T + c  # (B, K)
         loss_t, do = _output_grad(o, batch.targets[:, t], loss)

@@ -35,6 +35,7 @@ from rnnac.errors import CheckpointError, UnknownCharError
 from rnnac.inference.search import MODES, BeamSearch, ExactSearch, OutOfMemory, Owners, Pending, Roots, Scoring
 from rnnac.inference.cases import as_typed, case_like, written_forms
 from rnnac.inference.lexicons import FEW_PREFIXES, Lexicons
+from rnnac.inference.options import check_options
 from rnnac.inference.typos import (MAX_EDITS, MAX_NODES, CandidateNodes, Candidates, Channel, Costs, TooManyCandidates, candidates,
                                    first_candidates)
 from rnnac.storage.checkpoint import load_model, resolve_checkpoint
@@ -182,72 +183,81 @@ class Completer:
         mixture_lambda is 0), else False. Without any lexicon the search is open.
         `mixture_lambda` None is the completer's. `exclude` (a Lexicon or words) is never
         proposed. `mode` ("known", "open", "mixture": known_only=True, open=True,
-        known_only=False) is deprecated.
+        known_only=False) is deprecated. Options that do not go together (known_only with open,
+        beam with max_edits, known_only without a lexicon) are an OptionError (rnnac.inference.options).
 
         Typing errors (rnnac.inference.typos): with `max_edits` N > 0 the typed prefix may hold up to N
         of them, weighed by `channel` (default Channel()); each word then comes with the edits
         of its best path and the prefix it corrected to (Completion.edits, .corrected). Exact search only.
         """
-        if k < 1 or max_length < 1 or budget < 1 or (beam is not None and beam < 1):
-            raise ValueError("k, max_length, budget and beam must be >= 1")
-        if not 0 <= max_edits <= MAX_EDITS:
-            raise ValueError(f"max_edits must be in 0..{MAX_EDITS}, got {max_edits}")
-        if max_edits and beam:
-            raise ValueError("beam search does not take max_edits: typo-tolerant completion is exact search only")
+        _check_sizes(k, max_length, budget, beam, max_edits)
         if mode is not None:
-            warnings.warn('complete_many(mode=...) is deprecated: give known_only=True ("known"), open=True ("open") '
-                          'or known_only=False ("mixture")', DeprecationWarning, stacklevel=2)
-        else:
-            mode = "open" if open else None if known_only is None else "known" if known_only else "mixture"
+            known_only, open = _from_mode(mode)
+        check_options(known_only, open, beam, max_edits, has_lexicon=lexicon is not None or self.has_lexicon)
         results = [Result(prefix) for prefix in prefixes]
         todo = self._fold(results, max_edits)
         tries = self._candidates(todo, results, max_edits, channel or Channel(), max_length) if max_edits else None
-        options = self._options(lexicon, mode, mixture_lambda, exclude, list(todo), tries)
-        # With typos each prefix first reads its candidate trie: nodes, each a state and log-probs, and roots.
-        extra = sum(len(t.parent) for t in tries.values()) / len(tries) if tries else 0.0
-        queue, size = list(todo), self._group_size(budget, extra)
+        options = self._options(lexicon, known_only, open, mixture_lambda, exclude, list(todo), tries)
+        queue, size = list(todo), None
         while queue:
-            group = queue[:size]
-            try:
-                with blas.limit(1):
-                    if tries is None:
-                        found = self._search(group, k, max_length, budget, beam, options)
-                    else:
-                        found = self._search_typos(group, [tries[p] for p in group], k, max_length, budget, options)
-            except OutOfMemory:
-                size = max(1, len(group) // 2)  # the same prefixes again, in smaller groups
+            group, size = self._search_group(queue, size, tries, k, max_length, budget, beam, options)
+            if group is None:
                 continue
-            queue = queue[len(group):]
-            found, truncated, evaluations = found
-            self.evaluations += int(evaluations.sum())
-            facts = _lexicon_facts(options.lexicon, found)
-            for folded, rows, row_facts, cut in zip(group, found, facts, truncated.tolist()):
-                for i in todo[folded]:
-                    results[i].completions = _completions(results[i].prefix, folded, rows, row_facts, self.lowercase)
-                    results[i].truncated = cut
-            # Converges to twice the mean evaluations per prefix: room for groups of harder prefixes.
-            self._evals_per_prefix = max(16.0, 0.5 * self._evals_per_prefix + float(evaluations.mean()))
-            size = self._group_size(budget, extra)
+            self._show(queue[: len(group.found)], group, options.lexicon, todo, results)
+            queue = queue[len(group.found):]
         return results
 
-    def _options(self, lexicon, mode, mixture_lambda, exclude, folded: list[str], tries=None) -> _Options:
+    def _search_group(self, queue: list[str], size: int | None, tries: dict[str, Candidates] | None, k, max_length, budget,
+                      beam, options: _Options) -> tuple[_Searched | None, int]:
+        """Search the next group of the queue's prefixes, `size` of them (None: as many as fit);
+        (what it found, the size for the next group), or (None, a smaller size) when it ran out
+        of memory. Counts its node evaluations and updates the estimate that sizes the groups."""
+        # With typos each prefix first reads its candidate trie: nodes, each a state and log-probs, and roots.
+        extra = sum(len(t.parent) for t in tries.values()) / len(tries) if tries else 0.0
+        group = queue[: size or self._group_size(budget, extra)]
+        try:
+            with blas.limit(1):
+                if tries is None:
+                    searched = self._search(group, k, max_length, budget, beam, options)
+                else:
+                    searched = self._search_typos(group, [tries[p] for p in group], k, max_length, budget, options)
+        except OutOfMemory:
+            return None, max(1, len(group) // 2)  # the same prefixes again, in smaller groups
+        self.evaluations += int(searched.evaluations.sum())
+        # Converges to twice the mean evaluations per prefix: room for groups of harder prefixes.
+        self._evals_per_prefix = max(16.0, 0.5 * self._evals_per_prefix + float(searched.evaluations.mean()))
+        return searched, self._group_size(budget, extra)
+
+    def _show(self, group: list[str], searched: _Searched, lexicon: Lexicon | None, todo: dict[str, list[int]],
+              results: list[Result]) -> None:
+        """Set the completions a group's search found on the results of its (folded) prefixes."""
+        facts = _lexicon_facts(lexicon, searched.found)
+        for folded, rows, row_facts, cut in zip(group, searched.found, facts, searched.truncated.tolist()):
+            for i in todo[folded]:
+                results[i].completions = _completions(results[i].prefix, folded, rows, row_facts, self.lowercase)
+                results[i].truncated = cut
+
+    def _options(self, lexicon, known_only: bool | None, open: bool, mixture_lambda, exclude, folded: list[str],
+                 tries=None) -> _Options:
         """complete_many's scoring options, defaults resolved and checked, for the `folded`
-        prefixes (and with typos their candidate tries). mode None: "known" with a lexicon
-        given, else "mixture" with the completer's own, else "open"."""
-        if mode is None:
-            mode = "known" if lexicon is not None else "mixture" if self.has_lexicon else "open"
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        prefixes (and with typos their candidate tries). known_only None: True with a lexicon
+        given, else the mixture with the completer's own lexicon, else the search is open."""
+        if known_only is None:
+            known_only = lexicon is not None
         if lexicon is None:  # the own one; in open mode too, which still says which words are known
-            few = tries is not None and len(folded) <= FEW_PREFIXES  # then the part of the list below their candidates
-            lexicon = self.lexicons.for_prefixes(first_candidates(tries, self._chars) if few else folded, len(folded))
+            lexicon = self._own_lexicon(folded, tries)
         lexicon = _check_lexicon(lexicon, self.vocab)
-        if mode != "open" and lexicon is None:
-            raise ValueError(f"mode {mode!r} needs a lexicon")
+        mode = "open" if open or lexicon is None else "known" if known_only else "mixture"
         mixture_lambda = self.mixture_lambda if mixture_lambda is None else _check_lambda(mixture_lambda)
         if exclude is not None and not isinstance(exclude, Lexicon):
             exclude = Lexicon(exclude, self.vocab, self.lowercase)
         return _Options(mode, lexicon, mixture_lambda, _check_lexicon(exclude, self.vocab))
+
+    def _own_lexicon(self, folded: list[str], tries: dict[str, Candidates] | None) -> Lexicon | None:
+        """The completer's own lexicon for the `folded` prefixes: for a few with typos, the part of
+        the list below their candidates (rnnac.inference.lexicons)."""
+        few = tries is not None and len(folded) <= FEW_PREFIXES
+        return self.lexicons.for_prefixes(first_candidates(tries, self._chars) if few else folded, len(folded))
 
     def _candidates(self, todo: dict[str, list[int]], results: list[Result], max_edits: int, channel: Channel,
                     max_length: int) -> dict[str, Candidates]:
@@ -347,6 +357,23 @@ class Completer:
         spelled = nodes.strings(self._chars)[node].tolist()  # (G, k) the candidates' strings
         edits = nodes.edits[node].tolist()  # (G, k)
         return _Searched(_found(best_lp, suffixes, _tries(search, best_row), spelled, edits), truncated, evaluations)
+
+
+def _check_sizes(k: int, max_length: int, budget: int, beam: int | None, max_edits: int) -> None:
+    """ValueError unless complete_many's sizes are in range."""
+    if k < 1 or max_length < 1 or budget < 1 or (beam is not None and beam < 1):
+        raise ValueError("k, max_length, budget and beam must be >= 1")
+    if not 0 <= max_edits <= MAX_EDITS:
+        raise ValueError(f"max_edits must be in 0..{MAX_EDITS}, got {max_edits}")
+
+
+def _from_mode(mode: str) -> tuple[bool | None, bool]:
+    """(known_only, open) for complete_many's deprecated `mode`, with its DeprecationWarning."""
+    warnings.warn('complete_many(mode=...) is deprecated: give known_only=True ("known"), open=True ("open") '
+                  'or known_only=False ("mixture")', DeprecationWarning, stacklevel=3)
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    return {"known": (True, False), "open": (None, True), "mixture": (False, False)}[mode]
 
 
 def _tries(search, best_row: np.ndarray) -> np.ndarray:

@@ -84,13 +84,6 @@ def fit_lambda(lex_logp: np.ndarray, rnn_logp: np.ndarray, weights: np.ndarray, 
     return mixture_lambda
 
 
-def mixture_loglik(mixture_lambda: float, lex_logp: np.ndarray, rnn_logp: np.ndarray, weights: np.ndarray) -> float:
-    """sum_i w_i log(mixture_lambda e^lex_i + (1 - mixture_lambda) e^rnn_i), the objective fit_lambda maximises."""
-    with np.errstate(divide="ignore"):
-        terms = np.logaddexp(np.log(mixture_lambda) + lex_logp, np.log1p(-mixture_lambda) + rnn_logp)  # (N,)
-    return float(np.dot(weights, terms))
-
-
 def fit_for_list(model: RNN, vocab: Vocab, words: Sequence[str], counts: np.ndarray,
                  held_out: np.ndarray) -> float | None:
     """lambda for a trained model and its word list: every scorable word weighted by its count,

@@ -25,11 +25,8 @@ def sample(model: RNN, vocab: Vocab, n: int, temperature: float = 1.0, prefix: s
 
     sample(model, vocab, 3, rng=np.random.default_rng(1)) -> e.g. ["the", "ston", "reading"]
     """
-    if n < 0 or not 0 <= temperature < math.inf or max_length < 1:
-        raise ValueError("n must be >= 0, temperature finite and >= 0, max_length >= 1")
     prefix = fold(prefix, lowercase)
-    if len(prefix) > max_length:
-        raise ValueError(f"the prefix has {len(prefix)} characters, more than max_length {max_length}")
+    _check_options(n, temperature, max_length, prefix)
     rng = np.random.default_rng(rng)  # passes a Generator through unchanged
     # 1. Read the prefix once; every sample starts from its state.
     a, logp, _ = read_strings(model, [vocab.encode(prefix)])  # (1, H), (1, K)
@@ -41,18 +38,30 @@ def sample(model: RNN, vocab: Vocab, n: int, temperature: float = 1.0, prefix: s
         logits = logp[active].astype(np.float64)  # (n', K)
         if not prefix and t == 0:
             logits[:, BOUNDARY] = -np.inf  # no empty words
-        if temperature == 0:
-            draw = logits.argmax(axis=1)  # (n',)
-        else:
-            p = np.exp((logits - logits.max(axis=1, keepdims=True)) / temperature)  # (n', K)
-            cdf = np.cumsum(p, axis=1)  # (n', K)
-            # 3. Inverse-CDF draw: the first token whose cumulative mass passes u.
-            u = rng.random(len(active)) * cdf[:, -1]  # (n',)
-            draw = np.minimum((cdf <= u[:, None]).sum(axis=1), logits.shape[1] - 1)  # (n',)
-        # 4. Rows that drew the boundary are finished words; the others take one more step.
+        draw = _draw(logits, temperature, rng)  # (n',)
+        # 3. Rows that drew the boundary are finished words; the others take one more step.
         tokens[active, t] = draw
         active = active[draw != BOUNDARY]
         if not active.size:
             break
         a[active], logp[active] = model.step(a[active], tokens[active, t])
     return [prefix + vocab.decode(row) for row in tokens.tolist()]
+
+
+def _check_options(n: int, temperature: float, max_length: int, prefix: str) -> None:
+    """ValueError unless sample's options make sense for the folded prefix."""
+    if n < 0 or not 0 <= temperature < math.inf or max_length < 1:
+        raise ValueError("n must be >= 0, temperature finite and >= 0, max_length >= 1")
+    if len(prefix) > max_length:
+        raise ValueError(f"the prefix has {len(prefix)} characters, more than max_length {max_length}")
+
+
+def _draw(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> np.ndarray:
+    """One token id per row (n',) from logits (n', K) at this temperature (0: the most likely): by
+    inverse CDF, the first token whose cumulative mass passes a uniform draw."""
+    if temperature == 0:
+        return logits.argmax(axis=1)  # (n',)
+    p = np.exp((logits - logits.max(axis=1, keepdims=True)) / temperature)  # (n', K)
+    cdf = np.cumsum(p, axis=1)  # (n', K)
+    u = rng.random(len(logits)) * cdf[:, -1]  # (n',)
+    return np.minimum((cdf <= u[:, None]).sum(axis=1), logits.shape[1] - 1)  # (n',)

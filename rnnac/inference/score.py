@@ -2,7 +2,7 @@
 
 The RNN gives log P_rnn(w), the sum of log y^_t over w's characters and its end (seed 004's
 L for one word, negated). With the mixture a completion ranks by (rnnac.inference.search), a word scores
-P(w) = lambda c_w / C + (1 - lambda) P_rnn(w), and character t's surprisal is
+P(w) = lambda c_w / total + (1 - lambda) P_rnn(w), and character t's surprisal is
 
     -log P(s_<=t *) + log P(s_<t *)     P(s*) = lambda P_lex(s*) + (1 - lambda) P_rnn(s*)
 
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rnnac.engine.vocab import Vocab
 from rnnac.errors import UnknownCharError
 from rnnac.inference.mixture import prefix_terms, rnn_step_logprobs
 from rnnac.storage.lexicon import Lexicon, fold
@@ -43,15 +44,7 @@ def score_words(completer, words: Sequence[str], lexicon: Lexicon | None = None,
     mixture_lambda, default the completer's)."""
     results = [WordScore(w) for w in words]
     folded = [fold(w, completer.lowercase) for w in words]
-    todo = []
-    for i, (result, w) in enumerate(zip(results, folded)):
-        char = completer.vocab.unknown_char(w)
-        if not w:
-            result.error = "the empty word is not a word"
-        elif char is not None:
-            result.error = str(UnknownCharError(result.word, char))
-        else:
-            todo.append(i)
+    todo = _scorable(results, folded, completer.vocab)
     if mixture_lambda is None:
         mixture_lambda = completer.mixture_lambda
     if lexicon is not None and not 0.0 <= mixture_lambda < 1.0:  # at 1 a word off the lexicon is impossible: -inf
@@ -66,6 +59,20 @@ def score_words(completer, words: Sequence[str], lexicon: Lexicon | None = None,
             results[i].surprisal, results[i].chars = (-lp).tolist(), w
             results[i].logprob = float(lp.sum())
     return results
+
+
+def _scorable(results: list[WordScore], folded: list[str], vocab: Vocab) -> list[int]:
+    """The indices of the words the model can score; each other result gets its error."""
+    todo = []
+    for i, (result, w) in enumerate(zip(results, folded)):
+        char = vocab.unknown_char(w)
+        if not w:
+            result.error = "the empty word is not a word"
+        elif char is not None:
+            result.error = str(UnknownCharError(result.word, char))
+        else:
+            todo.append(i)
+    return todo
 
 
 def _mixture_steps(lexicon: Lexicon, ids: list[int], rnn_steps: np.ndarray, mixture_lambda: float) -> np.ndarray:

@@ -3,15 +3,15 @@ and beam search, over the model and a lexicon trie (lexicon.py).
 
 Scores. A completion of the prefix s is a whole word w = s v (s itself when v is empty and s is
 not; never the empty word). The RNN gives P_rnn(w), the product of y^ over w's characters and
-its end, read from the word boundary; a lexicon of words with counts c_w (total C) gives
-P_lex(w) = c_w / C. A word is ranked by
+its end, read from the word boundary; a lexicon of words with counts c_w (summing to `total`)
+gives P_lex(w) = c_w / total. A word is ranked by
 
     P(w | s) = P(w) / Z(s)      P(w) = lambda P_lex(w) + (1 - lambda) P_rnn(w)
                                 Z(s) = lambda P_lex(s*) + (1 - lambda) P_rnn(s*)
 
 with P_lex(s*) the lexicon mass of the words starting with s and P_rnn(s*) the RNN's probability
 of s's characters. Per prefix this is P(w | s) = a c_w + b P_rnn(v, end | s), with
-a = lambda / (C Z(s)) and b = (1 - lambda) P_rnn(s*) / Z(s): the prefix's own characters are given.
+a = lambda / (total Z(s)) and b = (1 - lambda) P_rnn(s*) / Z(s): the prefix's own characters are given.
 Modes: "open" is the RNN alone, log P(w | s) = log P_rnn(v, end | s) (no lexicon needed);
 "mixture" proposes every word; "known" only the lexicon's words, scored by the same formula (not
 renormalised over the lexicon). Whatever the mode, a word found says whether it is a lexicon
@@ -55,7 +55,7 @@ owner drops the children that are candidates with a better channel (Owners). So 
 found on one path, its best, and the bounds above still hold root by root: the search stays
 exact.
 
-Shapes: G prefixes searched together, N nodes evaluated at once, H hidden, K vocabulary (id 0 is
+Shapes: G prefixes searched together, n nodes evaluated at once, H hidden, K vocabulary (id 0 is
 the word boundary); a beam search keeps `width` nodes per prefix.
 
 Performance notes: a node has few children on the lexicon, so bounds add the lexicon term only
@@ -114,7 +114,7 @@ class Owners(NamedTuple):
 
 
 class Nodes(NamedTuple):
-    """Search nodes, each column (N,) in the exact search or (G, width) in a beam. A column the
+    """Search nodes, each column (n,) in the exact search or (G, width) in a beam. A column the
     search does not walk is None: block without a blocklist, root, cand and new_root without
     typos; parent and token in a beam, which keeps its nodes' rows; row until a node is evaluated."""
 
@@ -154,7 +154,7 @@ class Scoring:
     """How the searches of G prefixes score words and bound nodes (see the module docstring): the
     mode, the lexicon walked alongside (its words are `known`), the blocklist walked alongside,
     and each prefix's log a and log b, `lex_offset` and `rnn_offset` (G,) (None in "open" mode).
-    Node arrays below have any shape (...): (N,) in the exact search, (G, width) in a beam."""
+    Node arrays below have any shape (...): (n,) in the exact search, (G, width) in a beam."""
 
     def __init__(self, mode: str = "open", lexicon: Lexicon | None = None, exclude: Lexicon | None = None,
                  lex_offset: np.ndarray | None = None, rnn_offset: np.ndarray | None = None, owners: Owners | None = None):
@@ -170,7 +170,7 @@ class Scoring:
     @classmethod
     def of(cls, roots: Roots, mode: str = "open", lexicon: Lexicon | None = None, mixture_lambda: float = 0.0,
            exclude: Lexicon | None = None) -> Scoring:
-        """The scoring of these roots: log a = log lambda - log C - log Z(s) and log b =
+        """The scoring of these roots: log a = log lambda - log total - log Z(s) and log b =
         log (1 - lambda) + log P_rnn(s*) - log Z(s); both -inf where Z(s) = 0 (lambda = 1 and no
         lexicon word starts with s), a prefix with no completion."""
         if mode == "open" or lexicon is None:
@@ -288,22 +288,22 @@ class _Tree:
         self.n = 0
 
     def add(self, a: np.ndarray, parent: np.ndarray, token: np.ndarray, trie: np.ndarray) -> np.ndarray:
-        """Append N nodes; their row numbers (N,)."""
-        n, N = self.n, len(a)
-        if n + N > len(self.parent):
-            size = max(2 * len(self.parent), n + N)
+        """Append n nodes; their row numbers (n,)."""
+        start, end = self.n, self.n + len(a)
+        if end > len(self.parent):
+            size = max(2 * len(self.parent), end)
             for name in self.COLUMNS:
                 old = getattr(self, name)
                 new = np.empty((size, *old.shape[1:]), dtype=old.dtype)
-                new[:n] = old[:n]
+                new[:start] = old[:start]
                 setattr(self, name, new)
-        self.a[n : n + N] = a
-        self.parent[n : n + N] = parent
-        self.token[n : n + N] = token
-        self.trie[n : n + N] = trie
-        self.depth[n : n + N] = np.where(parent < 0, 0, self.depth[np.maximum(parent, 0)] + 1)
-        self.n = n + N
-        return np.arange(n, n + N)
+        self.a[start:end] = a
+        self.parent[start:end] = parent
+        self.token[start:end] = token
+        self.trie[start:end] = trie
+        self.depth[start:end] = np.where(parent < 0, 0, self.depth[np.maximum(parent, 0)] + 1)
+        self.n = end
+        return np.arange(start, end)
 
     def suffixes(self, rows: np.ndarray, chars: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The characters each row adds to its prefix, as strings, "" where row is -1; and the
@@ -357,7 +357,7 @@ class TopK:
 def _children(top: TopK, scoring: Scoring, max_length: int, node: Nodes, logp: np.ndarray):
     """Record in `top` the words ending at evaluated nodes, then bound the nodes' children.
 
-    node: evaluated Nodes (...), (N,) or (G, width); logp (..., K) their next-token log-probs. Returns child_lp (..., K-1), the
+    node: evaluated Nodes (...), (n,) or (G, width); logp (..., K) their next-token log-probs. Returns child_lp (..., K-1), the
     RNN log-prob of the child with token id j + 1 at [..., j]; child_key (..., K-1) its bound, -inf
     where the mode or max_length forbids it; and alive (..., K-1), the children that can still
     beat their prefix's k-th word.
@@ -381,7 +381,6 @@ class ExactSearch:
     def __init__(self, model: RNN, roots: Roots, k: int, max_length: int, budget: int, scoring: Scoring,
                  max_rows: int | None = None, groups: int | None = None, pending: Pending | None = None):
         R = len(roots.a)  # roots: one per prefix, or with typos (roots.group) many per typed prefix, of `groups`
-        pid = np.arange(R, dtype=np.int32) if roots.group is None else roots.group.astype(np.int32)  # (R,)
         G = R if groups is None else groups
         self.model, self.max_length, self.budget, self.scoring = model, max_length, budget, scoring
         self.max_rows = max_rows  # raise OutOfMemory past this many evaluated nodes (None: never)
@@ -389,12 +388,8 @@ class ExactSearch:
         self.top = TopK(G, k)
         self.evaluations = np.zeros(G, dtype=np.int64)  # (G,) nodes evaluated per prefix
         self.frontier: list[Nodes] = []  # nodes not yet evaluated, in parts
-        typos, lp = scoring.owners is not None, np.zeros(R)
-        root = Nodes(pid, None, None, lp, roots.length, roots.trie, lp if scoring.bound_is_lp else np.full(R, np.inf),
-                     roots.block if scoring.exclude is not None else None, roots.root.astype(np.int32) if typos else None,
-                     roots.cand if typos else None, np.zeros(R, dtype=bool) if typos else None,
-                     self.tree.add(roots.a, np.full(R, -1), np.zeros(R), roots.trie))  # (R,) each
-        self.root_of_row = dict(zip(root.row.tolist(), root.root.tolist())) if typos else {}  # tree row -> root
+        root = _root_nodes(roots, scoring, self.tree.add(roots.a, np.full(R, -1), np.zeros(R), roots.trie))  # (R,) each
+        self.root_of_row = dict(zip(root.row.tolist(), root.root.tolist())) if root.root is not None else {}  # tree row -> root
         never = np.full(G, np.inf)  # (G,) the roots' children all start in the frontier
         self._expand(root, roots.logp, never)
         if pending is not None and len(pending.parent):
@@ -445,7 +440,7 @@ class ExactSearch:
         """Evaluate the layer's nodes, then their children bounding >= threshold, depth by depth."""
         while len(layer.pid):
             layer = self._limit(layer)
-            a, logp = self.model.step(self.tree.a[layer.parent], layer.token)  # (N, H), (N, K)
+            a, logp = self.model.step(self.tree.a[layer.parent], layer.token)  # (n, H), (n, K)
             layer = layer._replace(row=self.tree.add(a, layer.parent, layer.token, layer.trie))
             if layer.new_root is not None and layer.new_root.any():  # roots evaluated now: words below them start here
                 rows = layer.row[layer.new_root]
@@ -457,10 +452,10 @@ class ExactSearch:
             layer = self._expand(layer, logp, threshold)
 
     def _expand(self, node, logp, threshold):
-        """Record the words ending at N evaluated nodes; return their children bounding >= threshold,
+        """Record the words ending at n evaluated nodes; return their children bounding >= threshold,
         and put the others that can still beat the k-th word in the frontier."""
         child_lp, child_key, alive = _children(self.top, self.scoring, self.max_length, node, logp)
-        now = alive & (child_key >= threshold[node.pid][:, None])  # (N, K-1)
+        now = alive & (child_key >= threshold[node.pid][:, None])  # (n, K-1)
         self.frontier.append(self._nodes(np.nonzero(alive & ~now), node, child_lp, child_key))
         return self._nodes(np.nonzero(now), node, child_lp, child_key)
 
@@ -552,8 +547,8 @@ class BeamSearch:
         parent = np.take_along_axis(self.node.row, slot, axis=1)  # (G, width)
         trie, block, _ = self.scoring.step(*(np.take_along_axis(column, slot, axis=1) for column in (self.node.trie, self.node.block)),
                                            token)  # (G, width) each
-        g, s = np.nonzero(alive)  # (N,) each alive child's prefix and slot
-        a, logp = self.model.step(self.tree.a[parent[g, s]], token[g, s])  # (N, H), (N, K)
+        g, s = np.nonzero(alive)  # (n,) each alive child's prefix and slot
+        a, logp = self.model.step(self.tree.a[parent[g, s]], token[g, s])  # (n, H), (n, K)
         rows = np.full(lp.shape, -1, dtype=np.int64)  # (G, width)
         rows[g, s] = self.tree.add(a, parent[g, s], token[g, s], trie[g, s])
         self.node = self.node._replace(row=rows, lp=lp, length=np.take_along_axis(self.node.length, slot, axis=1) + 1,
@@ -579,5 +574,16 @@ def _rank_within_groups(group: np.ndarray, score: np.ndarray):
     return order, sorted_group, np.arange(len(order)) - np.searchsorted(sorted_group, sorted_group)
 
 
+def _root_nodes(roots: Roots, scoring: Scoring, row: np.ndarray) -> Nodes:
+    """The R roots as evaluated search nodes, at tree rows `row` (R,): each its own prefix's, or
+    with typos (roots.group) its typed prefix's; with typos they carry their root and candidate."""
+    R = len(row)
+    pid = np.arange(R, dtype=np.int32) if roots.group is None else roots.group.astype(np.int32)  # (R,)
+    typos, lp = scoring.owners is not None, np.zeros(R)
+    return Nodes(pid, None, None, lp, roots.length, roots.trie, lp if scoring.bound_is_lp else np.full(R, np.inf),
+                 roots.block if scoring.exclude is not None else None, roots.root.astype(np.int32) if typos else None,
+                 roots.cand if typos else None, np.zeros(R, dtype=bool) if typos else None, row)
+
+
 def _take(nodes: Nodes, mask: np.ndarray) -> Nodes:
-    return nodes.take(np.flatnonzero(mask))  # numpy gathers by index faster than by a random boolean mask
+    return nodes.take(np.flatnonzero(mask))

@@ -12,19 +12,19 @@ scores an edit path from s to t as a product of probabilities, one factor per op
 q(d | c) spreads a substitution over the other characters: evenly, or (keyboard "qwerty") with
 ADJACENT_SHARE of it on the keys next to c's. u(d) is even over the characters. The characters d
 typed may lie outside the model's vocabulary: such a character is only ever a substitution or an
-extra character. P(t | s) is the probability of the most probable path with at most N edits
+extra character. P(t | s) is the probability of the most probable path with at most E edits
 (the typed prefix only: a path ends on a typed character, so that leaving characters out at the
 end is completion, not an error; s = t is the one path with no edit).
 
-`candidates` finds every intended prefix s within N edits of t with its P(t | s), as a trie of
+`candidates` finds every intended prefix s within E edits of t with its P(t | s), as a trie of
 the strings that can still lead to one (the states of a Levenshtein automaton, with
 probabilities): a dynamic program over (typed position j, edits e), level by level, vectorised
 over a level's nodes and every next character. complete.py reads the trie's nodes with the
 model and searches the words below each candidate (rnnac.inference.search explains how scores combine).
 
-Shapes: n trie nodes in a level, C = K - 1 characters (token ids 1..K-1; id K is a typed
+Shapes: n trie nodes in a level, K - 1 characters (token ids 1..K-1; id K is a typed
 character outside the vocabulary), J = m + 1 positions in the typed prefix of m characters,
-X = N + 1 edit counts.
+X = E + 1 edit counts for at most E = max_edits edits.
 
 Performance notes: the nodes with no edit left grow apart (_grow_spent), by matches and swaps
 only, without the dynamic program over every next character.
@@ -46,9 +46,9 @@ from rnnac.storage.lexicon import Lexicon
 
 KEYBOARDS = ("qwerty", "none")
 ADJACENT_SHARE = 0.6  # of a substitution, the share that lands on a key next to the intended one
-MAX_EDITS = 3  # the candidates grow about as m^N K^N; MAX_NODES bounds them whatever N
+MAX_EDITS = 3  # the candidates grow about as m^E K^E; MAX_NODES bounds them whatever E
 MAX_NODES = 50_000  # candidate trie nodes for one typed prefix: 1 edit of 60 characters, 2 of 4, 3 of 2
-MAX_CELLS = 20_000_000  # entries of one level's dynamic program (n, C, J, X), 160 MB of float64
+MAX_CELLS = 20_000_000  # entries of one level's dynamic program (n, K-1, J, X), 160 MB of float64
 _QWERTY_ROWS = ("1234567890-=", "qwertyuiop[]\\", "asdfghjkl;'", "zxcvbnm,./")
 _QWERTY_SHIFT = (0.0, 0.5, 0.75, 1.25)  # each row's offset to the right, in keys
 _NEIGHBOUR_DISTANCE = 1.3  # keys this close (centre to centre, in keys) are neighbours: 6 for a letter
@@ -112,12 +112,12 @@ class Channel:
 
     def costs(self, chars: Sequence[str]) -> Costs:
         """The channel's log-probabilities for a vocabulary's characters (token ids 1..K-1)."""
-        C = len(chars)
+        n_chars = len(chars)
         with np.errstate(divide="ignore"):  # log 0 = -inf: that kind of error never happens
             log = lambda p: float(np.log(p))  # noqa: E731
-            q = _substitutions(chars, self.keyboard)  # (C + 2, C + 2)
+            q = _substitutions(chars, self.keyboard)  # (K + 1, K + 1)
             sub = np.log(self.sub) + np.log(q)
-            ins = np.full(C + 2, np.log(self.ins) - math.log(max(C, 1)))  # (K + 1,) u(d) = 1 / C
+            ins = np.full(n_chars + 2, np.log(self.ins) - math.log(max(n_chars, 1)))  # (K + 1,) u(d) = 1 / (K - 1)
             ins[0] = -np.inf  # the boundary is never typed
             return Costs(log(self.ok), sub, ins, log(self.delete), log(self.trans))
 
@@ -134,33 +134,33 @@ class Costs(NamedTuple):
 
 
 def _substitutions(chars: Sequence[str], keyboard: str) -> np.ndarray:
-    """q(d | c) (C + 2, C + 2) over token ids (row and column 0, the boundary, are 0; id C + 1
+    """q(d | c) (K + 1, K + 1) over token ids (row and column 0, the boundary, are 0; id K
     stands for every character outside the vocabulary and gets a non-neighbour's share)."""
-    C = len(chars)
-    q = np.zeros((C + 2, C + 2))
-    if C < 2:
-        q[1:, C + 1] = 1.0  # one character: any substitution types something outside the vocabulary
+    n_chars = len(chars)
+    q = np.zeros((n_chars + 2, n_chars + 2))
+    if n_chars < 2:
+        q[1:, n_chars + 1] = 1.0  # one character: any substitution types something outside the vocabulary
         return q
-    adjacent = _adjacent(chars) if keyboard == "qwerty" else np.zeros((C, C), dtype=bool)  # (C, C)
-    for c in range(C):
+    adjacent = _adjacent(chars) if keyboard == "qwerty" else np.zeros((n_chars, n_chars), dtype=bool)  # (K-1, K-1)
+    for c in range(n_chars):
         near = int(adjacent[c].sum())
-        far = C - 1 - near  # the other characters of the vocabulary not next to c
+        far = n_chars - 1 - near  # the other characters of the vocabulary not next to c
         if near and far:
-            q[c + 1, 1 : C + 1] = np.where(adjacent[c], ADJACENT_SHARE / near, (1 - ADJACENT_SHARE) / far)
-            q[c + 1, C + 1] = (1 - ADJACENT_SHARE) / far
+            q[c + 1, 1 : n_chars + 1] = np.where(adjacent[c], ADJACENT_SHARE / near, (1 - ADJACENT_SHARE) / far)
+            q[c + 1, n_chars + 1] = (1 - ADJACENT_SHARE) / far
         else:
-            q[c + 1, 1:] = 1.0 / (C - 1)
+            q[c + 1, 1:] = 1.0 / (n_chars - 1)
         q[c + 1, c + 1] = 0.0
     return q
 
 
 def _adjacent(chars: Sequence[str]) -> np.ndarray:
-    """(C, C) whether two characters sit on neighbouring keys of a QWERTY keyboard (letters
+    """(K-1, K-1) whether two characters sit on neighbouring keys of a QWERTY keyboard (letters
     and their capitals share a key; characters off the keyboard have no neighbours)."""
     where = {key: (row, col + _QWERTY_SHIFT[row]) for row, keys in enumerate(_QWERTY_ROWS) for col, key in enumerate(keys)}
     position = [where.get(ch.lower()) for ch in chars]
-    C = len(chars)
-    adjacent = np.zeros((C, C), dtype=bool)
+    n_chars = len(chars)
+    adjacent = np.zeros((n_chars, n_chars), dtype=bool)
     for i, p in enumerate(position):
         for j, r in enumerate(position):
             if i != j and p is not None and r is not None:
@@ -181,10 +181,6 @@ class Candidates(NamedTuple):
     depth: np.ndarray  # (n,) int32 its length
     channel: np.ndarray  # (n,) float64 log P(t | s) along the best path, -inf off the candidates
     edits: np.ndarray  # (n,) int32 edits on that path
-
-    def spell(self, node: int, chars: Sequence[str]) -> str:
-        """The string of a node."""
-        return str(spell_all(self.parent, self.token, self.depth, np.array(["", *chars]))[node])
 
     def first(self) -> np.ndarray:
         """The candidates below no other candidate (n,) bool: every word below a candidate lies
@@ -222,19 +218,9 @@ def candidates(typed: Sequence[int], costs: Costs, max_edits: int, max_length: i
     operation types a character (not a left-out one).
     """
     t = np.asarray(typed, dtype=np.int64)  # (m,)
-    m, X, C = len(t), max_edits + 1, costs.sub.shape[0] - 2
+    m, X, n_chars = len(t), max_edits + 1, costs.sub.shape[0] - 2
     J = m + 1
-    c_ids = np.arange(1, C + 1)  # (C,)
-    match = np.zeros((C, J), dtype=bool)
-    match[:, 1:] = c_ids[:, None] == t[None, :]  # [c, j]: c is typed t[j-1]
-    sub = np.full((C, J), -np.inf)
-    sub[:, 1:] = costs.sub[c_ids][:, t]  # [c, j]: c typed as t[j-1], -inf where it is t[j-1]
-    extra = costs.ins[t]  # (m,) each typed character's cost as an extra one
-    runs = [np.array([extra[j - r : j].sum() for j in range(r, J)]) for r in range(X)]  # [r] (J-r,): t[j-r:j] all extra
-    swap = np.zeros((C, C + 1, J), dtype=bool)  # [c, last, j]: (last, c) typed as (t[j-2], t[j-1]) = (c, last)
-    if m >= 2:
-        pairs = (c_ids[:, None, None] == t[None, None, :-1]) & (np.arange(C + 1)[None, :, None] == t[None, None, 1:])
-        swap[:, :, 2:] = pairs & (c_ids[:, None, None] != np.arange(C + 1)[None, :, None])
+    match, sub, swap, runs = _typed_tables(t, costs, X)
 
     D = np.full((1, J, X), -np.inf)  # the empty string: every typed character so far extra
     for j in range(min(m, max_edits) + 1):
@@ -245,18 +231,14 @@ def candidates(typed: Sequence[int], costs: Costs, max_edits: int, max_length: i
     level, D_parent, last = np.array([0]), np.full_like(D, -np.inf), np.array([0])
     depth, n = 0, 1
     while len(level) and depth < max_length:
-        if n > MAX_NODES or len(level) * C * J * X > MAX_CELLS:
+        if n > MAX_NODES or len(level) * n_chars * J * X > MAX_CELLS:
             raise TooManyCandidates(f"more than {MAX_NODES:,} candidate prefixes")
         # Apart: the nodes with an edit left, any of whose next characters may be an edit, and
         # the others, whose children match t[j] or swap two typed characters (_grow_spent).
         fresh = np.isfinite(D[:, :, :-1]).any(axis=(1, 2))  # (n,)
         f, sp = np.flatnonzero(fresh), np.flatnonzero(~fresh)
-        if len(f):
-            grown, emit = _grow(D[f], D_parent[f], last[f], match, sub, swap, runs, costs, m)  # (n_f, C, J, X), (n_f, C, X)
-            i_f, c = np.nonzero(np.isfinite(grown).any(axis=(2, 3)))  # the live children
-        else:  # past the typed characters' reach of an edit: no empty arrays to grow
-            grown, emit, i_f, c = np.empty((0, C, J, X)), np.empty((0, C, X)), np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-        i_s, token_s, D_s, emit_s = _grow_spent(D[sp], D_parent[sp], last[sp], t, C, costs)
+        grown, emit, i_f, c = _grow_fresh(D[f], D_parent[f], last[f], (match, sub, swap, runs), costs, m)
+        i_s, token_s, D_s, emit_s = _grow_spent(D[sp], D_parent[sp], last[sp], t, n_chars, costs)
         i = np.concatenate([f[i_f], sp[i_s]])  # (n',) each child's parent in the level
         if not len(i):
             break
@@ -275,23 +257,56 @@ def candidates(typed: Sequence[int], costs: Costs, max_edits: int, max_length: i
                         ((parents, np.int32), (tokens, np.int32), (depths, np.int32), (channel, np.float64), (edits, np.int32))))
 
 
+def _typed_tables(t: np.ndarray, costs: Costs, X: int):
+    """What the dynamic program needs of the typed token ids t (m,), by intended character c and
+    typed position j: match (K-1, J) c is typed t[j-1]; sub (K-1, J) the cost of c typed as t[j-1],
+    -inf where it is t[j-1]; swap (K-1, K, J) the intended (last, c) typed as (t[j-2], t[j-1]) =
+    (c, last); runs[r] (J-r,) the cost of t[j-r:j] all typed extra, r < X."""
+    m, n_chars = len(t), costs.sub.shape[0] - 2
+    J = m + 1
+    c_ids = np.arange(1, n_chars + 1)  # (K-1,)
+    match = np.zeros((n_chars, J), dtype=bool)
+    match[:, 1:] = c_ids[:, None] == t[None, :]  # [c, j]: c is typed t[j-1]
+    sub = np.full((n_chars, J), -np.inf)
+    sub[:, 1:] = costs.sub[c_ids][:, t]  # [c, j]: c typed as t[j-1], -inf where it is t[j-1]
+    extra = costs.ins[t]  # (m,) each typed character's cost as an extra one
+    runs = [np.array([extra[j - r : j].sum() for j in range(r, J)]) for r in range(X)]  # [r] (J-r,): t[j-r:j] all extra
+    swap = np.zeros((n_chars, n_chars + 1, J), dtype=bool)  # [c, last, j]: (last, c) typed as (t[j-2], t[j-1]) = (c, last)
+    if m >= 2:
+        pairs = (c_ids[:, None, None] == t[None, None, :-1]) & (np.arange(n_chars + 1)[None, :, None] == t[None, None, 1:])
+        swap[:, :, 2:] = pairs & (c_ids[:, None, None] != np.arange(n_chars + 1)[None, :, None])
+    return match, sub, swap, runs
+
+
+def _grow_fresh(D, D_parent, last, tables, costs: Costs, m: int):
+    """The children of n nodes with an edit left, any of whose next characters may be an edit:
+    as _grow, (n, K-1, J, X) and (n, K-1, X), and the live children's (node, character id - 1)."""
+    if not len(D):  # past the typed characters' reach of an edit: no empty arrays to grow
+        n_chars, J, X = tables[0].shape[0], D.shape[1], D.shape[2]
+        none = np.empty(0, dtype=np.int64)
+        return np.empty((0, n_chars, J, X)), np.empty((0, n_chars, X)), none, none
+    grown, emit = _grow(D, D_parent, last, *tables, costs, m)  # (n, K-1, J, X), (n, K-1, X)
+    live, c = np.nonzero(np.isfinite(grown).any(axis=(2, 3)))
+    return grown, emit, live, c
+
+
 def _grow(D, D_parent, last, match, sub, swap, runs, costs: Costs, m: int):
-    """Every child of a level's n nodes: their D (n, C, J, X), and the values of the paths that
-    end on a typed character at j = m (n, C, X)."""
+    """Every child of a level's n nodes: their D (n, K-1, J, X), and the values of the paths that
+    end on a typed character at j = m (n, K-1, X)."""
     X = D.shape[2]
     shifted = np.full_like(D, -np.inf)  # [j, e] = D[j-1, e]
     shifted[:, 1:] = D[:, :-1]
-    typed = np.where(match[None, :, :, None], shifted[:, None] + costs.ok, -np.inf)  # (n, C, J, X) matches
+    typed = np.where(match[None, :, :, None], shifted[:, None] + costs.ok, -np.inf)  # (n, K-1, J, X) matches
     typed[..., 1:] = np.maximum(typed[..., 1:], shifted[:, None, :, :-1] + sub[None, :, :, None])  # substitutions
     if m >= 2 and X > 1:
-        swapped = swap[:, last, :].transpose(1, 0, 2)  # (n, C, J)
+        swapped = swap[:, last, :].transpose(1, 0, 2)  # (n, K-1, J)
         from_parent = D_parent[:, None, :-2, :-1] + costs.trans  # (n, 1, J-2, X-1)
         typed[:, :, 2:, 1:] = np.maximum(typed[:, :, 2:, 1:], np.where(swapped[:, :, 2:, None], from_parent, -np.inf))
     base = typed.copy()
     if X > 1:  # c left out: D[j, e-1], whatever c is
         base[..., 1:] = np.maximum(base[..., 1:], (D[:, :, :-1] + costs.delete)[:, None])
     child = base.copy()
-    emit = typed[:, :, m, :].copy()  # (n, C, X)
+    emit = typed[:, :, m, :].copy()  # (n, K-1, X)
     for r in range(1, X):  # r extra characters typed last: base[j-r, e-r] + their cost
         child[:, :, r:, r:] = np.maximum(child[:, :, r:, r:], base[:, :, :-r, :-r] + runs[r][None, None, :, None])
         if m >= r:
@@ -299,14 +314,14 @@ def _grow(D, D_parent, last, match, sub, swap, runs, costs: Costs, m: int):
     return child, emit
 
 
-def _grow_spent(D, D_parent, last, t, C: int, costs: Costs):
-    """The children of n nodes with no edit left (D finite at e = N only): each typed character
+def _grow_spent(D, D_parent, last, t, n_chars: int, costs: Costs):
+    """The children of n nodes with no edit left (D finite at e = E only): each typed character
     t[j] after a finite D[j] is matched, and where the node's last character is t[j-1], the
     parent's D[j-2, e-1] may swap it with t[j-2]. (parent (n',), token (n',), D (n', J, X),
     emit (n', X)) of the live children; one child per token, holding the best of its entries."""
     n, J, X = D.shape
     m = J - 1
-    i, j = np.nonzero(np.isfinite(D[:, :m, X - 1]))  # (M,) each: matches from D[j, N]
+    i, j = np.nonzero(np.isfinite(D[:, :m, X - 1]))  # (M,) each: matches from D[j, E]
     parts = [(i, t[j], j + 1, np.full(len(i), X - 1), D[i, j, X - 1] + costs.ok)]
     if m >= 2 and X > 1:
         i, j, e = np.nonzero(np.isfinite(D_parent[:, : m - 1, : X - 1]))  # swaps from the parent's D[j, e]
@@ -314,7 +329,7 @@ def _grow_spent(D, D_parent, last, t, C: int, costs: Costs):
         i, j, e = i[swap], j[swap], e[swap]
         parts.append((i, t[j], j + 2, e + 1, D_parent[i, j, e] + costs.trans))
     i, token, j, e, value = (np.concatenate(column) for column in zip(*parts))
-    keep = token <= C  # a character outside the vocabulary is never matched
+    keep = token <= n_chars  # a character outside the vocabulary is never matched
     i, token, j, e, value = i[keep], token[keep], j[keep], e[keep], value[keep]
     order = np.lexsort((token, i))  # by (parent, token)
     i, token, j, e, value = i[order], token[order], j[order], e[order], value[order]

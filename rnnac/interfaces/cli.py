@@ -211,7 +211,7 @@ def init(wordlist, output, force):
 @click.option("--lambda", "mixture_lambda", type=click.FloatRange(0, 1), default=None, callback=_finite,
               help="Weight of the lexicon in the mixture [default: the one fitted in training].")
 @click.option("--max-length", default=32, show_default=True, type=click.IntRange(min=1), help="Longest word, prefix included.")
-@click.option("--budget", default=2000, show_default=True, type=click.IntRange(min=1), help="Node expansions per prefix.")
+@click.option("--budget", default=2000, show_default=True, type=click.IntRange(min=1), help="Node evaluations per prefix.")
 @click.option("--skip-unknown", is_flag=True, help="Silently skip prefixes with characters the model does not know.")
 @click.option("--max-edits", default=0, show_default=True, type=click.IntRange(0, 3),
               help="Typing errors a prefix may hold: substituted, extra, left out or swapped characters.")
@@ -248,49 +248,60 @@ def complete(prefixes, checkpoint, top, fmt, header, beam, lexicon, lexicon_mode
     import sys
 
     from rnnac.inference.completer import Completer
+    from rnnac.inference.options import check_options
 
     from_stdin = _reads_stdin(prefixes, sys.stdin)
-    if known_only and open_vocab:
-        raise click.UsageError("--known-only and --open cannot be used together")
-    if header and fmt != "tsv":
-        raise click.UsageError("--header goes with --format tsv")
-    typos = _typo_options(max_edits, edit_probs, keyboard, beam)
+    with _usage_errors():
+        check_options(known_only, open_vocab, beam, max_edits)
+    _check_header(header, fmt)
+    typos = _typo_options(max_edits, edit_probs, keyboard)
     completer = Completer.load(checkpoint)
     options = {**_scoring_options(completer, lexicon, lexicon_mode, exclude, known_only, open_vocab, mixture_lambda), **typos}
-    chunks = _line_chunks(sys.stdin) if from_stdin else [list(prefixes)]
-    show_prefix = from_stdin or len(prefixes) > 1
-    failed = False
+
+    def answer(chunk: list[str]) -> tuple[str, bool]:
+        results = completer.complete_many([p.strip() for p in chunk], top, max_length, budget, beam, **options)
+        return _completion_lines(results, fmt, from_stdin or len(prefixes) > 1, skip_unknown, budget, top)
+
+    _stream(prefixes, from_stdin, TSV_COLUMNS if header else None, answer)
+
+
+def _completion_lines(results, fmt: str, show_prefix: bool, skip_unknown: bool, budget: int, top: int) -> tuple[str, bool]:
+    """`complete`'s lines for some results (_format), and whether any failed; says on stderr which
+    failed (unless skip_unknown: then they are left out) and which the budget cut short."""
+    out, failed = [], False
+    for result in results:
+        if result.error:
+            if skip_unknown:
+                continue
+            failed = True
+            click.echo(f"Error: {result.error}", err=True)
+        elif result.truncated:
+            click.echo(f"Warning: {result.prefix!r}: the search stopped at --budget {budget}; "
+                       f"these may not be the exact top {top}", err=True)
+        out.append(_format(result, fmt, show_prefix))
+    return "".join(out), failed
+
+
+def _check_header(header: bool, fmt: str) -> None:
+    if header and fmt != "tsv":
+        raise click.UsageError("--header goes with --format tsv")
+
+
+@contextlib.contextmanager
+def _usage_errors():
+    """An OptionError (rnnac.inference.options) as a usage error (exit 2), naming the options as flags."""
+    from rnnac.inference.options import OptionError
+
     try:
-        if header:
-            sys.stdout.write("\t".join(TSV_COLUMNS) + "\n")
-        for chunk in chunks:
-            out = []
-            results = completer.complete_many([p.strip() for p in chunk], top, max_length, budget, beam, **options)
-            for result in results:
-                if result.error:
-                    if skip_unknown:
-                        continue
-                    failed = True
-                    click.echo(f"Error: {result.error}", err=True)
-                elif result.truncated:
-                    click.echo(f"Warning: {result.prefix!r}: the search stopped at --budget {budget}; "
-                               f"these may not be the exact top {top}", err=True)
-                out.append(_format(result, fmt, show_prefix))
-            sys.stdout.write("".join(out))
-            sys.stdout.flush()
-    except BrokenPipeError:
-        _quiet_stdout()  # the reader left (`| head -1`): nothing more to say, and no traceback
-        sys.exit(0)
-    if failed:
-        sys.exit(1)
+        yield
+    except OptionError as e:
+        raise click.UsageError(e.spelled(lambda name: f"--{name.replace('_', '-')}", "this model")) from None
 
 
-def _typo_options(max_edits: int, edit_probs: tuple[str, ...], keyboard: str, beam) -> dict:
+def _typo_options(max_edits: int, edit_probs: tuple[str, ...], keyboard: str) -> dict:
     """complete_many's max_edits and channel from the command's options; UsageError for a bad --edit-prob."""
     from rnnac.inference.typos import Channel
 
-    if max_edits and beam:
-        raise click.UsageError("--beam and --max-edits cannot be used together: typo-tolerant search is exact only")
     try:
         channel = Channel.parse(edit_probs, keyboard)
     except ValueError as e:
@@ -312,21 +323,29 @@ def _reads_stdin(prefixes: tuple[str, ...], stdin, what: str = "PREFIX") -> bool
 
 
 def _scoring_options(completer, lexicon, lexicon_mode, exclude, known_only, open_vocab, mixture_lambda) -> dict:
-    """complete_many's lexicon, mode, mixture_lambda and exclude from the command's options."""
-    lex = completer.lexicon_from_file(lexicon, add=lexicon_mode == "add") if lexicon else None
-    if lex is not None and lex.skipped:
+    """complete_many's lexicon, known_only, open, mixture_lambda and exclude from the command's options."""
+    from rnnac.inference.options import check_options
+
+    lex = _lexicon_file(completer, lexicon, lexicon_mode == "add") if lexicon else None
+    if open_vocab:
+        known_only = None
+    elif lex is not None:
+        known_only = known_only or lexicon_mode == "replace"  # --lexicon FILE alone: only the words of FILE
+    else:
+        known_only = known_only or None  # the completer's default: the mixture with its lexicon, else open
+    blocked = completer.lexicon_from_file(exclude) if exclude else None
+    with _usage_errors():
+        check_options(known_only, open_vocab, has_lexicon=lex is not None or completer.has_lexicon)
+    return {"lexicon": lex, "known_only": known_only, "open": open_vocab, "mixture_lambda": mixture_lambda, "exclude": blocked}
+
+
+def _lexicon_file(completer, path, add: bool):
+    """The Lexicon of --lexicon, with a warning for the words it cannot complete."""
+    lex = completer.lexicon_from_file(path, add=add)
+    if lex.skipped:
         click.echo(f"Warning: {lex.skipped:,} lexicon words hold characters the model does not know; "
                    "they are never completed", err=True)
-    if open_vocab:
-        mode = "open"
-    elif known_only or (lexicon and lexicon_mode == "replace"):
-        mode = "known"  # --lexicon FILE alone: only the words of FILE
-    else:
-        mode = "mixture" if lex is not None or completer.has_lexicon else "open"
-    blocked = completer.lexicon_from_file(exclude) if exclude else None
-    if mode != "open" and lex is None and not completer.has_lexicon:
-        raise click.UsageError("this model carries no lexicon: give one with --lexicon FILE")
-    return {"lexicon": lex, "known_only": mode == "known", "open": mode == "open", "mixture_lambda": mixture_lambda, "exclude": blocked}
+    return lex
 
 
 TSV_COLUMNS = ("prefix", "rank", "word", "prob", "logprob", "known", "edits", "corrected", "error")
@@ -351,6 +370,32 @@ def _format(result, fmt: str, show_prefix: bool) -> str:
     return "".join(f"{lead}{c.word}\n" for c in result.completions)
 
 
+def _stream(items: tuple[str, ...], from_stdin: bool, header: tuple[str, ...] | None, answer) -> None:
+    """The output of a command that answers items (complete's prefixes, score's words): given as
+    arguments, or read from stdin a chunk at a time (_line_chunks) and answered as they arrive.
+
+    Writes the header row (column names, TSV) first, then each chunk's text as soon as
+    answer(chunk) -> (text, any failed) has it. A reader that leaves the pipe (`| head -1`) ends
+    the command quietly, exit 0; if any item failed, exit 1 at the end.
+    """
+    import sys
+
+    failed = False
+    try:
+        if header:
+            sys.stdout.write("\t".join(header) + "\n")
+        for chunk in _line_chunks(sys.stdin) if from_stdin else [list(items)]:
+            text, chunk_failed = answer(chunk)
+            failed = failed or chunk_failed
+            sys.stdout.write(text)
+            sys.stdout.flush()
+    except BrokenPipeError:
+        _quiet_stdout()  # nothing more to say, and no traceback
+        sys.exit(0)
+    if failed:
+        sys.exit(1)
+
+
 def _line_chunks(stream, max_lines: int = 2048):
     """Lists of lines (without their ends) as they arrive on `stream`.
 
@@ -359,41 +404,60 @@ def _line_chunks(stream, max_lines: int = 2048):
     is still writing, and a big file is read in large chunks.
     """
     import io
-    import os
-    import select
 
     try:
         fd = stream.fileno()
     except (AttributeError, io.UnsupportedOperation):  # not a real file (click's CliRunner)
         fd = None
     if fd is None or stream.isatty():
-        chunk = []
-        for line in stream:
-            chunk.append(line.rstrip("\r\n"))
-            if len(chunk) >= max_lines or fd is not None:
-                yield chunk
-                chunk = []
-        if chunk:
+        yield from _text_chunks(stream, max_lines if fd is None else 1)
+    else:
+        yield from _ready_chunks(fd, max_lines)
+
+
+def _text_chunks(stream, max_lines: int):
+    """Lists of up to max_lines lines of a text stream."""
+    chunk = []
+    for line in stream:
+        chunk.append(line.rstrip("\r\n"))
+        if len(chunk) >= max_lines:
             yield chunk
-        return
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _ready_chunks(fd: int, max_lines: int):
+    """Lists of the lines of the file descriptor `fd` that are ready to read: each read waits for
+    the writer, then takes what else is ready without waiting, until max_lines are in hand."""
+    import os
+
     pending = b""
     while True:
         data = os.read(fd, 1 << 16)  # waits for the writer, returns what it has
         if not data:
             break
-        pending += data
-        lines = pending.split(b"\n")
-        while len(lines) <= max_lines and select.select([fd], [], [], 0)[0]:
-            more = os.read(fd, 1 << 16)
-            if not more:
-                break
-            pending += more
-            lines = pending.split(b"\n")
+        lines = _read_ready(fd, pending + data, max_lines)
         pending = lines.pop()
         if lines:
             yield [line.rstrip(b"\r").decode("utf-8", "replace") for line in lines]
     if pending:
         yield [pending.rstrip(b"\r").decode("utf-8", "replace")]
+
+
+def _read_ready(fd: int, pending: bytes, max_lines: int) -> list[bytes]:
+    """`pending` and what else `fd` has ready, split at line ends (the last piece unfinished)."""
+    import os
+    import select
+
+    lines = pending.split(b"\n")
+    while len(lines) <= max_lines and select.select([fd], [], [], 0)[0]:
+        more = os.read(fd, 1 << 16)
+        if not more:
+            break
+        pending += more
+        lines = pending.split(b"\n")
+    return lines
 
 
 def _quiet_stdout() -> None:
@@ -409,6 +473,7 @@ def _quiet_stdout() -> None:
 
 
 SCORE_COLUMNS = ("word", "nats_per_char", "logprob", "prob", "chars", "error")
+SCORE_COLUMNS_BRIEF = tuple(c for c in SCORE_COLUMNS if c != "chars")  # without --chars
 
 
 @cli.command()
@@ -439,39 +504,35 @@ def score(words, checkpoint, fmt, header, mixture, mixture_lambda, per_char):
     import sys
 
     from rnnac.inference.completer import Completer
+    from rnnac.inference.options import check_score_options
     from rnnac.inference.score import score_words
 
     from_stdin = _reads_stdin(words, sys.stdin, what="WORD")
-    if header and fmt != "tsv":
-        raise click.UsageError("--header goes with --format tsv")
-    if mixture_lambda is not None and not mixture:
-        raise click.UsageError("--lambda goes with --mixture")
+    _check_header(header, fmt)
+    with _usage_errors():
+        check_score_options(mixture, mixture_lambda)
     completer = Completer.load(checkpoint)
-    if mixture and not completer.has_lexicon:
-        raise click.UsageError("this model carries no lexicon: --mixture needs one")
-    if mixture and mixture_lambda is None and completer.mixture_lambda >= 1.0:
-        raise click.UsageError("this model gives its lexicon all the weight: give --lambda below 1 to score")
+    with _usage_errors():
+        check_score_options(mixture, mixture_lambda, completer.has_lexicon, completer.mixture_lambda)
     lexicon = completer.lexicon if mixture else None
-    columns = SCORE_COLUMNS if per_char else tuple(c for c in SCORE_COLUMNS if c != "chars")
-    failed = False
-    try:
-        if header:
-            sys.stdout.write("\t".join(columns) + "\n")
-        for chunk in _line_chunks(sys.stdin) if from_stdin else [list(words)]:
-            out = []
-            chunk = [w.strip() for w in chunk if w.strip() or not from_stdin]  # a list's blank lines are no words
-            for result in score_words(completer, chunk, lexicon, mixture_lambda):
-                if result.error:
-                    failed = True
-                    click.echo(f"Error: {result.error}", err=True)
-                out.append(_format_score(result, fmt, per_char))
-            sys.stdout.write("".join(out))
-            sys.stdout.flush()
-    except BrokenPipeError:
-        _quiet_stdout()
-        sys.exit(0)
-    if failed:
-        sys.exit(1)
+
+    def answer(chunk: list[str]) -> tuple[str, bool]:
+        chunk = [w.strip() for w in chunk if w.strip() or not from_stdin]  # a list's blank lines are no words
+        return _score_lines(score_words(completer, chunk, lexicon, mixture_lambda), fmt, per_char)
+
+    _stream(words, from_stdin, (SCORE_COLUMNS if per_char else SCORE_COLUMNS_BRIEF) if header else None, answer)
+
+
+def _score_lines(results, fmt: str, per_char: bool) -> tuple[str, bool]:
+    """`score`'s lines for some words' results (_format_score), and whether any failed; says on
+    stderr which failed."""
+    out, failed = [], False
+    for result in results:
+        if result.error:
+            failed = True
+            click.echo(f"Error: {result.error}", err=True)
+        out.append(_format_score(result, fmt, per_char))
+    return "".join(out), failed
 
 
 def _format_score(result, fmt: str, per_char: bool) -> str:
@@ -558,11 +619,18 @@ def info(checkpoint_arg, checkpoint, fmt, as_json):
     if as_json or fmt == "json":
         click.echo(json.dumps(facts, indent=2, ensure_ascii=False))
         return
-    config = facts.pop("config")
-    rows = [*((key, value if isinstance(value, str) else json.dumps(value)) for key, value in facts.items()),
-            *((f"config.{key}", json.dumps(value)) for key, value in _flatten(config))]
     separator = "\t" if fmt == "tsv" else ": "
-    click.echo("".join(f"{key}{separator}{value}\n" for key, value in rows), nl=False)
+    click.echo("".join(f"{key}{separator}{value}\n" for key, value in _info_rows(facts)), nl=False)
+
+
+def _info_rows(facts: dict) -> list[tuple[str, str]]:
+    """(key, value) rows of a checkpoint's facts: strings as they are, other values as JSON, the
+    config's fields flattened to config.SECTION.KEY."""
+    import json
+
+    config = facts.pop("config")
+    return [*((key, value if isinstance(value, str) else json.dumps(value)) for key, value in facts.items()),
+            *((f"config.{key}", json.dumps(value)) for key, value in _flatten(config))]
 
 
 def _flatten(tree: dict, parent: str = ""):
@@ -701,14 +769,7 @@ def evaluate(wordlist, checkpoint, weighted, baselines, no_baselines, top, mixtu
     from rnnac.storage.checkpoint import resolve_checkpoint
 
     fmt = "json" if as_json else fmt
-    ctx = click.get_current_context()
-    given = [flag for name, flag in (("baselines", "--baseline"), ("no_baselines", "--no-baselines"), ("search", "--search"),
-                                     ("typo_words", "--typo-words"), ("typed", "--typed"), ("seed", "--seed"))
-             if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]
-    if typo_rate is not None and set(given) & {"--baseline", "--no-baselines", "--search"}:
-        raise click.UsageError(f"--typos runs its own contenders: drop {given[0]}")
-    if typo_rate is None and given and given[-1] in ("--typo-words", "--typed", "--seed"):
-        raise click.UsageError(f"{given[-1]} goes with --typos")
+    _check_evaluation_flags(typo_rate is not None)
     if typo_rate is not None:
         from rnnac.evaluation.evaluate import typo_checkpoint
         from rnnac.evaluation.typobench import format_typo_table, typo_tsv
@@ -725,6 +786,18 @@ def evaluate(wordlist, checkpoint, weighted, baselines, no_baselines, top, mixtu
             baselines=() if no_baselines else (baselines or BASELINES), search=search, mixture_lambda=mixture_lambda,
             progress=progress)
     click.echo({"json": result.to_json, "tsv": lambda: _evaluation_tsv(result.to_dict()), "plain": lambda: format_table(result)}[fmt]())
+
+
+def _check_evaluation_flags(typos: bool) -> None:
+    """UsageError for `evaluate`'s flags given that do not go with (or without) --typos."""
+    ctx = click.get_current_context()
+    given = [flag for name, flag in (("baselines", "--baseline"), ("no_baselines", "--no-baselines"), ("search", "--search"),
+                                     ("typo_words", "--typo-words"), ("typed", "--typed"), ("seed", "--seed"))
+             if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]
+    if typos and set(given) & {"--baseline", "--no-baselines", "--search"}:
+        raise click.UsageError(f"--typos runs its own contenders: drop {given[0]}")
+    if not typos and given and given[-1] in ("--typo-words", "--typed", "--seed"):
+        raise click.UsageError(f"{given[-1]} goes with --typos")
 
 
 @contextlib.contextmanager
@@ -751,14 +824,16 @@ def _evaluation_tsv(report: dict) -> str:
     lengths, k = report["prefix_lengths"], report["k"]
     columns = ["model", "subset", "n_words", "nll_per_char", "bits_per_char", "perplexity", "keystroke_savings",
                *(f"{measure}_{n}_typed" for n in lengths for measure in ("top1", f"top{k}", "mrr"))]
-    rows = ["\t".join(columns)]
-    for model, subsets in report["models"].items():
-        for subset, scores in subsets.items():
-            typed = [scores["prefix"].get(n) or {} for n in lengths]
-            values = [model, subset, *(scores[c] for c in columns[2:7]),
-                      *(by_length.get(m) for by_length in typed for m in ("top1", "topk", "mrr"))]
-            rows.append("\t".join("" if v is None else str(v) for v in values))
-    return "\n".join(rows)
+    rows = [columns, *([model, subset, *_evaluation_values(scores, columns[2:7], lengths)]
+                       for model, subsets in report["models"].items() for subset, scores in subsets.items())]
+    return "\n".join("\t".join("" if v is None else str(v) for v in row) for row in rows)
+
+
+def _evaluation_values(scores: dict, figures: list[str], lengths: list[int]) -> list:
+    """One model's `figures` over one subset of the words, then top-1, top-k and MRR for each number
+    of characters typed (None where it has none)."""
+    typed = [scores["prefix"].get(n) or {} for n in lengths]
+    return [*(scores[c] for c in figures), *(by_length.get(m) for by_length in typed for m in ("top1", "topk", "mrr"))]
 
 
 @cli.command()

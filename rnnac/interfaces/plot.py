@@ -41,22 +41,11 @@ def read_metrics(run_dir: str | os.PathLike) -> Curves:
     path = Path(run_dir)
     if path.is_dir():
         path = path / METRICS_FILE
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file (is {run_dir} a training run's folder?)") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
     curves = Curves(str(path), [], [], [], [])
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(_lines(path, run_dir), start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            raise DataError(f"{path}: line {number} is not JSON") from None
-        if not isinstance(record, dict) or not isinstance(record.get("step"), int):
-            raise DataError(f"{path}: line {number} is not a metrics record (no integer step)")
+        record = _record(line, path, number)
         curves.steps.append(record["step"])
         curves.train_loss.append(_loss(record.get("train_loss")))
         if record.get("val_loss") is not None:
@@ -65,6 +54,27 @@ def read_metrics(run_dir: str | os.PathLike) -> Curves:
     if not curves.steps:
         raise DataError(f"{path}: holds no metrics yet")
     return curves
+
+
+def _lines(path: Path, run_dir) -> list[str]:
+    """The lines of the metrics file; DataError naming it if it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file (is {run_dir} a training run's folder?)") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
+
+
+def _record(line: str, path: Path, number: int) -> dict:
+    """Line `number` of the metrics file as a metrics record: a JSON object with an integer step."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        raise DataError(f"{path}: line {number} is not JSON") from None
+    if not isinstance(record, dict) or not isinstance(record.get("step"), int):
+        raise DataError(f"{path}: line {number} is not a metrics record (no integer step)")
+    return record
 
 
 def plot_run(run_dir: str | os.PathLike, out_path: str | os.PathLike) -> Path:

@@ -18,11 +18,19 @@ prefixes) is a 400 with {"error": ...}.
 Batching: requests that arrive together, or while a search runs, are answered by one
 complete_many call per model and set of options; a request arriving at an idle server starts
 at once (Batcher).
+
+Performance notes: searches run on the event loop's thread, since handing them to a worker
+thread was slower (a thread switch for every request, and little overlap, as most of a search
+holds the GIL). A chunk of CHUNK prefixes takes about 0.1 s, and a prefix with typos about 8
+times as long as one without, hence TYPO_CHUNK. The listening socket names IPPROTO_TCP so that
+asyncio sets TCP_NODELAY on each connection: without it a keep-alive client waits about 40 ms
+for each answer (Nagle's algorithm against delayed ACKs).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import math
@@ -48,8 +56,8 @@ MAX_CHARS = 1000  # characters in a prefix or a word
 MAX_K = 1000
 MAX_BATCH = 10_000  # prefixes or words in one request
 MAX_BODY = 16 * 2**20  # bytes of a POST body
-CHUNK = 512  # a batch of more prefixes is searched this many at a time (0.1 s), other requests served between
-TYPO_CHUNK = 64  # the same with typos, which take ~8 times longer a prefix
+CHUNK = 512  # a batch of more prefixes is searched this many at a time, other requests served between
+TYPO_CHUNK = 64  # the same with typos
 CHUNK_PAUSE = 0.001  # seconds the loop gets between chunks to read the other requests
 PAGE = Path(__file__).with_name("page.html")
 PLURAL = {"prefix": "prefixes", "word": "words"}
@@ -108,22 +116,29 @@ class Options:
 
     def keywords(self, completer) -> dict:
         """complete_many's keyword arguments, checked; BadRequest for a combination it refuses."""
+        from rnnac.inference.options import check_options
         from rnnac.inference.typos import Channel
 
-        if self.known_only and self.open:
-            raise BadRequest("known_only and open cannot be used together")
-        if self.max_edits and self.beam:
-            raise BadRequest("beam and max_edits cannot be used together: typo-tolerant search is exact only")
-        if self.known_only and not completer.has_lexicon:
-            raise BadRequest(f"model {self.model!r} carries no lexicon: known_only needs one")
+        known_only = self.known_only or None  # not asked: the mixture with the model's lexicon, else the model alone
+        with _bad_options(self.model):
+            check_options(known_only, self.open, self.beam, self.max_edits, completer.has_lexicon)
         try:
             channel = Channel.parse(self.edit_prob, self.keyboard)
         except ValueError as e:
             raise BadRequest(str(e)) from None
-        open_search = self.open or not completer.has_lexicon
-        return {"k": self.k, "max_length": self.max_length, "budget": self.budget, "beam": self.beam, "open": open_search,
-                "known_only": self.known_only and not open_search,
-                "mixture_lambda": self.mixture_lambda, "max_edits": self.max_edits, "channel": channel}
+        return {"k": self.k, "max_length": self.max_length, "budget": self.budget, "beam": self.beam, "open": self.open,
+                "known_only": known_only, "mixture_lambda": self.mixture_lambda, "max_edits": self.max_edits, "channel": channel}
+
+
+@contextlib.contextmanager
+def _bad_options(model: str):
+    """An OptionError (rnnac.inference.options) as a BadRequest, naming the options as parameters."""
+    from rnnac.inference.options import OptionError
+
+    try:
+        yield
+    except OptionError as e:
+        raise BadRequest(e.spelled(str, f"model {model!r}")) from None
 
 
 class Batcher:
@@ -134,11 +149,10 @@ class Batcher:
     runs after the handlers already ready in the same turn of the loop: those that arrived
     together enqueue first and share the search, and a lone request waits for nothing. While a
     search runs the loop reads no sockets; requests arriving meanwhile wait in the kernel's
-    buffers and make the next batch. Handing searches to a worker thread instead measured
-    slower: it adds a thread switch to every request and overlaps little, since most of a
-    search holds the GIL. A batch of more than CHUNK prefixes (TYPO_CHUNK with typos: a big POST) is searched a chunk
-    at a time, the loop reading the other requests between chunks and answering them first,
-    so that one client's big batch does not stall everyone's keystrokes.
+    buffers and make the next batch. A batch of more than CHUNK prefixes (TYPO_CHUNK with
+    typos: a big POST) is searched a chunk at a time, the loop reading the other requests
+    between chunks and answering them first, so that one client's big batch does not stall
+    everyone's keystrokes.
     """
 
     def __init__(self, models: dict[str, Served]):
@@ -187,11 +201,7 @@ class Batcher:
             except Exception as e:
                 _fail(requests, e)
                 return
-            while answered < len(requests) and ends[answered] <= len(results):
-                batch, future = requests[answered]
-                if not future.done():
-                    future.set_result(results[ends[answered] - len(batch) : ends[answered]])
-                answered += 1
+            answered = _answer_ready(requests[answered:], ends[answered:], results, answered)
 
     def _complete(self, options: Options, prefixes: list[str]):
         self.searches += 1
@@ -206,6 +216,18 @@ def _answer(requests, results: list) -> None:
         if not future.done():  # its client may have gone
             future.set_result(results[start : start + len(batch)])
         start += len(batch)
+
+
+def _answer_ready(requests, ends: list[int], results: list, answered: int) -> int:
+    """Answer the waiting requests (in order, each ending at its `ends` in the batch) whose
+    prefixes all have their results; the number answered so far, `answered` before."""
+    for (batch, future), end in zip(requests, ends):
+        if end > len(results):
+            break
+        if not future.done():  # its client may have gone
+            future.set_result(results[end - len(batch) : end])
+        answered += 1
+    return answered
 
 
 def _fail(requests, error: Exception) -> None:
@@ -248,6 +270,7 @@ class Api:
         return _json({"version": 1, "results": [completion_record(r) for r in results]})
 
     async def score(self, request: Request) -> Response:
+        from rnnac.inference.options import check_score_options
         from rnnac.inference.score import score_words
 
         params = _query(request, SCORE_OPTIONS)
@@ -256,15 +279,11 @@ class Api:
             raise BadRequest("give a word: /score?w=...")
         served = self.models[self.model_of(params)]
         mixture, per_char = _flag(params, "mixture"), _flag(params, "chars")
-        lam = _number(params, "lambda", float, 0.0, 1.0, upper_open=True)
-        if lam is not None and not mixture:
-            raise BadRequest("lambda goes with mixture")
-        if mixture and not served.completer.has_lexicon:
-            raise BadRequest(f"model {served.name!r} carries no lexicon: mixture needs one")
-        if mixture and lam is None and served.completer.mixture_lambda >= 1.0:
-            raise BadRequest(f"model {served.name!r} gives its lexicon all the weight: give a lambda below 1 to score")
+        mixture_lambda = _number(params, "lambda", float, 0.0, 1.0, upper_open=True)
+        with _bad_options(served.name):
+            check_score_options(mixture, mixture_lambda, served.completer.has_lexicon, served.completer.mixture_lambda)
         lexicon = served.completer.lexicon if mixture else None
-        scores = score_words(served.completer, words, lexicon, lam)  # on the loop's thread, as searches are
+        scores = score_words(served.completer, words, lexicon, mixture_lambda)  # on the loop's thread, as searches are
         records = [score_record(s, per_char) for s in scores]
         return _json(records[0] if len(records) == 1 else {"version": 1, "results": records})
 
@@ -361,15 +380,21 @@ def _number(params: dict, name: str, kind: type, low, high, default=None, upper_
     value = params.get(name)
     if value is None or value == "":
         return default
-    try:
-        if isinstance(value, bool) or (kind is int and isinstance(value, float) and not value.is_integer()):
-            raise ValueError
-        number = kind(value)
-    except (TypeError, ValueError):
-        raise BadRequest(f"{name} must be {'an integer' if kind is int else 'a number'}, got {str(value)[:20]!r}") from None
+    number = _parse_number(value, name, kind)
     if not (low <= number <= high) or (upper_open and number == high) or (kind is float and not math.isfinite(number)):
         raise BadRequest(f"{name} must be in [{low}, {high}{')' if upper_open else ']'}, got {number}")
     return number
+
+
+def _parse_number(value, name: str, kind: type):
+    """A query's string or a JSON number as `kind` (int or float); BadRequest for a bool, a number
+    with a fraction where an integer is wanted, or anything that is not a number."""
+    try:
+        if isinstance(value, bool) or (kind is int and isinstance(value, float) and not value.is_integer()):
+            raise ValueError
+        return kind(value)
+    except (TypeError, ValueError):
+        raise BadRequest(f"{name} must be {'an integer' if kind is int else 'a number'}, got {str(value)[:20]!r}") from None
 
 
 def _flag(params: dict, name: str) -> bool:
@@ -413,9 +438,7 @@ def bind(host: str, port: int) -> Listener:
     import socket
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP named, so asyncio sets TCP_NODELAY on each connection (it checks the protocol):
-    # without it a keep-alive client waits ~40 ms for each answer (Nagle's algorithm against
-    # delayed ACKs), as measured.
+    # IPPROTO_TCP named, so asyncio sets TCP_NODELAY on each connection (module docstring)
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -431,7 +454,6 @@ def bind(host: str, port: int) -> Listener:
 def serve(models: dict[str, Served], listener: Listener, announce: Callable[[str], None]) -> int | None:
     """Serve until SIGINT or SIGTERM, which let the requests in flight finish; the signal that
     stopped it (None if none did)."""
-    import contextlib
     import signal
     import threading
 

@@ -18,7 +18,7 @@ import re
 import sys
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Iterator
 
 import numpy as np
 
@@ -91,17 +91,36 @@ def read_word_list(
     Then words with characters outside `allowed_chars`, or outside [min_length, max_length],
     are dropped, and only the first `max_words` kept. `path` "-" reads stdin.
     """
+    _check_read_options(format, min_length, max_length, max_words)
+    label, lines = _read_lines(path)
+    merged, format, cased = _merge(lines, label, lowercase, format)
+    kept, dropped_chars, dropped_length = _filter(merged, allowed_chars, min_length, max_length)
+    if not kept:
+        raise DataError(
+            f"{label}: no words left after filtering ({len(merged):,} distinct read, "
+            f"{dropped_chars:,} with characters outside allowed_chars, "
+            f"{dropped_length:,} outside lengths [{min_length}, {max_length}])"
+        )
+    dropped_max_words = max(0, len(kept) - max_words) if max_words is not None else 0
+    kept = kept[:max_words]
+    return WordList(kept, _finite_counts([merged[w] for w in kept]), format, label, dropped_chars, dropped_length,
+                    dropped_max_words, {w: cased[w] for w in kept if w in cased})
+
+
+def _check_read_options(format: str, min_length: int, max_length: int | None, max_words: int | None) -> None:
+    """ConfigError unless read_word_list's options make sense."""
     if format not in FORMATS:
         raise ConfigError(f"unknown word list format {quote(format)}; choose one of {', '.join(FORMATS)}")
     if min_length < 1 or (max_length is not None and max_length < min_length):
         raise ConfigError(f"word lengths must satisfy 1 <= min_length <= max_length, got {min_length}, {max_length}")
     if max_words is not None and max_words < 1:
         raise ConfigError(f"max_words must be at least 1, got {max_words}")
-    label, lines = _read_lines(path)
-    # 1. Parse and merge.
-    merged, format, cased = _merge(lines, label, lowercase, format)
 
-    # 2. Filter distinct words; each dropped word is counted once, for its first failing test.
+
+def _filter(merged: dict[str, float], allowed_chars: str | None, min_length: int,
+            max_length: int | None) -> tuple[list[str], int, int]:
+    """(the distinct words kept, in order; the number dropped for characters; for length): each
+    dropped word is counted once, for its first failing test."""
     allowed = None if allowed_chars is None else set(allowed_chars)
     kept: list[str] = []
     dropped_chars = dropped_length = 0
@@ -112,21 +131,17 @@ def read_word_list(
             dropped_length += 1
         else:
             kept.append(word)
-    if not kept:
-        raise DataError(
-            f"{label}: no words left after filtering ({len(merged):,} distinct read, "
-            f"{dropped_chars:,} with characters outside allowed_chars, "
-            f"{dropped_length:,} outside lengths [{min_length}, {max_length}])"
-        )
-    dropped_max_words = max(0, len(kept) - max_words) if max_words is not None else 0
-    kept = kept[:max_words]
-    counts = np.array([merged[w] for w in kept], dtype=np.float64)  # (N,)
+    return kept, dropped_chars, dropped_length
+
+
+def _finite_counts(counts: list[float]) -> np.ndarray:
+    """The counts (N,) float64, rescaled when their sum overflows: only their ratios matter."""
+    array = np.array(counts, dtype=np.float64)  # (N,)
     with np.errstate(over="ignore"):
-        overflows = not np.isfinite(counts.sum())
+        overflows = not np.isfinite(array.sum())
     if overflows:
-        counts /= counts.max()  # only their ratios matter: rescale so that their sum is finite
-    return WordList(kept, counts, format, label, dropped_chars, dropped_length, dropped_max_words,
-                    {w: cased[w] for w in kept if w in cased})
+        array /= array.max()
+    return array
 
 
 def _merge(lines: list[str], label: str, lowercase: bool, format: str) -> tuple[dict[str, float], str, dict[str, str]]:
@@ -134,14 +149,7 @@ def _merge(lines: list[str], label: str, lowercase: bool, format: str) -> tuple[
     form where that has capitals}) from a file's lines."""
     merged: dict[str, float] = {}
     forms: dict[str, dict[str, float]] = {}  # lowercased word -> {a written form with capitals: its count}
-    body = ((number, line) for number, line in enumerate(lines, start=1) if line.strip())
-    first, first_line = next(body, (0, None))
-    if first_line is None:
-        raise DataError(f"{label}: holds no words")
-    if format == "auto":
-        format = detect_format(first_line, label)
-    if not (format == "csv" and _is_csv_header(first_line)):  # `word,count`: a header, not a word
-        body = itertools.chain([(first, first_line)], body)
+    format, first, body = _body(lines, label, format)
     for number, line in body:
         if format == "uniq" and line.strip().isdigit():  # `uniq -c` counting blank lines
             continue
@@ -155,6 +163,20 @@ def _merge(lines: list[str], label: str, lowercase: bool, format: str) -> tuple[
     if not merged:  # a CSV header alone, or uniq -c of blank lines
         raise DataError(f"{label}: holds no words")
     return merged, format, _most_frequent_cased(merged, forms)
+
+
+def _body(lines: list[str], label: str, format: str) -> tuple[str, int, Iterator[tuple[int, str]]]:
+    """(the format, detected from the first non-blank line for "auto"; that line's number; the
+    numbered non-blank lines that hold words, a CSV header left out)."""
+    body = ((number, line) for number, line in enumerate(lines, start=1) if line.strip())
+    first, first_line = next(body, (0, None))
+    if first_line is None:
+        raise DataError(f"{label}: holds no words")
+    if format == "auto":
+        format = detect_format(first_line, label)
+    if not (format == "csv" and _is_csv_header(first_line)):  # `word,count`: a header, not a word
+        body = itertools.chain([(first, first_line)], body)
+    return format, first, body
 
 
 def _most_frequent_cased(merged: dict[str, float], forms: dict[str, dict[str, float]]) -> dict[str, str]:
@@ -267,9 +289,6 @@ def _check_word(word: str, label: str, number: int) -> str:
     return word
 
 
-
-
-
 def split_words(n_words: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Split word indices 0..n_words-1 into (train_idx, val_idx), both sorted int64.
 
@@ -314,11 +333,16 @@ def sampling_weights(counts: np.ndarray, scheme: str) -> np.ndarray:
     return raw / total
 
 
-def padding_fraction(lengths: np.ndarray, batches: Sequence[np.ndarray]) -> float:
-    """Mean over batches of the padded share of each (B, T) batch, T = longest word + 1 (see make_batch)."""
-    lengths = np.asarray(lengths)
-    fractions = [1.0 - (lengths[b] + 1).sum() / (len(b) * (lengths[b].max() + 1)) for b in batches]
-    return float(np.mean(fractions))
+def _check_sampler_options(batch_size: int, bucket_batches: int, seed: int, scheme: str, counts) -> None:
+    """ConfigError unless BatchSampler's options make sense."""
+    if batch_size < 1 or bucket_batches < 1:
+        raise ConfigError(f"batch_size and bucket_batches must be >= 1, got {batch_size}, {bucket_batches}")
+    if seed < 0:
+        raise ConfigError(f"seed must be >= 0, got {seed}")
+    if scheme not in SCHEMES:
+        raise ConfigError(f"unknown sampling scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
+    if scheme != "uniform" and counts is None:
+        raise ConfigError(f"sampling scheme {scheme!r} needs word counts")
 
 
 class BatchSampler:
@@ -340,14 +364,7 @@ class BatchSampler:
         self.lengths = np.asarray(lengths, dtype=np.int64)  # (N,)
         if self.lengths.ndim != 1 or self.lengths.size == 0:
             raise DataError("the sampler needs at least one word")
-        if batch_size < 1 or bucket_batches < 1:
-            raise ConfigError(f"batch_size and bucket_batches must be >= 1, got {batch_size}, {bucket_batches}")
-        if seed < 0:
-            raise ConfigError(f"seed must be >= 0, got {seed}")
-        if scheme not in SCHEMES:
-            raise ConfigError(f"unknown sampling scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
-        if scheme != "uniform" and counts is None:
-            raise ConfigError(f"sampling scheme {scheme!r} needs word counts")
+        _check_sampler_options(batch_size, bucket_batches, seed, scheme, counts)
         # None under "uniform": the epoch is a permutation, not draws with replacement.
         self.weights = None if scheme == "uniform" else sampling_weights(counts, scheme)  # (N,)
         if self.weights is not None and len(self.weights) != len(self.lengths):

@@ -340,6 +340,16 @@ def _check(section: str, key: Any, value: Any, origin: str, base_dir: str) -> An
         raise ConfigError(f"{name} must be {_TYPE_NAMES[base]}, got null")
     value = _typed(name, base, value)
     value = f.metadata["aliases"].get(value, value) if isinstance(value, str) else value
+    _check_range(name, f, value)
+    if base is str and not value:
+        raise ConfigError(f"{name} must not be empty")
+    if f.metadata["path"] and value not in f.metadata["keywords"]:
+        value = os.path.abspath(os.path.join(base_dir, os.path.expanduser(value)))
+    return value
+
+
+def _check_range(name: str, f: dataclasses.Field, value: Any) -> None:
+    """ConfigError unless `value` is one of the field's choices (if it has any) and within its bounds."""
     choices = f.metadata["choices"]
     if choices and value not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {_show(value)}")
@@ -347,11 +357,6 @@ def _check(section: str, key: Any, value: Any, origin: str, base_dir: str) -> An
     if not all(_BOUND_TESTS[op](value, b) for op, b in bounds.items()):
         rule = " and ".join(f"{op} {b}" for op, b in bounds.items())
         raise ConfigError(f"{name} must be {rule}, got {_show(value)}")
-    if base is str and not value:
-        raise ConfigError(f"{name} must not be empty")
-    if f.metadata["path"] and value not in f.metadata["keywords"]:
-        value = os.path.abspath(os.path.join(base_dir, os.path.expanduser(value)))
-    return value
 
 
 def _typed(name: str, base: type, value: Any) -> Any:
@@ -380,6 +385,18 @@ def _typed(name: str, base: type, value: Any) -> Any:
 
 def _build(values: dict[str, dict[str, Any]], origin: str) -> Config:
     """Dataclasses from checked values, after the checks that span two keys."""
+    _fill_defaults(values, origin)
+    config = Config(**{section: cls(**values[section]) for section, cls in SECTIONS.items()})
+    data, train = config.data, config.train
+    if data.max_length is not None and data.max_length < data.min_length:
+        raise ConfigError(f"data.max_length must be >= data.min_length ({data.min_length}), got {data.max_length}")
+    if train.min_lr > train.learning_rate:
+        raise ConfigError(f"train.min_lr must be <= train.learning_rate ({train.learning_rate}), got {train.min_lr}")
+    return config
+
+
+def _fill_defaults(values: dict[str, dict[str, Any]], origin: str) -> None:
+    """Absolute default paths into `values` where a key is not given; ConfigError for a required key missing."""
     for section, keys in _FIELDS.items():
         for key, f in keys.items():
             if key in values[section]:
@@ -388,13 +405,6 @@ def _build(values: dict[str, dict[str, Any]], origin: str) -> Config:
                 raise ConfigError(f"missing required key '{section}.{key}' in {origin}")
             if f.metadata["path"] and f.default is not None:  # a default path is written nowhere: relative to the working directory
                 values[section][key] = os.path.abspath(f.default)
-    config = Config(**{section: cls(**values[section]) for section, cls in SECTIONS.items()})
-    data, train = config.data, config.train
-    if data.max_length is not None and data.max_length < data.min_length:
-        raise ConfigError(f"data.max_length must be >= data.min_length ({data.min_length}), got {data.max_length}")
-    if train.min_lr > train.learning_rate:
-        raise ConfigError(f"train.min_lr must be <= train.learning_rate ({train.learning_rate}), got {train.min_lr}")
-    return config
 
 
 def _show(value: Any) -> str:
