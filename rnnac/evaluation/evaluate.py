@@ -35,16 +35,18 @@ import numpy as np
 from rnnac.engine.vocab import Vocab
 from rnnac.errors import DataError
 from rnnac.evaluation.baselines import CharNGram, FrequencyTrie, KneserNey, PrefixRanker, fit_kn, fit_ngram
-from rnnac.inference.mixture import fit_for_list, rnn_word_logprobs
+from rnnac.inference.mixture import rnn_word_logprobs
+from rnnac.storage.checkpoint import TrainedModel, load_trained
 from rnnac.storage.lexicon import fold
-from rnnac.storage.wordlist import sampling_weights
-from rnnac.training.data import Data
+from rnnac.storage.wordlist import WordList, read_word_list, sampling_weights
+from rnnac.training.config import Config
+from rnnac.training.data import Data, load_data
 
 BASELINES = ("trie", "ngram", "kn")
 PREFIX_LENGTHS = (1, 2, 3, 4)
 SUBSETS = ("all", "seen", "held_out")
 CompleteFn = Callable[[list[str], int], list[list[str]]]  # (prefixes, k) -> top-k words per prefix
-Progress = Callable[[str, int, int], None]  # evaluate's progress(what starts now, stages done, stages in all)
+ProgressCallback = Callable[[str, int, int], None]  # evaluate's progress(what starts now, stages done, stages in all)
 
 
 @dataclass
@@ -224,7 +226,7 @@ def evaluate(model, vocab: Vocab, words: Sequence[str], counts=None, *, train_wo
              prefix_lengths: Sequence[int] = PREFIX_LENGTHS, complete_fn: CompleteFn | None = None,
              mixture_lambda: float | None = None, mixture_complete_fn: CompleteFn | None = None,
              train_weighting: str = "uniform", seed: int = 0, info: dict | None = None,
-             progress: Progress | None = None) -> Evaluation:
+             progress: ProgressCallback | None = None) -> Evaluation:
     """Score the RNN `model` and the `baselines` on `words`, split into seen and held-out by `train_words`.
 
     counts (N,) weigh the words when `weighted`; train_counts rank the trie's words. The add-k n-gram
@@ -295,7 +297,7 @@ def _scorable(vocab: Vocab, words: Sequence[str], counts) -> tuple[list[str], np
 class _Stages:
     """Tells `progress` of each stage of an evaluation as it starts."""
 
-    def __init__(self, progress: Progress | None, total: int):
+    def __init__(self, progress: ProgressCallback | None, total: int):
         self.progress, self.total, self.done = progress, total, 0
 
     def __call__(self, what: str) -> None:
@@ -339,7 +341,7 @@ def evaluate_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLi
                         baselines: Sequence[str] = BASELINES, k: int = 5,
                         prefix_lengths: Sequence[int] = PREFIX_LENGTHS, train_list: str | os.PathLike | None = None,
                         search: str = "exact", mixture_lambda: float | None = None,
-                        progress: Progress | None = None) -> Evaluation:
+                        progress: ProgressCallback | None = None) -> Evaluation:
     """`rnnac evaluate WORDLIST -c CHECKPOINT`: read both, rebuild the training words, evaluate
     (`progress` as for `evaluate`).
 
@@ -350,16 +352,16 @@ def evaluate_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLi
     search "exact": the RNN's and the mixture's completions are `rnnac complete`'s (--open, and
     the mixture over the training words); "known": the RNN ranks the training and evaluated
     words, the mixture completes only to training words (`rnnac complete --known-only`).
-    mixture_lambda None is the checkpoint's, else fitted here as training fits it.
+    mixture_lambda None is the one `rnnac complete` uses (TrainedModel.mixture_lambda).
     """
-    model, vocab, lowercase, config, data, evaluated, info, mixture_lambda = _prepare(wordlist, checkpoint, train_list,
-                                                                                      mixture_lambda)
-    rnn_search, mixture_search = _searches(model, vocab, lowercase, data, mixture_lambda, search)
-    return evaluate(model, vocab, evaluated.words, evaluated.counts, train_words=data.train_words,
-                    train_counts=data.train_counts, weighted=weighted, baselines=baselines, k=k,
-                    prefix_lengths=prefix_lengths, train_weighting=config.data.weighting, seed=config.train.seed,
-                    complete_fn=rnn_search, mixture_lambda=mixture_lambda, mixture_complete_fn=mixture_search,
-                    info=info, progress=progress)
+    inputs = _prepare(wordlist, checkpoint, train_list, mixture_lambda)
+    trained, split, config = inputs.trained, inputs.split, inputs.config
+    rnn_search, mixture_search = _searches(trained, split, inputs.mixture_lambda, search)
+    return evaluate(trained.model, trained.vocab, inputs.evaluated.words, inputs.evaluated.counts,
+                    train_words=split.train_words, train_counts=split.train_counts, weighted=weighted,
+                    baselines=baselines, k=k, prefix_lengths=prefix_lengths, train_weighting=config.data.weighting,
+                    seed=config.train.seed, complete_fn=rnn_search, mixture_lambda=inputs.mixture_lambda,
+                    mixture_complete_fn=mixture_search, info=inputs.info, progress=progress)
 
 
 def typo_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLike, rate: float, *, weighted: bool = False,
@@ -372,15 +374,16 @@ def typo_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLike, 
     from rnnac.inference.completer import Completer
     from rnnac.storage.lexicon import Lexicon
 
-    model, vocab, lowercase, config, data, evaluated, info, mixture_lambda = _prepare(wordlist, checkpoint, train_list,
-                                                                                      mixture_lambda)
+    inputs = _prepare(wordlist, checkpoint, train_list, mixture_lambda)
+    trained, split, evaluated = inputs.trained, inputs.split, inputs.evaluated
+    vocab, lowercase = trained.vocab, trained.lowercase
     words, counts = _scorable(vocab, evaluated.words, evaluated.counts)
     drawn = draw_words(words, counts, weighted, n_words, typed, np.random.default_rng(seed))
     if not drawn:
         raise DataError(f"no word of {evaluated.path} the model can score is longer than {typed} characters")
-    completer = Completer(model, vocab, lowercase, Lexicon(data.train_words, vocab, lowercase, data.train_counts),
-                          mixture_lambda)
-    train_words, train_counts = _scorable(vocab, data.train_words, data.train_counts)
+    completer = Completer(trained.model, vocab, lowercase, Lexicon(split.train_words, vocab, lowercase, split.train_counts),
+                          inputs.mixture_lambda)
+    train_words, train_counts = _scorable(vocab, split.train_words, split.train_counts)
 
     def rnnac(max_edits: int):
         return lambda prefixes, k: [[fold(c.word, lowercase) for c in r.completions]
@@ -389,50 +392,50 @@ def typo_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLike, 
     rankers = {"rnnac": rnnac(0), "rnnac_edits": rnnac(1), "trie": FrequencyTrie(train_words, train_counts).rank_many,
                "trie_lev1": FuzzyTrie(train_words, train_counts, vocab.chars).rank_many}
     labels = {"rnnac": "rnnac", "rnnac_edits": "rnnac --max-edits 1", "trie": "trie", "trie_lev1": "trie, Levenshtein 1"}
-    info["drawn"] = f"drawn {'by count' if weighted else 'evenly'} from {evaluated.path} (longer than {typed} characters)"
+    info = inputs.info | {"drawn": f"drawn {'by count' if weighted else 'evenly'} from {evaluated.path} "
+                                   f"(longer than {typed} characters)"}
     return typo_benchmark(rankers, drawn, vocab.chars, rate, k, typed, seed, labels, info)
 
 
-def _prepare(wordlist, checkpoint, train_list, mixture_lambda):
-    """What evaluating a checkpoint on a list needs: (model, vocab, lowercase, config, the
-    training split, the evaluated list, info for the report, lam: the given one, else the
-    checkpoint's, else fitted as training fits it)."""
-    from rnnac.storage.checkpoint import load_model
-    from rnnac.storage.wordlist import read_word_list
-    from rnnac.training.config import Config
+@dataclass(frozen=True)
+class _Inputs:
+    """What evaluating a checkpoint on a list needs."""
 
-    model, vocab, lowercase, ckpt = load_model(checkpoint)
-    config = Config.from_dict(ckpt.meta["config"])
-    data, source, note = _training_split(wordlist, checkpoint, ckpt, config, vocab, lowercase, train_list)
-    if data.vocab != vocab:
+    trained: TrainedModel
+    config: Config
+    split: Data  # the training split: the words the model trained on and the ones held out
+    evaluated: WordList  # the list to evaluate on
+    info: dict  # where the words and the model came from, for the report
+    mixture_lambda: float  # the one given, else the checkpoint's (TrainedModel.mixture_lambda)
+
+
+def _prepare(wordlist, checkpoint, train_list, mixture_lambda: float | None) -> _Inputs:
+    """Read the checkpoint, rebuild its training split and read the evaluated list."""
+    trained = load_trained(checkpoint)
+    config = Config.from_dict(trained.meta["config"])
+    data, source, note = _training_split(wordlist, checkpoint, trained, config, train_list)
+    if data.vocab != trained.vocab:
         note = (note + "; " if note else "") + (f"the words of {source} have other characters than the "
                                                 f"checkpoint's vocabulary: the split may differ from training's")
     evaluated = read_word_list(wordlist, lowercase=config.data.lowercase)
     info = {"wordlist": evaluated.path, "checkpoint": os.fspath(checkpoint), "train_source": os.fspath(source),
-            "val_fraction": config.data.val_fraction, "split_seed": config.train.seed, "step": ckpt.meta.get("step")}
+            "val_fraction": config.data.val_fraction, "split_seed": config.train.seed, "step": trained.meta.get("step")}
     if note:
         info["note"] = note
     if mixture_lambda is None:
-        mixture_lambda = ckpt.meta.get("mixture_lambda")
-        info["mixture_lambda"] = "the checkpoint's" if mixture_lambda is not None else "fitted by evaluate"
-        if mixture_lambda is None:
-            mixture_lambda = fit_for_list(model, vocab, data.words, data.counts, data.held_out)
-            if mixture_lambda is None:
-                from rnnac.inference.completer import DEFAULT_LAMBDA
-
-                mixture_lambda, info["mixture_lambda"] = DEFAULT_LAMBDA, "the default (nothing held out to fit it on)"
-    return model, vocab, lowercase, config, data, evaluated, info, mixture_lambda
+        mixture_lambda = trained.mixture_lambda
+        stored = trained.meta.get("mixture_lambda") is not None
+        info["mixture_lambda"] = "the checkpoint's" if stored else "the default (the checkpoint stores none)"
+    return _Inputs(trained, config, data, evaluated, info, mixture_lambda)
 
 
-def _training_split(wordlist, checkpoint, ckpt, config, vocab: Vocab, lowercase: bool, train_list):
+def _training_split(wordlist, checkpoint, trained: TrainedModel, config: Config, train_list):
     """(the training split, where it comes from, a note or None): `train_list` split again as training
     did when given, else the split the checkpoint's word list records, else the training list,
     else WORDLIST itself."""
-    from rnnac.training.data import load_data
-
     source, note = train_list, None
-    if source is None and ckpt.lexicon is not None:  # the list travelled with the model, split marked
-        return _split_from_lexicon(ckpt.lexicon, vocab, lowercase), f"the word list {checkpoint} carries", None
+    if source is None and trained.lexicon is not None:  # the list travelled with the model, split marked
+        return _split_from_lexicon(trained.lexicon, trained.vocab, trained.lowercase), f"the word list {checkpoint} carries", None
     if source is None:
         source = config.data.path
         if not os.path.exists(source):
@@ -443,7 +446,7 @@ def _training_split(wordlist, checkpoint, ckpt, config, vocab: Vocab, lowercase:
                                       f"training made it, since the training list {config.data.path} is not here")
     # A model trained further from another (train.init_from) kept that one's vocabulary: so does the rebuilt split.
     data = load_data(replace(config, data=replace(config.data, path=os.fspath(source))),
-                     vocab if config.train.init_from else None)
+                     trained.vocab if config.train.init_from else None)
     return data, source, note
 
 
@@ -457,7 +460,7 @@ def _split_from_lexicon(lexicon, vocab: Vocab, lowercase: bool) -> Data:
                 lexicon.held_out)
 
 
-def _searches(model, vocab: Vocab, lowercase: bool, data, mixture_lambda: float, search: str):
+def _searches(trained: TrainedModel, split: Data, mixture_lambda: float, search: str):
     """(the RNN's, the mixture's) completion functions for evaluate: `rnnac complete`'s exact search
     with the training words as the lexicon (held-out words left out of it)."""
     from rnnac.inference.completer import Completer
@@ -465,8 +468,9 @@ def _searches(model, vocab: Vocab, lowercase: bool, data, mixture_lambda: float,
 
     if search not in ("exact", "known"):
         raise ValueError(f"search must be exact or known, got {search!r}")
-    lexicon = Lexicon(data.train_words, vocab, lowercase, data.train_counts)
-    completer = Completer(model, vocab, lowercase, lexicon, mixture_lambda)
+    vocab, lowercase = trained.vocab, trained.lowercase
+    completer = Completer(trained.model, vocab, lowercase, Lexicon(split.train_words, vocab, lowercase, split.train_counts),
+                          mixture_lambda)
 
     def by(**flags) -> CompleteFn:
         return lambda prefixes, k: [[fold(c.word, lowercase) for c in r.completions]

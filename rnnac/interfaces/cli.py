@@ -517,12 +517,12 @@ def sample(checkpoint, count, temperature, prefix, seed, max_length, fmt):
     import json
 
     from rnnac.inference.sampling import sample as sample_words
-    from rnnac.storage.checkpoint import load_for_inference
+    from rnnac.storage.checkpoint import load_trained
 
     if len(prefix) > max_length:
         raise click.BadParameter(f"{len(prefix)} characters, more than --max-length {max_length}", param_hint="--prefix")
-    model, vocab, lowercase, _ = load_for_inference(checkpoint)
-    words = sample_words(model, vocab, count, temperature, prefix, seed, max_length, lowercase)
+    trained = load_trained(checkpoint)
+    words = sample_words(trained.model, trained.vocab, count, temperature, prefix, seed, max_length, trained.lowercase)
     if fmt == "json":
         click.echo("".join(json.dumps({"version": 1, "word": w}, ensure_ascii=False) + "\n" for w in words), nl=False)
     else:

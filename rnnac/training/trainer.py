@@ -38,7 +38,7 @@ from rnnac.engine.optim import OPTIMIZERS, ParamAverage, clip_grads, learning_ra
 from rnnac.engine.vocab import Vocab, make_batch
 from rnnac.errors import CheckpointError, ConfigError, TrainingDiverged, TrainingInterrupted, quote, shown
 from rnnac.inference.mixture import fit_for_list
-from rnnac.storage.checkpoint import load_checkpoint, load_model, resolve_checkpoint, save_checkpoint
+from rnnac.storage.checkpoint import load_checkpoint, load_trained, save_checkpoint
 from rnnac.storage.lexicon import LexiconData
 from rnnac.storage.wordlist import BatchSampler
 from rnnac.training.config import Config
@@ -319,12 +319,12 @@ def starting_point(config: Config, log=lambda message: None) -> tuple[Config, Vo
     so); else the config as given, and None, None: a vocabulary of the list, random weights."""
     if not config.train.init_from:
         return config, None, None
-    path = resolve_checkpoint(config.train.init_from)
-    model, vocab, lowercase, _ = load_model(path)
+    trained = load_trained(config.train.init_from)
+    model, vocab, lowercase = trained.model, trained.vocab, trained.lowercase
     kept = {"hidden_size": model.hidden_size, "activation": model.activation, "dtype": str(model.dtype)}
     config = dataclasses.replace(config, model=dataclasses.replace(config.model, **kept),
                                  data=dataclasses.replace(config.data, lowercase=lowercase))
-    log(f"starting from {path}: its model (H={model.hidden_size}, {model.activation}, {model.dtype}), its "
+    log(f"starting from {trained.path}: its model (H={model.hidden_size}, {model.activation}, {model.dtype}), its "
         f"{len(vocab.chars)} characters and its case folding (data.lowercase {str(lowercase).lower()})")
     return config, vocab, model.params
 
