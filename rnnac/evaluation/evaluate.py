@@ -238,53 +238,85 @@ def evaluate(model, vocab: Vocab, words: Sequence[str], counts=None, *, train_wo
     completions from `mixture_complete_fn` or else ranked among the candidates. `progress(what,
     done, total)` is told as each fit or model's scoring starts.
     """
+    _check_settings(baselines, k, prefix_lengths)
+    scored = _Words.of(vocab, words, counts, weighted, train_words, train_counts)
+    stage = _Stages(progress, 1 + (mixture_lambda is not None) + len(baselines) + len({"ngram", "kn"} & set(baselines)))
+    contenders = [rnn_contender(model, vocab, scored.candidates, complete_fn)]
+    if mixture_lambda is not None:
+        contenders.append(mixture_contender(contenders[0], scored.train_words, scored.train_counts, mixture_lambda,
+                                            scored.candidates, mixture_complete_fn))
+    if "trie" in baselines:
+        contenders.append(Contender("trie", FrequencyTrie(scored.train_words, scored.train_counts).rank_many))
+    ngrams, reports = _fit_ngrams(scored, vocab, baselines, train_weighting, seed, stage)
+    contenders += ngrams
+    models = {}
+    for c in contenders:
+        stage(f"scoring {c.label or c.name} on {len(scored.words):,} words")
+        models[c.name] = score_model(c, scored.words, scored.weights, scored.seen, k, prefix_lengths)
+    rnn_completions = "search" if complete_fn else f"ranks {len(scored.candidates):,} candidate words"
+    info = dict(info or {}, rnn_completions=rnn_completions, train_weighting=train_weighting)
+    return Evaluation(k, list(prefix_lengths), weighted, len(scored.words), int(scored.seen.sum()),
+                      int((~scored.seen).sum()), scored.n_skipped, len(scored.train_words), models,
+                      ngram=reports.get("ngram"), kn=reports.get("kn"),
+                      labels={c.name: c.label or c.name for c in contenders}, info=info)
+
+
+def _check_settings(baselines: Sequence[str], k: int, prefix_lengths: Sequence[int]) -> None:
+    """ValueError for an unknown baseline, k < 1, or no or a non-positive prefix length."""
     for name in baselines:
         if name not in BASELINES:
             raise ValueError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
     if k < 1 or not prefix_lengths or min(prefix_lengths) < 1:
         raise ValueError(f"need k >= 1 and prefix lengths >= 1, got k={k}, {list(prefix_lengths)}")
-    n_given = len(words)
-    words, counts = _scorable(vocab, words, counts)  # (N,)
-    if not words:
-        raise DataError(f"none of the {n_given:,} words can be scored: each holds a character "
-                        f"outside the model's vocabulary ({''.join(vocab.chars)!r})")
-    weights = counts if weighted else np.ones(len(words))  # (N,)
-    train_words, train_counts = _scorable(vocab, train_words, train_counts)
-    train_set = set(train_words)
-    seen = np.array([w in train_set for w in words])  # (N,)
-    candidates = sorted(train_set | set(words))  # the closed vocabulary of the rankers
 
-    stage = _Stages(progress, 1 + (mixture_lambda is not None) + len(baselines) + len({"ngram", "kn"} & set(baselines)))
-    contenders = [rnn_contender(model, vocab, candidates, complete_fn)]
-    if mixture_lambda is not None:
-        contenders.append(mixture_contender(contenders[0], train_words, train_counts, mixture_lambda, candidates,
-                                            mixture_complete_fn))
-    if "trie" in baselines:
-        contenders.append(Contender("trie", FrequencyTrie(train_words, train_counts).rank_many))
-    if {"ngram", "kn"} & set(baselines) and len(train_set) < 2:
+
+@dataclass(frozen=True)
+class _Words:
+    """The words an evaluation scores and the training words it compares them with, those the
+    model can score only (every character in its vocabulary)."""
+
+    words: list[str]  # (N,) evaluated
+    weights: np.ndarray  # (N,) their counts when weighted, else 1 each
+    seen: np.ndarray  # (N,) bool: among the training words
+    n_skipped: int  # evaluated words left out for a character outside the vocabulary
+    train_words: list[str]
+    train_counts: np.ndarray
+    candidates: list[str]  # the training and evaluated words, sorted: the closed vocabulary of the rankers
+
+    @classmethod
+    def of(cls, vocab: Vocab, words: Sequence[str], counts, weighted: bool, train_words: Sequence[str],
+           train_counts) -> _Words:
+        """DataError if none of `words` can be scored."""
+        scorable, counts = _scorable(vocab, words, counts)  # (N,)
+        if not scorable:
+            raise DataError(f"none of the {len(words):,} words can be scored: each holds a character "
+                            f"outside the model's vocabulary ({''.join(vocab.chars)!r})")
+        train_words, train_counts = _scorable(vocab, train_words, train_counts)
+        train_set = set(train_words)
+        seen = np.array([w in train_set for w in scorable])  # (N,)
+        return cls(scorable, counts if weighted else np.ones(len(scorable)), seen, len(words) - len(scorable),
+                   train_words, train_counts, sorted(train_set | set(scorable)))
+
+
+def _fit_ngrams(scored: _Words, vocab: Vocab, baselines: Sequence[str], train_weighting: str, seed: int,
+                stage: _Stages) -> tuple[list[Contender], dict[str, dict]]:
+    """The n-gram baselines asked for, fitted on the training words, and their reports by name."""
+    if {"ngram", "kn"} & set(baselines) and len(set(scored.train_words)) < 2:
         raise DataError("the n-gram baselines need at least two training words")
-    ngram_report = kn_report = None
+    contenders, reports = [], {}
+    evaluated = (scored.words, scored.weights, scored.seen, vocab)
     if "ngram" in baselines:
-        train_weights = sampling_weights(train_counts, train_weighting) * len(train_words)  # (N,), mean 1
+        train_weights = sampling_weights(scored.train_counts, train_weighting) * len(scored.train_words)  # (N,), mean 1
         stage("fitting the character n-gram (its order and add-k)")
-        ngram, grid = fit_ngram(train_words, vocab, train_weights, seed=seed)
-        contenders.append(ngram_contender(ngram, candidates))
-        ngram_report = _ngram_report(ngram, grid, train_words, train_weights, words, weights, seen, vocab)
+        ngram, grid = fit_ngram(scored.train_words, vocab, train_weights, seed=seed)
+        contenders.append(ngram_contender(ngram, scored.candidates))
+        reports["ngram"] = _ngram_report(ngram, grid, scored.train_words, train_weights, *evaluated)
     if "kn" in baselines:
         stage("fitting the Kneser-Ney n-gram (its order)")
-        kn, grid = fit_kn(train_words, vocab, seed=seed)
-        contenders.append(ngram_contender(kn, candidates, "kn"))
-        kn_report = _kn_report(kn, grid, train_words, words, weights, seen, vocab)
-
-    models = {}
-    for c in contenders:
-        stage(f"scoring {c.label or c.name} on {len(words):,} words")
-        models[c.name] = score_model(c, words, weights, seen, k, prefix_lengths)
-    info = dict(info or {}, rnn_completions="search" if complete_fn else f"ranks {len(candidates):,} candidate words",
-                train_weighting=train_weighting)
-    return Evaluation(k, list(prefix_lengths), weighted, len(words), int(seen.sum()), int((~seen).sum()),
-                      n_given - len(words), len(train_words), models, ngram=ngram_report, kn=kn_report,
-                      labels={c.name: c.label or c.name for c in contenders}, info=info)
+        kn, grid = fit_kn(scored.train_words, vocab, seed=seed)
+        contenders.append(ngram_contender(kn, scored.candidates, "kn"))
+        reports["kn"] = _kn_report(kn, grid, scored.train_words, *evaluated)
+    return contenders, reports
 
 
 def _scorable(vocab: Vocab, words: Sequence[str], counts) -> tuple[list[str], np.ndarray]:
@@ -483,40 +515,65 @@ def format_table(result: Evaluation) -> str:
     """Markdown: a likelihood and savings table, a completion table by prefix length and the
     n-grams chosen. Models are named by their labels, e.g. "kn (order 6, modified KN)". When the
     training list was not at hand, the title says how the held-out words were chosen instead."""
+    lines = [_title(result), "", *_likelihood_table(result), "", *_completion_table(result)]
+    if result.ngram:
+        lines += ["", _ngram_note(result.ngram)]
+    if result.kn:
+        lines += ["", _kn_note(result.kn)]
+    return "\n".join(lines)
+
+
+def _title(result: Evaluation) -> str:
+    """The words evaluated and how: '120 words (100 seen in training, 20 held out), each distinct word once; ...'."""
     weighting = "each word weighted by its count" if result.weighted else "each distinct word once"
-    title = f"{result.info['note']}. " if result.info.get("note") else ""
-    lines = [f"{title}{result.n_words:,} words ({result.n_seen:,} seen in training, {result.n_held_out:,} held out"
-             + (f"; {result.n_skipped:,} skipped for characters outside the vocabulary" if result.n_skipped else "")
-             + f"), {weighting}; completions: top {result.k}.", "",
-             "| words | model | n | nats/char | bits/char | perplexity | keystroke savings |",
+    note = f"{result.info['note']}. " if result.info.get("note") else ""
+    skipped = f"; {result.n_skipped:,} skipped for characters outside the vocabulary" if result.n_skipped else ""
+    return (f"{note}{result.n_words:,} words ({result.n_seen:,} seen in training, {result.n_held_out:,} held out"
+            f"{skipped}), {weighting}; completions: top {result.k}.")
+
+
+def _likelihood_table(result: Evaluation) -> list[str]:
+    """Likelihood and keystroke savings: a row per subset and model."""
+    lines = ["| words | model | n | nats/char | bits/char | perplexity | keystroke savings |",
              "|---|---|---:|---:|---:|---:|---:|"]
     for subset in SUBSETS:
         for name, by_subset in result.models.items():
             s = by_subset[subset]
             lines.append(f"| {_SUBSET_NAMES[subset]} | {result.labels.get(name, name)} | {s.n_words:,} | {_num(s.nll_per_char)} | "
                          f"{_num(s.bits_per_char)} | {_num(s.perplexity, 2)} | {_pct(s.keystroke_savings)} |")
+    return lines
+
+
+def _completion_table(result: Evaluation) -> list[str]:
+    """Top-1, top-k and MRR by prefix length: a row per subset, metric and model."""
     lengths = result.prefix_lengths
-    lines += ["", "| words | metric | model | " + " | ".join(f"{L} typed" for L in lengths) + " |",
-              "|---|---|---|" + "---:|" * len(lengths)]
+    lines = ["| words | metric | model | " + " | ".join(f"{L} typed" for L in lengths) + " |",
+             "|---|---|---|" + "---:|" * len(lengths)]
     metrics = (("top-1", "top1", _pct), (f"top-{result.k}", "topk", _pct), ("MRR", "mrr", _num))
     for subset in SUBSETS:
         for label, key, show in metrics:
             for name, by_subset in result.models.items():
                 cells = " | ".join(show(getattr(by_subset[subset].prefix[L], key)) for L in lengths)
                 lines.append(f"| {_SUBSET_NAMES[subset]} | {label} | {result.labels.get(name, name)} | {cells} |")
-    if result.ngram:
-        orders = ", ".join(f"order {o['order']} (k={o['add_k']:g}): {_num(o['nll_per_char']['held_out'])}"
-                           for o in result.ngram["orders"])
-        lines += ["", (f"n-gram: order {result.ngram['order']}, add-k {result.ngram['add_k']:g}, chosen on held-out "
-                      f"training words. Held-out nats/char by order: {orders}.")]
-    if result.kn:
-        order = result.kn["order"]
-        discounts = ", ".join(f"{d:.3f}" for d in result.kn["discounts"][order - 1])
-        orders = ", ".join(f"order {o['order']}: {_num(o['nll_per_char']['held_out'])}" for o in result.kn["orders"])
-        lines += ["", (f"kn: interpolated modified Kneser-Ney of order {order}, each distinct training word once, "
-                       f"chosen on held-out training words; D1, D2, D3+ of order {order}: {discounts}. "
-                       f"Held-out nats/char by order: {orders}.")]
-    return "\n".join(lines)
+    return lines
+
+
+def _ngram_note(ngram: dict) -> str:
+    """The add-k n-gram chosen, and the held-out NLL of each order."""
+    orders = ", ".join(f"order {o['order']} (k={o['add_k']:g}): {_num(o['nll_per_char']['held_out'])}"
+                       for o in ngram["orders"])
+    return (f"n-gram: order {ngram['order']}, add-k {ngram['add_k']:g}, chosen on held-out "
+            f"training words. Held-out nats/char by order: {orders}.")
+
+
+def _kn_note(kn: dict) -> str:
+    """The Kneser-Ney order chosen, its discounts, and the held-out NLL of each order."""
+    order = kn["order"]
+    discounts = ", ".join(f"{d:.3f}" for d in kn["discounts"][order - 1])
+    orders = ", ".join(f"order {o['order']}: {_num(o['nll_per_char']['held_out'])}" for o in kn["orders"])
+    return (f"kn: interpolated modified Kneser-Ney of order {order}, each distinct training word once, "
+            f"chosen on held-out training words; D1, D2, D3+ of order {order}: {discounts}. "
+            f"Held-out nats/char by order: {orders}.")
 
 
 _SUBSET_NAMES = {"all": "all", "seen": "seen", "held_out": "held out"}
