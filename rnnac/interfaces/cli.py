@@ -162,7 +162,7 @@ def train(target, overrides, init_from, resume, force, quiet, fmt):
         with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
             click.echo(f"{how} at step {e.step}; saved {e.path}. Resume with: {again}", err=True)
         raise SystemExit(128 + e.signum) from None
-    click.echo(json.dumps(summary.record) if fmt == "json" else summary)
+    click.echo(json.dumps(summary.record) if fmt == "json" else summary.text)
 
 
 @cli.command()
