@@ -117,7 +117,7 @@ def rnn_contender(model, vocab: Vocab, candidates: Sequence[str], complete_fn: C
 
 def mixture_contender(rnn: Contender, train_words: Sequence[str], train_counts: np.ndarray, mixture_lambda: float,
                       candidates: Sequence[str], complete_fn: CompleteFn | None = None) -> Contender:
-    """The lexicon-RNN mixture (rnnac.inference.mixture) as a Contender: log(lam P_lex(w) + (1 - lam) P_rnn(w)),
+    """The lexicon-RNN mixture (rnnac.inference.mixture) as a Contender: log(lambda P_lex(w) + (1 - lambda) P_rnn(w)),
     P_lex over the training words only, so a held-out word is as new to it as to the trie."""
     total = float(np.sum(train_counts))
     share = {w: c / total for w, c in zip(train_words, train_counts) if c > 0}

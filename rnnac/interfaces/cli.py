@@ -660,7 +660,7 @@ BASELINES = ("trie", "ngram", "kn")
 @click.option("--no-baselines", is_flag=True, help="Evaluate the model alone.")
 @click.option("-k", "--top", default=5, show_default=True, type=click.IntRange(min=1), help="Completions considered.")
 @click.option("--lambda", "mixture_lambda", type=click.FloatRange(0, 1), default=None, callback=_finite,
-              help="Weight of the lexicon in the mixture [default: the checkpoint's, else fitted].")
+              help="Weight of the lexicon in the mixture [default: the one fitted in training].")
 @click.option("--search", type=click.Choice(["exact", "known"]), default="exact", show_default=True,
               help="exact: the model's completions as `rnnac complete` finds them; known: the model "
                    "ranks only the training and evaluated words, as the baselines do.")

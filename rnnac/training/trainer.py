@@ -249,9 +249,10 @@ class Trainer:
         save_checkpoint(self.out / name, model.params if params is None else params, meta, state, self.lexicon)
 
     def fit_mixture(self) -> float | None:
-        """Fit the lexicon's weight lam (rnnac.inference.mixture) with the best model and store it in best.npz
+        """Fit the lexicon's weight lambda (rnnac.inference.mixture) with the best model and store it in best.npz
         and last.npz, so that completion with either uses it; None (nothing stored, completion
-        then weighs both sides alike) when no validation word shows how often new words come."""
+        then weighs both sides alike: TrainedModel.mixture_lambda) when no validation word shows how
+        often new words come."""
         best = load_checkpoint(self.out / "best.npz")
         model = RNN(best.params, self.model.activation)
         self.mixture_lambda = fit_for_list(model, self.data.vocab, self.data.words, self.data.counts, self.data.held_out)
@@ -365,8 +366,9 @@ def _train(trainer: Trainer, resume: bool, quiet: bool, log, warn) -> RunSummary
         _loop(trainer, metrics, bar, interrupted, plain_log)
     if interrupted.is_set():
         raise TrainingInterrupted(progress.step, out / "last.npz", interrupted.signum)
-    lam = trainer.fit_mixture()
-    log(f"lexicon weight lambda {lam:.3f} (fitted on the list by count, validation words as new ones)" if lam is not None
+    mixture_lambda = trainer.fit_mixture()
+    log(f"lexicon weight lambda {mixture_lambda:.3f} (fitted on the list by count, validation words as new ones)"
+        if mixture_lambda is not None
         else "lexicon weight lambda not fitted: no validation word shows how often new words come")
     val = "no validation words"
     if trainer.val_batches:
