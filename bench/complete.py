@@ -152,10 +152,11 @@ def lexicon_build_ms(checkpoint: str, runs: int) -> tuple[list[float], list[floa
     """Building the checkpoint's Lexicon `runs` + 1 times in this process: (wall ms of each, CPU
     ms of each (what other work on the machine does not inflate), its words, its trie nodes).
     The first build is the one `rnnac complete` pays: fresh memory costs page faults."""
-    from rnnac.storage.checkpoint import load_model
+    from rnnac.storage.checkpoint import load_trained
     from rnnac.storage.lexicon import Lexicon
 
-    _, vocab, lowercase, ckpt = load_model(checkpoint)
+    trained = load_trained(checkpoint)
+    vocab, lowercase, ckpt = trained.vocab, trained.lowercase, trained.checkpoint
     wall_times, cpu_times = [], []
     for _ in range(runs + 1):
         start, start_cpu = time.perf_counter(), time.process_time()

@@ -283,6 +283,32 @@ def test_evaluate_checkpoint_mixture_completes_as_rnnac_complete(tmp_path):
     assert result.info["mixture_lambda"] == "the checkpoint's" and held
 
 
+@pytest.mark.parametrize("carries_list", [True, False])
+def test_complete_and_evaluate_weigh_a_checkpoint_without_a_fitted_lambda_alike(tmp_path, carries_list):
+    from rnnac.inference.completer import Completer
+    from rnnac.storage.checkpoint import DEFAULT_LAMBDA
+    from rnnac.storage.lexicon import LexiconData
+    from rnnac.training.data import load_data
+
+    path = tmp_path / "words.tsv"
+    words = ["ab", "abc", "abd", "bca", "bcd", "cab", "cad", "dab", "dad", "dcb"]
+    path.write_text("".join(f"{w}\t{i + 1}\n" for i, w in enumerate(words)))
+    config = Config.from_dict({"data": {"path": str(path), "val_fraction": 0.2}, "output": {"dir": str(tmp_path / "run")}})
+    data = load_data(config)
+    model = tiny_model(data.vocab, hidden_size=6)
+    meta = {"chars": data.vocab.chars, "activation": "tanh", "hidden_size": 6, "dtype": "float64",
+            "config": config.to_dict(), "step": 1, "epoch": 0, "best_val_loss": 2.0, "rng_state": {}}  # no mixture_lambda
+    lexicon = LexiconData.from_unsorted(data.words, data.counts, data.held_out) if carries_list else None
+    save_checkpoint(tmp_path / "m.npz", model.params, meta, lexicon=lexicon)
+    completer = Completer.load(tmp_path / "m.npz")
+    result = evaluate_checkpoint(path, tmp_path / "m.npz", k=2, baselines=())
+    assert completer.mixture_lambda == DEFAULT_LAMBDA and completer.has_lexicon == carries_list
+    assert result.labels["mixture"] == f"mixture (lambda {completer.mixture_lambda:.3f})"
+    assert result.info["mixture_lambda"] == "the default (the checkpoint stores none)"
+    given = evaluate_checkpoint(path, tmp_path / "m.npz", k=2, baselines=(), mixture_lambda=completer.mixture_lambda)
+    assert given.models == result.models
+
+
 def test_a_checkpoint_carrying_its_list_needs_no_training_file(tmp_path):
     from rnnac.training.trainer import run
 

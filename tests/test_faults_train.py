@@ -205,7 +205,7 @@ def test_resume_may_change_the_stopping_rules_and_update_settings(config_file, t
                "train.patience=50", "train.max_seconds=100", "train.target_loss=0.01", "train.max_epochs=1000",
                "train.learning_rate=0.02", "train.clip_norm=1", "train.optimizer=adamw", "train.weight_decay=0.01"]
     warnings = []
-    assert run(load_config(config_file, changes), resume=True, quiet=True, warn=warnings.append).startswith(
+    assert run(load_config(config_file, changes), resume=True, quiet=True, warn=warnings.append).text.startswith(
         "stopped at step 40 (max_steps)")
     assert len(warnings) == 1 and "learning rate goes back up" in warnings[0]
 
@@ -232,7 +232,7 @@ def test_a_run_from_before_these_checks_still_resumes_with_a_warning(config_file
     (out / ".rnnac.lock").unlink()
     warnings = []
     summary = run(load_config(config_file, ["train.schedule=constant"]), resume=True, quiet=True, warn=warnings.append)
-    assert summary.startswith("stopped at step 30 (max_steps)")
+    assert summary.text.startswith("stopped at step 30 (max_steps)")
     assert len(warnings) == 1 and "holds no digest of its word list" in warnings[0]
     assert "data_sha256" in load_checkpoint(out / "last.npz").meta
     assert (out / "config.yaml").exists()  # an earlier version's file: rnnac no longer writes or deletes it

@@ -5,6 +5,7 @@ import itertools
 import math
 import types
 import unicodedata
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from rnnac.errors import CheckpointError
 from rnnac.inference import completer as complete
 from rnnac.inference import search
 from rnnac.inference.completer import Completer
+from rnnac.storage.checkpoint import TrainedModel
 from rnnac.storage.lexicon import Lexicon, _token_rows
 from columns import counted, flags, known_of, pairs
 
@@ -291,7 +293,7 @@ def test_load_takes_the_lexicon_and_weight_a_checkpoint_carries(monkeypatch):
     stored = types.SimpleNamespace(words=["Ab", "abc", "b"], counts=np.array([3.0, 1.0, 2.0]),
                                    held_out=np.array([False, True, False]))
     ckpt = types.SimpleNamespace(params=model.params, meta={"mixture_lambda": 0.25}, lexicon=stored)
-    monkeypatch.setattr(complete, "load_model", lambda path: (model, VOCAB, True, ckpt))
+    monkeypatch.setattr(complete, "load_trained", lambda path: TrainedModel(model, VOCAB, True, ckpt, Path("any.npz")))
     completer = Completer.load("any.npz")
     assert completer.mixture_lambda == 0.25 and completer.lexicon.total == 6.0
     assert completer.lexicon.ends[completer.lexicon.walk(VOCAB.encode("abc"))]  # held-out words too
@@ -301,7 +303,7 @@ def test_load_takes_the_lexicon_and_weight_a_checkpoint_carries(monkeypatch):
     with pytest.raises(CheckpointError, match="mixture_lambda 1.5 is not in"):
         Completer.load("any.npz")
     older = types.SimpleNamespace(params=model.params, meta={}, lexicon=None)  # before checkpoints carried a lexicon
-    monkeypatch.setattr(complete, "load_model", lambda path: (model, VOCAB, True, older))
+    monkeypatch.setattr(complete, "load_trained", lambda path: TrainedModel(model, VOCAB, True, older, Path("any.npz")))
     assert Completer.load("any.npz").lexicon is None
 
 

@@ -38,7 +38,7 @@ def config_file(tmp_path):
 def test_a_run_writes_checkpoints_metrics_and_the_config(config_file, tmp_path):
     summary = run(load_config(config_file), quiet=True)
     out = tmp_path / "out"
-    assert "stopped at step 30 (max_steps)" in summary
+    assert "stopped at step 30 (max_steps)" in summary.text
     last = load_checkpoint(out / "last.npz")
     assert last.meta["step"] == 30 and last.meta["hidden_size"] == 8
     assert last.meta["chars"] == sorted(set(WORDS) - {"\n"})
@@ -108,7 +108,7 @@ def test_resuming_a_finished_run_takes_no_step(config_file, tmp_path):
     run(load_config(config_file), quiet=True)
     before = (tmp_path / "out" / "last.npz").read_bytes()
     summary = run(load_config(config_file), resume=True, quiet=True)
-    assert summary.startswith("nothing to resume") and "step 30 (max_steps)" in summary
+    assert summary.text.startswith("nothing to resume") and "step 30 (max_steps)" in summary.text
     assert (tmp_path / "out" / "last.npz").read_bytes() == before
 
 
@@ -162,7 +162,7 @@ def test_every_optimizer_lowers_the_loss(config_file, optimizer):
 def test_stop_rules(config_file, rule, override, reason):
     cfg = load_config(config_file, [override, "train.max_steps=2000", "train.eval_every=5", "train.learning_rate=0.05"])
     summary = run(cfg, quiet=True)
-    assert f"({reason})" in summary
+    assert f"({reason})" in summary.text
     meta = load_checkpoint(Path(cfg.output.dir) / "last.npz").meta
     steps = meta["step"]
     assert steps < 2000
@@ -231,7 +231,7 @@ def test_max_seconds_stops_a_run_on_time(config_file, tmp_path):
     started = time.perf_counter()
     summary = run(cfg, quiet=True)
     wall = time.perf_counter() - started
-    assert "(max_seconds)" in summary
+    assert "(max_seconds)" in summary.text
     meta = load_checkpoint(tmp_path / "out" / "last.npz").meta
     assert 0 < meta["step"] < 50000
     assert 0.3 <= meta["elapsed"] < 2.0  # stopped by the first update past the limit
@@ -368,7 +368,7 @@ def test_init_from_keeps_the_models_size_characters_and_weights(config_file, tmp
         np.testing.assert_array_equal(trainer.model.params[name], first.params[name])
     summary = run(config, quiet=True)
     assert summary.record["step"] == 30 and load_checkpoint(tmp_path / "tuned" / "best.npz").meta["chars"] == vocab.chars
-    assert run(config, quiet=True, resume=True).startswith("nothing to resume")  # the same settings again
+    assert run(config, quiet=True, resume=True).text.startswith("nothing to resume")  # the same settings again
 
 
 def test_init_from_refuses_a_list_with_characters_the_model_lacks(config_file, tmp_path):
@@ -388,7 +388,7 @@ def test_the_summary_record_and_the_log_without_a_terminal(config_file, tmp_path
     lines = []
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
     summary = run(load_config(config_file), log=lines.append)
-    assert summary.startswith("stopped at step 30 (max_steps)")
+    assert summary.text.startswith("stopped at step 30 (max_steps)")
     record = json.loads(json.dumps(summary.record))
     assert record["run_dir"] == str(tmp_path / "out") and record["stop_reason"] == "max_steps" and record["step"] == 30
     assert record["best"] == str(tmp_path / "out" / "best.npz") and 0 <= record["mixture_lambda"] <= 1
@@ -405,7 +405,7 @@ def test_a_resume_accepts_a_checkpoint_from_before_a_setting_existed(config_file
     from rnnac.storage.checkpoint import save_checkpoint
 
     save_checkpoint(tmp_path / "out" / "last.npz", last.params, last.meta, last.optimizer_state, last.lexicon)
-    assert "stopped at step 20" in run(load_config(config_file, ["train.max_steps=20"]), resume=True, quiet=True)
+    assert "stopped at step 20" in run(load_config(config_file, ["train.max_steps=20"]), resume=True, quiet=True).text
 
 
 def test_with_average_validation_scores_and_best_keeps_the_averaged_parameters(config_file, tmp_path):

@@ -35,16 +35,18 @@ import numpy as np
 from rnnac.engine.vocab import Vocab
 from rnnac.errors import DataError
 from rnnac.evaluation.baselines import CharNGram, FrequencyTrie, KneserNey, PrefixRanker, fit_kn, fit_ngram
-from rnnac.inference.mixture import fit_for_list, rnn_word_logprobs
+from rnnac.inference.mixture import rnn_word_logprobs
+from rnnac.storage.checkpoint import TrainedModel, load_trained
 from rnnac.storage.lexicon import fold
-from rnnac.storage.wordlist import sampling_weights
-from rnnac.training.data import Data
+from rnnac.storage.wordlist import WordList, read_word_list, sampling_weights
+from rnnac.training.config import Config
+from rnnac.training.data import Data, load_data
 
 BASELINES = ("trie", "ngram", "kn")
 PREFIX_LENGTHS = (1, 2, 3, 4)
 SUBSETS = ("all", "seen", "held_out")
 CompleteFn = Callable[[list[str], int], list[list[str]]]  # (prefixes, k) -> top-k words per prefix
-Progress = Callable[[str, int, int], None]  # evaluate's progress(what starts now, stages done, stages in all)
+ProgressCallback = Callable[[str, int, int], None]  # evaluate's progress(what starts now, stages done, stages in all)
 
 
 @dataclass
@@ -115,7 +117,7 @@ def rnn_contender(model, vocab: Vocab, candidates: Sequence[str], complete_fn: C
 
 def mixture_contender(rnn: Contender, train_words: Sequence[str], train_counts: np.ndarray, mixture_lambda: float,
                       candidates: Sequence[str], complete_fn: CompleteFn | None = None) -> Contender:
-    """The lexicon-RNN mixture (rnnac.inference.mixture) as a Contender: log(lam P_lex(w) + (1 - lam) P_rnn(w)),
+    """The lexicon-RNN mixture (rnnac.inference.mixture) as a Contender: log(lambda P_lex(w) + (1 - lambda) P_rnn(w)),
     P_lex over the training words only, so a held-out word is as new to it as to the trie."""
     total = float(np.sum(train_counts))
     share = {w: c / total for w, c in zip(train_words, train_counts) if c > 0}
@@ -224,7 +226,7 @@ def evaluate(model, vocab: Vocab, words: Sequence[str], counts=None, *, train_wo
              prefix_lengths: Sequence[int] = PREFIX_LENGTHS, complete_fn: CompleteFn | None = None,
              mixture_lambda: float | None = None, mixture_complete_fn: CompleteFn | None = None,
              train_weighting: str = "uniform", seed: int = 0, info: dict | None = None,
-             progress: Progress | None = None) -> Evaluation:
+             progress: ProgressCallback | None = None) -> Evaluation:
     """Score the RNN `model` and the `baselines` on `words`, split into seen and held-out by `train_words`.
 
     counts (N,) weigh the words when `weighted`; train_counts rank the trie's words. The add-k n-gram
@@ -236,53 +238,85 @@ def evaluate(model, vocab: Vocab, words: Sequence[str], counts=None, *, train_wo
     completions from `mixture_complete_fn` or else ranked among the candidates. `progress(what,
     done, total)` is told as each fit or model's scoring starts.
     """
+    _check_settings(baselines, k, prefix_lengths)
+    scored = _Words.of(vocab, words, counts, weighted, train_words, train_counts)
+    stage = _Stages(progress, 1 + (mixture_lambda is not None) + len(baselines) + len({"ngram", "kn"} & set(baselines)))
+    contenders = [rnn_contender(model, vocab, scored.candidates, complete_fn)]
+    if mixture_lambda is not None:
+        contenders.append(mixture_contender(contenders[0], scored.train_words, scored.train_counts, mixture_lambda,
+                                            scored.candidates, mixture_complete_fn))
+    if "trie" in baselines:
+        contenders.append(Contender("trie", FrequencyTrie(scored.train_words, scored.train_counts).rank_many))
+    ngrams, reports = _fit_ngrams(scored, vocab, baselines, train_weighting, seed, stage)
+    contenders += ngrams
+    models = {}
+    for c in contenders:
+        stage(f"scoring {c.label or c.name} on {len(scored.words):,} words")
+        models[c.name] = score_model(c, scored.words, scored.weights, scored.seen, k, prefix_lengths)
+    rnn_completions = "search" if complete_fn else f"ranks {len(scored.candidates):,} candidate words"
+    info = dict(info or {}, rnn_completions=rnn_completions, train_weighting=train_weighting)
+    return Evaluation(k, list(prefix_lengths), weighted, len(scored.words), int(scored.seen.sum()),
+                      int((~scored.seen).sum()), scored.n_skipped, len(scored.train_words), models,
+                      ngram=reports.get("ngram"), kn=reports.get("kn"),
+                      labels={c.name: c.label or c.name for c in contenders}, info=info)
+
+
+def _check_settings(baselines: Sequence[str], k: int, prefix_lengths: Sequence[int]) -> None:
+    """ValueError for an unknown baseline, k < 1, or no or a non-positive prefix length."""
     for name in baselines:
         if name not in BASELINES:
             raise ValueError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
     if k < 1 or not prefix_lengths or min(prefix_lengths) < 1:
         raise ValueError(f"need k >= 1 and prefix lengths >= 1, got k={k}, {list(prefix_lengths)}")
-    n_given = len(words)
-    words, counts = _scorable(vocab, words, counts)  # (N,)
-    if not words:
-        raise DataError(f"none of the {n_given:,} words can be scored: each holds a character "
-                        f"outside the model's vocabulary ({''.join(vocab.chars)!r})")
-    weights = counts if weighted else np.ones(len(words))  # (N,)
-    train_words, train_counts = _scorable(vocab, train_words, train_counts)
-    train_set = set(train_words)
-    seen = np.array([w in train_set for w in words])  # (N,)
-    candidates = sorted(train_set | set(words))  # the closed vocabulary of the rankers
 
-    stage = _Stages(progress, 1 + (mixture_lambda is not None) + len(baselines) + len({"ngram", "kn"} & set(baselines)))
-    contenders = [rnn_contender(model, vocab, candidates, complete_fn)]
-    if mixture_lambda is not None:
-        contenders.append(mixture_contender(contenders[0], train_words, train_counts, mixture_lambda, candidates,
-                                            mixture_complete_fn))
-    if "trie" in baselines:
-        contenders.append(Contender("trie", FrequencyTrie(train_words, train_counts).rank_many))
-    if {"ngram", "kn"} & set(baselines) and len(train_set) < 2:
+
+@dataclass(frozen=True)
+class _Words:
+    """The words an evaluation scores and the training words it compares them with, those the
+    model can score only (every character in its vocabulary)."""
+
+    words: list[str]  # (N,) evaluated
+    weights: np.ndarray  # (N,) their counts when weighted, else 1 each
+    seen: np.ndarray  # (N,) bool: among the training words
+    n_skipped: int  # evaluated words left out for a character outside the vocabulary
+    train_words: list[str]
+    train_counts: np.ndarray
+    candidates: list[str]  # the training and evaluated words, sorted: the closed vocabulary of the rankers
+
+    @classmethod
+    def of(cls, vocab: Vocab, words: Sequence[str], counts, weighted: bool, train_words: Sequence[str],
+           train_counts) -> _Words:
+        """DataError if none of `words` can be scored."""
+        scorable, counts = _scorable(vocab, words, counts)  # (N,)
+        if not scorable:
+            raise DataError(f"none of the {len(words):,} words can be scored: each holds a character "
+                            f"outside the model's vocabulary ({''.join(vocab.chars)!r})")
+        train_words, train_counts = _scorable(vocab, train_words, train_counts)
+        train_set = set(train_words)
+        seen = np.array([w in train_set for w in scorable])  # (N,)
+        return cls(scorable, counts if weighted else np.ones(len(scorable)), seen, len(words) - len(scorable),
+                   train_words, train_counts, sorted(train_set | set(scorable)))
+
+
+def _fit_ngrams(scored: _Words, vocab: Vocab, baselines: Sequence[str], train_weighting: str, seed: int,
+                stage: _Stages) -> tuple[list[Contender], dict[str, dict]]:
+    """The n-gram baselines asked for, fitted on the training words, and their reports by name."""
+    if {"ngram", "kn"} & set(baselines) and len(set(scored.train_words)) < 2:
         raise DataError("the n-gram baselines need at least two training words")
-    ngram_report = kn_report = None
+    contenders, reports = [], {}
+    evaluated = (scored.words, scored.weights, scored.seen, vocab)
     if "ngram" in baselines:
-        train_weights = sampling_weights(train_counts, train_weighting) * len(train_words)  # (N,), mean 1
+        train_weights = sampling_weights(scored.train_counts, train_weighting) * len(scored.train_words)  # (N,), mean 1
         stage("fitting the character n-gram (its order and add-k)")
-        ngram, grid = fit_ngram(train_words, vocab, train_weights, seed=seed)
-        contenders.append(ngram_contender(ngram, candidates))
-        ngram_report = _ngram_report(ngram, grid, train_words, train_weights, words, weights, seen, vocab)
+        ngram, grid = fit_ngram(scored.train_words, vocab, train_weights, seed=seed)
+        contenders.append(ngram_contender(ngram, scored.candidates))
+        reports["ngram"] = _ngram_report(ngram, grid, scored.train_words, train_weights, *evaluated)
     if "kn" in baselines:
         stage("fitting the Kneser-Ney n-gram (its order)")
-        kn, grid = fit_kn(train_words, vocab, seed=seed)
-        contenders.append(ngram_contender(kn, candidates, "kn"))
-        kn_report = _kn_report(kn, grid, train_words, words, weights, seen, vocab)
-
-    models = {}
-    for c in contenders:
-        stage(f"scoring {c.label or c.name} on {len(words):,} words")
-        models[c.name] = score_model(c, words, weights, seen, k, prefix_lengths)
-    info = dict(info or {}, rnn_completions="search" if complete_fn else f"ranks {len(candidates):,} candidate words",
-                train_weighting=train_weighting)
-    return Evaluation(k, list(prefix_lengths), weighted, len(words), int(seen.sum()), int((~seen).sum()),
-                      n_given - len(words), len(train_words), models, ngram=ngram_report, kn=kn_report,
-                      labels={c.name: c.label or c.name for c in contenders}, info=info)
+        kn, grid = fit_kn(scored.train_words, vocab, seed=seed)
+        contenders.append(ngram_contender(kn, scored.candidates, "kn"))
+        reports["kn"] = _kn_report(kn, grid, scored.train_words, *evaluated)
+    return contenders, reports
 
 
 def _scorable(vocab: Vocab, words: Sequence[str], counts) -> tuple[list[str], np.ndarray]:
@@ -295,7 +329,7 @@ def _scorable(vocab: Vocab, words: Sequence[str], counts) -> tuple[list[str], np
 class _Stages:
     """Tells `progress` of each stage of an evaluation as it starts."""
 
-    def __init__(self, progress: Progress | None, total: int):
+    def __init__(self, progress: ProgressCallback | None, total: int):
         self.progress, self.total, self.done = progress, total, 0
 
     def __call__(self, what: str) -> None:
@@ -339,7 +373,7 @@ def evaluate_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLi
                         baselines: Sequence[str] = BASELINES, k: int = 5,
                         prefix_lengths: Sequence[int] = PREFIX_LENGTHS, train_list: str | os.PathLike | None = None,
                         search: str = "exact", mixture_lambda: float | None = None,
-                        progress: Progress | None = None) -> Evaluation:
+                        progress: ProgressCallback | None = None) -> Evaluation:
     """`rnnac evaluate WORDLIST -c CHECKPOINT`: read both, rebuild the training words, evaluate
     (`progress` as for `evaluate`).
 
@@ -350,16 +384,16 @@ def evaluate_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLi
     search "exact": the RNN's and the mixture's completions are `rnnac complete`'s (--open, and
     the mixture over the training words); "known": the RNN ranks the training and evaluated
     words, the mixture completes only to training words (`rnnac complete --known-only`).
-    mixture_lambda None is the checkpoint's, else fitted here as training fits it.
+    mixture_lambda None is the one `rnnac complete` uses (TrainedModel.mixture_lambda).
     """
-    model, vocab, lowercase, config, data, evaluated, info, mixture_lambda = _prepare(wordlist, checkpoint, train_list,
-                                                                                      mixture_lambda)
-    rnn_search, mixture_search = _searches(model, vocab, lowercase, data, mixture_lambda, search)
-    return evaluate(model, vocab, evaluated.words, evaluated.counts, train_words=data.train_words,
-                    train_counts=data.train_counts, weighted=weighted, baselines=baselines, k=k,
-                    prefix_lengths=prefix_lengths, train_weighting=config.data.weighting, seed=config.train.seed,
-                    complete_fn=rnn_search, mixture_lambda=mixture_lambda, mixture_complete_fn=mixture_search,
-                    info=info, progress=progress)
+    inputs = _prepare(wordlist, checkpoint, train_list, mixture_lambda)
+    trained, split, config = inputs.trained, inputs.split, inputs.config
+    rnn_search, mixture_search = _searches(trained, split, inputs.mixture_lambda, search)
+    return evaluate(trained.model, trained.vocab, inputs.evaluated.words, inputs.evaluated.counts,
+                    train_words=split.train_words, train_counts=split.train_counts, weighted=weighted,
+                    baselines=baselines, k=k, prefix_lengths=prefix_lengths, train_weighting=config.data.weighting,
+                    seed=config.train.seed, complete_fn=rnn_search, mixture_lambda=inputs.mixture_lambda,
+                    mixture_complete_fn=mixture_search, info=inputs.info, progress=progress)
 
 
 def typo_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLike, rate: float, *, weighted: bool = False,
@@ -372,15 +406,16 @@ def typo_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLike, 
     from rnnac.inference.completer import Completer
     from rnnac.storage.lexicon import Lexicon
 
-    model, vocab, lowercase, config, data, evaluated, info, mixture_lambda = _prepare(wordlist, checkpoint, train_list,
-                                                                                      mixture_lambda)
+    inputs = _prepare(wordlist, checkpoint, train_list, mixture_lambda)
+    trained, split, evaluated = inputs.trained, inputs.split, inputs.evaluated
+    vocab, lowercase = trained.vocab, trained.lowercase
     words, counts = _scorable(vocab, evaluated.words, evaluated.counts)
     drawn = draw_words(words, counts, weighted, n_words, typed, np.random.default_rng(seed))
     if not drawn:
         raise DataError(f"no word of {evaluated.path} the model can score is longer than {typed} characters")
-    completer = Completer(model, vocab, lowercase, Lexicon(data.train_words, vocab, lowercase, data.train_counts),
-                          mixture_lambda)
-    train_words, train_counts = _scorable(vocab, data.train_words, data.train_counts)
+    completer = Completer(trained.model, vocab, lowercase, Lexicon(split.train_words, vocab, lowercase, split.train_counts),
+                          inputs.mixture_lambda)
+    train_words, train_counts = _scorable(vocab, split.train_words, split.train_counts)
 
     def rnnac(max_edits: int):
         return lambda prefixes, k: [[fold(c.word, lowercase) for c in r.completions]
@@ -389,50 +424,50 @@ def typo_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLike, 
     rankers = {"rnnac": rnnac(0), "rnnac_edits": rnnac(1), "trie": FrequencyTrie(train_words, train_counts).rank_many,
                "trie_lev1": FuzzyTrie(train_words, train_counts, vocab.chars).rank_many}
     labels = {"rnnac": "rnnac", "rnnac_edits": "rnnac --max-edits 1", "trie": "trie", "trie_lev1": "trie, Levenshtein 1"}
-    info["drawn"] = f"drawn {'by count' if weighted else 'evenly'} from {evaluated.path} (longer than {typed} characters)"
+    info = inputs.info | {"drawn": f"drawn {'by count' if weighted else 'evenly'} from {evaluated.path} "
+                                   f"(longer than {typed} characters)"}
     return typo_benchmark(rankers, drawn, vocab.chars, rate, k, typed, seed, labels, info)
 
 
-def _prepare(wordlist, checkpoint, train_list, mixture_lambda):
-    """What evaluating a checkpoint on a list needs: (model, vocab, lowercase, config, the
-    training split, the evaluated list, info for the report, lam: the given one, else the
-    checkpoint's, else fitted as training fits it)."""
-    from rnnac.storage.checkpoint import load_model
-    from rnnac.storage.wordlist import read_word_list
-    from rnnac.training.config import Config
+@dataclass(frozen=True)
+class _Inputs:
+    """What evaluating a checkpoint on a list needs."""
 
-    model, vocab, lowercase, ckpt = load_model(checkpoint)
-    config = Config.from_dict(ckpt.meta["config"])
-    data, source, note = _training_split(wordlist, checkpoint, ckpt, config, vocab, lowercase, train_list)
-    if data.vocab != vocab:
+    trained: TrainedModel
+    config: Config
+    split: Data  # the training split: the words the model trained on and the ones held out
+    evaluated: WordList  # the list to evaluate on
+    info: dict  # where the words and the model came from, for the report
+    mixture_lambda: float  # the one given, else the checkpoint's (TrainedModel.mixture_lambda)
+
+
+def _prepare(wordlist, checkpoint, train_list, mixture_lambda: float | None) -> _Inputs:
+    """Read the checkpoint, rebuild its training split and read the evaluated list."""
+    trained = load_trained(checkpoint)
+    config = Config.from_dict(trained.meta["config"])
+    data, source, note = _training_split(wordlist, checkpoint, trained, config, train_list)
+    if data.vocab != trained.vocab:
         note = (note + "; " if note else "") + (f"the words of {source} have other characters than the "
                                                 f"checkpoint's vocabulary: the split may differ from training's")
     evaluated = read_word_list(wordlist, lowercase=config.data.lowercase)
     info = {"wordlist": evaluated.path, "checkpoint": os.fspath(checkpoint), "train_source": os.fspath(source),
-            "val_fraction": config.data.val_fraction, "split_seed": config.train.seed, "step": ckpt.meta.get("step")}
+            "val_fraction": config.data.val_fraction, "split_seed": config.train.seed, "step": trained.meta.get("step")}
     if note:
         info["note"] = note
     if mixture_lambda is None:
-        mixture_lambda = ckpt.meta.get("mixture_lambda")
-        info["mixture_lambda"] = "the checkpoint's" if mixture_lambda is not None else "fitted by evaluate"
-        if mixture_lambda is None:
-            mixture_lambda = fit_for_list(model, vocab, data.words, data.counts, data.held_out)
-            if mixture_lambda is None:
-                from rnnac.inference.completer import DEFAULT_LAMBDA
-
-                mixture_lambda, info["mixture_lambda"] = DEFAULT_LAMBDA, "the default (nothing held out to fit it on)"
-    return model, vocab, lowercase, config, data, evaluated, info, mixture_lambda
+        mixture_lambda = trained.mixture_lambda
+        stored = trained.meta.get("mixture_lambda") is not None
+        info["mixture_lambda"] = "the checkpoint's" if stored else "the default (the checkpoint stores none)"
+    return _Inputs(trained, config, data, evaluated, info, mixture_lambda)
 
 
-def _training_split(wordlist, checkpoint, ckpt, config, vocab: Vocab, lowercase: bool, train_list):
+def _training_split(wordlist, checkpoint, trained: TrainedModel, config: Config, train_list):
     """(the training split, where it comes from, a note or None): `train_list` split again as training
     did when given, else the split the checkpoint's word list records, else the training list,
     else WORDLIST itself."""
-    from rnnac.training.data import load_data
-
     source, note = train_list, None
-    if source is None and ckpt.lexicon is not None:  # the list travelled with the model, split marked
-        return _split_from_lexicon(ckpt.lexicon, vocab, lowercase), f"the word list {checkpoint} carries", None
+    if source is None and trained.lexicon is not None:  # the list travelled with the model, split marked
+        return _split_from_lexicon(trained.lexicon, trained.vocab, trained.lowercase), f"the word list {checkpoint} carries", None
     if source is None:
         source = config.data.path
         if not os.path.exists(source):
@@ -443,7 +478,7 @@ def _training_split(wordlist, checkpoint, ckpt, config, vocab: Vocab, lowercase:
                                       f"training made it, since the training list {config.data.path} is not here")
     # A model trained further from another (train.init_from) kept that one's vocabulary: so does the rebuilt split.
     data = load_data(replace(config, data=replace(config.data, path=os.fspath(source))),
-                     vocab if config.train.init_from else None)
+                     trained.vocab if config.train.init_from else None)
     return data, source, note
 
 
@@ -457,7 +492,7 @@ def _split_from_lexicon(lexicon, vocab: Vocab, lowercase: bool) -> Data:
                 lexicon.held_out)
 
 
-def _searches(model, vocab: Vocab, lowercase: bool, data, mixture_lambda: float, search: str):
+def _searches(trained: TrainedModel, split: Data, mixture_lambda: float, search: str):
     """(the RNN's, the mixture's) completion functions for evaluate: `rnnac complete`'s exact search
     with the training words as the lexicon (held-out words left out of it)."""
     from rnnac.inference.completer import Completer
@@ -465,8 +500,9 @@ def _searches(model, vocab: Vocab, lowercase: bool, data, mixture_lambda: float,
 
     if search not in ("exact", "known"):
         raise ValueError(f"search must be exact or known, got {search!r}")
-    lexicon = Lexicon(data.train_words, vocab, lowercase, data.train_counts)
-    completer = Completer(model, vocab, lowercase, lexicon, mixture_lambda)
+    vocab, lowercase = trained.vocab, trained.lowercase
+    completer = Completer(trained.model, vocab, lowercase, Lexicon(split.train_words, vocab, lowercase, split.train_counts),
+                          mixture_lambda)
 
     def by(**flags) -> CompleteFn:
         return lambda prefixes, k: [[fold(c.word, lowercase) for c in r.completions]
@@ -479,40 +515,65 @@ def format_table(result: Evaluation) -> str:
     """Markdown: a likelihood and savings table, a completion table by prefix length and the
     n-grams chosen. Models are named by their labels, e.g. "kn (order 6, modified KN)". When the
     training list was not at hand, the title says how the held-out words were chosen instead."""
+    lines = [_title(result), "", *_likelihood_table(result), "", *_completion_table(result)]
+    if result.ngram:
+        lines += ["", _ngram_note(result.ngram)]
+    if result.kn:
+        lines += ["", _kn_note(result.kn)]
+    return "\n".join(lines)
+
+
+def _title(result: Evaluation) -> str:
+    """The words evaluated and how: '120 words (100 seen in training, 20 held out), each distinct word once; ...'."""
     weighting = "each word weighted by its count" if result.weighted else "each distinct word once"
-    title = f"{result.info['note']}. " if result.info.get("note") else ""
-    lines = [f"{title}{result.n_words:,} words ({result.n_seen:,} seen in training, {result.n_held_out:,} held out"
-             + (f"; {result.n_skipped:,} skipped for characters outside the vocabulary" if result.n_skipped else "")
-             + f"), {weighting}; completions: top {result.k}.", "",
-             "| words | model | n | nats/char | bits/char | perplexity | keystroke savings |",
+    note = f"{result.info['note']}. " if result.info.get("note") else ""
+    skipped = f"; {result.n_skipped:,} skipped for characters outside the vocabulary" if result.n_skipped else ""
+    return (f"{note}{result.n_words:,} words ({result.n_seen:,} seen in training, {result.n_held_out:,} held out"
+            f"{skipped}), {weighting}; completions: top {result.k}.")
+
+
+def _likelihood_table(result: Evaluation) -> list[str]:
+    """Likelihood and keystroke savings: a row per subset and model."""
+    lines = ["| words | model | n | nats/char | bits/char | perplexity | keystroke savings |",
              "|---|---|---:|---:|---:|---:|---:|"]
     for subset in SUBSETS:
         for name, by_subset in result.models.items():
             s = by_subset[subset]
             lines.append(f"| {_SUBSET_NAMES[subset]} | {result.labels.get(name, name)} | {s.n_words:,} | {_num(s.nll_per_char)} | "
                          f"{_num(s.bits_per_char)} | {_num(s.perplexity, 2)} | {_pct(s.keystroke_savings)} |")
+    return lines
+
+
+def _completion_table(result: Evaluation) -> list[str]:
+    """Top-1, top-k and MRR by prefix length: a row per subset, metric and model."""
     lengths = result.prefix_lengths
-    lines += ["", "| words | metric | model | " + " | ".join(f"{L} typed" for L in lengths) + " |",
-              "|---|---|---|" + "---:|" * len(lengths)]
+    lines = ["| words | metric | model | " + " | ".join(f"{L} typed" for L in lengths) + " |",
+             "|---|---|---|" + "---:|" * len(lengths)]
     metrics = (("top-1", "top1", _pct), (f"top-{result.k}", "topk", _pct), ("MRR", "mrr", _num))
     for subset in SUBSETS:
         for label, key, show in metrics:
             for name, by_subset in result.models.items():
                 cells = " | ".join(show(getattr(by_subset[subset].prefix[L], key)) for L in lengths)
                 lines.append(f"| {_SUBSET_NAMES[subset]} | {label} | {result.labels.get(name, name)} | {cells} |")
-    if result.ngram:
-        orders = ", ".join(f"order {o['order']} (k={o['add_k']:g}): {_num(o['nll_per_char']['held_out'])}"
-                           for o in result.ngram["orders"])
-        lines += ["", (f"n-gram: order {result.ngram['order']}, add-k {result.ngram['add_k']:g}, chosen on held-out "
-                      f"training words. Held-out nats/char by order: {orders}.")]
-    if result.kn:
-        order = result.kn["order"]
-        discounts = ", ".join(f"{d:.3f}" for d in result.kn["discounts"][order - 1])
-        orders = ", ".join(f"order {o['order']}: {_num(o['nll_per_char']['held_out'])}" for o in result.kn["orders"])
-        lines += ["", (f"kn: interpolated modified Kneser-Ney of order {order}, each distinct training word once, "
-                       f"chosen on held-out training words; D1, D2, D3+ of order {order}: {discounts}. "
-                       f"Held-out nats/char by order: {orders}.")]
-    return "\n".join(lines)
+    return lines
+
+
+def _ngram_note(ngram: dict) -> str:
+    """The add-k n-gram chosen, and the held-out NLL of each order."""
+    orders = ", ".join(f"order {o['order']} (k={o['add_k']:g}): {_num(o['nll_per_char']['held_out'])}"
+                       for o in ngram["orders"])
+    return (f"n-gram: order {ngram['order']}, add-k {ngram['add_k']:g}, chosen on held-out "
+            f"training words. Held-out nats/char by order: {orders}.")
+
+
+def _kn_note(kn: dict) -> str:
+    """The Kneser-Ney order chosen, its discounts, and the held-out NLL of each order."""
+    order = kn["order"]
+    discounts = ", ".join(f"{d:.3f}" for d in kn["discounts"][order - 1])
+    orders = ", ".join(f"order {o['order']}: {_num(o['nll_per_char']['held_out'])}" for o in kn["orders"])
+    return (f"kn: interpolated modified Kneser-Ney of order {order}, each distinct training word once, "
+            f"chosen on held-out training words; D1, D2, D3+ of order {order}: {discounts}. "
+            f"Held-out nats/char by order: {orders}.")
 
 
 _SUBSET_NAMES = {"all": "all", "seen": "seen", "held_out": "held out"}

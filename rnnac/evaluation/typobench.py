@@ -126,7 +126,21 @@ def draw_words(words: Sequence[str], counts, weighted: bool, n: int, typed: int,
 def typo_benchmark(rankers: dict[str, Ranker], words: Sequence[str], alphabet: Sequence[str], rate: float, k: int = 5,
                    typed: int = 4, seed: int = 0, labels: dict[str, str] | None = None, info: dict | None = None) -> TypoReport:
     """Score each ranker on the drawn `words` (see the module docstring), mistyped at `rate`."""
-    rng = np.random.default_rng(seed)
+    noisy, kinds = _mistype_some(words, np.random.default_rng(seed), alphabet, rate, typed)
+    mistyped = np.array([a != b for a, b in zip(words, noisy)])  # (N,)
+    n_chars = np.array([len(w) + 1 for w in words], dtype=np.float64)  # (N,)
+    prefixes = sorted({text[:i] for text in noisy for i in range(1, len(text) + 1)})
+    subsets = {"clean": ~mistyped, "mistyped": mistyped, "all": np.ones(len(words), dtype=bool)}  # (N,) each
+    models = {}
+    for name, rank in rankers.items():
+        at_typed, keys = _ranks_and_keys(rank, prefixes, words, noisy, k, typed)
+        models[name] = {subset: _scores(mask, at_typed, keys, n_chars) for subset, mask in subsets.items()}
+    return TypoReport(rate, typed, k, len(words), int(mistyped.sum()), kinds, seed, models, labels or {}, info or {})
+
+
+def _mistype_some(words: Sequence[str], rng: np.random.Generator, alphabet: Sequence[str], rate: float,
+                  typed: int) -> tuple[list[str], dict[str, int]]:
+    """(each word as typed: mistyped by `mistype` with probability `rate`, else as it is; how many of each kind of edit)."""
     noisy, kinds = [], {kind: 0 for kind in KINDS}
     for w in words:
         if rng.random() < rate:
@@ -135,18 +149,18 @@ def typo_benchmark(rankers: dict[str, Ranker], words: Sequence[str], alphabet: S
             kinds[kind] += 1
         else:
             noisy.append(w)
-    mistyped = np.array([a != b for a, b in zip(words, noisy)])  # (N,)
-    n_chars = np.array([len(w) + 1 for w in words], dtype=np.float64)  # (N,)
-    prefixes = sorted({text[:i] for text in noisy for i in range(1, len(text) + 1)})
-    models = {}
-    for name, rank in rankers.items():
-        position = {p: {w: r for r, w in enumerate(answer[:k], start=1)} for p, answer in zip(prefixes, rank(prefixes, k))}
-        at_typed = np.array([position[t[:typed]].get(w, 0) for w, t in zip(words, noisy)])  # (N,)
-        keys = np.array([next((min(i + 1, len(w) + 1) for i in range(1, len(t) + 1) if w in position[t[:i]]), len(w) + 1)
-                         for w, t in zip(words, noisy)], dtype=np.float64)  # (N,)
-        models[name] = {subset: _scores(mask, at_typed, keys, n_chars) for subset, mask in
-                        (("clean", ~mistyped), ("mistyped", mistyped), ("all", np.ones(len(words), dtype=bool)))}
-    return TypoReport(rate, typed, k, len(words), int(mistyped.sum()), kinds, seed, models, labels or {}, info or {})
+    return noisy, kinds
+
+
+def _ranks_and_keys(rank: Ranker, prefixes: list[str], words: Sequence[str], noisy: list[str], k: int,
+                    typed: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each word, typed as `noisy` says: its position (1-based) among the ranker's top k for
+    the first `typed` characters, 0 if absent; and the keys to enter it. (N,) each."""
+    position = {p: {w: r for r, w in enumerate(answer[:k], start=1)} for p, answer in zip(prefixes, rank(prefixes, k))}
+    at_typed = np.array([position[t[:typed]].get(w, 0) for w, t in zip(words, noisy)])  # (N,)
+    keys = np.array([next((min(i + 1, len(w) + 1) for i in range(1, len(t) + 1) if w in position[t[:i]]), len(w) + 1)
+                     for w, t in zip(words, noisy)], dtype=np.float64)  # (N,)
+    return at_typed, keys
 
 
 def _scores(mask, rank, keys, n_chars) -> TypoScores:

@@ -31,18 +31,17 @@ from rnnac.engine import blas
 from rnnac.engine.model import RNN
 from rnnac.engine.reading import read_strings
 from rnnac.engine.vocab import Vocab
-from rnnac.errors import CheckpointError, UnknownCharError
+from rnnac.errors import UnknownCharError
 from rnnac.inference.search import MODES, BeamSearch, ExactSearch, OutOfMemory, Owners, Pending, Roots, Scoring
 from rnnac.inference.cases import as_typed, case_like, written_forms
 from rnnac.inference.lexicons import FEW_PREFIXES, Lexicons
 from rnnac.inference.options import check_options
 from rnnac.inference.typos import (MAX_EDITS, MAX_NODES, CandidateNodes, Candidates, Channel, Costs, TooManyCandidates, candidates,
                                    first_candidates)
-from rnnac.storage.checkpoint import load_model, resolve_checkpoint
+from rnnac.storage.checkpoint import load_trained
 from rnnac.storage.lexicon import Lexicon, LexiconData, fold
 
 SEARCH_BYTES = 2**28  # rough cap on the memory of one group's search (states and frontier)
-DEFAULT_LAMBDA = 0.5  # the lexicon's weight for a checkpoint that carries one but no fitted weight (a run cut short)
 CHANNELS_KEPT = 16  # typing channels whose costs a completer keeps
 FRONTIER_BYTES = 28  # one frontier entry: pid, parent, token, length, trie (int32) + lp (float64); a
 # mixture adds its bound (float64), a blocklist its node (int32): the cap is rough
@@ -121,18 +120,10 @@ class Completer:
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> Completer:
         """The model of `resolve_checkpoint(path)`, with the lexicon it carries (every word it
-        lists, held-out ones too) and its meta's mixture_lambda, when it has them."""
-        path = resolve_checkpoint(path)
-        model, vocab, lowercase, ckpt = load_model(path)
-        stored = ckpt.lexicon  # words (W,), counts (W,), held_out (W,); None in older checkpoints
-        # A lexicon without a fitted lambda comes from a run that never finished: weigh both sides alike.
-        mixture_lambda = ckpt.meta.get("mixture_lambda")
-        if mixture_lambda is None:
-            mixture_lambda = 0.0 if stored is None else DEFAULT_LAMBDA
-        if isinstance(mixture_lambda, bool) or not (isinstance(mixture_lambda, (int, float)) and 0.0 <= mixture_lambda <= 1.0):
-            raise CheckpointError(f"cannot load checkpoint {path}: meta mixture_lambda {mixture_lambda!r} is not in [0, 1]")
-        completer = cls(model, vocab, lowercase, None, mixture_lambda)
-        completer.lexicon_words = stored  # its Lexicon is built when first needed (rnnac.inference.lexicons)
+        lists, held-out ones too), when it has one, and its weight (TrainedModel.mixture_lambda)."""
+        trained = load_trained(path)
+        completer = cls(trained.model, trained.vocab, trained.lowercase, None, trained.mixture_lambda)
+        completer.lexicon_words = trained.lexicon  # its Lexicon is built when first needed (rnnac.inference.lexicons)
         return completer
 
     @property

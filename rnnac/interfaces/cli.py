@@ -162,7 +162,7 @@ def train(target, overrides, init_from, resume, force, quiet, fmt):
         with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
             click.echo(f"{how} at step {e.step}; saved {e.path}. Resume with: {again}", err=True)
         raise SystemExit(128 + e.signum) from None
-    click.echo(json.dumps(summary.record) if fmt == "json" else summary)
+    click.echo(json.dumps(summary.record) if fmt == "json" else summary.text)
 
 
 @cli.command()
@@ -578,12 +578,12 @@ def sample(checkpoint, count, temperature, prefix, seed, max_length, fmt):
     import json
 
     from rnnac.inference.sampling import sample as sample_words
-    from rnnac.storage.checkpoint import load_for_inference
+    from rnnac.storage.checkpoint import load_trained
 
     if len(prefix) > max_length:
         raise click.BadParameter(f"{len(prefix)} characters, more than --max-length {max_length}", param_hint="--prefix")
-    model, vocab, lowercase, _ = load_for_inference(checkpoint)
-    words = sample_words(model, vocab, count, temperature, prefix, seed, max_length, lowercase)
+    trained = load_trained(checkpoint)
+    words = sample_words(trained.model, trained.vocab, count, temperature, prefix, seed, max_length, trained.lowercase)
     if fmt == "json":
         click.echo("".join(json.dumps({"version": 1, "word": w}, ensure_ascii=False) + "\n" for w in words), nl=False)
     else:
@@ -728,7 +728,7 @@ BASELINES = ("trie", "ngram", "kn")
 @click.option("--no-baselines", is_flag=True, help="Evaluate the model alone.")
 @click.option("-k", "--top", default=5, show_default=True, type=click.IntRange(min=1), help="Completions considered.")
 @click.option("--lambda", "mixture_lambda", type=click.FloatRange(0, 1), default=None, callback=_finite,
-              help="Weight of the lexicon in the mixture [default: the checkpoint's, else fitted].")
+              help="Weight of the lexicon in the mixture [default: the one fitted in training].")
 @click.option("--search", type=click.Choice(["exact", "known"]), default="exact", show_default=True,
               help="exact: the model's completions as `rnnac complete` finds them; known: the model "
                    "ranks only the training and evaluated words, as the baselines do.")

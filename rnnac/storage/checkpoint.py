@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnac.engine.model import FLOAT_DTYPES, PARAM_NAMES
+from rnnac.engine.model import ACTIVATIONS, FLOAT_DTYPES, PARAM_NAMES, RNN
 from rnnac.engine.vocab import Vocab, is_control
 from rnnac.errors import QUOTE_LIMIT, CheckpointError, quote, shown
 from rnnac.storage.atomic import replace_atomically
@@ -54,6 +54,8 @@ OPT_PREFIX = "opt."
 META_LIMIT = 16 * 2**20  # bytes of meta
 MAX_HIDDEN_SIZE = 2**16
 MAX_LEXICON_WORDS = 10**7
+
+DEFAULT_LAMBDA = 0.5  # the lexicon's weight for a checkpoint that stores none (see TrainedModel.mixture_lambda)
 
 NUMBER, NULL = (int, float), type(None)
 META_TYPES = {  # key: (the JSON types it may have, how a message says so); bool is never an int here
@@ -86,8 +88,6 @@ def vocab_from_meta(meta: dict[str, Any]) -> Vocab:
 # --- saving ------------------------------------------------------------------------------
 
 
-
-
 def save_checkpoint(path: str | os.PathLike, params: dict[str, np.ndarray], meta: dict[str, Any],
                     optimizer_state: dict[str, np.ndarray] | None = None, lexicon: LexiconData | None = None) -> None:
     """Write `params`, `meta` (+ format_version), `optimizer_state` and `lexicon` to `path` atomically.
@@ -110,27 +110,43 @@ def save_checkpoint(path: str | os.PathLike, params: dict[str, np.ndarray], meta
 def _entries(params: dict[str, np.ndarray], meta: dict[str, Any], optimizer_state: dict[str, np.ndarray],
              lexicon: LexiconData | None) -> dict[str, np.ndarray]:
     """The named arrays of the .npz, after checking what the caller passed."""
-    missing = [key for key in REQUIRED_META if key not in meta]
-    if missing:
-        raise ValueError(f"checkpoint meta is missing {', '.join(missing)}")
-    if set(params) != set(PARAM_NAMES):
-        raise ValueError(f"checkpoint params must be exactly {', '.join(PARAM_NAMES)}, "
-                         f"got {', '.join(sorted(params))}")
+    params, meta = _checked_model(params, meta)
+    lexicon_arrays = {}
+    if lexicon is not None:
+        lexicon_arrays, meta["lexicon"] = lexicon_entries(lexicon)
+    opt = _optimizer_entries(optimizer_state, {name: p.shape for name, p in params.items()})
+    return {**params, **opt, **lexicon_arrays, "meta": np.array(_meta_json(meta))}
+
+
+def _checked_model(params: dict[str, np.ndarray], meta: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """(the parameters as arrays, meta as saved: its lexicon summary left out, format_version set);
+    ValueError if they cannot describe one model."""
+    _check_names(params, meta)
     params = {name: np.asarray(params[name]) for name in PARAM_NAMES}
     meta = {key: value for key, value in meta.items() if key != "lexicon"} | {"format_version": FORMAT_VERSION}
     problem = (_meta_problem(meta) or _params_problem({name: (p.shape, p.dtype) for name, p in params.items()}, meta)
                or _finite_problem(params))
     if problem:
         raise ValueError(f"cannot save checkpoint: {problem}")
-    lexicon_arrays = {}
-    if lexicon is not None:
-        lexicon_arrays, meta["lexicon"] = lexicon_entries(lexicon)
+    return params, meta
+
+
+def _check_names(params: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    """ValueError unless meta has every REQUIRED_META key and params are exactly the parameters."""
+    missing = [key for key in REQUIRED_META if key not in meta]
+    if missing:
+        raise ValueError(f"checkpoint meta is missing {', '.join(missing)}")
+    if set(params) != set(PARAM_NAMES):
+        raise ValueError(f"checkpoint params must be exactly {', '.join(PARAM_NAMES)}, "
+                         f"got {', '.join(sorted(params))}")
+
+
+def _meta_json(meta: dict[str, Any]) -> str:
+    """meta as the JSON text the file stores; ValueError for a value JSON cannot hold."""
     try:
-        meta_json = json.dumps(meta)
+        return json.dumps(meta)
     except (TypeError, ValueError) as e:
         raise ValueError(f"checkpoint meta is not JSON-serialisable: {e}") from None
-    opt = _optimizer_entries(optimizer_state, {name: p.shape for name, p in params.items()})
-    return {**params, **opt, **lexicon_arrays, "meta": np.array(meta_json)}
 
 
 def _optimizer_entries(optimizer_state: dict[str, np.ndarray], shapes: dict[str, tuple]) -> dict[str, np.ndarray]:
@@ -152,6 +168,11 @@ def _optimizer_entries(optimizer_state: dict[str, np.ndarray], shapes: dict[str,
 
 def _meta_problem(meta: dict[str, Any]) -> str | None:
     """Why `meta` cannot describe a model, or None: missing keys, wrong types, impossible values."""
+    return _meta_types_problem(meta) or _chars_problem(meta["chars"]) or _size_problem(meta["hidden_size"], meta["dtype"])
+
+
+def _meta_types_problem(meta: dict[str, Any]) -> str | None:
+    """Why `meta` lacks a key or holds one of the wrong JSON type, or None."""
     missing = [key for key in REQUIRED_META if key not in meta]
     if missing:
         return f"meta is missing {', '.join(missing)}"
@@ -162,12 +183,21 @@ def _meta_problem(meta: dict[str, Any]) -> str | None:
         return f"meta mixture_lambda {shown(meta['mixture_lambda'])} is not in [0, 1]"
     if not all(isinstance(meta["config"].get(section, {}), dict) for section in ("data", "model", "train", "output")):
         return "meta config is not a mapping of sections"
-    chars, hidden_size, dtype = meta["chars"], meta["hidden_size"], meta["dtype"]
+    return None
+
+
+def _chars_problem(chars: list) -> str | None:
+    """Why meta's `chars` cannot be a vocabulary, or None."""
     if not all(isinstance(ch, str) and len(ch) == 1 for ch in chars) or len(set(chars)) != len(chars):
         return "meta chars must be a list of distinct single characters"
     control = next((ch for ch in chars if is_control(ch)), None)
     if control is not None:
         return f"meta chars hold the control character U+{ord(control):04X}"
+    return None
+
+
+def _size_problem(hidden_size: Any, dtype: Any) -> str | None:
+    """Why meta's hidden_size or dtype cannot be a model's, or None."""
     if type(hidden_size) is not int or not 1 <= hidden_size <= MAX_HIDDEN_SIZE:
         return f"meta hidden_size {shown(hidden_size)} is not an int from 1 to {MAX_HIDDEN_SIZE:,}"
     if dtype not in FLOAT_DTYPES:
@@ -341,6 +371,11 @@ def _lexicon_layout_problem(npz: Npz, summary: Any) -> str | None:
     missing = [name for name in LEXICON_ENTRIES if name not in npz.members]
     if missing or not isinstance(summary, dict):
         return f"the lexicon is incomplete (no {', '.join(missing) or 'meta lexicon'})"
+    return _lexicon_summary_problem(summary) or _lexicon_headers_problem(npz, summary["n_words"])
+
+
+def _lexicon_summary_problem(summary: dict[str, Any]) -> str | None:
+    """Why meta["lexicon"] (n_words, sha256, total_count, text_bytes) is not a lexicon's summary, or None."""
     n, digest, total = summary.get("n_words"), summary.get("sha256"), summary.get("total_count")
     if type(n) is not int or not 0 <= n <= MAX_LEXICON_WORDS:
         return f"meta lexicon n_words {shown(n)} is not an int from 0 to {MAX_LEXICON_WORDS:,}"
@@ -349,6 +384,11 @@ def _lexicon_layout_problem(npz: Npz, summary: Any) -> str | None:
     text_bytes = summary.get("text_bytes", 0)
     if type(text_bytes) is not int or text_bytes < 0:
         return f"meta lexicon text_bytes {shown(text_bytes)} is not a size in bytes"
+    return None
+
+
+def _lexicon_headers_problem(npz: Npz, n: int) -> str | None:
+    """Why the lexicon entries' headers cannot hold a list of `n` words, or None."""
     words, counts, held_out = (npz.members[name] for name in LEXICON_ENTRIES)
     if not (words.dtype == counts.dtype == np.uint8 and len(words.shape) == len(counts.shape) == 1):
         return "lexicon.words and lexicon.counts must be 1-d uint8 arrays"
@@ -360,18 +400,58 @@ def _lexicon_layout_problem(npz: Npz, summary: Any) -> str | None:
 # --- using a checkpoint ------------------------------------------------------------------
 
 
-def load_model(path: str | os.PathLike):
-    """(RNN, Vocab, lowercase, Checkpoint) from a checkpoint, ready for inference; lowercase is
-    the case folding the model was trained with. CheckpointError if it cannot be used."""
-    from rnnac.engine.model import ACTIVATIONS, RNN
+@dataclass(frozen=True)
+class TrainedModel:
+    """What `load_trained` returns: a checkpoint ready for inference.
 
+    lowercase is the case folding the model was trained with; checkpoint is the whole file as
+    read (params, meta, optimizer state, lexicon); path the file it was read from.
+    """
+
+    model: RNN
+    vocab: Vocab
+    lowercase: bool
+    checkpoint: Checkpoint
+    path: Path
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.checkpoint.meta
+
+    @property
+    def lexicon(self) -> LexiconData | None:
+        """The word list the checkpoint carries; None in one from before checkpoints carried it."""
+        return self.checkpoint.lexicon
+
+    @property
+    def mixture_lambda(self) -> float:
+        """The lexicon's weight lambda this checkpoint completes with: the one training fitted and
+        stored (meta mixture_lambda), else DEFAULT_LAMBDA. CheckpointError if the stored one is
+        not in [0, 1].
+
+        One rule for `rnnac complete`, `rnnac serve` and `rnnac evaluate`, so that a checkpoint
+        answers the same in each and evaluate measures what users get. Fitting belongs to
+        training, which stores the weight it fits (Trainer.fit_mixture); a checkpoint without
+        one comes from a run cut short, or from before rnnac fitted it. A fit at evaluation
+        could see the evaluated words, and would score a model no user runs.
+        """
+        stored = self.meta.get("mixture_lambda")
+        if stored is None:
+            return DEFAULT_LAMBDA
+        if isinstance(stored, bool) or not (isinstance(stored, (int, float)) and 0.0 <= stored <= 1.0):
+            raise _cannot_load(self.path, f"meta mixture_lambda {stored!r} is not in [0, 1]")
+        return float(stored)
+
+
+def load_trained(path: str | os.PathLike | None = None) -> TrainedModel:
+    """The model of `resolve_checkpoint(path)`, ready for inference. CheckpointError if it cannot be used."""
+    path = resolve_checkpoint(path)
     ckpt = load_checkpoint(path)
     activation = ckpt.meta["activation"]
     if activation not in ACTIVATIONS:
         raise _cannot_load(path, f"activation {shown(activation)} is not one of {', '.join(ACTIVATIONS)}")
-    model = RNN(ckpt.params, activation)
     lowercase = ckpt.meta["config"].get("data", {}).get("lowercase", True)
-    return model, vocab_from_meta(ckpt.meta), bool(lowercase), ckpt
+    return TrainedModel(RNN(ckpt.params, activation), vocab_from_meta(ckpt.meta), bool(lowercase), ckpt, path)
 
 
 def resolve_checkpoint(path: str | os.PathLike | None = None) -> Path:
@@ -389,18 +469,11 @@ def resolve_checkpoint(path: str | os.PathLike | None = None) -> Path:
     return BUNDLED_MODEL
 
 
-def load_for_inference(path: str | os.PathLike | None = None):
-    """(model, vocab, lowercase, meta) from `resolve_checkpoint(path)`; CheckpointError if unusable."""
-    model, vocab, lowercase, ckpt = load_model(resolve_checkpoint(path))
-    return model, vocab, lowercase, ckpt.meta
-
-
 def describe(path: str | os.PathLike | None = None) -> dict[str, Any]:
     """What `rnnac info` shows: vocabulary, sizes, parameter count, training state, lexicon, config."""
-    path = resolve_checkpoint(path)
-    model, vocab, _, ckpt = load_model(path)
-    meta, lexicon = ckpt.meta, ckpt.lexicon
-    facts = {"path": str(path), "format_version": meta["format_version"], "chars": "".join(vocab.chars),
+    trained = load_trained(path)
+    model, vocab, meta, lexicon = trained.model, trained.vocab, trained.meta, trained.lexicon
+    facts = {"path": str(trained.path), "format_version": meta["format_version"], "chars": "".join(vocab.chars),
              "vocab_size": len(vocab), "hidden_size": model.hidden_size, "activation": model.activation,
              "dtype": str(model.dtype), "parameters": model.n_params(), "step": meta["step"],
              "epoch": meta["epoch"], "best_val_loss": meta["best_val_loss"],

@@ -12,6 +12,9 @@ raises TrainingInterrupted; a NaN or infinite loss stops the run before it can o
 last good checkpoint. `--resume` restores the parameters, optimizer, sampler position and
 Progress, so an interrupted run ends bit-identical to one run straight through; it refuses a
 changed model, word list, seed, batch size or optimizer.
+
+Performance notes: validation scores VAL_BATCH words per batch, so that it makes few Python
+round trips.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from rnnac.engine.optim import OPTIMIZERS, ParamAverage, clip_grads, learning_ra
 from rnnac.engine.vocab import Vocab, make_batch
 from rnnac.errors import CheckpointError, ConfigError, TrainingDiverged, TrainingInterrupted, quote, shown
 from rnnac.inference.mixture import fit_for_list
-from rnnac.storage.checkpoint import load_checkpoint, load_model, resolve_checkpoint, save_checkpoint
+from rnnac.storage.checkpoint import load_checkpoint, load_trained, save_checkpoint
 from rnnac.storage.lexicon import LexiconData
 from rnnac.storage.wordlist import BatchSampler
 from rnnac.training.config import Config
@@ -46,7 +49,7 @@ from rnnac.training.data import Data, load_data
 from rnnac.training.memory import check_memory
 from rnnac.training.rundir import Metrics, RunFolder, json_float
 
-VAL_BATCH = 512  # words per validation batch: large batches, few Python round trips
+VAL_BATCH = 512  # words per validation batch
 EMA = 0.95  # smoothing of the training loss that train.target_loss is compared with
 DROPOUT_STREAM = 1  # the third word of the dropout masks' seed, apart from the sampler's streams
 LOG_EVERY = 10  # updates between metrics.jsonl lines (validations always get one)
@@ -75,22 +78,24 @@ class Progress:
     @classmethod
     def from_meta(cls, meta: dict, origin: str) -> Progress:
         """The inverse of to_meta; CheckpointError naming `origin` for a missing or mistyped key."""
-        values = {}
-        for f in _saved_fields():
-            if f.name not in meta:
-                raise CheckpointError(f"cannot resume {origin}: meta has no {f.name!r}")
-            value = meta[f.name]
-            if value is None and f.default == math.inf:
-                value = math.inf  # an infinite best_val_loss was written as null
-            is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if not ((value is None and "None" in f.type) or (is_number and (f.type != "int" or isinstance(value, int)))):
-                raise CheckpointError(f"cannot resume {origin}: meta {f.name} is {shown(value)}, not a number")
-            values[f.name] = value
-        return cls(**values)
+        return cls(**{f.name: _saved_value(f, meta, origin) for f in _saved_fields()})
 
 
 def _saved_fields() -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(Progress) if f.metadata.get("saved", True)]
+
+
+def _saved_value(f: dataclasses.Field, meta: dict, origin: str) -> Any:
+    """meta's value of the Progress field `f`; CheckpointError naming `origin` if it is missing or not of f's type."""
+    if f.name not in meta:
+        raise CheckpointError(f"cannot resume {origin}: meta has no {f.name!r}")
+    value = meta[f.name]
+    if value is None and f.default == math.inf:
+        value = math.inf  # an infinite best_val_loss was written as null
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ((value is None and "None" in f.type) or (is_number and (f.type != "int" or isinstance(value, int)))):
+        raise CheckpointError(f"cannot resume {origin}: meta {f.name} is {shown(value)}, not a number")
+    return value
 
 
 def validation_batches(words: list[str], vocab: Vocab, limit: int | None):
@@ -171,8 +176,7 @@ class Trainer:
 
     def _check_same_words(self, path: Path, saved_sha256: str | None, warn) -> None:
         if saved_sha256 is None:
-            warn(f"{path} holds no digest of its word list (an older rnnac wrote it), so a changed data.path "
-                 "file cannot be detected")
+            warn(f"{path} holds no digest of its word list, so a changed data.path file cannot be detected")
         elif saved_sha256 != self.data_sha256:
             raise ConfigError(f"cannot resume {path}: the word list data.path {quote(self.config.data.path)} has changed "
                               "since that run (its words, their order or their counts)")
@@ -196,7 +200,6 @@ class Trainer:
     def step(self) -> StepResult:
         """One update; TrainingDiverged, before any parameter changes, if the loss or gradient is not finite."""
         settings, progress = self.config.train, self.progress
-        # 1. The learning rate of this update, then one batch through BPTT.
         lr = self.learning_rate(progress.step)
         batch = make_batch([self.data.train_words[i] for i in self.sampler.next_batch()], self.data.vocab)
         keep = None
@@ -204,11 +207,10 @@ class Trainer:
             rng = np.random.default_rng([settings.seed, progress.step, DROPOUT_STREAM])
             keep = dropout_mask(rng, (*batch.inputs.shape, self.model.hidden_size), settings.dropout, self.model.dtype)
         loss, grads = self.engine.loss_and_grads(batch, settings.loss, settings.truncate, keep)
-        # 2. Refuse a non-finite loss or gradient: the last checkpoint on disk stays good.
+        # A non-finite loss or gradient is refused before the update: the last checkpoint on disk stays good.
         grad_norm = clip_grads(grads, settings.clip_norm, settings.clip_value)
         if not (math.isfinite(loss) and math.isfinite(grad_norm)):
             raise self._diverged(loss, grad_norm)
-        # 3. The update, and the counters that follow it.
         self.optimizer.step(self.model.params, grads, lr)
         if self.average is not None:
             self.average.update(self.model.params)
@@ -247,9 +249,10 @@ class Trainer:
         save_checkpoint(self.out / name, model.params if params is None else params, meta, state, self.lexicon)
 
     def fit_mixture(self) -> float | None:
-        """Fit the lexicon's weight lam (rnnac.inference.mixture) with the best model and store it in best.npz
+        """Fit the lexicon's weight lambda (rnnac.inference.mixture) with the best model and store it in best.npz
         and last.npz, so that completion with either uses it; None (nothing stored, completion
-        then weighs both sides alike) when no validation word shows how often new words come."""
+        then weighs both sides alike: TrainedModel.mixture_lambda) when no validation word shows how
+        often new words come."""
         best = load_checkpoint(self.out / "best.npz")
         model = RNN(best.params, self.model.activation)
         self.mixture_lambda = fit_for_list(model, self.data.vocab, self.data.words, self.data.counts, self.data.held_out)
@@ -282,8 +285,8 @@ class Trainer:
                                 f"(now {settings.learning_rate:g}) or gradient clipping (train.clip_norm, now {settings.clip_norm})")
 
 
-def run(config: Config, resume: bool = False, quiet: bool = False, force: bool = False, log=None, warn=None) -> str:
-    """Train as `config` says and return a one-line summary. Writes to config.output.dir, locked
+def run(config: Config, resume: bool = False, quiet: bool = False, force: bool = False, log=None, warn=None) -> RunSummary:
+    """Train as `config` says and return its summary (RunSummary). Writes to config.output.dir, locked
     meanwhile: run-config.yaml (the config as run), metrics.jsonl, last.npz and best.npz. `log`
     gets progress lines (none when `quiet`), `warn` warnings (stderr by default, quiet or not)."""
     log = log or (lambda msg: None if quiet else print(msg, file=sys.stderr))
@@ -319,26 +322,26 @@ def starting_point(config: Config, log=lambda message: None) -> tuple[Config, Vo
     so); else the config as given, and None, None: a vocabulary of the list, random weights."""
     if not config.train.init_from:
         return config, None, None
-    path = resolve_checkpoint(config.train.init_from)
-    model, vocab, lowercase, _ = load_model(path)
+    trained = load_trained(config.train.init_from)
+    model, vocab, lowercase = trained.model, trained.vocab, trained.lowercase
     kept = {"hidden_size": model.hidden_size, "activation": model.activation, "dtype": str(model.dtype)}
     config = dataclasses.replace(config, model=dataclasses.replace(config.model, **kept),
                                  data=dataclasses.replace(config.data, lowercase=lowercase))
-    log(f"starting from {path}: its model (H={model.hidden_size}, {model.activation}, {model.dtype}), its "
+    log(f"starting from {trained.path}: its model (H={model.hidden_size}, {model.activation}, {model.dtype}), its "
         f"{len(vocab.chars)} characters and its case folding (data.lowercase {str(lowercase).lower()})")
     return config, vocab, model.params
 
 
-class RunSummary(str):
-    """What `run` returns: the one-line summary `rnnac train` prints, with its figures in
+@dataclass(frozen=True)
+class RunSummary:
+    """What `run` returns: the one-line summary `rnnac train` prints (its str), with its figures in
     `record` (a JSON-able dict, for `rnnac train --format json`)."""
 
+    text: str
     record: dict
 
-    def __new__(cls, text: str, record: dict) -> RunSummary:
-        summary = super().__new__(cls, text)
-        summary.record = record
-        return summary
+    def __str__(self) -> str:
+        return self.text
 
 
 def _record(trainer: Trainer) -> dict:
@@ -363,8 +366,9 @@ def _train(trainer: Trainer, resume: bool, quiet: bool, log, warn) -> RunSummary
         _loop(trainer, metrics, bar, interrupted, plain_log)
     if interrupted.is_set():
         raise TrainingInterrupted(progress.step, out / "last.npz", interrupted.signum)
-    lam = trainer.fit_mixture()
-    log(f"lexicon weight lambda {lam:.3f} (fitted on the list by count, validation words as new ones)" if lam is not None
+    mixture_lambda = trainer.fit_mixture()
+    log(f"lexicon weight lambda {mixture_lambda:.3f} (fitted on the list by count, validation words as new ones)"
+        if mixture_lambda is not None
         else "lexicon weight lambda not fitted: no validation word shows how often new words come")
     val = "no validation words"
     if trainer.val_batches:
@@ -374,11 +378,9 @@ def _train(trainer: Trainer, resume: bool, quiet: bool, log, warn) -> RunSummary
 
 
 def _loop(trainer: Trainer, metrics: Metrics, bar, interrupted: threading.Event, plain_log=None) -> None:
-    """Update until a stop rule fires: validate every eval_every updates and at the end, save
-    last.npz then and every output.checkpoint_every updates, log every LOG_EVERY updates (and
-    each validation to `plain_log`, when given)."""
-    progress, settings = trainer.progress, trainer.config.train
-    checkpoint_every = trainer.config.output.checkpoint_every
+    """Update until a stop rule fires: validate and save as `_validate_and_save` says, log every
+    LOG_EVERY updates, each validation and the last update (`_log_update`)."""
+    progress = trainer.progress
     started = time.perf_counter() - progress.elapsed
     speed = _Speed()
     # Overflow shows up as a non-finite loss or gradient, which Trainer.step refuses: no warning spam.
@@ -389,22 +391,37 @@ def _loop(trainer: Trainer, metrics: Metrics, bar, interrupted: threading.Event,
             progress.elapsed = time.perf_counter() - started
             progress.stop_reason = trainer.stop_reason(interrupted)
             finished = bool(progress.stop_reason) and not interrupted.is_set()
-            validate = progress.step % settings.eval_every == 0 or finished
-            if validate:
-                trainer.validate()
-                if not progress.stop_reason:
-                    progress.stop_reason = trainer.stop_reason(interrupted)  # patience counts this validation
-            if validate or progress.stop_reason or (checkpoint_every and progress.step % checkpoint_every == 0):
-                trainer.save("last.npz")
-            if validate or finished or progress.step % LOG_EVERY == 0:
-                chars_per_sec = speed.take()
-                metrics.write(step=progress.step, epoch=trainer.sampler.epoch, train_loss=result.loss,
-                              val_loss=progress.val_loss if validate and trainer.val_batches else None, lr=result.lr,
-                              grad_norm=result.grad_norm, chars_per_sec=chars_per_sec, elapsed=progress.elapsed)
-                bar.set_postfix_str(_postfix(progress, chars_per_sec), refresh=False)
-                if validate and plain_log:
-                    plain_log(_validation_line(progress, settings.max_steps, chars_per_sec))
+            validated = _validate_and_save(trainer, finished, interrupted)
+            if validated or finished or progress.step % LOG_EVERY == 0:
+                _log_update(trainer, result, speed.take(), validated, metrics, bar, plain_log)
             bar.update(1)
+
+
+def _validate_and_save(trainer: Trainer, finished: bool, interrupted: threading.Event) -> bool:
+    """After an update: validate every eval_every updates and when the run has finished, save
+    last.npz then, when the run stops and every output.checkpoint_every updates. True if it validated."""
+    progress, checkpoint_every = trainer.progress, trainer.config.output.checkpoint_every
+    validate = progress.step % trainer.config.train.eval_every == 0 or finished
+    if validate:
+        trainer.validate()
+        if not progress.stop_reason:
+            progress.stop_reason = trainer.stop_reason(interrupted)  # patience counts this validation
+    if validate or progress.stop_reason or (checkpoint_every and progress.step % checkpoint_every == 0):
+        trainer.save("last.npz")
+    return validate
+
+
+def _log_update(trainer: Trainer, result: StepResult, chars_per_sec: float, validated: bool, metrics: Metrics, bar,
+                plain_log=None) -> None:
+    """A metrics.jsonl line and the progress bar's figures for this update; a line to `plain_log`
+    when it validated."""
+    progress = trainer.progress
+    metrics.write(step=progress.step, epoch=trainer.sampler.epoch, train_loss=result.loss,
+                  val_loss=progress.val_loss if validated and trainer.val_batches else None, lr=result.lr,
+                  grad_norm=result.grad_norm, chars_per_sec=chars_per_sec, elapsed=progress.elapsed)
+    bar.set_postfix_str(_postfix(progress, chars_per_sec), refresh=False)
+    if validated and plain_log:
+        plain_log(_validation_line(progress, trainer.config.train.max_steps, chars_per_sec))
 
 
 class _Speed:
