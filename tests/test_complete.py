@@ -12,6 +12,7 @@ from rnnac.errors import CheckpointError
 from rnnac.inference import completer as complete
 from rnnac.inference import sampling, search
 from rnnac.inference.completer import Completer
+from rnnac.inference.options import MAX_K
 from rnnac.storage import checkpoint
 from rnnac.storage.checkpoint import save_checkpoint
 from rnnac.storage.lexicon import Lexicon
@@ -87,7 +88,7 @@ def test_exact_search_matches_brute_force_on_random_models(seed, k, max_length, 
 
 def test_all_words_up_to_the_length_bound_when_k_is_large():
     model = peaked_model()
-    result = Completer(model, VOCAB).complete("ab", k=10**4, max_length=5, budget=10**6)
+    result = Completer(model, VOCAB).complete("ab", k=MAX_K, max_length=5, budget=10**6)  # k > the 40 words
     expected = brute_force(model, "ab", max_length=5)
     assert len(pairs(result)) == len(expected) == 1 + 3 + 9 + 27
     assert_same_ranking(pairs(result), expected, len(expected))

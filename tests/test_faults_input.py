@@ -372,7 +372,7 @@ LIMITS = {  # option: (largest value accepted, commands that take it)
     "-k": (1000, ["complete", "evaluate"]),
     "-n": (1_000_000_000, ["sample"]),
     "--max-length": (1000, ["complete", "sample"]),
-    "--budget": (10_000_000, ["complete"]),
+    "--budget": (1_000_000, ["complete"]),
     "--typo-words": (1_000_000, ["evaluate-typos"]),
     "--typed": (1000, ["evaluate-typos"]),
 }

@@ -35,7 +35,7 @@ from rnnac.errors import UnknownCharError
 from rnnac.inference.search import MODES, BeamSearch, ExactSearch, OutOfMemory, Owners, Pending, Roots, Scoring
 from rnnac.inference.cases import as_typed, case_like, written_forms
 from rnnac.inference.lexicons import FEW_PREFIXES, Lexicons
-from rnnac.inference.options import check_options
+from rnnac.inference.options import MAX_BUDGET, MAX_K, MAX_LENGTH, OptionError, check_options
 from rnnac.inference.typos import (MAX_EDITS, MAX_NODES, CandidateNodes, Candidates, Channel, Costs, TooManyCandidates, candidates,
                                    first_candidates)
 from rnnac.storage.checkpoint import load_trained
@@ -351,11 +351,13 @@ class Completer:
 
 
 def _check_sizes(k: int, max_length: int, budget: int, beam: int | None, max_edits: int) -> None:
-    """ValueError unless complete_many's sizes are in range."""
-    if k < 1 or max_length < 1 or budget < 1 or (beam is not None and beam < 1):
-        raise ValueError("k, max_length, budget and beam must be >= 1")
+    """OptionError unless complete_many's sizes are in range (options.MAX_K and the others)."""
+    for name, value, top in (("k", k, MAX_K), ("max_length", max_length, MAX_LENGTH), ("budget", budget, MAX_BUDGET),
+                             ("beam", 1 if beam is None else beam, MAX_K)):
+        if not 1 <= value <= top:
+            raise OptionError(f"{{{name}}} must be from 1 to {top:,}, got {value}")
     if not 0 <= max_edits <= MAX_EDITS:
-        raise ValueError(f"max_edits must be in 0..{MAX_EDITS}, got {max_edits}")
+        raise OptionError(f"{{max_edits}} must be from 0 to {MAX_EDITS}, got {max_edits}")
 
 
 def _from_mode(mode: str) -> tuple[bool | None, bool]:

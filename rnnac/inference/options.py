@@ -13,6 +13,13 @@ from collections.abc import Callable
 
 from rnnac.errors import RnnacError
 
+# The largest sizes a query may ask for, the same in the Python API, the CLI and the server: each
+# bounds what one prefix's search allocates (its frontier, answers and spelled words grow with k,
+# the beam and max_length), so no query can take the machine's memory.
+MAX_K = 1000  # completions per prefix, and the beam's width
+MAX_LENGTH = 1000  # characters in a word, prefix included
+MAX_BUDGET = 10**6  # node evaluations per prefix
+
 PYTHON_NAMES = {"lambda": "mixture_lambda", "mixture": "lexicon"}  # the keywords where they differ from the option's name
 
 

@@ -18,7 +18,10 @@ import click
 
 from rnnac import __version__
 from rnnac.errors import CheckpointError, RnnacError
+from rnnac.inference.options import MAX_BUDGET, MAX_K, MAX_LENGTH
 
+MAX_SAMPLES = 10**9  # words `sample` draws: streamed, so bounded by patience, not memory
+MAX_TYPO_WORDS = 10**6  # words `evaluate --typos` mistypes
 CHECKPOINT_VARIABLE = "RNNAC_CHECKPOINT"
 FROM_VARIABLE = "rnnac.checkpoint_from_variable"  # ctx.meta key: -c was not given, the variable was
 
@@ -197,10 +200,10 @@ def init(wordlist, output, force):
 @cli.command()
 @click.argument("prefixes", nargs=-1, metavar="[PREFIX]...")
 @checkpoint_option
-@click.option("-k", "--top", default=5, show_default=True, type=click.IntRange(min=1), help="Completions per prefix.")
+@click.option("-k", "--top", default=5, show_default=True, type=click.IntRange(1, MAX_K), help="Completions per prefix.")
 @format_option("plain", "tsv", "json", help="plain: one word a line; tsv and json: the records of the README's output format.")
 @click.option("--header", is_flag=True, help="With --format tsv: first a row of the column names.")
-@click.option("--beam", type=click.IntRange(min=1), default=None, help="Beam search of this width instead of the exact search.")
+@click.option("--beam", type=click.IntRange(1, MAX_K), default=None, help="Beam search of this width instead of the exact search.")
 @click.option("--lexicon", type=click.Path(dir_okay=False), default=None,
               help="Complete only to the words of this list, weighed by its counts.")
 @click.option("--lexicon-mode", type=click.Choice(["replace", "add"]), default="replace", show_default=True,
@@ -210,8 +213,8 @@ def init(wordlist, output, force):
 @click.option("--open", "open_vocab", is_flag=True, help="The model alone, without its lexicon.")
 @click.option("--lambda", "mixture_lambda", type=click.FloatRange(0, 1), default=None, callback=_finite,
               help="Weight of the lexicon in the mixture [default: the one fitted in training].")
-@click.option("--max-length", default=32, show_default=True, type=click.IntRange(min=1), help="Longest word, prefix included.")
-@click.option("--budget", default=2000, show_default=True, type=click.IntRange(min=1), help="Node evaluations per prefix.")
+@click.option("--max-length", default=32, show_default=True, type=click.IntRange(1, MAX_LENGTH), help="Longest word, prefix included.")
+@click.option("--budget", default=2000, show_default=True, type=click.IntRange(1, MAX_BUDGET), help="Node evaluations per prefix.")
 @click.option("--skip-unknown", is_flag=True, help="Silently skip prefixes with characters the model does not know.")
 @click.option("--max-edits", default=0, show_default=True, type=click.IntRange(0, 3),
               help="Typing errors a prefix may hold: substituted, extra, left out or swapped characters.")
@@ -557,12 +560,12 @@ def _format_score(result, fmt: str, per_char: bool) -> str:
 
 @cli.command()
 @checkpoint_option
-@click.option("-n", "--count", default=10, show_default=True, type=click.IntRange(min=0), help="How many words.")
+@click.option("-n", "--count", default=10, show_default=True, type=click.IntRange(0, MAX_SAMPLES), help="How many words.")
 @click.option("-t", "--temperature", default=1.0, show_default=True, type=click.FloatRange(min=0), callback=_finite,
               help="Below 1 sharper, above 1 more varied; 0 always the most likely character.")
 @click.option("--prefix", default="", help="Every word starts with this.")
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Seed for repeatable samples.")
-@click.option("--max-length", default=32, show_default=True, type=click.IntRange(min=1), help="Longest word, prefix included.")
+@click.option("--max-length", default=32, show_default=True, type=click.IntRange(1, MAX_LENGTH), help="Longest word, prefix included.")
 @format_option("plain", "tsv", "json", help="plain and tsv: one word a line; json: one object a line.")
 def sample(checkpoint, count, temperature, prefix, seed, max_length, fmt):
     """Generate new words from the model.
@@ -726,7 +729,7 @@ BASELINES = ("trie", "ngram", "kn")
 @click.option("--baseline", "baselines", multiple=True, type=click.Choice(BASELINES),
               help="Baselines to compare with (repeatable) [default: all].")
 @click.option("--no-baselines", is_flag=True, help="Evaluate the model alone.")
-@click.option("-k", "--top", default=5, show_default=True, type=click.IntRange(min=1), help="Completions considered.")
+@click.option("-k", "--top", default=5, show_default=True, type=click.IntRange(1, MAX_K), help="Completions considered.")
 @click.option("--lambda", "mixture_lambda", type=click.FloatRange(0, 1), default=None, callback=_finite,
               help="Weight of the lexicon in the mixture [default: the one fitted in training].")
 @click.option("--search", type=click.Choice(["exact", "known"]), default="exact", show_default=True,
@@ -740,9 +743,9 @@ BASELINES = ("trie", "ngram", "kn")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar (there is none when stderr is not a terminal).")
 @click.option("--typos", "typo_rate", type=click.FloatRange(0, 1), default=None,
               help="Run the typo benchmark instead: this share of drawn words gets one random edit.")
-@click.option("--typo-words", default=2000, show_default=True, type=click.IntRange(min=1),
+@click.option("--typo-words", default=2000, show_default=True, type=click.IntRange(1, MAX_TYPO_WORDS),
               help="With --typos: words drawn from WORDLIST (by count with --weighted).")
-@click.option("--typed", default=4, show_default=True, type=click.IntRange(min=1),
+@click.option("--typed", default=4, show_default=True, type=click.IntRange(1, MAX_LENGTH),
               help="With --typos: characters typed, the edit among them.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="With --typos: the draws' seed.")
 def evaluate(wordlist, checkpoint, weighted, baselines, no_baselines, top, mixture_lambda, search, train_list, fmt, as_json,

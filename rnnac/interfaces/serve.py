@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnac.errors import MissingExtraError, RnnacError
+from rnnac.inference.options import MAX_BUDGET, MAX_K, MAX_LENGTH
 from rnnac.interfaces.records import completion_record, score_record
 
 try:
@@ -52,8 +53,7 @@ try:
 except ImportError:  # pragma: no cover - the extra is installed wherever tests run
     raise MissingExtraError("rnnac serve needs Starlette and uvicorn: pip install 'rnnac[serve]'") from None
 
-MAX_CHARS = 1000  # characters in a prefix or a word
-MAX_K = 1000
+MAX_CHARS = MAX_LENGTH  # characters in a prefix or a word
 MAX_BATCH = 10_000  # prefixes or words in one request
 MAX_BODY = 16 * 2**20  # bytes of a POST body
 CHUNK = 512  # a batch of more prefixes is searched this many at a time, other requests served between
@@ -371,8 +371,8 @@ def _options(params: dict, model: str) -> Options:
                    max_edits=_number(params, "max_edits", int, 0, 3, default=0), edit_prob=tuple(map(str, edit_prob)),
                    keyboard=keyboard, known_only=_flag(params, "known_only"), open=_flag(params, "open"),
                    mixture_lambda=_number(params, "lambda", float, 0.0, 1.0), beam=_number(params, "beam", int, 1, MAX_K),
-                   budget=_number(params, "budget", int, 1, 10**6, default=2000),
-                   max_length=_number(params, "max_length", int, 1, MAX_CHARS, default=32))
+                   budget=_number(params, "budget", int, 1, MAX_BUDGET, default=2000),
+                   max_length=_number(params, "max_length", int, 1, MAX_LENGTH, default=32))
 
 
 def _number(params: dict, name: str, kind: type, low, high, default=None, upper_open: bool = False):
