@@ -12,7 +12,10 @@ best.npz; else $RNNAC_CHECKPOINT, else the bundled model), --format plain|tsv|js
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import os
+import sys
 
 import click
 
@@ -248,7 +251,6 @@ def complete(prefixes, checkpoint, top, fmt, header, beam, lexicon, lexicon_mode
       rnnac complete --format json < prefixes.txt | jq -r '.completions[0].word'
       rnnac complete --max-edits 1 --format tsv wrold
     """
-    import sys
 
     from rnnac.inference.completer import Completer
     from rnnac.inference.options import check_options
@@ -381,7 +383,6 @@ def _stream(items: tuple[str, ...], from_stdin: bool, header: tuple[str, ...] | 
     answer(chunk) -> (text, any failed) has it. A reader that leaves the pipe (`| head -1`) ends
     the command quietly, exit 0; if any item failed, exit 1 at the end.
     """
-    import sys
 
     failed = False
     try:
@@ -433,7 +434,6 @@ def _text_chunks(stream, max_lines: int):
 def _ready_chunks(fd: int, max_lines: int):
     """Lists of the lines of the file descriptor `fd` that are ready to read: each read waits for
     the writer, then takes what else is ready without waiting, until max_lines are in hand."""
-    import os
 
     pending = b""
     while True:
@@ -450,7 +450,6 @@ def _ready_chunks(fd: int, max_lines: int):
 
 def _read_ready(fd: int, pending: bytes, max_lines: int) -> list[bytes]:
     """`pending` and what else `fd` has ready, split at line ends (the last piece unfinished)."""
-    import os
     import select
 
     lines = pending.split(b"\n")
@@ -465,8 +464,6 @@ def _read_ready(fd: int, pending: bytes, max_lines: int) -> list[bytes]:
 
 def _quiet_stdout() -> None:
     """Point stdout at /dev/null, so the interpreter's last flush finds no closed pipe."""
-    import os
-    import sys
 
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -504,7 +501,6 @@ def score(words, checkpoint, fmt, header, mixture, mixture_lambda, per_char):
       rnnac score --format tsv - < list.txt | sort -t$'\\t' -k2 -g | tail
       rnnac score -c runs/names --chars --format json emma xqzt
     """
-    import sys
 
     from rnnac.inference.completer import Completer
     from rnnac.inference.options import check_score_options
@@ -807,7 +803,6 @@ def _check_evaluation_flags(typos: bool) -> None:
 def _stage_bar(quiet: bool):
     """A progress bar on stderr, when it is a terminal, for a library call that reports its stages
     as progress(what, done, total); it is cleared at the end, leaving stdout's results alone."""
-    import sys
 
     from tqdm import tqdm
 
@@ -859,10 +854,53 @@ def plot(run_dir, output):
     click.echo(plot_run(run_dir, output))
 
 
+class _ClosedStream(io.TextIOBase):
+    """Standard input or output that the shell closed (`<&-`, `>&-`), which Python gives as None:
+    reading or writing it is an OSError naming it, which the command reports as one line."""
+
+    def __init__(self, what: str):
+        self.what = what
+
+    def _closed(self, *args):
+        raise OSError(errno.EBADF, f"{self.what} is closed")
+
+    read = readline = write = fileno = _closed
+    encoding, errors = "utf-8", "strict"
+
+    @property
+    def buffer(self):
+        return self
+
+    def isatty(self) -> bool:
+        return False
+
+    def flush(self) -> None:  # nothing is ever buffered, and the interpreter flushes on its way out
+        pass
+
+
+def _stand_in_for_closed_streams() -> None:
+    """Give a standard stream the shell closed a stand-in: its descriptor is held by /dev/null, so
+    that no file opened later (a checkpoint's temporary file) takes that number and receives what
+    is meant for the stream; stdin and stdout become _ClosedStream, stderr a sink (2>&- asks for
+    no messages, and the exit code still tells)."""
+    for fd, name, what in ((0, "stdin", "standard input"), (1, "stdout", "standard output"), (2, "stderr", None)):
+        try:
+            os.fstat(fd)
+        except OSError:
+            held = os.open(os.devnull, os.O_RDWR)
+            if held != fd:
+                os.dup2(held, fd)
+                os.close(held)
+            if getattr(sys, name) is None:
+                setattr(sys, name, _ClosedStream(what) if what else open(os.devnull, "w", encoding="utf-8"))
+
+
 def main():
     """The `rnnac` script. Until training takes Ctrl-C over, the first Ctrl-C ends the command at
     once and quietly with exit code 130, and any further one while it unwinds is ignored."""
     import signal
+
+    _stand_in_for_closed_streams()
 
     def interrupt_once(signum, frame):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
