@@ -318,7 +318,7 @@ def test_two_sigterms_20_ms_apart_under_load(tmp_path):
     assert proc.returncode in (130, 143), (proc.returncode, stderr)  # never killed by the signal (-15)
     assert stdout == "" and "Traceback" not in stderr and "Aborted" not in stderr
     out = tmp_path / "out"
-    if proc.returncode == 143:  # the second came after the process exited: the first one's save, code and message
+    if proc.returncode == 143:  # the second came after the run said how to resume: the first one's exit
         assert "Stopped by SIGTERM at step" in stderr
         assert load_checkpoint(out / "last.npz").meta["step"] >= 10
     elif (out / "last.npz").exists():  # the second stopped the save, or came after it: a whole file or none

@@ -167,6 +167,7 @@ def train(target, overrides, init_from, resume, force, quiet, fmt):
         how = "Interrupted" if e.signal_name == "SIGINT" else f"Stopped by {e.signal_name}"
         with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
             click.echo(f"{how} at step {e.step}; saved {e.path}. Resume with: {again}", err=True)
+        _ignore_stop_signals()  # saved and said: the exit code stays the first signal's
         raise SystemExit(128 + e.signum) from None
     click.echo(json.dumps(summary.record) if fmt == "json" else summary.text)
 
@@ -852,6 +853,18 @@ def plot(run_dir, output):
     from rnnac.interfaces.plot import plot_run
 
     click.echo(plot_run(run_dir, output))
+
+
+def _ignore_stop_signals() -> None:
+    """Ignore Ctrl-C, SIGTERM and SIGHUP from here to the exit. (Python puts its own handlers back
+    to the default action as it shuts down, when a SIGTERM would kill the process; an ignored
+    signal stays ignored.)"""
+    import signal
+
+    from rnnac.training.trainer import STOP_SIGNALS
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
 
 
 class _ClosedStream(io.TextIOBase):
