@@ -255,9 +255,12 @@ def test_sample_streams_its_words(ckpt):
 def test_sample_in_chunks_draws_what_sample_draws(model):
     from rnnac.inference.sampling import sample, sample_chunks
 
-    words = sample(model, VOCAB, 2500, rng=7)
+    assert sum(sample_chunks(model, VOCAB, 2500, rng=7), []) == sample(model, VOCAB, 2500, rng=7)
     chunks = list(sample_chunks(model, VOCAB, 2500, rng=7, chunk=1000))
-    assert [len(c) for c in chunks] == [1000, 1000, 500] and sum(chunks, []) == words
+    rng = np.random.default_rng(7)  # one generator: each chunk is the next draw of its size
+    assert chunks == [sample(model, VOCAB, size, rng=rng) for size in (1000, 1000, 500)]
+    with pytest.raises(ValueError):
+        sample_chunks(model, VOCAB, 5, temperature=-1.0)  # checked at the call, before any chunk is asked for
 
 
 # --- 9. an empty exclusion list -----------------------------------------------------------------------

@@ -1,12 +1,14 @@
 """Sampling words from the model, one character at a time, with a temperature.
 
-Shapes: n words drawn together, T characters after the prefix, H hidden, K vocabulary (id 0 is
+Shapes: n words drawn together (at most CHUNK at a time), T characters after the prefix, H hidden, K vocabulary (id 0 is
 the word boundary).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -16,30 +18,51 @@ from rnnac.engine.reading import read_strings
 from rnnac.storage.lexicon import fold
 
 
+CHUNK = 4096  # words drawn together by sample_chunks
+
+
 def sample(model: RNN, vocab: Vocab, n: int, temperature: float = 1.0, prefix: str = "",
            rng: np.random.Generator | int | None = None, max_length: int = 32, lowercase: bool = True) -> list[str]:
     """n words drawn from the model, each starting with `prefix` (case-folded as the model was
     trained). temperature divides the logits: < 1 sharper, > 1 flatter, 0 the most likely
     character every time. A word is never empty and stops at `max_length` characters.
-    rng: a Generator, or a seed for one (None: fresh entropy).
+    rng: a Generator, or a seed for one (None: fresh entropy). The words of sample_chunks, joined.
 
     sample(model, vocab, 3, rng=np.random.default_rng(1)) -> e.g. ["the", "ston", "reading"]
     """
+    return list(itertools.chain.from_iterable(sample_chunks(model, vocab, n, temperature, prefix, rng, max_length,
+                                                            lowercase)))
+
+
+def sample_chunks(model: RNN, vocab: Vocab, n: int, temperature: float = 1.0, prefix: str = "",
+                  rng: np.random.Generator | int | None = None, max_length: int = 32, lowercase: bool = True,
+                  chunk: int = CHUNK) -> Iterator[list[str]]:
+    """sample's n words as lists of `chunk` words (the last one shorter), each drawn when asked
+    for: memory stays that of one chunk however large n is, and a reader that stops early (a
+    closed pipe) stops the drawing. The options are checked at once, before the first chunk."""
     prefix = fold(prefix, lowercase)
     _check_options(n, temperature, max_length, prefix)
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
     rng = np.random.default_rng(rng)  # passes a Generator through unchanged
-    # 1. Read the prefix once; every sample starts from its state.
-    a, logp, _ = read_strings(model, [vocab.encode(prefix)])  # (1, H), (1, K)
+    a, logp, _ = read_strings(model, [vocab.encode(prefix)])  # (1, H), (1, K): the prefix read once
+    return (_draw_words(model, vocab, a, logp, min(chunk, n - start), temperature, prefix, rng, max_length)
+            for start in range(0, n, chunk))
+
+
+def _draw_words(model: RNN, vocab: Vocab, a: np.ndarray, logp: np.ndarray, n: int, temperature: float, prefix: str,
+                rng: np.random.Generator, max_length: int) -> list[str]:
+    """n words drawn together from the prefix's state a (1, H) and next-character log-probs logp (1, K)."""
     a, logp = np.repeat(a, n, axis=0), np.repeat(logp, n, axis=0)  # (n, H), (n, K)
     tokens = np.zeros((n, max(0, max_length - len(prefix))), dtype=np.int64)  # (n, T), 0 pads
     active = np.arange(n)  # rows still growing
     for t in range(tokens.shape[1]):
-        # 2. Next-character distribution, sharpened or flattened by the temperature.
+        # 1. Next-character distribution, sharpened or flattened by the temperature.
         logits = logp[active].astype(np.float64)  # (n', K)
         if not prefix and t == 0:
             logits[:, BOUNDARY] = -np.inf  # no empty words
         draw = _draw(logits, temperature, rng)  # (n',)
-        # 3. Rows that drew the boundary are finished words; the others take one more step.
+        # 2. Rows that drew the boundary are finished words; the others take one more step.
         tokens[active, t] = draw
         active = active[draw != BOUNDARY]
         if not active.size:

@@ -577,17 +577,18 @@ def sample(checkpoint, count, temperature, prefix, seed, max_length, fmt):
     """
     import json
 
-    from rnnac.inference.sampling import sample as sample_words
+    from rnnac.inference.sampling import sample_chunks
     from rnnac.storage.checkpoint import load_trained
 
     if len(prefix) > max_length:
         raise click.BadParameter(f"{len(prefix)} characters, more than --max-length {max_length}", param_hint="--prefix")
     trained = load_trained(checkpoint)
-    words = sample_words(trained.model, trained.vocab, count, temperature, prefix, seed, max_length, trained.lowercase)
-    if fmt == "json":
-        click.echo("".join(json.dumps({"version": 1, "word": w}, ensure_ascii=False) + "\n" for w in words), nl=False)
-    else:
-        click.echo("".join(f"{w}\n" for w in words), nl=False)
+    for words in sample_chunks(trained.model, trained.vocab, count, temperature, prefix, seed, max_length,
+                               trained.lowercase):  # each chunk printed as soon as it is drawn
+        if fmt == "json":
+            click.echo("".join(json.dumps({"version": 1, "word": w}, ensure_ascii=False) + "\n" for w in words), nl=False)
+        else:
+            click.echo("".join(f"{w}\n" for w in words), nl=False)
 
 
 @cli.command()
