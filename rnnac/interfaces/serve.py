@@ -338,6 +338,8 @@ async def _body(request: Request) -> dict:
         body = json.loads(b"".join(chunks))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise BadRequest(f"malformed JSON: {e}") from None
+    except RecursionError:  # [[[[...]]]] deeper than the parser's recursion allows; a request nests 3 deep
+        raise BadRequest("malformed JSON: nested too deep") from None
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     return body
