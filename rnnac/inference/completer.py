@@ -145,10 +145,11 @@ class Completer:
         """The completer has a lexicon of its own (built or not yet)."""
         return self.lexicons.present
 
-    def lexicon_from_file(self, path: str | os.PathLike, add: bool = False) -> Lexicon:
+    def lexicon_from_file(self, path: str | os.PathLike, add: bool = False, allow_empty: bool = False) -> Lexicon:
         """A Lexicon of the words of the list at `path` with its counts (1 each in a plain list);
-        with `add`, together with the completer's own words (counts of a word in both are added)."""
-        return Lexicon.from_file(path, self.vocab, self.lowercase, self.lexicon_words if add else None)
+        with `add`, together with the completer's own words (counts of a word in both are added).
+        `allow_empty`: an empty file is a Lexicon of no words (a list of words to exclude), not an error."""
+        return Lexicon.from_file(path, self.vocab, self.lowercase, self.lexicon_words if add else None, allow_empty)
 
     def complete(self, prefix: str, k: int = 5, **options) -> Result:
         """The k most probable words starting with `prefix`; see `complete_many`."""

@@ -339,7 +339,7 @@ def _scoring_options(completer, lexicon, lexicon_mode, exclude, known_only, open
         known_only = known_only or lexicon_mode == "replace"  # --lexicon FILE alone: only the words of FILE
     else:
         known_only = known_only or None  # the completer's default: the mixture with its lexicon, else open
-    blocked = completer.lexicon_from_file(exclude) if exclude else None
+    blocked = completer.lexicon_from_file(exclude, allow_empty=True) if exclude else None  # empty: nothing excluded
     with _usage_errors():
         check_options(known_only, open_vocab, has_lexicon=lex is not None or completer.has_lexicon)
     return {"lexicon": lex, "known_only": known_only, "open": open_vocab, "mixture_lambda": mixture_lambda, "exclude": blocked}

@@ -246,13 +246,13 @@ class Lexicon:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, vocab: Vocab, lowercase: bool = True,
-                  plus: LexiconData | None = None) -> Lexicon:
+                  plus: LexiconData | None = None, allow_empty: bool = False) -> Lexicon:
         """A word list file (one word a line, or a frequency list), as rnnac.storage.wordlist reads it; a
         plain list counts each line once. `plus` adds another list's words (counts of a word in
-        both are added)."""
+        both are added). An empty file is a DataError, or with `allow_empty` a Lexicon of no words."""
         from rnnac.storage.wordlist import read_word_list
 
-        listing = read_word_list(path, lowercase=False)  # folded here, keeping the written forms
+        listing = read_word_list(path, lowercase=False, allow_empty=allow_empty)  # folded here, keeping the written forms
         words, counts = list(listing.words), listing.counts
         if plus is not None:
             words += plus.words

@@ -83,16 +83,20 @@ def read_word_list(
     max_length: int | None = None,
     max_words: int | None = None,
     format: str = "auto",
+    allow_empty: bool = False,
 ) -> WordList:
     """Read a word list: one word a line, or a frequency list (`word<TAB>count`, `word,count`,
     `uniq -c`); `format` "auto" tells them apart by the first non-blank line (detect_format).
 
     Words are stripped, lowercased (if asked) and merged, counts added, in first-seen order.
     Then words with characters outside `allowed_chars`, or outside [min_length, max_length],
-    are dropped, and only the first `max_words` kept. `path` "-" reads stdin.
+    are dropped, and only the first `max_words` kept. `path` "-" reads stdin. A file of no words
+    (empty, or blank lines) is a DataError, or with `allow_empty` a WordList of none.
     """
     _check_read_options(format, min_length, max_length, max_words)
     label, lines = _read_lines(path)
+    if allow_empty and not any(line.strip() for line in lines):
+        return WordList([], np.zeros(0), "lines" if format == "auto" else format, label)
     merged, format, cased = _merge(lines, label, lowercase, format)
     kept, dropped_chars, dropped_length = _filter(merged, allowed_chars, min_length, max_length)
     if not kept:
