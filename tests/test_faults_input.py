@@ -142,7 +142,7 @@ def test_huge_counts_are_usage_errors(args, ckpt, tmp_path):
     assert "is not in the range" in usage_error(result)
 
 
-def test_the_library_refuses_a_query_too_big_for_memory_before_allocating(ckpt):
+def test_the_library_refuses_sizes_beyond_the_limits_before_allocating(ckpt):
     completer = Completer.load(ckpt)
     with pytest.raises(RnnacError, match="k"):
         completer.complete_many(["ab"], k=10**12)
