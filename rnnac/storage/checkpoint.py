@@ -243,26 +243,6 @@ def _finite_problem(arrays: dict[str, np.ndarray]) -> str | None:
     return None if bad is None else f"{bad} holds NaN or infinite values"
 
 
-def _overflow_problem(params: dict[str, np.ndarray], activation: str) -> str | None:
-    """Why these finite weights can still overflow the model's float type in a step, or None.
-
-    With |a_{t-1}| <= 1 (tanh and sigmoid), |z_t| <= sum_j |W_ij| + max_k |U_ik| + |b_i| and
-    |o_t| <= sum_j |V_kj| + |c_k| bound every step; ReLU's a_t has no bound, so its check is the
-    first step's, from a_0 = 0. A quarter of the largest float is allowed, so that the softmax's
-    o - max(o) cannot overflow either."""
-    U, W, b, V, c = (np.abs(params[name], dtype=np.float64) for name in PARAM_NAMES)
-    limit = float(np.finfo(params["U"].dtype).max) / 4
-    with np.errstate(over="ignore"):
-        z = U.max(axis=1, initial=0.0) + b + (0.0 if activation == "relu" else W.sum(axis=1))  # (H,)
-        a = z if activation == "relu" else np.ones_like(z)  # (H,) the largest |a_t| can be
-        o = V @ a + c  # (K,)
-    largest = max(z.max(initial=0.0), o.max(initial=0.0))
-    if largest <= limit:
-        return None
-    return (f"its weights overflow {params['U'].dtype} in a step of the model (values up to {largest:.3g}; "
-            f"the largest {params['U'].dtype} is {4 * limit:.3g})")
-
-
 # --- loading -----------------------------------------------------------------------------
 
 
@@ -290,8 +270,7 @@ def _read(npz: Npz, path: str | os.PathLike) -> Checkpoint:
         raise _cannot_load(path, problem)
     params = {name: npz.read(name) for name in PARAM_NAMES}
     optimizer_state = {name[len(OPT_PREFIX):]: npz.read(name) for name in npz.members if name.startswith(OPT_PREFIX)}
-    problem = (_finite_problem(params) or _finite_problem(optimizer_state)
-               or _overflow_problem(params, meta["activation"]))
+    problem = _finite_problem(params) or _finite_problem(optimizer_state)
     if problem:
         raise _cannot_load(path, problem)
     lexicon = _read_lexicon(npz, meta, path) if meta["format_version"] >= 2 else None
@@ -445,8 +424,22 @@ def load_trained(path: str | os.PathLike | None = None) -> TrainedModel:
     activation = ckpt.meta["activation"]
     if activation not in ACTIVATIONS:
         raise _cannot_load(path, f"activation {shown(activation)} is not one of {', '.join(ACTIVATIONS)}")
+    model = RNN(ckpt.params, activation)
+    if not _first_step_is_finite(model):
+        raise _cannot_load(path, f"its weights overflow {model.dtype} in the model's first step (the next character's "
+                                 "log-probabilities are not finite)")
     lowercase = ckpt.meta["config"].get("data", {}).get("lowercase", True)
-    return TrainedModel(RNN(ckpt.params, activation), vocab_from_meta(ckpt.meta), bool(lowercase), ckpt, path)
+    return TrainedModel(model, vocab_from_meta(ckpt.meta), bool(lowercase), ckpt, path)
+
+
+def _first_step_is_finite(model: RNN) -> bool:
+    """Whether the model's first step, from a_0 = 0 on every token, gives finite log-probabilities.
+    Finite weights can still overflow there (3e38 in float32: U x + b, then V a + c); such a model
+    would answer every query with nothing, or NaN. A trained model's weights are far from it."""
+    K, H = model.vocab_size, model.hidden_size
+    with np.errstate(over="ignore", invalid="ignore"):
+        _, logp = model.step(np.zeros((K, H), dtype=model.dtype), np.arange(K))  # (K, K)
+    return bool(np.isfinite(logp).all())
 
 
 def resolve_checkpoint(path: str | os.PathLike | None = None) -> Path:
