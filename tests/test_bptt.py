@@ -91,6 +91,23 @@ def test_truncated_bptt_matches_finite_differences_of_its_surrogate(vocab, batch
         assert relative_error(grads[name], numeric[name]) < 1e-6, name
 
 
+@pytest.mark.parametrize("loss", LOSSES)
+def test_a_window_one_step_short_of_the_batch_still_truncates(vocab, batch, loss):
+    """tau = T - 2 is the longest window that truncates: only L_T loses a step, z_1 (the two longest
+    words reach step T, so the cut is seen). z_1 reads U x_1 + b and W a_0 = 0: dU and db change."""
+    model = tiny_model(vocab)
+    T = batch.inputs.shape[1]
+    assert batch.mask[:, T - 1].any()
+    _, grads = Engine(model).loss_and_grads(batch, loss, truncate=T - 2)
+    frozen = [a.copy() for a in hidden_states(model, batch)]
+    numeric = centred_differences(lambda: truncated_surrogate(model, batch, loss, T - 2, frozen), model.params)
+    _, full = Engine(model).loss_and_grads(batch, loss)
+    for name in PARAM_NAMES:
+        assert relative_error(grads[name], numeric[name]) < 1e-6, name
+    for name in ("U", "b"):
+        assert not np.allclose(grads[name], full[name], rtol=1e-9, atol=0), name
+
+
 def test_truncation_changes_only_the_recurrent_gradients(vocab, batch):
     model = tiny_model(vocab)
     _, full = Engine(model).loss_and_grads(batch)

@@ -5,6 +5,7 @@ import json
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -28,6 +29,7 @@ from rnnac.storage.checkpoint import (
     save_checkpoint,
     vocab_from_meta,
 )
+from rnnac.storage.atomic import replace_atomically
 from rnnac.storage.lexicon import LexiconData
 
 CHARS = ["a", "b", "c"]  # K = 4 with the boundary
@@ -456,6 +458,35 @@ def test_the_temp_file_is_hidden_and_beside_the_target(tmp_path, monkeypatch):
     save_checkpoint(tmp_path / "m.npz", *make_checkpoint())
     assert len(seen) == 1 and re.fullmatch(r"\.m\.npz\.\w+\.tmp", seen[0]), seen
     assert os.listdir(tmp_path) == ["m.npz"]
+
+
+def test_the_data_is_synced_before_the_rename_and_the_folder_after(tmp_path, monkeypatch):
+    """fsync(temp file) with every byte written, then os.replace, then fsync(folder): a power cut
+    leaves the old file or the whole new one, and the new name survives once it is written."""
+    events, fsync, replace = [], os.fsync, os.replace
+
+    def spying_fsync(fd):
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            events.append(("fsync", "folder", info.st_ino))
+        else:
+            events.append(("fsync", "file", info.st_ino, info.st_size))  # the size: all of it is written
+        fsync(fd)
+
+    def spying_replace(src, dst):
+        info = os.stat(src)
+        events.append(("replace", info.st_ino, Path(dst)))
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", spying_fsync)
+    monkeypatch.setattr(os, "replace", spying_replace)
+    target = tmp_path / "m.txt"
+    replace_atomically(target, lambda f: f.write(b"x" * 5000))
+    monkeypatch.undo()
+    written = os.stat(target)
+    assert events == [("fsync", "file", written.st_ino, 5000), ("replace", written.st_ino, target),
+                      ("fsync", "folder", os.stat(tmp_path).st_ino)]
+    assert target.read_bytes() == b"x" * 5000
 
 
 def test_crash_on_first_save_leaves_nothing(tmp_path, monkeypatch):

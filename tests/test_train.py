@@ -435,3 +435,32 @@ def test_dropout_changes_training_and_is_seeded(config_file, tmp_path):
 
     plain, dropped, again = trained(0, 3, "a"), trained(0.5, 3, "b"), trained(0.5, 3, "c")
     assert not np.allclose(plain, dropped) and np.array_equal(dropped, again)
+
+
+def test_each_update_draws_its_own_dropout_mask_and_a_resumed_run_the_same_ones(tmp_path, monkeypatch):
+    """The masks come from (seed, step): a new one every update, and the same ones after a resume."""
+    write_run_config(tmp_path, "\n".join(["apple", "apply", "ample", "maple", "amble", "table"] * 4) + "\n")
+    masks = []
+    real = train_module.dropout_mask
+
+    def dropout_mask(*args, **kwargs):
+        masks.append(real(*args, **kwargs))
+        return masks[-1]
+
+    monkeypatch.setattr(train_module, "dropout_mask", dropout_mask)
+    overrides = ["train.dropout=0.5", "train.max_steps=20"]
+    run(load_config(tmp_path / "run.yaml", overrides + [f"output.dir={tmp_path / 'a'}"]), quiet=True)
+    straight, masks[:] = list(masks), []
+    assert len(straight) == 20 and len({m.shape for m in straight}) == 1  # words of one length: one batch shape
+    for step in range(19):
+        assert not np.array_equal(straight[step], straight[step + 1]), step
+
+    resumed = load_config(tmp_path / "run.yaml", overrides + [f"output.dir={tmp_path / 'b'}"])
+    interrupt_at(monkeypatch, 8)  # the first make_batch call builds the validation batch
+    monkeypatch.setattr(train_module, "dropout_mask", dropout_mask)
+    with pytest.raises(TrainingInterrupted):
+        run(resumed, quiet=True)
+    run(resumed, resume=True, quiet=True)
+    assert len(masks) == 20
+    for step in range(20):
+        assert np.array_equal(masks[step], straight[step]), step

@@ -223,6 +223,36 @@ def test_channel_probabilities():
     assert math.exp(Channel(0.01, 0.02, 0.03, 0.04).costs(["a"]).ok) == pytest.approx(0.9)
 
 
+@pytest.mark.parametrize("chars, keyboard", [("abc", "none"), ("abc", "qwerty"), ("asqzp", "qwerty"), ("ab", "none")])
+@pytest.mark.parametrize("rates", [(0.016, 0.008, 0.008, 0.008), (0.05, 0.2, 0.03, 0.04), (0.1, 0.3, 0.0, 0.2)])
+def test_every_way_to_type_an_intended_character_sums_to_one(chars, keyboard, rates):
+    """The module docstring's channel, read back one typed string at a time: the first character x
+    of the intended s = xy (the vocabulary's first two) is typed right, as each other character d
+    of the vocabulary, left out, swapped with y (p_trans for both), or preceded by an extra
+    character d. With the rest typed right (p_ok each), P(t | s) of these typed strings t sums to
+    p_ok + p_sub + p_del + p_trans + p_ins = 1, as q(. | x) and u sum to 1 over the vocabulary."""
+    p_sub, p_ins, p_del, p_trans = rates
+    p_ok = 1 - p_sub - p_ins - p_del - p_trans
+    costs = Channel(*rates, keyboard=keyboard).costs(list(chars))
+    x, y = chars[:2]
+
+    def p(typed: str) -> float:
+        got = candidates(ids(typed, chars), costs, max_edits=1, max_length=2)
+        found = {got.spell(n, chars): math.exp(got.channel[n]) for n in range(len(got.parent))}
+        return found.get(x + y, 0.0)  # not in the trie: a kind of error that never happens
+
+    ways = {
+        "typed right": p(x + y) / p_ok,
+        "typed as another": sum(p(d + y) for d in chars if d != x) / p_ok,
+        "left out": p(y) / p_ok,
+        "swapped": p(y + x),
+        "an extra one first": sum(p(d + x + y) for d in chars) / p_ok**2,
+    }
+    assert ways == pytest.approx({"typed right": p_ok, "typed as another": p_sub, "left out": p_del, "swapped": p_trans,
+                                  "an extra one first": p_ins}, rel=1e-12, abs=1e-300)
+    assert sum(ways.values()) == pytest.approx(1.0, rel=1e-12)
+
+
 def test_substitutions_favour_neighbouring_keys():
     chars = list("abcdefghijklmnopqrstuvwxyz")
     near = _adjacent(chars)
