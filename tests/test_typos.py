@@ -238,7 +238,7 @@ def test_every_way_to_type_an_intended_character_sums_to_one(chars, keyboard, ra
 
     def p(typed: str) -> float:
         got = candidates(ids(typed, chars), costs, max_edits=1, max_length=2)
-        found = {got.spell(n, chars): math.exp(got.channel[n]) for n in range(len(got.parent))}
+        found = {spell(got, n, chars): math.exp(got.channel[n]) for n in range(len(got.parent))}
         return found.get(x + y, 0.0)  # not in the trie: a kind of error that never happens
 
     ways = {
