@@ -257,9 +257,8 @@ def test_mixture_nll_by_hand():
     assert result.labels["mixture"] == "mixture (lambda 0.750)"
 
 
-def test_evaluate_checkpoint_mixture_completes_as_rnnac_complete(tmp_path):
-    from rnnac.inference.completer import Completer
-    from rnnac.storage.lexicon import Lexicon
+def ten_counted_words(tmp_path):
+    """(the list's path, its words, a run config over it, its Data, a tiny model of its vocabulary)."""
     from rnnac.training.data import load_data
 
     path = tmp_path / "words.tsv"
@@ -267,7 +266,14 @@ def test_evaluate_checkpoint_mixture_completes_as_rnnac_complete(tmp_path):
     path.write_text("".join(f"{w}\t{i + 1}\n" for i, w in enumerate(words)))
     config = Config.from_dict({"data": {"path": str(path), "val_fraction": 0.2}, "output": {"dir": str(tmp_path / "run")}})
     data = load_data(config)
-    model = tiny_model(data.vocab, hidden_size=6)
+    return path, words, config, data, tiny_model(data.vocab, hidden_size=6)
+
+
+def test_evaluate_checkpoint_mixture_completes_as_rnnac_complete(tmp_path):
+    from rnnac.inference.completer import Completer
+    from rnnac.storage.lexicon import Lexicon
+
+    path, words, config, data, model = ten_counted_words(tmp_path)
     meta = {"chars": data.vocab.chars, "activation": "tanh", "hidden_size": 6, "dtype": "float64",
             "config": config.to_dict(), "step": 1, "epoch": 0, "best_val_loss": 2.0, "rng_state": {},
             "mixture_lambda": 0.6}
@@ -288,14 +294,8 @@ def test_complete_and_evaluate_weigh_a_checkpoint_without_a_fitted_lambda_alike(
     from rnnac.inference.completer import Completer
     from rnnac.storage.checkpoint import DEFAULT_LAMBDA
     from rnnac.storage.lexicon import LexiconData
-    from rnnac.training.data import load_data
 
-    path = tmp_path / "words.tsv"
-    words = ["ab", "abc", "abd", "bca", "bcd", "cab", "cad", "dab", "dad", "dcb"]
-    path.write_text("".join(f"{w}\t{i + 1}\n" for i, w in enumerate(words)))
-    config = Config.from_dict({"data": {"path": str(path), "val_fraction": 0.2}, "output": {"dir": str(tmp_path / "run")}})
-    data = load_data(config)
-    model = tiny_model(data.vocab, hidden_size=6)
+    path, words, config, data, model = ten_counted_words(tmp_path)
     meta = {"chars": data.vocab.chars, "activation": "tanh", "hidden_size": 6, "dtype": "float64",
             "config": config.to_dict(), "step": 1, "epoch": 0, "best_val_loss": 2.0, "rng_state": {}}  # no mixture_lambda
     lexicon = LexiconData.from_unsorted(data.words, data.counts, data.held_out) if carries_list else None
