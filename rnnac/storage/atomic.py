@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from pathlib import Path
 from typing import BinaryIO, Callable
 
@@ -25,6 +26,14 @@ def _read_umask() -> int:
 
 
 _UMASK = _read_umask()
+
+
+def not_written_through(mode: int) -> str | None:
+    """What a file of this lstat mode is when rnnac must not write over it ("a symbolic link",
+    whose target would be overwritten, or "not a regular file"); None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    return "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
 
 
 def replace_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:

@@ -153,9 +153,7 @@ def write_new_file(path: str | os.PathLike, text: str, force: bool = False) -> P
     """Write `text` to `path` whole or not at all (atomically: a full disk leaves the old file as
     it was); OutputError if the file exists (unless `force`), is a symbolic link or not a regular
     file (never written through: the link's target would be overwritten), or cannot be written."""
-    import stat
-
-    from rnnac.storage.atomic import replace_atomically
+    from rnnac.storage.atomic import not_written_through, replace_atomically
 
     path = Path(path)
     try:
@@ -164,8 +162,8 @@ def write_new_file(path: str | os.PathLike, text: str, force: bool = False) -> P
         mode = None
     except OSError as e:
         raise OutputError(f"cannot write {quote(str(path))}: {e.strerror}") from None
-    if mode is not None and not stat.S_ISREG(mode):
-        what = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
+    what = None if mode is None else not_written_through(mode)
+    if what:
         raise OutputError(f"{quote(str(path))} is {what}; rnnac does not write through it: choose another file")
     if mode is not None and not force:
         raise OutputError(f"{quote(str(path))} exists: choose another file, or --force to overwrite it")

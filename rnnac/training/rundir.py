@@ -13,11 +13,10 @@ import contextlib
 import json
 import math
 import os
-import stat
 from pathlib import Path
 
 from rnnac.errors import RunExistsError, RunFolderError, RunLockedError
-from rnnac.storage.atomic import replace_atomically
+from rnnac.storage.atomic import not_written_through, replace_atomically
 from rnnac.training.config import Config
 
 try:
@@ -81,8 +80,8 @@ class RunFolder:
                 mode = os.lstat(self.path / name).st_mode
             except FileNotFoundError:
                 continue
-            if not stat.S_ISREG(mode):
-                what = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
+            what = not_written_through(mode)
+            if what:
                 raise RunFolderError(f"{self.path / name} is {what}; rnnac writes only its own files there, never through "
                                      "a link: remove it or set output.dir")
 
