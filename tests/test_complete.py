@@ -157,8 +157,8 @@ def test_lexicon_from_file_reads_plain_and_tsv(tmp_path):
     (tmp_path / "words.tsv").write_text("ab\t10\ncab\t3\n")
     for name in ("words.txt", "words.tsv"):
         lexicon = Lexicon.from_file(tmp_path / name, VOCAB)
-        assert lexicon.walk(VOCAB.encode("cab")) > 0 and lexicon.ends[lexicon.walk(VOCAB.encode("cab"))]
-        assert not lexicon.ends[lexicon.walk(VOCAB.encode("ca"))]
+        assert lexicon.walk(VOCAB.encode("cab")) > 0 and lexicon.ends(lexicon.walk(VOCAB.encode("cab")))
+        assert not lexicon.ends(lexicon.walk(VOCAB.encode("ca")))
         assert lexicon.walk(VOCAB.encode("b")) == -1
 
 

@@ -17,7 +17,7 @@ from rnnac.inference import completer as complete
 from rnnac.inference import search
 from rnnac.inference.completer import Completer
 from rnnac.storage.checkpoint import TrainedModel
-from rnnac.storage.lexicon import Lexicon, _token_rows
+from rnnac.storage.lexicon import Lexicon
 from columns import counted, flags, known_of, pairs
 
 VOCAB = rnnac.Vocab("abc")
@@ -251,7 +251,7 @@ def test_prefixes_are_put_in_nfc():
     vocab = rnnac.Vocab("abcefé")  # é precomposed, as NFC text is
     model = rnnac.RNN.init(len(vocab), 4, seed=0, dtype=np.float64)
     lexicon = Lexicon(["cafe\u0301", "Café", "cab"], vocab)  # decomposed, and a case variant: one word
-    assert lexicon.skipped == 0 and lexicon.count[lexicon.walk(vocab.encode("café"))] == 2
+    assert lexicon.skipped == 0 and lexicon.count(lexicon.walk(vocab.encode("café"))) == 2
     completer = Completer(model, vocab, lexicon=lexicon, mixture_lambda=0.5)
     decomposed, precomposed = completer.complete_many(["cafe\u0301", "café"], k=3, max_length=6)
     assert decomposed.error is None and pairs(decomposed) == pairs(precomposed)
@@ -295,7 +295,7 @@ def test_load_takes_the_lexicon_and_weight_a_checkpoint_carries(monkeypatch):
     monkeypatch.setattr(complete, "load_trained", lambda path: TrainedModel(model, VOCAB, True, ckpt, Path("any.npz")))
     completer = Completer.load("any.npz")
     assert completer.mixture_lambda == 0.25 and completer.lexicon.total == 6.0
-    assert completer.lexicon.ends[completer.lexicon.walk(VOCAB.encode("abc"))]  # held-out words too
+    assert completer.lexicon.ends(completer.lexicon.walk(VOCAB.encode("abc")))  # held-out words too
     got = completer.complete("a", max_length=4)
     assert known_of(got) == [w in {"ab", "abc"} for w, _ in pairs(got)] and any(known_of(got))
     ckpt.meta["mixture_lambda"] = 1.5  # load_checkpoint refuses such a file (test_faults_input); the Completer too
@@ -351,22 +351,26 @@ def check_against_reference(words, counts, vocab, lowercase=True):
     children = {}  # dict of dicts: node -> {token: child}
     for node in nodes - {""}:
         children.setdefault(node[:-1], {})[vocab.index[node[-1]]] = node
-    assert len(lexicon.ends) == len(nodes) + 1  # + the dead end
-    assert (lexicon.children >= 0).sum() == len(nodes) - 1
+    assert lexicon.n_nodes == len(nodes)
+    assert (lexicon.child_rows(np.arange(lexicon.n_nodes)) >= 0).sum() == len(nodes) - 1
     assert lexicon.total == pytest.approx(sum(merged.values()))
     for node in nodes:
         i = lexicon.walk(vocab.encode(node))
         below = [c for w, c in merged.items() if w.startswith(node)]
-        assert i >= 0 and bool(lexicon.ends[i]) == (node in merged)
-        assert lexicon.count[i] == pytest.approx(merged.get(node, 0.0))
-        assert lexicon.max_below[i] == max(below, default=0) and lexicon.mass[i] == pytest.approx(sum(below))
-        assert {t for t in range(len(vocab)) if lexicon.children[i, t] >= 0} == set(children.get(node, {}))
+        assert i >= 0 and bool(lexicon.ends(i)) == (node in merged)
+        assert lexicon.count(i) == pytest.approx(merged.get(node, 0.0))
+        assert lexicon.max_below(i) == max(below, default=0) and lexicon.mass(i) == pytest.approx(sum(below))
+        assert {t for t in range(len(vocab)) if lexicon.child(i, t) >= 0} == set(children.get(node, {}))
+        assert {t + 1 for t in np.flatnonzero(lexicon.child_rows(i) >= 0)} == set(children.get(node, {}))
+        for t, child in children.get(node, {}).items():
+            assert lexicon.child(i, t) == lexicon.walk(vocab.encode(child))
         if node in merged:
-            assert lexicon.written[lexicon.display[i]] == display[node]
+            assert lexicon.written[lexicon.display(i)] == display[node]
         else:
-            assert lexicon.display[i] == -1
-    dead = len(lexicon.ends) - 1
-    assert (lexicon.children[dead] == -1).all() and not lexicon.ends[-1] and lexicon.max_below[-1] == 0
+            assert lexicon.display(i) == -1
+    off = np.array([-1, -1])  # off the lexicon: no child, no word, no count
+    assert (lexicon.child(off, [1, 2]) == -1).all() and (lexicon.child_rows(off) == -1).all()
+    assert not lexicon.ends(off).any() and (lexicon.max_below(off) == 0).all() and (lexicon.mass(off) == 0).all()
     return lexicon
 
 
@@ -381,26 +385,24 @@ def test_lexicon_equals_a_dict_of_dicts_trie(words, counts_seed, lowercase):
 def test_lexicon_edge_cases():
     check_against_reference([], [], VOCAB)
     empty = Lexicon(["", "xyz"], VOCAB)
-    assert empty.skipped == 1 and not empty.ends.any() and empty.total == 0 and empty.walk([1]) == -1
+    assert empty.skipped == 1 and empty.n_words == 0 and empty.total == 0 and empty.walk([1]) == -1
     check_against_reference(["a\nb", "ab", "a"], [1, 2, 3], VOCAB)  # a newline: never a word's character
     with_newline = Lexicon(["a\nb", "ab", "b"], rnnac.Vocab("\nab"))  # even in a vocabulary that has it
-    assert with_newline.skipped == 1 and with_newline.ends[with_newline.walk([2, 3])] and with_newline.total == 2
-    rows, lengths, _ = _token_rows(["a", "ab"], rnnac.Vocab("\nab"), True)
-    assert rows.tolist() == [[2, 0], [2, 3]] and lengths.tolist() == [1, 2]  # padded with the boundary
+    assert with_newline.skipped == 1 and with_newline.ends(with_newline.walk([2, 3])) and with_newline.total == 2
     wide = rnnac.Vocab(chr(0x100 + i) for i in range(300))  # over 256 tokens: wider token rows
     rng = np.random.default_rng(0)
     words = ["".join(rng.choice(wide.chars[:20] + ["z"], size=rng.integers(1, 6))) for _ in range(200)]
     check_against_reference(words, rng.integers(1, 5, len(words)).astype(float), wide)
-    assert Lexicon(["ab"], VOCAB).count.dtype == np.float64 and Lexicon(["ab"], VOCAB).children.dtype == np.int32
+    assert Lexicon(["ab"], VOCAB).count(2).dtype == np.float64
 
 
 def test_lexicon_keeps_the_most_frequent_written_form():
     vocab = rnnac.Vocab("abiprs")
     lexicon = Lexicon(["paris", "Paris", "PARIS", "Paris", "ab"], vocab, counts=[5, 4, 1, 3, 1])
     node = lexicon.walk(vocab.encode("paris"))
-    assert lexicon.count[node] == 13 and lexicon.written[lexicon.display[node]] == "Paris"  # 4 + 3 > 5
+    assert lexicon.count(node) == 13 and lexicon.written[lexicon.display(node)] == "Paris"  # 4 + 3 > 5
     tie = Lexicon(["Ab", "ab", "AB"], VOCAB, counts=[2, 2, 1])
-    assert tie.written[tie.display[tie.walk([1, 2])]] == "Ab"  # equally frequent: the first given
+    assert tie.written[tie.display(tie.walk([1, 2]))] == "Ab"  # equally frequent: the first given
 
 
 @pytest.mark.parametrize("lexicon_words", [

@@ -48,5 +48,5 @@ def case_like(typed: str, corrected: str) -> str:
 def written_forms(lexicon: Lexicon, trie: np.ndarray, known: np.ndarray) -> list[str | None]:
     """The lexicon's written form (in NFC) of the word ending at each lexicon node trie (M,),
     None where it is no lexicon word (known (M,) False)."""
-    index = np.where(known, lexicon.display[np.where(known, trie, 0)], -1).tolist()  # (M,) into lexicon.written
+    index = np.where(known, lexicon.display(np.where(known, trie, 0)), -1).tolist()  # (M,) into lexicon.written
     return [fold(lexicon.written[i], lowercase=False) if i >= 0 else None for i in index]

@@ -389,7 +389,7 @@ def _lexicon_facts(lexicon: Lexicon | None, found: list[list[_Found]]) -> list[l
     if lexicon is None:
         return [[(False, None)] * len(rows) for rows in found]
     trie = np.array([row.node for rows in found for row in rows], dtype=np.int64)  # (M,)
-    known = lexicon.ends[trie]  # (M,)
+    known = lexicon.ends(trie)  # (M,)
     facts = iter(zip(known.tolist(), written_forms(lexicon, trie, known)))
     return [[next(facts) for _ in rows] for rows in found]
 
@@ -425,8 +425,8 @@ def _check_lambda(mixture_lambda: float) -> float:
 
 
 def _check_lexicon(lexicon: Lexicon | None, vocab: Vocab) -> Lexicon | None:
-    if lexicon is not None and lexicon.children.shape[1] != len(vocab):
-        raise ValueError(f"a lexicon built for {lexicon.children.shape[1]} tokens, a vocabulary of {len(vocab)}")
+    if lexicon is not None and lexicon.K != len(vocab):
+        raise ValueError(f"a lexicon built for {lexicon.K} tokens, a vocabulary of {len(vocab)}")
     return lexicon
 
 

@@ -58,7 +58,7 @@ def prefix_terms(lexicon: Lexicon, mixture_lambda: float, trie: np.ndarray, pref
     with np.errstate(divide="ignore"):  # log 0 = -inf: a weight of 0
         log_lambda, log_rest = np.log(mixture_lambda), np.log1p(-mixture_lambda)
     log_total = np.log(lexicon.total) if lexicon.total > 0 else 0.0  # no mass: every lexicon term is -inf
-    return log_lambda - log_total, log_lambda - log_total + lexicon.log_mass[trie], log_rest + prefix_lp
+    return log_lambda - log_total, log_lambda - log_total + lexicon.log_mass(trie), log_rest + prefix_lp
 
 
 def fit_lambda(lex_logp: np.ndarray, rnn_logp: np.ndarray, weights: np.ndarray, tol: float = 1e-10,

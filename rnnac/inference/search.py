@@ -211,9 +211,9 @@ class Scoring:
         """The lexicon, blocklist and candidate nodes (...) one token further down (block None
         without a blocklist, cand None without typos)."""
         if self.lexicon is not None:
-            trie = self.lexicon.children[trie, token]
+            trie = self.lexicon.child(trie, token)
         if self.exclude is not None:
-            block = self.exclude.children[block, token]
+            block = self.exclude.child(block, token)
         if self.owners is not None:
             cand = self.owners.children[cand, token]
         return trie, block, cand
@@ -221,12 +221,12 @@ class Scoring:
     def words(self, pid, word_lp, length, trie, block) -> tuple[np.ndarray, np.ndarray]:
         """(scores, may end) (...) of the words ending at nodes; word_lp (...) is log P_rnn(v, end | s);
         pid (...) indexes the offsets: the prefix, or with typos the root."""
-        ends = self.lexicon.ends[trie] if self.mode == "known" else length > 0
+        ends = self.lexicon.ends(trie) if self.mode == "known" else length > 0
         if self.exclude is not None:
-            ends = ends & ~self.exclude.ends[block]
+            ends = ends & ~self.exclude.ends(block)
         if self.mode == "open":
             return (word_lp, ends) if self.rnn_offset is None else (self.rnn_offset[pid] + word_lp, ends)
-        lexical = self.lex_offset[pid] + self.lexicon.log_count[trie]  # (...) log a c_w
+        lexical = self.lex_offset[pid] + self.lexicon.log_count(trie)  # (...) log a c_w
         return np.logaddexp(lexical, self.rnn_offset[pid] + word_lp), ends
 
     def bounds(self, pid, child_lp, trie, cand=None) -> np.ndarray:
@@ -244,11 +244,11 @@ class Scoring:
     def _bounds(self, pid, child_lp, trie) -> np.ndarray:
         if self.mode == "open":
             return child_lp if self.rnn_offset is None else self.rnn_offset[pid][..., None] + child_lp
-        below = self.lexicon.children[trie, 1:]  # (..., K-1) the children's lexicon nodes
+        below = self.lexicon.child_rows(trie)  # (..., K-1) the children's lexicon nodes
         key = self.rnn_offset[pid][..., None] + child_lp  # (..., K-1) log b P_rnn(u | s)
         # The lexicon term only where there is one (logaddexp(-inf, x) = x exactly).
         on = np.nonzero(below >= 0)  # (M,) each, the children on the lexicon
-        lexical = self.lex_offset[pid[on[:-1]]] + self.lexicon.log_max_below[below[on]]  # (M,) log a maxc
+        lexical = self.lex_offset[pid[on[:-1]]] + self.lexicon.log_max_below(below[on])  # (M,) log a maxc
         key[on] = np.logaddexp(lexical, key[on])
         if self.mode == "known":
             key[below < 0] = -np.inf
@@ -259,14 +259,14 @@ class Scoring:
         of a node with u empty (module docstring)."""
         key = self.rnn_offset[root].astype(np.float64)  # log b P_rnn("" | s) = log b
         if self.mode != "open":
-            key = np.logaddexp(self.lex_offset[root] + self.lexicon.log_max_below[trie], key)
+            key = np.logaddexp(self.lex_offset[root] + self.lexicon.log_max_below(trie), key)
             if self.mode == "known":
                 key[trie < 0] = -np.inf
         return key
 
     def known(self, trie: np.ndarray) -> np.ndarray:
         """Whether words ending at these lexicon nodes (...) are lexicon words."""
-        return self.lexicon.ends[trie] if self.lexicon is not None else np.zeros(np.shape(trie), dtype=bool)
+        return self.lexicon.ends(trie) if self.lexicon is not None else np.zeros(np.shape(trie), dtype=bool)
 
 
 class OutOfMemory(Exception):

@@ -370,7 +370,7 @@ class CandidateNodes:
         trie = np.zeros(len(self.parent), dtype=np.int32)
         if lexicon is not None:
             for level in self.levels[1:]:
-                trie[level] = lexicon.children[trie[self.parent[level]], self.token[level]]
+                trie[level] = lexicon.child(trie[self.parent[level]], self.token[level])
         return trie
 
     def children(self, K: int) -> np.ndarray:

@@ -185,20 +185,67 @@ def _held_out_mask(held_out: bytes, n_words: int) -> np.ndarray | None:
 # --- the trie a search walks ------------------------------------------------------------
 
 
-class Lexicon:
-    """A trie over the words a completion may be, with their counts. Node 0 is the root (the
-    empty string); the last node is a dead end that index -1 (no node) reaches, so a walk off the
-    lexicon reads no children, no word and count 0 there.
+class WordText(Sequence[str]):
+    """Words kept as one UTF-8 text, read one at a time: a million short words cost their
+    length plus 4 bytes each here, about 70 as a list of Python strings.
 
-        children (n, K) int32       the child by token id, -1 for none
-        ends (n,) bool              a word ends at the node
-        count (n,) float64          that word's count, 0 where none ends
-        max_below (n,) float64      the largest count of a word in the node's subtree, its own included
-        mass (n,) float64           the total count of the words in the subtree: P_lex(s*) = mass / total
-        total                       the total count of the lexicon's words
-        display (n,) int32          index into `written` (the words as given) of the most frequent
-                                    written form of the word ending at the node ("Paris" for
-                                    "paris"), -1 where none ends
+    WordText.of(["ab", "Paris"])[1] -> "Paris"
+    """
+
+    def __init__(self, data: bytes, n_words: int):
+        """`data`: the n_words words joined by newlines (none holds one), UTF-8 (lone surrogates passed)."""
+        self.data = data
+        buffer = np.frombuffer(data, dtype=np.uint8)  # (bytes,)
+        ends = np.flatnonzero(buffer == ord("\n"))  # (N - 1,)
+        if len(ends) != max(n_words - 1, 0):
+            raise ValueError(f"{len(ends) + 1:,} lines of text for {n_words:,} words")
+        self.starts = np.concatenate([[0], ends + 1, [len(data) + 1]])[: n_words + 1].astype(np.int64)  # (N + 1,)
+
+    @classmethod
+    def of(cls, words: Sequence[str]) -> WordText:
+        """The words, a newline within one made a space: written forms are only shown."""
+        text = "\n".join(words)
+        if text.count("\n") != max(len(words) - 1, 0):
+            text = "\n".join(word.replace("\n", " ") for word in words)
+        return cls(text.encode("utf-8", "surrogatepass"), len(words))
+
+    def __len__(self) -> int:
+        return len(self.starts) - 1
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        start, end = self.starts[i], self.starts[i + 1] - 1
+        return self.data[start:end].decode("utf-8", "surrogatepass")
+
+
+class Lexicon:
+    """A trie over the words a completion may be, with their counts.
+
+    Nodes are numbered in preorder, which is the order of the sorted words with each word's new
+    characters (those past the prefix it shares with the word before) numbered in turn: node 0
+    is the root (the empty string), word i's nodes are the run seg[i]:seg[i + 1], at depths
+    lcp_i + 1 .. len_i, and it ends at the run's last node. A node's first child is therefore the
+    next node when it is in the same run (its chain child); the others start a word's run
+    (branch children, one per word at most, kept as sorted keys parent * K + token). Along a run,
+    a stretch without branch children (a piece, one node of a path-compressed trie) has the same
+    words below it: counts of the subtree are kept per piece. So the trie costs 2 bytes a
+    character of the list's front-coded text, plus about 28 bytes a word and 20 a piece (at most
+    two a word), however long the words: no table of nodes by K.
+
+    Methods read nodes (any shape); index -1 (no node, a walk off the lexicon) reads no child,
+    no word and count 0:
+
+        child(node, token)    the child by token id, -1 for none
+        child_rows(node)      (..., K-1) the children by token 1..K-1, -1 for none
+        ends(node)            a word ends at the node
+        count(node)           that word's count, 0 where none ends (log_count: its log)
+        max_below(node)       the largest count of a word in the node's subtree, its own included
+        mass(node)            the total count of the subtree's words: P_lex(s*) = mass / total
+        display(node)         index into `written` (the words as given) of the most frequent
+                              written form of the word ending at the node ("Paris" for "paris"),
+                              -1 where none ends
+        total                 the total count of the lexicon's words
 
     Words are put in Unicode NFC and case-folded as the model was trained; words that fold
     together are merged and their counts added. A word holding a character outside the
@@ -206,43 +253,65 @@ class Lexicon:
 
     `total` overrides the total count, for a Lexicon holding part of a larger list.
 
-    lex = Lexicon(["Ab", "ab", "b"], Vocab("ab"), counts=[1, 2, 5]); lex.count[lex.walk([1, 2])] -> 3.0
+    lex = Lexicon(["Ab", "ab", "b"], Vocab("ab"), counts=[1, 2, 5]); lex.count(lex.walk([1, 2])) -> 3.0
+
+    Performance notes: building is a few passes over the folded text as token ids, each a NumPy
+    call per depth over the words still that long, so its cost follows the text's length; words
+    already in order (a checkpoint's, which mostly stay so once folded) skip the sort.
     """
 
     def __init__(self, words: Iterable[str], vocab: Vocab, lowercase: bool = True, counts=None,
                  total: float | None = None):
-        self.written = list(words)  # the words as given
-        n_given = len(self.written)
+        words = words if isinstance(words, WordText) else WordText.of(list(words))
+        self._build(words, vocab, lowercase, counts, total)
+
+    @classmethod
+    def from_text(cls, text: WordText, vocab: Vocab, lowercase: bool = True, counts=None,
+                  total: float | None = None) -> Lexicon:
+        """The Lexicon of words kept as one text (LexiconData.text), without a Python string per word."""
+        return cls(text, vocab, lowercase, counts, total)
+
+    def _build(self, written: WordText, vocab: Vocab, lowercase: bool, counts, total: float | None):
+        self.written = written  # the words as given
+        n_given = len(written)
         counts = np.ones(n_given) if counts is None else np.asarray(counts, dtype=np.float64)  # (N_in,)
         if counts.shape != (n_given,) or not (counts >= 0).all():  # NaN fails >= 0 too
             raise ValueError(f"counts must be {n_given} non-negative numbers, one per word")
-        rows, lengths, in_vocab = _token_rows(self.written, vocab, lowercase)  # (N_in, L), (N_in,), (N_in,)
+        self.K = len(vocab)
+        folded = fold(written.data.decode("utf-8", "surrogatepass"), lowercase)  # neither NFC nor lower() acts across a newline
+        ids, starts, lengths, in_vocab = _token_ids(folded, n_given, vocab)  # (chars + 1,), (N_in,) each
         self.skipped = int(n_given - in_vocab.sum())
         keep = np.flatnonzero(in_vocab & (lengths > 0))  # the empty word is never a completion
-        order, first, lcp = _sort_words(rows[keep])  # (N_kept,), (N,), (N,)
-        entry = keep[order]  # (N_kept,) the words kept, sorted: runs of equal folded words start at `first`
-        display = _most_frequent_forms(self.written, entry, counts[entry], first)  # (N,)
+        order, lcp = _sort_words(ids, starts[keep], lengths[keep], folded, keep, vocab)  # (N_kept,) each
+        entry = keep[order]  # (N_kept,) the words kept, sorted
+        length = lengths[entry]  # (N_kept,)
+        first = np.flatnonzero(np.concatenate([[True], (lcp[1:] < length[1:]) | (lcp[1:] < length[:-1])])[: len(entry)])  # (N,)
+        self._display = _most_frequent_forms(written, entry, counts[entry], first)  # (N,)
+        self._count = _run_sums(counts[entry], first)  # (N,)
         word = entry[first]  # (N,) one entry per distinct folded word
-        self._build(rows[word], lengths[word], lcp, _run_sums(counts[entry], first), display, len(vocab))
-        if total is not None:  # a part of a larger lexicon: shares are of the whole one's total
-            self.total = float(total)
+        self._front_code(ids, starts[word], lengths[word], lcp[first])
+        self.total = float(self._count.sum()) if total is None else float(total)  # a part of a larger lexicon: its total
 
-    def _build(self, rows, lengths, lcp, counts, display, K):
-        """The arrays, from the distinct folded words in order (N, L), their lengths, lcp, counts and
-        display forms (N,) each."""
-        parent, token, word_node, depth_start = _number_nodes(rows, lengths, lcp)
-        dead_end = len(parent)  # the nodes before it are real, the root included
-        self.children = np.full((dead_end + 1, K), -1, dtype=np.int32)  # (n, K)
-        edges = parent[1:] * K + token[1:]  # (n - 2,) flat positions in children
-        self.children.reshape(-1)[edges] = np.arange(1, dead_end, dtype=np.int32)  # every edge in one assignment
-        self.ends = np.zeros(dead_end + 1, dtype=bool)  # (n,)
-        self.ends[word_node] = True
-        self.count = np.zeros(dead_end + 1)  # (n,)
-        self.count[word_node] = counts
-        self.display = np.full(dead_end + 1, -1, dtype=np.int32)  # (n,)
-        self.display[word_node] = display
-        self.max_below, self.mass = _subtree_max_and_sum(self.count, parent, depth_start)  # (n,) each
-        self.total = float(counts.sum())
+    def _front_code(self, ids, starts, lengths, lcp):
+        """The node arrays from the distinct folded words in order: their starts in ids, lengths and
+        lcp (N,) each (with the word before; 0 for the first)."""
+        new = (lengths - lcp).astype(np.int64)  # (N,) each word's new characters: its run of nodes
+        self.seg = np.concatenate([[1], 1 + np.cumsum(new)]).astype(np.int64)  # (N + 1,) runs, the root before them
+        n = int(self.seg[-1])  # nodes, the root included; node n is the dead end
+        self.token = np.zeros(n + 1, dtype=ids.dtype)  # (n + 1,)
+        source = np.repeat(starts + lcp - self.seg[:-1], new) + np.arange(1, n)  # (n - 1,) each node's place in ids
+        self.token[1:n] = ids[source]
+        self.is_end = np.zeros(n + 1, dtype=bool)  # (n + 1,)
+        self.is_end[self.seg[1:] - 1] = True
+        branch_parent, levels = _branch_parents(self.seg, lengths, lcp)  # (N,), nodes by depth
+        key = branch_parent * self.K + self.token[self.seg[:-1]]  # (N,) each run's first node under its parent
+        order = np.argsort(key, kind="stable")
+        self.branch_key, self.branch_child = key[order], self.seg[:-1][order]  # (N,) each
+        node_max, node_mass = _subtree_max_and_sum(self.seg, self._count, branch_parent, levels, n)
+        piece = np.sort(np.concatenate([[0], self.seg[:-1], branch_parent + 1, [n]]))  # np.unique imports numpy.ma: slow
+        piece = piece[np.concatenate([[True], piece[1:] != piece[:-1]])]  # (P + 1,) distinct, the dead end's last
+        self.piece_start = piece
+        self.piece_max, self.piece_mass = node_max[piece], node_mass[piece]  # (P + 1,) each, 0 at the dead end
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, vocab: Vocab, lowercase: bool = True,
@@ -259,67 +328,94 @@ class Lexicon:
             counts = np.concatenate([counts, plus.counts])  # (N_in,)
         return cls(words, vocab, lowercase, counts)
 
+    @property
+    def n_nodes(self) -> int:
+        """The trie's nodes, the root included."""
+        return len(self.token) - 1
+
+    @property
+    def n_words(self) -> int:
+        """The distinct folded words."""
+        return len(self._count)
+
     def walk(self, ids: Sequence[int]) -> int:
         """The node the token ids lead to from the root, or -1 if no lexicon word starts so."""
         node = 0
         for token in ids:
-            node = int(self.children[node, token])
+            node = int(self.child(node, token))
             if node < 0:
                 return -1
         return node
 
-    @cached_property
-    def log_count(self) -> np.ndarray:
-        return _log(self.count)  # (n,), -inf where no word ends
+    def child(self, node, token) -> np.ndarray:
+        """The child (...) of each node (...) by its token (...), -1 for none."""
+        node, token = np.asarray(node, dtype=np.int64), np.asarray(token)
+        chain = (node > 0) & ~self.is_end[node] & (self.token[np.where(node > 0, np.minimum(node + 1, len(self.token) - 1), 0)] == token)
+        key = node * self.K + token
+        at = np.minimum(np.searchsorted(self.branch_key, key), len(self.branch_key) - 1)
+        branch = (node >= 0) & (self.branch_key[at] == key) if len(self.branch_key) else np.zeros(key.shape, dtype=bool)
+        out = np.where(branch, self.branch_child[at] if len(self.branch_key) else -1, -1)
+        return np.where(chain, node + 1, out)
 
-    @cached_property
-    def log_max_below(self) -> np.ndarray:
-        return _log(self.max_below)  # (n,)
+    def child_rows(self, node) -> np.ndarray:
+        """The children (..., K-1) of nodes (...) by token id 1..K-1, -1 for none."""
+        node = np.asarray(node, dtype=np.int64)
+        flat = node.reshape(-1)  # (M,)
+        out = np.full((len(flat), self.K - 1), -1, dtype=np.int64)  # (M, K-1)
+        chain = np.flatnonzero((flat > 0) & ~self.is_end[flat])
+        out[chain, self.token[flat[chain] + 1].astype(np.int64) - 1] = flat[chain] + 1
+        row, edge = self._branch_edges(flat)
+        out[row, self.branch_key[edge] - flat[row] * self.K - 1] = self.branch_child[edge]
+        return out.reshape(node.shape + (self.K - 1,))
 
-    @cached_property
-    def log_mass(self) -> np.ndarray:
-        return _log(self.mass)  # (n,)
+    def _branch_edges(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The branch children of nodes flat (M,): (the node's row, the edge's index), (E,) each."""
+        key = np.where(flat >= 0, flat * self.K, -1)  # (M,) off the lexicon: an empty range
+        lo = np.searchsorted(self.branch_key, key)
+        size = np.searchsorted(self.branch_key, key + self.K) - lo  # (M,)
+        size[flat < 0] = 0
+        row = np.repeat(np.arange(len(flat)), size)  # (E,)
+        edge = np.arange(len(row)) + np.repeat(lo - np.concatenate([[0], np.cumsum(size)[:-1]]), size)  # (E,)
+        return row, edge
+
+    def ends(self, node) -> np.ndarray:
+        return self.is_end[node]
+
+    def _word(self, node) -> np.ndarray:
+        """The distinct word (...) ending at each node (...) where one does (garbage elsewhere)."""
+        return np.minimum(np.searchsorted(self.seg, np.asarray(node) + 1) - 1, len(self._count) - 1)
+
+    def count(self, node) -> np.ndarray:
+        ends = self.is_end[node]
+        return np.where(ends, self._count[self._word(node)] if len(self._count) else 0.0, 0.0)
+
+    def display(self, node) -> np.ndarray:
+        ends = self.is_end[node]
+        return np.where(ends, self._display[self._word(node)] if len(self._count) else -1, -1)
+
+    def _piece(self, node) -> np.ndarray:
+        """The piece (...) of each node (...): -1 and the dead end read the last, empty one."""
+        return np.searchsorted(self.piece_start, node, side="right") - 1
+
+    def max_below(self, node) -> np.ndarray:
+        return self.piece_max[self._piece(node)]
+
+    def mass(self, node) -> np.ndarray:
+        return self.piece_mass[self._piece(node)]
+
+    def log_count(self, node) -> np.ndarray:
+        return _log(self.count(node))  # -inf where no word ends
+
+    def log_max_below(self, node) -> np.ndarray:
+        return _log(self.max_below(node))
+
+    def log_mass(self, node) -> np.ndarray:
+        return _log(self.mass(node))
 
 
 def _log(x: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore"):  # log 0 = -inf: an absent term
         return np.log(x)
-
-
-def _token_rows(words: list[str], vocab: Vocab, lowercase: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The words in NFC, lowercased if asked, as token ids (N_in, L) padded with 0 (the boundary,
-    below every character); their lengths (N_in,); and whether all their characters are in the
-    vocabulary (N_in,). A newline never is: it separates the words.
-
-    The words are joined by newlines and folded together (a newline is a starter that composes
-    with nothing and is not cased, so neither NFC nor lower(), final sigma included, acts across
-    it), read as one byte a character when all are below 256, mapped to token ids through a
-    lookup table and scattered into the rows."""
-    codes = _folded_code_points("\n".join(words), lowercase)  # (chars,) the words, newline-separated
-    breaks = np.flatnonzero(codes == ord("\n"))  # (N_in-1,) unless a word holds a newline
-    if len(breaks) != max(len(words) - 1, 0):  # one does: make it a character outside the vocabulary
-        outside = next(ch for ch in map(chr, range(1, 0x110000)) if ch not in vocab.index and ch != "\n")
-        codes = _folded_code_points("\n".join(word.replace("\n", outside) for word in words), lowercase)
-        breaks = np.flatnonzero(codes == ord("\n"))
-    starts = np.concatenate([[0], breaks + 1])[: len(words)]  # (N_in,)
-    lengths = np.diff(np.append(starts, len(codes) + 1)) - 1  # (N_in,)
-    table = np.zeros(max(int(codes.max(initial=0)), max(map(ord, vocab.chars), default=0)) + 1,
-                     dtype=np.uint8 if len(vocab) <= 256 else np.int32)  # code point -> token id, 0 for none
-    table[[ord(ch) for ch in vocab.chars]] = np.arange(1, len(vocab))
-    table[ord("\n")] = 0
-    ids = table[codes]  # (chars,)
-    unknown = np.flatnonzero((ids == 0) & (codes != ord("\n")))  # (bad chars,)
-    in_vocab = np.ones(len(words), dtype=bool)  # (N_in,)
-    in_vocab[np.searchsorted(starts, unknown, side="right") - 1] = False
-    # Character j of word i, and the newline after it (j = length_i, a 0 there pads), go to
-    # i (L + 1) + j: its position in `codes` plus i (L + 1) - (the word's start).
-    L = int(lengths.max(initial=0))
-    rows = np.zeros((len(words), L + 1), dtype=table.dtype)  # (N_in, L + 1)
-    index = np.int32 if rows.size < 2**31 else np.int64
-    target = np.repeat((np.arange(len(words), dtype=index) * (L + 1) - starts).astype(index), lengths + 1)[: len(codes)]
-    target += np.arange(len(codes), dtype=index)  # (chars,)
-    rows.reshape(-1)[target] = ids
-    return rows[:, :L], lengths, in_vocab
 
 
 def fold(text: str, lowercase: bool) -> str:
@@ -329,42 +425,66 @@ def fold(text: str, lowercase: bool) -> str:
     return text.lower() if lowercase else text
 
 
-def _folded_code_points(text: str, lowercase: bool) -> np.ndarray:
-    """The code points (chars,) of `text` in NFC, lowercased if asked: uint8 when all are below
-    256, else uint32."""
-    text = fold(text, lowercase)
+def _token_ids(folded: str, n_words: int, vocab: Vocab) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The folded words (joined by newlines) as token ids (chars + 1,), 0 at each newline and at
+    the end, so that a word's end reads the boundary; each word's start in them and length
+    (N_in,); and whether all its characters are in the vocabulary (N_in,). A newline never is:
+    it separates the words. Ids are uint8 when the vocabulary allows."""
+    codes = _code_points(folded)  # (chars,)
+    breaks = np.flatnonzero(codes == ord("\n"))  # (N_in - 1,)
+    starts = np.concatenate([[0], breaks + 1])[:n_words].astype(np.int64)  # (N_in,)
+    lengths = np.diff(np.append(starts, len(codes) + 1)) - 1  # (N_in,)
+    table = np.zeros(max(int(codes.max(initial=0)), max(map(ord, vocab.chars), default=0)) + 1,
+                     dtype=np.uint8 if len(vocab) <= 256 else np.int32)  # code point -> token id, 0 for none
+    table[[ord(ch) for ch in vocab.chars]] = np.arange(1, len(vocab))
+    table[ord("\n")] = 0
+    ids = np.append(table[codes], table.dtype.type(0))  # (chars + 1,)
+    unknown = np.flatnonzero(ids[:-1] == 0)  # (bad chars + newlines,)
+    unknown = unknown[codes[unknown] != ord("\n")]
+    in_vocab = np.ones(n_words, dtype=bool)  # (N_in,)
+    in_vocab[np.searchsorted(starts, unknown, side="right") - 1] = False
+    return ids, starts, lengths, in_vocab
+
+
+def _code_points(text: str) -> np.ndarray:
+    """The code points (chars,) of `text`: uint8 when all are below 256, else uint32."""
     try:
         return np.frombuffer(text.encode("latin-1"), dtype=np.uint8)
     except UnicodeEncodeError:
         return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
-def _sort_words(rows):
-    """Sort words (N_in, L) by their tokens, stably. Returns the order (N_in,); where each run of equal
-    words starts in it, first (N,); and for each distinct word lcp (N,), the length of the prefix
-    it shares with the one before (0 for the first)."""
-    if not len(rows):
-        none = np.zeros(0, dtype=np.int64)
-        return none, none, none
-    order = np.arange(len(rows))  # (N_in,)
-    shared, distinct, increasing = _neighbours(rows)
-    if not increasing:
-        order = np.lexsort(rows.T[::-1])
-        shared, distinct, _ = _neighbours(rows[order])
-    lcp = np.concatenate([[0], np.where(distinct, shared, rows.shape[1])])  # (N_in,)
-    first = np.flatnonzero(np.concatenate([[True], distinct]))  # (N,)
-    return order, first, lcp[first]
+def _sort_words(ids, starts, lengths, folded: str, keep: np.ndarray, vocab: Vocab):
+    """Sort words (their starts in ids and lengths (N_kept,)) by their tokens, stably. Returns
+    the order (N_kept,) and each sorted word's lcp with the one before it (N_kept,), 0 for the
+    first. Words out of order are sorted as strings whose characters are their token ids."""
+    lcp, increasing = _neighbours(ids, starts, lengths)
+    if increasing:
+        return np.arange(len(starts)), lcp
+    as_tokens = folded.translate({ord(ch): 0x20 + i for i, ch in enumerate(vocab.chars, 1)}).split("\n")  # never a newline
+    kept = [as_tokens[i] for i in keep.tolist()]
+    order = np.array(sorted(range(len(kept)), key=kept.__getitem__), dtype=np.int64)  # stable
+    lcp, _ = _neighbours(ids, starts[order], lengths[order])
+    return order, lcp
 
 
-def _neighbours(rows):
-    """How each word (N_in, L) compares with the one before: the first position where they differ
-    (N_in-1,), whether they differ at all (N_in-1,), and whether the words are in increasing order."""
-    differ = rows[1:] != rows[:-1]  # (N_in-1, L)
-    shared = differ.argmax(axis=1)  # (N_in-1,), 0 where equal
-    pairs = np.arange(len(shared))  # (N_in-1,)
-    distinct = differ[pairs, shared]  # (N_in-1,)
-    increasing = bool((rows[1:][pairs, shared] >= rows[:-1][pairs, shared]).all())
-    return shared, distinct, increasing
+def _neighbours(ids, starts, lengths) -> tuple[np.ndarray, bool]:
+    """Each word's lcp with the one before (M,) (0 for the first), and whether the words are in
+    increasing order (ties allowed). Depth by depth over the pairs still equal, so the cost is
+    the sum of the lcps."""
+    lcp = np.zeros(len(starts), dtype=np.int64)  # (M,)
+    pair = np.arange(1, len(starts))  # the words still equal to the one before, so far
+    depth = 0
+    while len(pair):
+        a = ids[starts[pair - 1] + depth]
+        pair = pair[(a == ids[starts[pair] + depth]) & (a != 0)]  # a 0: the end of both, equal words
+        depth += 1
+        lcp[pair] = depth
+    if len(starts) < 2:
+        return lcp, True
+    at_before = ids[starts[:-1] + np.minimum(lcp[1:], lengths[:-1])]  # the first characters that differ; 0 at an end
+    at_after = ids[starts[1:] + np.minimum(lcp[1:], lengths[1:])]
+    return lcp, bool((at_before <= at_after).all())
 
 
 def _run_sums(values: np.ndarray, first: np.ndarray) -> np.ndarray:
@@ -372,7 +492,7 @@ def _run_sums(values: np.ndarray, first: np.ndarray) -> np.ndarray:
     return np.add.reduceat(values, first) if len(first) else values[:0]
 
 
-def _most_frequent_forms(written: list[str], index: np.ndarray, counts: np.ndarray, first: np.ndarray) -> np.ndarray:
+def _most_frequent_forms(written: Sequence[str], index: np.ndarray, counts: np.ndarray, first: np.ndarray) -> np.ndarray:
     """For each run of equal folded words (runs of index (N_in,) into `written`, starting at first
     (N,)), the index of its most frequent written form (N,): counts (N_in,) of equal forms added, the
     first given on a tie. Runs of one word, nearly all of them, are not looked at."""
@@ -389,42 +509,41 @@ def _most_frequent_forms(written: list[str], index: np.ndarray, counts: np.ndarr
     return best
 
 
-def _number_nodes(rows, lengths, lcp):
-    """Number the trie's nodes depth by depth, from sorted distinct words (N, L): word i adds a node
-    at each depth d with lcp_i < d <= length_i, and above that shares its predecessor's node.
-    Returns each node's parent (n,) (-1 at the root) and token (n,), the node where each
-    word ends (N,), and depth_start: the nodes of depth d are depth_start[d]:depth_start[d + 1]."""
-    parent, token, depth_start = [np.array([-1])], [np.zeros(1, dtype=rows.dtype)], [0, 1]
-    word_node = np.zeros(len(rows), dtype=np.int32)  # (N,)
-    words = np.arange(len(rows))  # (N_d,) the words at least d characters long
-    node = np.zeros(len(rows), dtype=np.int64)  # (N_d,) their nodes at depth d - 1
-    for d in range(1, rows.shape[1] + 1):
-        long_enough = np.flatnonzero(lengths[words] >= d)
-        if not len(long_enough):
+def _branch_parents(seg, lengths, lcp):
+    """Each word's branch parent (N,): the node its run hangs from (the root when lcp is 0), the
+    node at depth lcp on the word before's path, created by the last earlier word with a smaller
+    lcp. And the nodes by depth: a list, for d = 1, 2, ..., of (the nodes at depth d, the words
+    that created them) in preorder."""
+    parent = np.zeros(len(lengths), dtype=np.int64)  # (N,)
+    words = np.arange(len(lengths))  # (N_d,) the words at least d characters long
+    levels = []
+    depth = 1
+    while len(words):
+        words = words[lengths[words] >= depth]
+        if not len(words):
             break
-        words, node = words[long_enough], node[long_enough]
-        new = lcp[words] < d  # (N_d,) the word differs from its predecessor by depth d: a new node
-        fresh = np.flatnonzero(new)
-        parent.append(node[fresh])
-        token.append(rows.T[d - 1][words[fresh]])
-        # A word without a new node shares its predecessor's, which is in `words` (it is at least
-        # lcp >= d long) and numbered just before: new nodes are numbered in word order.
-        node = np.cumsum(new) + (depth_start[-1] - 1)  # (N_d,)
-        depth_start.append(depth_start[-1] + len(fresh))
-        ending = np.flatnonzero(lengths[words] == d)
-        word_node[words[ending]] = node[ending]
-    return np.concatenate(parent), np.concatenate(token), word_node, depth_start
+        makers = words[lcp[words] < depth]  # (n_d,) the words that create a node at this depth, in order
+        nodes = seg[makers] + (depth - 1 - lcp[makers])  # (n_d,)
+        hanging = words[lcp[words] == depth]  # words whose run starts one deeper, under a node of this depth
+        parent[hanging] = nodes[np.searchsorted(makers, hanging) - 1]
+        levels.append((nodes, makers))
+        depth += 1
+    return parent, levels
 
 
-def _subtree_max_and_sum(count, parent, depth_start):
-    """max_below and mass (n,): each node's count folded into its parent's, deepest depth
-    first. The nodes of a depth are numbered in their parents' order, so each parent's children
-    are one run, and one reduceat per depth folds them all."""
-    max_below, mass = count.copy(), count.copy()  # (n,) each
-    for lo, hi in reversed(list(zip(depth_start[1:-1], depth_start[2:]))):
-        up = parent[lo:hi]  # (n_d,) non-decreasing
-        first = np.flatnonzero(np.concatenate([[True], up[1:] != up[:-1]]))  # (runs,)
-        up = up[first]
-        max_below[up] = np.maximum(max_below[up], np.maximum.reduceat(max_below[lo:hi], first))
-        mass[up] += np.add.reduceat(mass[lo:hi], first)
-    return max_below, mass
+def _subtree_max_and_sum(seg, counts, branch_parent, levels, n):
+    """The largest count and the total count (n + 1,) each of every node's subtree (0 at the
+    dead end n), folded up depth by depth, deepest first: a node at depth d goes into its chain
+    parent (the node before, in the same run) or, first in its run, into its branch parent."""
+    node_max, node_mass = np.zeros(n + 1), np.zeros(n + 1)  # (n + 1,) each
+    node_max[seg[1:] - 1] = counts
+    node_mass[seg[1:] - 1] = counts
+    for depth, (nodes, makers) in reversed(list(enumerate(levels, 1))):
+        first = nodes == seg[makers]  # (n_d,) the first node of its run: its parent is a branch parent
+        chain = nodes[~first]  # a node's chain child is its only child of that kind: no two write at once
+        node_max[chain - 1] = np.maximum(node_max[chain - 1], node_max[chain])
+        node_mass[chain - 1] += node_mass[chain]
+        branch, up = nodes[first], branch_parent[makers[first]]
+        np.maximum.at(node_max, up, node_max[branch])
+        np.add.at(node_mass, up, node_mass[branch])
+    return node_max, node_mass
