@@ -30,7 +30,6 @@ import unicodedata
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -538,7 +537,7 @@ def _subtree_max_and_sum(seg, counts, branch_parent, levels, n):
     node_max, node_mass = np.zeros(n + 1), np.zeros(n + 1)  # (n + 1,) each
     node_max[seg[1:] - 1] = counts
     node_mass[seg[1:] - 1] = counts
-    for depth, (nodes, makers) in reversed(list(enumerate(levels, 1))):
+    for nodes, makers in reversed(levels):
         first = nodes == seg[makers]  # (n_d,) the first node of its run: its parent is a branch parent
         chain = nodes[~first]  # a node's chain child is its only child of that kind: no two write at once
         node_max[chain - 1] = np.maximum(node_max[chain - 1], node_max[chain])
