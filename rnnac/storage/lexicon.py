@@ -302,15 +302,14 @@ class Lexicon:
         self.token[1:n] = ids[source]
         self.is_end = np.zeros(n + 1, dtype=bool)  # (n + 1,)
         self.is_end[self.seg[1:] - 1] = True
-        branch_parent, levels = _branch_parents(self.seg, lengths, lcp)  # (N,), nodes by depth
+        branch_parent, depth = _branch_parents(self.seg, lcp)  # (N,), (n,)
         key = branch_parent * self.K + self.token[self.seg[:-1]]  # (N,) each run's first node under its parent
         order = np.argsort(key, kind="stable")
         self.branch_key, self.branch_child = key[order], self.seg[:-1][order]  # (N,) each
-        node_max, node_mass = _subtree_max_and_sum(self.seg, self._count, branch_parent, levels, n)
         piece = np.sort(np.concatenate([[0], self.seg[:-1], branch_parent + 1, [n]]))  # np.unique imports numpy.ma: slow
-        piece = piece[np.concatenate([[True], piece[1:] != piece[:-1]])]  # (P + 1,) distinct, the dead end's last
-        self.piece_start = piece
-        self.piece_max, self.piece_mass = node_max[piece], node_mass[piece]  # (P + 1,) each, 0 at the dead end
+        self.piece_start = piece[np.concatenate([[True], piece[1:] != piece[:-1]])]  # (P + 1,) distinct, the dead end's last
+        self.piece_max, self.piece_mass = _piece_max_and_sum(self.piece_start, self.seg, self._count, branch_parent,
+                                                             depth, self.is_end)  # (P + 1,) each
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, vocab: Vocab, lowercase: bool = True,
@@ -508,41 +507,48 @@ def _most_frequent_forms(written: Sequence[str], index: np.ndarray, counts: np.n
     return best
 
 
-def _branch_parents(seg, lengths, lcp):
-    """Each word's branch parent (N,): the node its run hangs from (the root when lcp is 0), the
-    node at depth lcp on the word before's path, created by the last earlier word with a smaller
-    lcp. And the nodes by depth: a list, for d = 1, 2, ..., of (the nodes at depth d, the words
-    that created them) in preorder."""
-    parent = np.zeros(len(lengths), dtype=np.int64)  # (N,)
-    words = np.arange(len(lengths))  # (N_d,) the words at least d characters long
-    levels = []
-    depth = 1
-    while len(words):
-        words = words[lengths[words] >= depth]
-        if not len(words):
-            break
-        makers = words[lcp[words] < depth]  # (n_d,) the words that create a node at this depth, in order
-        nodes = seg[makers] + (depth - 1 - lcp[makers])  # (n_d,)
-        hanging = words[lcp[words] == depth]  # words whose run starts one deeper, under a node of this depth
-        parent[hanging] = nodes[np.searchsorted(makers, hanging) - 1]
-        levels.append((nodes, makers))
-        depth += 1
-    return parent, levels
+def _branch_parents(seg: np.ndarray, lcp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each word's branch parent (N,): the node its run hangs from, the node at depth lcp on its
+    path (the root when lcp is 0). In preorder a node's ancestor at depth d is the last node of
+    depth d before it, so each is one bisection among the nodes of that depth. Also every node's
+    depth (n,), the root's 0."""
+    n = int(seg[-1])
+    new = np.diff(seg)  # (N,)
+    longest = int((lcp + new).max(initial=0))
+    depth = np.zeros(n, dtype=np.uint8 if longest < 256 else np.int32)  # (n,)
+    depth[1:] = np.repeat(lcp + 1 - seg[:-1], new) + np.arange(1, n)
+    by_depth = np.argsort(depth, kind="stable")  # (n,) nodes by depth, in preorder within each (a radix sort)
+    level = np.concatenate([[0], np.cumsum(np.bincount(depth, minlength=longest + 1))])  # by_depth[level[d]:level[d + 1]]: depth d
+    parent = np.zeros(len(lcp), dtype=np.int64)  # (N,)
+    hanging = np.flatnonzero(lcp > 0)
+    hanging = hanging[np.argsort(lcp[hanging], kind="stable")]  # grouped by the depth they hang from
+    bounds = np.searchsorted(lcp[hanging], np.arange(1, longest + 2))  # (longest + 1,)
+    for d, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:]), 1):
+        if lo < hi:
+            nodes, words = by_depth[level[d]:level[d + 1]], hanging[lo:hi]
+            parent[words] = nodes[np.searchsorted(nodes, seg[words]) - 1]
+    return parent, depth
 
 
-def _subtree_max_and_sum(seg, counts, branch_parent, levels, n):
-    """The largest count and the total count (n + 1,) each of every node's subtree (0 at the
-    dead end n), folded up depth by depth, deepest first: a node at depth d goes into its chain
-    parent (the node before, in the same run) or, first in its run, into its branch parent."""
-    node_max, node_mass = np.zeros(n + 1), np.zeros(n + 1)  # (n + 1,) each
-    node_max[seg[1:] - 1] = counts
-    node_mass[seg[1:] - 1] = counts
-    for nodes, makers in reversed(levels):
-        first = nodes == seg[makers]  # (n_d,) the first node of its run: its parent is a branch parent
-        chain = nodes[~first]  # a node's chain child is its only child of that kind: no two write at once
-        node_max[chain - 1] = np.maximum(node_max[chain - 1], node_max[chain])
-        node_mass[chain - 1] += node_mass[chain]
-        branch, up = nodes[first], branch_parent[makers[first]]
-        np.maximum.at(node_max, up, node_max[branch])
-        np.add.at(node_mass, up, node_mass[branch])
-    return node_max, node_mass
+def _piece_max_and_sum(piece: np.ndarray, seg: np.ndarray, counts: np.ndarray, branch_parent: np.ndarray,
+                       depth: np.ndarray, is_end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The largest count and the total count (P + 1,) each of the words below each piece (0 for
+    the dead end, the last), folded up the pieces' tree deepest first: a piece that starts a
+    word's run hangs from its branch parent's piece, any other continues the piece before it."""
+    real = piece[:-1]  # (P,) the dead end is no piece of the tree
+    last = piece[1:] - 1  # (P,) each piece's last node
+    word = np.searchsorted(seg, last + 1) - 1  # (P,) the word ending there, where one does
+    own = np.where(is_end[last], counts[np.minimum(word, len(counts) - 1)] if len(counts) else 0.0, 0.0)  # (P,)
+    run = np.searchsorted(seg, real, side="right") - 1  # (P,) the run of each piece's first node (-1: the root)
+    starts_run = (run >= 0) & (seg[np.maximum(run, 0)] == real)
+    parent = np.where(starts_run, np.searchsorted(piece, np.append(branch_parent, 0)[np.maximum(run, 0)], side="right") - 1,
+                      np.arange(len(real)) - 1)  # (P,), -1 for the root's
+    top, total = np.append(own, 0.0), np.append(own, 0.0)  # (P + 1,) each
+    piece_depth = depth[real]  # (P,)
+    order = np.argsort(piece_depth, kind="stable")[::-1]  # deepest first
+    cut = np.flatnonzero(np.diff(piece_depth[order])) + 1
+    for group in np.split(order, cut):
+        group = group[parent[group] >= 0]
+        np.maximum.at(top, parent[group], top[group])
+        np.add.at(total, parent[group], total[group])
+    return top, total
