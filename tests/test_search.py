@@ -17,7 +17,7 @@ from rnnac.inference import completer as complete
 from rnnac.inference import search
 from rnnac.inference.completer import Completer
 from rnnac.storage.checkpoint import TrainedModel
-from rnnac.storage.lexicon import Lexicon
+from rnnac.storage.lexicon import Lexicon, LexiconData
 from columns import counted, flags, known_of, pairs
 
 VOCAB = rnnac.Vocab("abc")
@@ -289,10 +289,9 @@ def test_budget_truncates_the_mixture_search():
 
 def test_load_takes_the_lexicon_and_weight_a_checkpoint_carries(monkeypatch):
     model = random_model(0)
-    stored = types.SimpleNamespace(words=["Ab", "abc", "b"], counts=np.array([3.0, 1.0, 2.0]),
-                                   held_out=np.array([False, True, False]))
+    stored = LexiconData(["Ab", "abc", "b"], [3.0, 1.0, 2.0], [False, True, False])
     ckpt = types.SimpleNamespace(params=model.params, meta={"mixture_lambda": 0.25}, lexicon=stored)
-    monkeypatch.setattr(complete, "load_trained", lambda path: TrainedModel(model, VOCAB, True, ckpt, Path("any.npz")))
+    monkeypatch.setattr(complete, "load_trained", lambda path, **_: TrainedModel(model, VOCAB, True, ckpt, Path("any.npz")))
     completer = Completer.load("any.npz")
     assert completer.mixture_lambda == 0.25 and completer.lexicon.total == 6.0
     assert completer.lexicon.ends(completer.lexicon.walk(VOCAB.encode("abc")))  # held-out words too
@@ -302,7 +301,7 @@ def test_load_takes_the_lexicon_and_weight_a_checkpoint_carries(monkeypatch):
     with pytest.raises(ValueError, match=r"mixture_lambda must be in \[0, 1\], got 1.5"):
         Completer.load("any.npz")
     older = types.SimpleNamespace(params=model.params, meta={}, lexicon=None)  # before checkpoints carried a lexicon
-    monkeypatch.setattr(complete, "load_trained", lambda path: TrainedModel(model, VOCAB, True, older, Path("any.npz")))
+    monkeypatch.setattr(complete, "load_trained", lambda path, **_: TrainedModel(model, VOCAB, True, older, Path("any.npz")))
     assert Completer.load("any.npz").lexicon is None
 
 

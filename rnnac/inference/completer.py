@@ -121,7 +121,7 @@ class Completer:
     def load(cls, path: str | os.PathLike | None = None) -> Completer:
         """The model of `resolve_checkpoint(path)`, with the lexicon it carries (every word it
         lists, held-out ones too), when it has one, and its weight (TrainedModel.mixture_lambda)."""
-        trained = load_trained(path)
+        trained = load_trained(path, verify_lexicon=False)  # the whole list is checked when first used (Lexicons.whole)
         completer = cls(trained.model, trained.vocab, trained.lowercase, None, trained.mixture_lambda)
         completer.lexicon_words = trained.lexicon  # its Lexicon is built when first needed (rnnac.inference.lexicons)
         return completer
@@ -149,6 +149,8 @@ class Completer:
         """A Lexicon of the words of the list at `path` with its counts (1 each in a plain list);
         with `add`, together with the completer's own words (counts of a word in both are added).
         `allow_empty`: an empty file is a Lexicon of no words (a list of words to exclude), not an error."""
+        if add and self.lexicon_words is not None:
+            self.lexicon_words.check()
         return Lexicon.from_file(path, self.vocab, self.lowercase, self.lexicon_words if add else None, allow_empty)
 
     def complete(self, prefix: str, k: int = 5, **options) -> Result:

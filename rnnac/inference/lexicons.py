@@ -11,11 +11,12 @@ part would cost that much again at every call with typos.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 import numpy as np
 
 from rnnac.engine.vocab import Vocab
-from rnnac.storage.lexicon import Lexicon, LexiconData, fold
+from rnnac.storage.lexicon import Lexicon, LexiconData, WordText, fold
 from rnnac.storage.sorted_words import prefix_range
 
 FEW_PREFIXES = 16  # up to this many distinct prefixes a first call builds only the part of the list below them
@@ -39,9 +40,11 @@ class Lexicons:
         return self.built is not None or self.stored is not None
 
     def whole(self) -> Lexicon | None:
-        """The whole lexicon, built now if not yet."""
+        """The whole lexicon, built now if not yet (the stored list checked whole first: LexiconData.check)."""
         if self.built is None and self.stored is not None:
+            self.stored.check()
             self.built = Lexicon(self.stored.words, self.vocab, self.lowercase, self.stored.counts)
+            release_freed_memory()
         return self.built
 
     def for_prefixes(self, folded: list[str], typed: int) -> Lexicon | None:
@@ -58,7 +61,7 @@ class Lexicons:
         sum it (Lexicon.total), summed once."""
         if self._total is None:
             words, counts = self._folded(), self.stored.counts
-            if set("".join(words)) <= set(self.vocab.chars):  # every word qualifies: one set of characters
+            if _characters(words) <= set(self.vocab.chars):  # every word qualifies: one set of characters
                 self._total = float(counts.sum())
             else:
                 self._total = float(sum(c for w, c in zip(words, counts) if w and self.vocab.unknown_char(w) is None))
@@ -73,11 +76,35 @@ class Lexicons:
         starts = tuple(folded)
         return np.array([i for i, w in enumerate(words) if w.startswith(starts)], dtype=np.int64)
 
-    def _folded(self) -> list[str]:
+    def _folded(self) -> Sequence[str]:
         """The stored words folded as prefixes are (the list itself when already so), made once."""
         if self._folded_words is None:
             words = self.stored.words  # sorted as written
-            text = "\n".join(words)  # folded in one call: neither NFC nor lower() acts across a newline
-            folded_text = fold(text, self.lowercase)
+            if isinstance(words, WordText) and words.data.isascii():  # NFC already: folded unless it has capitals
+                folded = not self.lowercase or words.data.lower() == words.data
+                self._folded_words = words if folded else words.data.lower().decode().split("\n")
+                return self._folded_words
+            text = words.data.decode("utf-8", "surrogatepass") if isinstance(words, WordText) else "\n".join(words)
+            folded_text = fold(text, self.lowercase)  # in one call: neither NFC nor lower() acts across a newline
             self._folded_words = words if folded_text == text else folded_text.split("\n")
         return self._folded_words
+
+
+def _characters(words: Sequence[str]) -> set[str]:
+    """The characters of the words, newlines aside; a WordText's counted on its bytes."""
+    if isinstance(words, WordText) and words.data.isascii():
+        present = np.flatnonzero(np.bincount(np.frombuffer(words.data, dtype=np.uint8), minlength=128))
+        return set(map(chr, present.tolist())) - {"\n"}
+    return set("".join(words))
+
+
+def release_freed_memory() -> None:
+    """Give the heap's free pages back to the system (glibc's malloc_trim), after building a large
+    lexicon: glibc keeps the freed temporaries' pages, a few times the lexicon's own size; a
+    no-op elsewhere."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass

@@ -40,7 +40,7 @@ from rnnac.engine.model import ACTIVATIONS, FLOAT_DTYPES, PARAM_NAMES, RNN
 from rnnac.engine.vocab import Vocab, is_control
 from rnnac.errors import QUOTE_LIMIT, CheckpointError, quote, shown
 from rnnac.storage.atomic import replace_atomically
-from rnnac.storage.lexicon import LEXICON_ENTRIES, LexiconData, lexicon_entries, read_lexicon
+from rnnac.storage.lexicon import LEXICON_ENTRIES, LexiconData, deferred_problem, lexicon_entries, read_lexicon
 from rnnac.storage.npz import Npz, NpzError, open_npz
 
 FORMAT_VERSION = 2
@@ -246,23 +246,24 @@ def _finite_problem(arrays: dict[str, np.ndarray]) -> str | None:
 # --- loading -----------------------------------------------------------------------------
 
 
-def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+def load_checkpoint(path: str | os.PathLike, verify_lexicon: bool = True) -> Checkpoint:
     """Read a checkpoint written by `save_checkpoint`, checking it is whole and consistent.
 
     Raises CheckpointError, with a one-line message naming `path`, if the file is
     missing, not an npz, holds pickled objects, is not an rnnac checkpoint, comes
     from a newer format, has meta of the wrong types, parameters that disagree with
     its meta or are not finite, or a damaged lexicon; or if it claims more data than
-    its size can honestly hold (a zip bomb).
+    its size can honestly hold (a zip bomb). verify_lexicon=False leaves the lexicon's checksum
+    and order to LexiconData.check, for a reader of a few of its words.
     """
     try:
         with open_npz(path) as npz:
-            return _read(npz, path)
+            return _read(npz, path, verify_lexicon)
     except NpzError as e:  # its message is the reason, as _cannot_load words it
         raise _cannot_load(path, str(e)) from None
 
 
-def _read(npz: Npz, path: str | os.PathLike) -> Checkpoint:
+def _read(npz: Npz, path: str | os.PathLike, verify_lexicon: bool = True) -> Checkpoint:
     """The checkpoint in the open file at `path`: meta and the entries' headers are checked before any data is read."""
     meta = _read_meta(npz, path)
     problem = _meta_problem(meta) or _layout_problem(npz, meta)
@@ -273,7 +274,7 @@ def _read(npz: Npz, path: str | os.PathLike) -> Checkpoint:
     problem = _finite_problem(params) or _finite_problem(optimizer_state)
     if problem:
         raise _cannot_load(path, problem)
-    lexicon = _read_lexicon(npz, meta, path) if meta["format_version"] >= 2 else None
+    lexicon = _read_lexicon(npz, meta, path, verify_lexicon) if meta["format_version"] >= 2 else None
     return Checkpoint(params, meta, optimizer_state, lexicon)
 
 
@@ -329,20 +330,28 @@ def _layout_problem(npz: Npz, meta: dict[str, Any]) -> str | None:
 # --- the lexicon, on loading -------------------------------------------------------------
 
 
-def _read_lexicon(npz: Npz, meta: dict[str, Any], path: str | os.PathLike) -> LexiconData | None:
-    """The lexicon of a format-2 checkpoint, checked whole (checksum, sizes, order), or None if it has none."""
+def _read_lexicon(npz: Npz, meta: dict[str, Any], path: str | os.PathLike, verify: bool = True) -> LexiconData | None:
+    """The lexicon of a format-2 checkpoint, checked whole (checksum, sizes, order), or None if it
+    has none. verify=False leaves the checksum and the order to LexiconData.check (read_lexicon)."""
     if "lexicon" not in meta and not any(name in npz.members for name in LEXICON_ENTRIES):
         return None
     summary = meta.get("lexicon")
     problem = _lexicon_layout_problem(npz, summary)
     if problem:
         raise _cannot_load(path, problem)
-    lexicon, problem = read_lexicon(npz, summary["n_words"], summary["sha256"], summary.get("text_bytes"))
+    lexicon, problem = read_lexicon(npz, summary["n_words"], summary["sha256"], summary.get("text_bytes"), verify)
     if not problem and not math.isclose(summary["total_count"], lexicon.counts.sum(), rel_tol=1e-9, abs_tol=1e-9):
         problem = f"lexicon: meta lexicon total_count {shown(summary['total_count'])} is not the sum of its counts"
     if problem:
         raise _cannot_load(path, problem)
+    if not verify:
+        lexicon._deferred = lambda: _raise_if(path, deferred_problem(lexicon, summary["sha256"]))
     return lexicon
+
+
+def _raise_if(path: str | os.PathLike, problem: str | None) -> None:
+    if problem:
+        raise _cannot_load(path, problem)
 
 
 def _lexicon_layout_problem(npz: Npz, summary: Any) -> str | None:
@@ -417,10 +426,11 @@ class TrainedModel:
         return DEFAULT_LAMBDA if stored is None else float(stored)
 
 
-def load_trained(path: str | os.PathLike | None = None) -> TrainedModel:
-    """The model of `resolve_checkpoint(path)`, ready for inference. CheckpointError if it cannot be used."""
+def load_trained(path: str | os.PathLike | None = None, verify_lexicon: bool = True) -> TrainedModel:
+    """The model of `resolve_checkpoint(path)`, ready for inference. CheckpointError if it cannot be
+    used; verify_lexicon as for load_checkpoint."""
     path = resolve_checkpoint(path)
-    ckpt = load_checkpoint(path)
+    ckpt = load_checkpoint(path, verify_lexicon)
     activation = ckpt.meta["activation"]
     if activation not in ACTIVATIONS:
         raise _cannot_load(path, f"activation {shown(activation)} is not one of {', '.join(ACTIVATIONS)}")

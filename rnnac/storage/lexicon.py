@@ -28,7 +28,7 @@ import operator
 import os
 import unicodedata
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -57,10 +57,11 @@ class LexiconData:
     validation), so do not change it in place.
     """
 
-    words: list[str]  # distinct, as written (case kept), sorted by Python str order
+    words: Sequence[str]  # distinct, as written (case kept), sorted by Python str order: a list, or a WordText
     counts: np.ndarray  # (N,) float64, finite, >= 0 (a plain list: 1.0 each)
     held_out: np.ndarray  # (N,) bool, True for the run's validation words
     _entries: tuple | None = field(default=None, init=False, repr=False)  # lexicon_entries' answer, once made
+    _deferred: Callable[[], None] | None = field(default=None, init=False, repr=False)  # checks left for later (read_lexicon)
 
     def __post_init__(self):
         self.counts = np.asarray(self.counts, dtype=np.float64)  # (N,)
@@ -79,11 +80,20 @@ class LexiconData:
             raise ValueError(f"lexicon: {problem}")
         return lexicon
 
+    def check(self) -> None:
+        """Run the checks a lazy read left for later (read_lexicon's verify=False), once; they
+        raise what the read would have."""
+        deferred, self._deferred = self._deferred, None
+        if deferred is not None:
+            deferred()
+
     def _problem(self) -> str | None:
         """Why this lexicon cannot be saved, or None."""
         n_words = len(self.words)
         if self.counts.shape != (n_words,) or self.held_out.shape != (n_words,):
             return f"{n_words:,} words, but counts of shape {self.counts.shape} and held_out of shape {self.held_out.shape}"
+        if isinstance(self.words, WordText):  # strings without newlines by construction
+            return _words_problem(self.words) or _counts_problem(self.counts)
         try:
             joined = "".join(self.words)
         except TypeError:
@@ -95,15 +105,58 @@ class LexiconData:
     def __eq__(self, other):
         if not isinstance(other, LexiconData):
             return NotImplemented
-        return (self.words == other.words and np.array_equal(self.counts, other.counts)
+        return (list(self.words) == list(other.words) and np.array_equal(self.counts, other.counts)
                 and np.array_equal(self.held_out, other.held_out))
 
 
-def _words_problem(words: list[str]) -> str | None:
-    if all(map(operator.lt, words, words[1:])):  # strictly increasing: sorted and distinct, in C
+def _words_problem(words: Sequence[str]) -> str | None:
+    """Why the words are not sorted and distinct, or None; a WordText is checked on its bytes."""
+    if isinstance(words, WordText) and b"\0" not in words.data:
+        bad = _first_out_of_order(words)
+    elif all(map(operator.lt, words, words[1:])):  # strictly increasing: sorted and distinct, in C
         return None
-    bad = next(i for i in range(len(words) - 1) if not words[i] < words[i + 1])
-    return f"words are not sorted and distinct: {quote(words[bad])} before {quote(words[bad + 1])}"
+    else:
+        bad = next(i for i in range(len(words) - 1) if not words[i] < words[i + 1])
+    return None if bad is None else f"words are not sorted and distinct: {quote(words[bad])} before {quote(words[bad + 1])}"
+
+
+def _first_out_of_order(words: WordText) -> int | None:
+    """The first i where words[i] >= words[i + 1], or None: compared as UTF-8 bytes (whose order is
+    the code points'), 8 at a time. The words must hold no NUL: a word's end reads as one."""
+    if len(words) < 2:
+        return None
+    buffer = np.zeros(len(words.data) + 9, dtype=np.uint8)  # (bytes + 9,) 0 after each word and past the last
+    text = buffer[: len(words.data)]
+    text[:] = np.frombuffer(words.data, dtype=np.uint8)
+    text[text == ord("\n")] = 0
+    starts = words.starts[:-1]  # (N,)
+    lcp = common_prefix(buffer, starts[:-1], starts[1:])  # (N-1,)
+    bad = np.flatnonzero(buffer[starts[:-1] + lcp] >= buffer[starts[1:] + lcp])  # equal, or a smaller byte after
+    return int(bad[0]) if len(bad) else None
+
+
+def common_prefix(buffer: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The length (M,) of the common prefix of the strings that start at a (M,) and b (M,) in
+    `buffer` (uint8, each string ending at a 0 byte, then at least 8 zero bytes after the last).
+
+    Eight bytes at a time: an unaligned uint64 window at every offset, where the first zero byte
+    of a window, or the first byte where two differ, stops the pair.
+    common_prefix(np.frombuffer(b"abc\0abd\0" + bytes(8), np.uint8), np.array([0]), np.array([4])) -> [2]
+    """
+    windows = np.ndarray((len(buffer) - 7,), dtype="<u8", buffer=buffer, strides=(1,))  # windows[i]: bytes i..i+7
+    ones, lows, highs = np.uint64(0x0101010101010101), np.uint64(0x7F7F7F7F7F7F7F7F), np.uint64(0x8080808080808080)
+    lcp = np.zeros(len(a), dtype=np.int64)  # (M,)
+    pair, depth = np.arange(len(a)), 0  # the pairs equal so far
+    while len(pair):
+        x, y = windows[a[pair] + depth], windows[b[pair] + depth]
+        diff = x ^ y
+        # The high bit of each byte that is 0 in x (the lowest flag is exact), or that differs.
+        stop = ((x - ones) & ~x & highs) | ((((diff & lows) + lows) | diff) & highs)
+        done = stop != 0
+        first = stop[done] & (~stop[done] + np.uint64(1))  # the lowest flag alone: 2^(8 j + 7) for byte j
+        lcp[pair[done]] = depth + (np.log2(first.astype(np.float64)).astype(np.int64) >> 3)
+        pair, depth = pair[~done], depth + 8
+    return lcp
 
 
 def _counts_problem(counts: np.ndarray) -> str | None:
@@ -118,7 +171,7 @@ def lexicon_entries(lexicon: LexiconData) -> tuple[dict[str, np.ndarray], dict[s
     if problem:
         raise ValueError(f"checkpoint lexicon: {problem}")
     try:
-        text = "\n".join(lexicon.words).encode("utf-8")
+        text = lexicon.words.data if isinstance(lexicon.words, WordText) else "\n".join(lexicon.words).encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError("checkpoint lexicon: a word is not valid Unicode (a lone surrogate?)") from None
     counts = lexicon.counts.astype("<f8").tobytes()
@@ -142,33 +195,53 @@ def _sha256(text: bytes, counts: bytes, held_out: bytes) -> str:
     return digest.hexdigest()
 
 
-def read_lexicon(npz: Npz, n_words: int, sha256: str, text_bytes: int | None = None) -> tuple[LexiconData | None, str | None]:
+def read_lexicon(npz: Npz, n_words: int, sha256: str, text_bytes: int | None = None,
+                 verify: bool = True) -> tuple[LexiconData | None, str | None]:
     """The lexicon of `n_words` words in the entries LEXICON_ENTRIES of `npz`, whose headers the caller
     checked, and that hashes to `sha256`; or why it cannot be read (NpzError if an entry inflates
     to more than it may: LEXICON_BYTES_PER_WORD a word, or `text_bytes`, the words' size meta
-    states, when larger; the file's whole inflation budget bounds both)."""
+    states, when larger; the file's whole inflation budget bounds both).
+
+    With verify=False the checks that read every word (the sha256, the words' order) wait for
+    LexiconData.check: a cold completion reads only the words below its prefix. Damage is
+    still found at once by the zip's and zlib's own checksums; those checks find a file made to
+    look whole."""
     text = npz.inflate("lexicon.words", max(LEXICON_BYTES_PER_WORD * n_words + 4096, text_bytes or 0))
     counts = npz.inflate("lexicon.counts", 8 * n_words)
     held_out = npz.read_bytes("lexicon.held_out")
-    if _sha256(text, counts, held_out) != sha256:
+    if verify and _sha256(text, counts, held_out) != sha256:
         return None, "the lexicon's sha256 does not match (the file is damaged)"
-    lexicon, problem = _decode(text, counts, held_out, n_words)
+    lexicon, problem = _decode(text, counts, held_out, n_words, check_order=verify)
     return lexicon, problem and f"lexicon: {problem}"
 
 
-def _decode(text: bytes, counts: bytes, held_out: bytes, n_words: int) -> tuple[LexiconData | None, str | None]:
-    """The LexiconData the checked bytes hold, or why they cannot be one."""
+def deferred_problem(lexicon: LexiconData, sha256: str) -> str | None:
+    """What read_lexicon(verify=False) left unchecked in the `lexicon` it read: why it does not
+    hash to `sha256` or is out of order, or None."""
+    counts, held_out = lexicon.counts.astype("<f8").tobytes(), np.flatnonzero(lexicon.held_out).astype("<i4").tobytes()
+    if _sha256(lexicon.words.data, counts, held_out) != sha256:
+        return "the lexicon's sha256 does not match (the file is damaged)"
+    problem = _words_problem(lexicon.words)
+    return problem and f"lexicon: {problem}"
+
+
+def _decode(text: bytes, counts: bytes, held_out: bytes, n_words: int,
+            check_order: bool = True) -> tuple[LexiconData | None, str | None]:
+    """The LexiconData the checked bytes hold, or why they cannot be one (the words' order
+    unchecked without check_order)."""
     try:
-        words = text.decode("utf-8").split("\n") if n_words or text else []
+        text.decode("utf-8")
     except UnicodeDecodeError:
         return None, "the words are not UTF-8"
-    if len(words) != n_words or len(counts) != 8 * n_words:
-        return None, f"{len(words):,} words and {len(counts) // 8:,} counts, meta says {n_words:,} words"
+    lines = text.count(b"\n") + 1 if n_words or text else 0
+    if lines != n_words or len(counts) != 8 * n_words:
+        return None, f"{lines:,} words and {len(counts) // 8:,} counts, meta says {n_words:,} words"
+    words = WordText(text, n_words)
     mask = _held_out_mask(held_out, n_words)
     if mask is None:
         return None, f"held_out is not increasing indices below {n_words:,}"
     lexicon = LexiconData(words, np.frombuffer(counts, dtype="<f8").astype(np.float64), mask)
-    return lexicon, _words_problem(words) or _counts_problem(lexicon.counts)
+    return lexicon, (check_order and _words_problem(words)) or _counts_problem(lexicon.counts)
 
 
 def _held_out_mask(held_out: bytes, n_words: int) -> np.ndarray | None:
@@ -214,8 +287,19 @@ class WordText(Sequence[str]):
     def __getitem__(self, i):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        start, end = self.starts[i], self.starts[i + 1] - 1
-        return self.data[start:end].decode("utf-8", "surrogatepass")
+        i = operator.index(i)
+        if not -len(self) <= i < len(self):
+            raise IndexError("word index out of range")
+        i %= len(self)
+        return self.data[self.starts[i]:self.starts[i + 1] - 1].decode("utf-8", "surrogatepass")
+
+    def __iter__(self):
+        return iter(self.data.decode("utf-8", "surrogatepass").split("\n") if len(self) else ())
+
+    def __eq__(self, other):
+        if isinstance(other, WordText):
+            return len(self) == len(other) and self.data == other.data
+        return list(self) == other if isinstance(other, list) else NotImplemented
 
 
 class Lexicon:
@@ -471,13 +555,15 @@ def _neighbours(ids, starts, lengths) -> tuple[np.ndarray, bool]:
     increasing order (ties allowed). Depth by depth over the pairs still equal, so the cost is
     the sum of the lcps."""
     lcp = np.zeros(len(starts), dtype=np.int64)  # (M,)
-    pair = np.arange(1, len(starts))  # the words still equal to the one before, so far
-    depth = 0
-    while len(pair):
-        a = ids[starts[pair - 1] + depth]
-        pair = pair[(a == ids[starts[pair] + depth]) & (a != 0)]  # a 0: the end of both, equal words
-        depth += 1
-        lcp[pair] = depth
+    if ids.dtype == np.uint8 and len(starts) > 1:  # token ids as bytes: 8 at a time
+        lcp[1:] = common_prefix(np.append(ids, np.zeros(8, dtype=np.uint8)), starts[:-1], starts[1:])
+    else:
+        pair, depth = np.arange(1, len(starts)), 0  # the words still equal to the one before, so far
+        while len(pair):
+            a = ids[starts[pair - 1] + depth]
+            pair = pair[(a == ids[starts[pair] + depth]) & (a != 0)]  # a 0: the end of both, equal words
+            depth += 1
+            lcp[pair] = depth
     if len(starts) < 2:
         return lcp, True
     at_before = ids[starts[:-1] + np.minimum(lcp[1:], lengths[:-1])]  # the first characters that differ; 0 at an end
