@@ -195,6 +195,8 @@ def serve(checkpoint: Path, prefix: str) -> tuple[float, float]:
                     if answer.status == 200:
                         break
             except urllib.error.URLError:  # not answering yet
+                if process.poll() is not None:
+                    raise RuntimeError(f"rnnac serve exited {process.returncode}: {process.stderr.read()}") from None
                 time.sleep(0.01)
         return time.perf_counter() - start, rss_mib(process.pid)
     finally:
