@@ -97,7 +97,6 @@ class Row:
     typo: float  # prefixes/s
     evaluate_mib: float
     evaluate_s: float
-    evaluated: int  # entries evaluate scored
     marisa: dict
 
 
@@ -229,16 +228,15 @@ def stream_rate(checkpoint: Path, prefixes: list[str], folder: Path, *options: s
     return len(prefixes) / statistics.median(measured(cmd, stdin=listing)[0] for _ in range(STREAM_RUNS))
 
 
-def evaluate(listing: Listing, checkpoint: Path, folder: Path, cap: int) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS MiB, entries scored) of `rnnac evaluate` on the list, or `cap` entries drawn from it."""
+def evaluate(listing: Listing, checkpoint: Path, folder: Path, cap: int) -> tuple[float, float]:
+    """(wall seconds, peak RSS MiB) of `rnnac evaluate` on the list, or `cap` entries drawn from it."""
     sample = listing.path
     if len(listing.words) > cap:
         rows = np.sort(np.random.default_rng(1).choice(len(listing.words), size=cap, replace=False))  # (cap,)
         sample = folder / f"sample{listing.path.suffix}"
         write_words(sample, [listing.words[i] for i in rows], None if listing.counts is None else listing.counts[rows])
-    seconds, mib = measured([*RNNAC, "evaluate", str(sample), "-c", str(checkpoint), "--quiet", "--format", "json"],
-                            stdout=folder / "evaluate.json")
-    return seconds, mib, min(cap, len(listing.words))
+    return measured([*RNNAC, "evaluate", str(sample), "-c", str(checkpoint), "--quiet", "--format", "json"],
+                    stdout=folder / "evaluate.json")
 
 
 def marisa(words: list[str], prefixes: list[str], folder: Path) -> dict:
@@ -282,10 +280,10 @@ def measure(size: int, folder: Path, eval_cap: int, log) -> tuple[Row, Path]:
     stream = stream_rate(checkpoint, prefixes, folder)
     typo = stream_rate(checkpoint, prefixes[:TYPO_PREFIXES], folder, "--max-edits", "1")
     log(f"{size:,}: evaluate, marisa-trie")
-    evaluate_s, evaluate_mib, evaluated = evaluate(listing, checkpoint, folder, eval_cap)
+    evaluate_s, evaluate_mib = evaluate(listing, checkpoint, folder, eval_cap)
     reference = marisa(listing.words, prefixes, folder)
     row = Row(size, listing.counts is not None, train_s, train_mib, lambda_s, build_s, serve_mib, first_answer_s, cold,
-              stream, typo, evaluate_mib, evaluate_s, evaluated, reference)
+              stream, typo, evaluate_mib, evaluate_s, reference)
     log(f"{size:,}: {row}")
     return row, checkpoint
 
