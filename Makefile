@@ -1,6 +1,6 @@
 PYTHON ?= python3
 
-.PHONY: install test bench lint model eval configs
+.PHONY: install test bench bench-scale lint model eval configs
 
 install:  ## the package and its test, benchmark, plot and serve extras
 	$(PYTHON) -m pip install -e ".[test,bench,plot,serve]"
@@ -12,6 +12,9 @@ bench: runs/en256/best.npz
 	$(PYTHON) bench/train_step.py
 	$(PYTHON) bench/complete.py --h256 runs/en256/best.npz
 	$(PYTHON) bench/serve.py
+
+bench-scale:  ## word lists of 10k to 1M entries beside marisa-trie, into bench/results/scale.md (not part of bench; long)
+	$(PYTHON) bench/scale.py
 
 runs/en256/best.npz:  ## an H = 256 English model for the typo latency benchmark (~2 minutes)
 	rnnac train configs/en.yaml --set model.hidden_size=256 --set train.max_steps=10000 --set train.eval_every=2500 \
