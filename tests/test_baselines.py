@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from rnnac.engine.vocab import Vocab
+from rnnac.evaluation import baselines
 from rnnac.evaluation.baselines import (
     FALLBACK_DISCOUNTS,
     CharNGram,
@@ -333,3 +334,13 @@ def test_kn_rejects_bad_settings():
         KneserNey(Vocab.from_words([chr(0x4E00 + i) for i in range(1000)]), 7)
     with pytest.raises(ValueError, match="two distinct words"):
         fit_kn(["ab", "ab"], vocab)
+
+
+def test_a_ranker_remembers_a_bounded_number_of_answers(monkeypatch):
+    monkeypatch.setattr(baselines, "CACHE_SIZE", 3)
+    words = ["ab", "abc", "b", "ba", "bab", "c"]
+    ranker, fresh = PrefixRanker(words, np.arange(6.0)), PrefixRanker(words, np.arange(6.0))
+    prefixes = ["a", "ab", "b", "ba", "c", "a", "b", ""] * 2
+    answers = ranker.rank_many(prefixes, 2)
+    assert len(ranker._cache) <= 3
+    assert answers == [fresh.rank_completions(p, 2) for p in prefixes]

@@ -8,12 +8,16 @@ from conftest import tiny_model
 from rnnac.engine.model import RNN
 from rnnac.engine.vocab import Vocab
 from rnnac.errors import DataError
-from rnnac.evaluation.baselines import FrequencyTrie, KneserNey
+from rnnac.evaluation.baselines import FrequencyTrie, KneserNey, fit_kn
+from rnnac.evaluation import evaluate as evaluation
 from rnnac.evaluation.evaluate import (
+    BYTES_PER_CHARACTER,
     Contender,
+    chunk_size,
     evaluate,
     evaluate_checkpoint,
     format_table,
+    ngram_contender,
     rnn_contender,
     score_model,
 )
@@ -329,3 +333,64 @@ def test_a_checkpoint_carrying_its_list_needs_no_training_file(tmp_path):
     copy = tmp_path / "copy.tsv"
     copy.write_text("".join(f"{w}\t{i + 1}\n" for i, w in enumerate(words)))
     assert evaluate_checkpoint(copy, checkpoint, weighted=True, k=2, baselines=("trie",)).models == rebuilt.models
+
+
+def random_words(n: int, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return sorted({"".join(rng.choice(list("abc"), size=rng.integers(1, 7))) for _ in range(n)})
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 10])
+def test_scoring_in_chunks_equals_scoring_at_once(chunk):
+    words = random_words(80)
+    rng = np.random.default_rng(1)
+    order = rng.permutation(len(words))  # not alphabetical: chunks reorder the words
+    evaluated, train = [words[i] for i in order[:40]], words[20:]
+    weights, seen = rng.integers(1, 5, size=40), np.array([w in set(train) for w in evaluated])
+    vocab = Vocab.from_words(words)
+    candidates = sorted(set(train) | set(evaluated))
+    kn, _ = fit_kn(train, vocab)
+    contenders = [ngram_contender(kn, candidates, "kn"), Contender("trie", FrequencyTrie(train).rank_many)]
+    for contender in contenders:  # the same numbers per word, summed over the same arrays: exactly equal
+        assert (score_model(contender, evaluated, weights, seen, k=3, chunk=chunk)
+                == score_model(contender, evaluated, weights, seen, k=3, chunk=len(evaluated)))
+    rnn = rnn_contender(tiny_model(vocab, hidden_size=5, seed=2), vocab, candidates)
+    chunked = score_model(rnn, evaluated, weights, seen, k=3, chunk=chunk)
+    at_once = score_model(rnn, evaluated, weights, seen, k=3, chunk=len(evaluated))
+    assert chunked["all"].prefix == at_once["all"].prefix  # ranks among the same candidate scores
+    for subset in ("all", "seen", "held_out"):  # the RNN reads other batches: float tolerance
+        assert chunked[subset].nll_per_char == pytest.approx(at_once[subset].nll_per_char, rel=1e-6)
+
+
+def test_each_chunk_completes_only_its_own_prefixes():
+    words = random_words(60)
+    asked = []
+
+    def rank_many(prefixes, k):
+        asked.append(list(prefixes))
+        return [[] for _ in prefixes]
+
+    score_model(Contender("none", rank_many), words[::-1], np.ones(len(words)), np.ones(len(words), dtype=bool),
+                chunk=7)
+    chunks = [words[i : i + 7] for i in range(0, len(words), 7)]  # alphabetical, as score_model takes them
+    expected = [sorted({w[:i] for w in chunk for i in range(1, len(w))}) for chunk in chunks]
+    assert asked == [prefixes for prefixes in expected if prefixes]  # a chunk of one-letter words asks nothing
+
+
+@pytest.mark.parametrize("budget", [1, 10_000, 10**6, 2**28])
+def test_chunk_size_holds_the_budget(budget):
+    words = random_words(200)
+    per_word = BYTES_PER_CHARACTER * sum(len(w) + 1 for w in words) / len(words)
+    chunk = chunk_size(words, budget)
+    assert chunk == 1 or chunk * per_word <= budget  # one word, however long, is the least chunk
+    assert (chunk + 1) * per_word > budget  # and the most the budget holds
+
+
+def test_evaluate_scores_in_chunks_of_the_budget(monkeypatch):
+    sizes = []
+    real = evaluation.completion_ranks
+    monkeypatch.setattr(evaluation, "completion_ranks", lambda c, words, k: sizes.append(len(words)) or real(c, words, k))
+    monkeypatch.setattr(evaluation, "MEMORY_BUDGET", 5 * BYTES_PER_CHARACTER * 4)  # 5 words of 3 letters
+    vocab = Vocab.from_words([*TRAIN, *EVALUATED])
+    evaluate(uniform_model(len(vocab)), vocab, EVALUATED * 3, train_words=list(TRAIN), baselines=("trie",))
+    assert max(sizes) <= 5 and sum(sizes) == 2 * 12  # rnn and trie, 12 words each

@@ -5,6 +5,7 @@ import pytest
 from conftest import WORDS, tiny_model
 
 import rnnac
+from rnnac.inference import mixture
 from rnnac.inference.mixture import fit_for_list, fit_lambda, rnn_word_logprobs
 
 
@@ -59,7 +60,9 @@ def test_fit_for_list_leaves_held_out_words_outside_the_lexicon(vocab):
     model = tiny_model(vocab)
     counts = np.array([5.0, 1.0, 2.0, 3.0, 4.0])
     held_out = np.array([False, True, False, False, True])
-    lam = fit_for_list(model, vocab, WORDS, counts, held_out)
+    fit = fit_for_list(model, vocab, WORDS, counts, held_out)
+    lam = fit.mixture_lambda
+    assert (fit.n_known, fit.n_new, fit.n_drawn) == (3, 2, None)  # every word scored: no sample
     known = ~held_out
     lex = np.where(known, np.log(np.where(known, counts, 1) / counts[known].sum()), -np.inf)
     assert lam == pytest.approx(fit_lambda(lex, rnn_word_logprobs(model, vocab, WORDS), counts), abs=1e-12)
@@ -71,3 +74,37 @@ def test_fit_for_list_without_scorable_held_out_words_cannot_fit(vocab):
     assert fit_for_list(model, vocab, WORDS, np.ones(5), np.zeros(5, dtype=bool)) is None
     other = rnnac.Vocab.from_words(["xyz"])
     assert fit_for_list(tiny_model(other), other, WORDS, np.ones(5), np.ones(5, dtype=bool)) is None
+
+
+def zipf_list(n: int, seed: int = 0) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """n distinct words of 'ab' (n <= 2 ** 8), Zipf counts, every tenth word held out."""
+    words = [format(i, "08b").replace("0", "a").replace("1", "b") for i in range(n)]
+    counts = np.floor(1000.0 / np.arange(1, n + 1)) + 1  # (n,)
+    return words, counts, np.arange(n) % 10 == 3
+
+
+def test_fit_for_list_samples_only_above_max_words(monkeypatch):
+    vocab = rnnac.Vocab.from_words(["ab"])
+    model = tiny_model(vocab)
+    words, counts, held_out = zipf_list(200)
+    exact = fit_for_list(model, vocab, words, counts, held_out)
+    assert exact.n_drawn is None and exact == fit_for_list(model, vocab, words, counts, held_out, max_words=180)
+    asked = []
+    monkeypatch.setattr(mixture, "rnn_word_logprobs",
+                        lambda model, vocab, ws: asked.append(list(ws)) or rnn_word_logprobs(model, vocab, ws))
+    sampled = fit_for_list(model, vocab, words, counts, held_out, max_words=50, seed=1)
+    assert (sampled.n_known, sampled.n_new, sampled.n_drawn) == (180, 20, 50)
+    assert "a sample of 50 of 180 words drawn by count, the 20 validation words as new ones" in sampled.describe()
+    assert len(asked) == 1 and len(asked[0]) <= 50 and not {words[i] for i in np.flatnonzero(held_out)} & set(asked[0])
+    assert sampled == fit_for_list(model, vocab, words, counts, held_out, max_words=50, seed=1)  # seeded
+    assert sampled.mixture_lambda == pytest.approx(exact.mixture_lambda, abs=0.05)
+
+
+def test_sample_for_fit_weighs_the_known_words_by_count_and_the_new_ones_exactly():
+    counts = np.array([1.0, 3.0, 0.0, 2.0, 4.0])
+    known, new = np.array([True, True, True, False, False]), np.array([False, False, False, True, True])
+    rows, weights = mixture._sample_for_fit(counts, known, new, 1000, np.random.default_rng(0))
+    assert rows[-1] == -1 and weights[-1] == 6.0  # the new words: one term, their whole count
+    assert set(rows[:-1]) == {0, 1}  # a word without count is never drawn
+    assert weights[:-1].sum() == pytest.approx(4.0)  # the known words' whole count
+    assert weights[1] / weights[0] == pytest.approx(3.0, rel=0.15)  # drawn by count

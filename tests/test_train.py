@@ -331,7 +331,7 @@ def test_checkpoints_carry_the_list_and_the_fitted_mixture_weight(config_file, t
     assert held_out == {w for w, h in zip(data.words, data.held_out) if h} and len(held_out) == 3
     np.testing.assert_array_equal(best.lexicon.counts, 3.0)  # each word three times in the plain list
     model = RNN(best.params, "tanh")
-    expected = fit_for_list(model, data.vocab, data.words, data.counts, data.held_out)
+    expected = fit_for_list(model, data.vocab, data.words, data.counts, data.held_out).mixture_lambda
     assert best.meta["mixture_lambda"] == last.meta["mixture_lambda"] == pytest.approx(expected, abs=1e-12)
     assert 0 < expected < 1
     completer = Completer.load(tmp_path / "out" / "best.npz")

@@ -31,6 +31,7 @@ ORDERS = (2, 3, 4, 5)
 ADD_KS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 KN_ORDERS = (2, 3, 4, 5, 6, 7)
 FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)  # D1, D2, D3+ where count-of-counts cannot give them (kenlm's)
+CACHE_SIZE = 100_000  # answers a PrefixRanker remembers (repeated prefixes, as typed ones repeat)
 
 
 class PrefixRanker:
@@ -50,7 +51,7 @@ class PrefixRanker:
         order = sorted(range(len(words)), key=words.__getitem__)
         self.words = [words[i] for i in order]  # alphabetical
         self.scores = scores[order]  # (N,)
-        self._cache: dict[tuple[str, int], list[str]] = {}
+        self._cache: dict[tuple[str, int], list[str]] = {}  # at most CACHE_SIZE answers, then emptied
 
     def __len__(self) -> int:
         return len(self.words)
@@ -73,6 +74,8 @@ class PrefixRanker:
             else:
                 keep = np.arange(len(scores))  # (n,)
             best = keep[np.argsort(-scores[keep], kind="stable")[:k]]
+            if len(self._cache) >= CACHE_SIZE:  # memory stays bounded over millions of prefixes
+                self._cache.clear()
             self._cache[key] = [self.words[lo + i] for i in best]
         return self._cache[key]
 
@@ -334,10 +337,15 @@ def events(words: Sequence[str], vocab: Vocab, order: int) -> tuple[np.ndarray, 
     padded = np.full((len(words), pad + steps), BOUNDARY, dtype=np.int64)  # (N, n-1 + T)
     for row, ids in enumerate(encoded):
         padded[row, pad : pad + len(ids)] = ids
-    windows = np.lib.stride_tricks.sliding_window_view(padded, pad + 1, axis=1)  # (N, T, n)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, pad + 1, axis=1)  # (N, T, n), a view
     valid = np.arange(steps)[None, :] <= lengths[:, None]  # (N, T): each word's letters and its end
     owner = np.broadcast_to(np.arange(len(words))[:, None], valid.shape)[valid]  # (M,)
-    return encode_contexts(windows[valid][:, :pad], len(vocab)), windows[valid][:, pad], owner
+    # For memory, the contexts are coded a column at a time (encode_contexts' sum) rather than
+    # from a copy of every window, (M, n): one (M,) array at a time beside the codes.
+    contexts = np.zeros(len(owner), dtype=np.int64)  # (M,)
+    for j in range(pad):
+        contexts = contexts * len(vocab) + windows[:, :, j][valid]
+    return contexts, windows[:, :, pad][valid], owner
 
 
 def encode_contexts(contexts: np.ndarray, K: int) -> np.ndarray:

@@ -47,6 +47,10 @@ PREFIX_LENGTHS = (1, 2, 3, 4)
 SUBSETS = ("all", "seen", "held_out")
 CompleteFn = Callable[[list[str], int], list[list[str]]]  # (prefixes, k) -> top-k words per prefix
 ProgressCallback = Callable[[str, int, int], None]  # evaluate's progress(what starts now, stages done, stages in all)
+MEMORY_BUDGET = 256 * 2**20  # bytes one chunk of words may hold while it is scored and completed
+# An upper bound of what scoring holds per character of a chunk's words: the prefix it ends, that
+# prefix's k answers and their positions (Python objects, ~1 KB), and the n-grams' events.
+BYTES_PER_CHARACTER = 2048
 
 
 @dataclass
@@ -161,23 +165,31 @@ def _memo(word_logprobs):
 
 def ngram_contender(ngram: CharNGram | KneserNey, candidates: Sequence[str], name: str = "ngram") -> Contender:
     """An n-gram as a Contender labelled with its settings: completions rank `candidates` by P(word)."""
-    ranker = PrefixRanker(candidates, ngram.word_logprobs(candidates))
+    ranker = PrefixRanker(candidates, chunked_logprobs(ngram.word_logprobs, candidates))
     return Contender(name, ranker.rank_many, ngram.word_logprobs, ngram.label)
 
 
 def score_model(contender: Contender, words: Sequence[str], weights, seen, k: int = 5,
-                prefix_lengths: Sequence[int] = PREFIX_LENGTHS) -> dict[str, Scores]:
+                prefix_lengths: Sequence[int] = PREFIX_LENGTHS, chunk: int | None = None) -> dict[str, Scores]:
     """Every figure of the module docstring for one model, by subset: {"all", "seen", "held_out"}.
 
-    weights (N,) weigh the words; seen (N,) bool marks the words among the training words.
+    weights (N,) weigh the words; seen (N,) bool marks the words among the training words. The
+    words are scored and completed `chunk` at a time (default chunk_size(words)), in alphabetical
+    order so that a chunk's words share their prefixes; what is kept of a word is a few numbers.
     """
     weights, seen = np.asarray(weights, dtype=np.float64), np.asarray(seen, dtype=bool)  # (N,), (N,)
     n_chars = np.array([len(w) + 1 for w in words], dtype=np.float64)  # (N,)
-    logp = None if contender.word_logprobs is None else np.asarray(contender.word_logprobs(words))  # (N,)
-    ranks = completion_ranks(contender, words, k)
-    # rank at each prefix length L, -1 where the word is not longer than L
-    at_length = {L: np.array([r[L - 1] if len(r) >= L else -1 for r in ranks]) for L in prefix_lengths}  # (N,) each
-    keys = np.array([_keystrokes(r) for r in ranks], dtype=np.float64)  # (N,)
+    logp = None if contender.word_logprobs is None else np.zeros(len(words))  # (N,)
+    at_length = {L: np.full(len(words), -1, dtype=np.int64) for L in prefix_lengths}  # (N,) each, -1: not longer than L
+    keys = np.zeros(len(words))  # (N,)
+    for rows in _chunks(words, chunk or chunk_size(words)):
+        chunk_words = [words[i] for i in rows]
+        if logp is not None:
+            logp[rows] = contender.word_logprobs(chunk_words)  # (n,)
+        ranks = completion_ranks(contender, chunk_words, k)
+        for L, rank in at_length.items():
+            rank[rows] = [r[L - 1] if len(r) >= L else -1 for r in ranks]
+        keys[rows] = [_keystrokes(r) for r in ranks]
 
     def subset_scores(mask: np.ndarray) -> Scores:
         w = weights[mask]  # (n,)
@@ -200,6 +212,30 @@ def score_model(contender: Contender, words: Sequence[str], weights, seen, k: in
 
     everything = np.ones(len(words), dtype=bool)  # (N,)
     return {"all": subset_scores(everything), "seen": subset_scores(seen), "held_out": subset_scores(~seen)}
+
+
+def chunk_size(words: Sequence[str], budget: int | None = None) -> int:
+    """Words per chunk, at least 1: as many as hold `budget` bytes (default MEMORY_BUDGET) at
+    BYTES_PER_CHARACTER for each character of a word of mean length, its end included.
+    chunk_size(["ab"] * 10, budget=3 * BYTES_PER_CHARACTER * 10) -> 10
+    """
+    budget = MEMORY_BUDGET if budget is None else budget
+    mean_chars = sum(len(w) + 1 for w in words) / max(len(words), 1)
+    return max(1, int(budget // (BYTES_PER_CHARACTER * mean_chars)))
+
+
+def _chunks(words: Sequence[str], chunk: int):
+    """The indices of `words` (N,) in alphabetical order, `chunk` at a time: lists of up to `chunk` ints."""
+    order = sorted(range(len(words)), key=words.__getitem__)
+    return (order[start : start + chunk] for start in range(0, len(order), chunk))
+
+
+def chunked_logprobs(word_logprobs: Callable[[Sequence[str]], np.ndarray], words: Sequence[str],
+                     chunk: int | None = None) -> np.ndarray:
+    """word_logprobs(words) (N,), asked `chunk` words at a time (default chunk_size(words)), in order."""
+    chunk = chunk or chunk_size(words)
+    parts = [np.asarray(word_logprobs(words[start : start + chunk])) for start in range(0, len(words), chunk)]
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 def completion_ranks(contender: Contender, words: Sequence[str], k: int) -> list[np.ndarray]:
@@ -347,7 +383,7 @@ def _ngram_report(chosen: CharNGram, grid: list[dict], train_words, train_weight
         ngram = chosen
         if order != chosen.order:
             ngram = CharNGram(vocab, order, best["add_k"]).fit(train_words, train_weights)
-        orders.append({**best, "nll_per_char": _nll_by_subset(ngram.word_logprobs(words), words, weights, seen)})
+        orders.append({**best, "nll_per_char": _nll_by_subset(chunked_logprobs(ngram.word_logprobs, words), words, weights, seen)})
     return {"order": chosen.order, "add_k": chosen.add_k, "label": chosen.label, "grid": grid, "orders": orders}
 
 
@@ -357,7 +393,7 @@ def _kn_report(chosen: KneserNey, grid: list[dict], train_words, words, weights,
     orders = []
     for g in grid:
         kn = chosen if g["order"] == chosen.order else KneserNey(vocab, g["order"]).fit(train_words)
-        orders.append({**g, "nll_per_char": _nll_by_subset(kn.word_logprobs(words), words, weights, seen)})
+        orders.append({**g, "nll_per_char": _nll_by_subset(chunked_logprobs(kn.word_logprobs, words), words, weights, seen)})
     return {"order": chosen.order, "label": chosen.label, "discounts": chosen.discounts.tolist(),
             "grid": grid, "orders": orders}
 

@@ -37,7 +37,7 @@ from rnnac.inference.cases import as_typed, case_like, written_forms
 from rnnac.inference.lexicons import FEW_PREFIXES, Lexicons
 from rnnac.inference.options import MAX_BUDGET, MAX_K, MAX_LENGTH, OptionError, check_options
 from rnnac.inference.typos import (MAX_EDITS, MAX_NODES, CandidateNodes, Candidates, Channel, Costs, TooManyCandidates, candidates,
-                                   first_candidates)
+                                   distinct, first_candidates)
 from rnnac.storage.checkpoint import load_trained
 from rnnac.storage.lexicon import Lexicon, LexiconData, fold
 
@@ -192,7 +192,8 @@ class Completer:
         todo = self._fold(results, max_edits)
         tries = self._candidates(todo, results, max_edits, channel or Channel(), max_length) if max_edits else None
         options = self._options(lexicon, known_only, open, mixture_lambda, exclude, list(todo), tries)
-        queue, size = list(todo), None
+        # Alphabetical: a group's neighbouring prefixes share their candidates, read once (CandidateNodes.read).
+        queue, size = sorted(todo), None
         while queue:
             group, size = self._search_group(queue, size, tries, k, max_length, budget, beam, options)
             if group is None:
@@ -330,7 +331,8 @@ class Completer:
         # A leaf's state is read only if the search comes to it (Pending). A trie's top, the empty
         # string, is read whatever: it has no parent to start from.
         leaf = nodes.leaves() & (nodes.depth > 0)  # (n,)
-        a, logp, prefix_lp = nodes.read(self.model, skip=leaf)  # (n, H), (n, K), (n,); leaves' a and logp unset
+        (a, logp, prefix_lp), row = nodes.read(self.model, skip=leaf)  # (S, H), (S, K), (S,) by string; row (n,)
+        prefix_lp = prefix_lp[row]  # (n,)
         trie, block = nodes.walk(options.lexicon), nodes.walk(options.exclude)  # (n,) each
         every = Roots(None, None, nodes.depth[cands], trie[cands], block[cands], prefix_lp[cands], nodes.group[cands],
                       cands.astype(np.int32), np.arange(len(cands)))
@@ -338,10 +340,11 @@ class Completer:
         scoring = Scoring.of_typos(every, nodes.channel[cands], owned[cands], owners, options.mode,
                                    options.lexicon, options.mixture_lambda, options.exclude)
         read = np.flatnonzero(~leaf[cands])  # (R_read,) roots read already
-        roots = Roots(a[cands[read]], logp[cands[read]], *(column[read] for column in every[2:]))
+        roots = Roots(a[row[cands[read]]], logp[row[cands[read]]], *(column[read] for column in every[2:]))
         later = np.flatnonzero(leaf[cands] & owned[cands])  # (P,) the others that search their words
-        parents, parent_of = _distinct(nodes.parent[cands[later]])
-        pending = Pending(a[parents], parent_of, nodes.token[cands[later]], Roots(None, None, *(column[later] for column in every[2:])))
+        parents, parent_of = distinct(nodes.parent[cands[later]])
+        pending = Pending(a[row[parents]], parent_of, nodes.token[cands[later]],
+                          Roots(None, None, *(column[later] for column in every[2:])))
         max_rows = SEARCH_BYTES // self._bytes_per_eval() if len(prefixes) > 1 else None
         search = ExactSearch(self.model, roots, k, max_length, budget, scoring, max_rows, groups=len(prefixes), pending=pending)
         best_lp, best_row, truncated, evaluations = search.run()
@@ -407,17 +410,6 @@ def _completions(prefix: str, folded: str, found: list[_Found], facts: list[tupl
         word = as_typed(corrected, row.root, row.root + row.suffix, written, lowercase)
         out.append(Completion(word, math.exp(row.logprob), row.logprob, known, row.edits, corrected))
     return out
-
-
-def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(the distinct values, sorted; each value's index among them): np.unique(values,
-    return_inverse=True) without its import of numpy.ma, which costs a cold start 20 ms."""
-    order = np.argsort(values, kind="stable")
-    first = np.ones(len(values), dtype=bool)
-    first[1:] = values[order][1:] != values[order][:-1]
-    inverse = np.empty(len(values), dtype=np.int64)
-    inverse[order] = np.cumsum(first) - 1
-    return values[order][first], inverse
 
 
 def _check_lambda(mixture_lambda: float) -> float:

@@ -15,11 +15,14 @@ they play the words a user types that the list lacks,
 The log-likelihood is concave in lambda, and EM climbs it monotonically: with
 r_w = lambda P_lex(w) / P(w) the share of w explained by the lexicon, lambda <- sum c_w r_w / sum c_w.
 (Fitting on validation words alone would give lambda = 0: none of them is in the lexicon.)
+On a long list, the known words' sum is estimated from a sample drawn by count (fit_for_list),
+which bounds the RNN's work: a few seconds whatever the list's length.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -28,6 +31,7 @@ from rnnac.engine.vocab import Vocab, make_batch
 from rnnac.storage.lexicon import Lexicon
 
 SCORE_BATCH = 512  # words per target_logprobs call
+FIT_WORDS = 20_000  # known words the lambda fit scores at most: above, a sample of this many draws
 
 
 def rnn_word_logprobs(model: RNN, vocab: Vocab, words: Sequence[str], batch_size: int = SCORE_BATCH) -> np.ndarray:
@@ -84,18 +88,65 @@ def fit_lambda(lex_logp: np.ndarray, rnn_logp: np.ndarray, weights: np.ndarray, 
     return mixture_lambda
 
 
-def fit_for_list(model: RNN, vocab: Vocab, words: Sequence[str], counts: np.ndarray,
-                 held_out: np.ndarray) -> float | None:
+class LambdaFit(NamedTuple):
+    """A fitted lambda and the words it was fitted on."""
+
+    mixture_lambda: float
+    n_known: int  # the list's scorable words in the lexicon
+    n_new: int  # its scorable held-out words, outside the lexicon
+    n_drawn: int | None  # draws of the known words scored by the RNN; None: every known word was
+
+    def describe(self) -> str:
+        """How it was fitted, for the run's log: "fitted on the list by count, ..." or on a sample."""
+        if self.n_drawn is None:
+            return "fitted on the list by count, validation words as new ones"
+        return (f"fitted on a sample of {self.n_drawn:,} of {self.n_known:,} words drawn by count, "
+                f"the {self.n_new:,} validation words as new ones")
+
+
+def fit_for_list(model: RNN, vocab: Vocab, words: Sequence[str], counts: np.ndarray, held_out: np.ndarray,
+                 max_words: int = FIT_WORDS, seed: int = 0) -> LambdaFit | None:
     """lambda for a trained model and its word list: every scorable word weighted by its count,
     the held-out (validation) words outside the lexicon. None when no scorable word is held
-    out: nothing shows how often a user types a word the list lacks."""
+    out: nothing shows how often a user types a word the list lacks.
+
+    With more than `max_words` scorable words in the lexicon, the RNN scores a sample instead
+    (_sample_for_fit, seeded by `seed`), so the fit takes about as long whatever the list's size.
+    """
     counts, held_out = np.asarray(counts, dtype=np.float64), np.asarray(held_out, dtype=bool)
     scorable = np.array([vocab.unknown_char(w) is None for w in words], dtype=bool)  # (N,)
     if not held_out[scorable].any():
         return None
     known = ~held_out
+    n_known, n_new = int((scorable & known).sum()), int((scorable & held_out).sum())
     lex_logp = np.full(len(words), -np.inf)  # (N,)
     with np.errstate(divide="ignore"):
         lex_logp[known] = np.log(counts[known]) - np.log(counts[known].sum())
+    if n_known > max_words:
+        rows, weights = _sample_for_fit(counts, scorable & known, scorable & held_out, max_words,
+                                        np.random.default_rng(seed))
+        rnn_logp = np.zeros(len(rows))  # (S + 1,); the last row, the new words, needs none (below)
+        rnn_logp[:-1] = rnn_word_logprobs(model, vocab, [words[i] for i in rows[:-1]])
+        lex = np.append(lex_logp[rows[:-1]], -np.inf)  # (S + 1,)
+        return LambdaFit(fit_lambda(lex, rnn_logp, weights), n_known, n_new, max_words)
     rnn_logp = rnn_word_logprobs(model, vocab, [w for w, ok in zip(words, scorable) if ok])
-    return fit_lambda(lex_logp[scorable], rnn_logp, counts[scorable])
+    return LambdaFit(fit_lambda(lex_logp[scorable], rnn_logp, counts[scorable]), n_known, n_new, None)
+
+
+def _sample_for_fit(counts: np.ndarray, known: np.ndarray, new: np.ndarray, draws: int,
+                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A sample standing for the whole list in fit_lambda's objective: (rows (S + 1,), weights (S + 1,)).
+
+    1. The known words: `draws` draws with replacement, each word with probability c_w / C_known
+       (evenly when no known word has a count); rows[:-1] are the S distinct words drawn, each
+       weighing (times drawn) C_known / draws, so the sum over them estimates sum_w c_w f(w).
+    2. The new words (held out): outside the lexicon r_w = 0 whatever P_rnn(w), so all of them
+       make one term of weight C_new, exactly, and need no RNN; rows[-1] is -1, a placeholder.
+    counts (N,); known, new (N,) bool.
+    """
+    rows = np.flatnonzero(known)  # (n,)
+    mass = counts[rows].sum()
+    drawn = rng.choice(rows, size=draws, p=counts[rows] / mass if mass > 0 else None)  # (draws,)
+    rows, times = np.unique(drawn, return_counts=True)  # (S,) each
+    weights = np.append(times * (mass / draws if mass > 0 else 1.0), counts[new].sum())  # (S + 1,)
+    return np.append(rows, -1), weights

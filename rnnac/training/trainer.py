@@ -40,7 +40,7 @@ from rnnac.engine.model import RNN
 from rnnac.engine.optim import OPTIMIZERS, ParamAverage, clip_grads, learning_rate, make_optimizer
 from rnnac.engine.vocab import Vocab, make_batch
 from rnnac.errors import CheckpointError, ConfigError, TrainingDiverged, TrainingInterrupted, quote, shown
-from rnnac.inference.mixture import fit_for_list
+from rnnac.inference.mixture import LambdaFit, fit_for_list
 from rnnac.storage.checkpoint import load_checkpoint, load_trained, save_checkpoint
 from rnnac.storage.lexicon import LexiconData
 from rnnac.storage.wordlist import BatchSampler
@@ -248,20 +248,22 @@ class Trainer:
         state = self.optimizer.state_dict() | (self.average.state_dict() if self.average is not None else {})
         save_checkpoint(self.out / name, model.params if params is None else params, meta, state, self.lexicon)
 
-    def fit_mixture(self) -> float | None:
+    def fit_mixture(self) -> LambdaFit | None:
         """Fit the lexicon's weight lambda (rnnac.inference.mixture) with the best model and store it in best.npz
         and last.npz, so that completion with either uses it; None (nothing stored, completion
         then weighs both sides alike: TrainedModel.mixture_lambda) when no validation word shows how
-        often new words come."""
+        often new words come. A long list is fitted on a sample seeded by train.seed."""
         best = load_checkpoint(self.out / "best.npz")
         model = RNN(best.params, self.model.activation)
-        self.mixture_lambda = fit_for_list(model, self.data.vocab, self.data.words, self.data.counts, self.data.held_out)
-        if self.mixture_lambda is None:
+        fit = fit_for_list(model, self.data.vocab, self.data.words, self.data.counts, self.data.held_out,
+                           seed=self.config.train.seed)
+        if fit is None:
             return None
+        self.mixture_lambda = fit.mixture_lambda
         save_checkpoint(self.out / "best.npz", best.params, {**best.meta, "mixture_lambda": self.mixture_lambda},
                         best.optimizer_state, best.lexicon)
         self.save("last.npz")
-        return self.mixture_lambda
+        return fit
 
     def stop_reason(self, interrupted: threading.Event) -> str:
         """Why the run stops now, or "" to go on."""
@@ -366,9 +368,8 @@ def _train(trainer: Trainer, resume: bool, quiet: bool, log, warn) -> RunSummary
         _loop(trainer, metrics, bar, interrupted, plain_log)
     if interrupted.is_set():
         raise TrainingInterrupted(progress.step, out / "last.npz", interrupted.signum)
-    mixture_lambda = trainer.fit_mixture()
-    log(f"lexicon weight lambda {mixture_lambda:.3f} (fitted on the list by count, validation words as new ones)"
-        if mixture_lambda is not None
+    fit = trainer.fit_mixture()
+    log(f"lexicon weight lambda {fit.mixture_lambda:.3f} ({fit.describe()})" if fit is not None
         else "lexicon weight lambda not fitted: no validation word shows how often new words come")
     val = "no validation words"
     if trainer.val_batches:
