@@ -224,18 +224,27 @@ def test_tiny_lexicons_round_trip(tmp_path, words, counts, held_out):
 
 
 def test_lexicon_storage_format(with_lexicon):
-    """The entries documented in rnnac/storage/checkpoint.py: zlib'd words and counts, int32 held-out indices, a sha256."""
+    """The entries documented in rnnac/storage/checkpoint.py: the words as they are, zlib'd counts, int32 held-out
+    indices, a sha256."""
     with np.load(with_lexicon, allow_pickle=False) as npz:
         words, counts, held_out = npz["lexicon.words"], npz["lexicon.counts"], npz["lexicon.held_out"]
         summary = json.loads(npz["meta"].item())["lexicon"]
     assert words.dtype == counts.dtype == np.uint8 and held_out.dtype == np.dtype("<i4")
-    text, raw_counts = zlib.decompress(words.tobytes()), zlib.decompress(counts.tobytes())
+    text, raw_counts = words.tobytes(), zlib.decompress(counts.tobytes())
     lexicon = make_lexicon()
     assert text == "\n".join(lexicon.words).encode("utf-8")
     assert np.frombuffer(raw_counts, "<f8").tolist() == lexicon.counts.tolist()
     assert held_out.tolist() == [3, 4]
     assert summary == {"n_words": 6, "sha256": hashlib.sha256(text + raw_counts + held_out.tobytes()).hexdigest(),
-                       "total_count": float(lexicon.counts.sum()), "text_bytes": len(text)}
+                       "total_count": float(lexicon.counts.sum()), "text_bytes": len(text),
+                       "nfc": True, "lower": False, "chars": " AZabcehilprxßü"}
+
+
+def test_a_checkpoint_of_rnnac_0_2_with_zlibbed_words_still_loads(with_lexicon, tmp_path):
+    old = rewrite_lexicon(with_lexicon, tmp_path / "old.npz", zlib_words=True)
+    with np.load(old) as npz:
+        assert json.loads(npz["meta"].item())["format_version"] == 2
+    assert load_checkpoint(old).lexicon == load_checkpoint(with_lexicon).lexicon == make_lexicon()
 
 
 def test_from_unsorted_sorts_everything_together():
@@ -335,17 +344,23 @@ def test_describe_shows_the_lexicon_and_mixture_lambda(tmp_path, good):
     assert facts["lexicon_words"] is None and facts["lexicon_held_out"] is None and "mixture_lambda" not in facts
 
 
-def rewrite_lexicon(src, dst, text=None, counts=None, held_out=None, summary=None):
-    """Copy `src` with its lexicon's uncompressed parts replaced, and a sha256 that matches them."""
+def rewrite_lexicon(src, dst, text=None, counts=None, held_out=None, summary=None, zlib_words=False):
+    """Copy `src` with its lexicon's uncompressed parts replaced, and a sha256 and text_bytes that match
+    them; with zlib_words, its words zlib'd in checkpoint format 2, as rnnac 0.2 wrote them."""
     with np.load(src) as npz:
         entries = dict(npz)
     meta = json.loads(entries["meta"].item())
-    text = zlib.decompress(entries["lexicon.words"].tobytes()) if text is None else text
+    text = entries["lexicon.words"].tobytes() if text is None else text
     counts = zlib.decompress(entries["lexicon.counts"].tobytes()) if counts is None else counts
     held_out = entries["lexicon.held_out"] if held_out is None else np.asarray(held_out, "<i4")
     meta["lexicon"]["sha256"] = hashlib.sha256(text + counts + held_out.tobytes()).hexdigest()
     meta["lexicon"].update(summary or {})
-    entries.update({"lexicon.words": np.frombuffer(zlib.compress(text), np.uint8),
+    meta["lexicon"]["text_bytes"] = len(text)
+    if zlib_words:
+        meta["format_version"] = 2
+        for key in ("nfc", "lower", "chars"):
+            del meta["lexicon"][key]
+    entries.update({"lexicon.words": np.frombuffer(zlib.compress(text) if zlib_words else text, np.uint8),
                     "lexicon.counts": np.frombuffer(zlib.compress(counts), np.uint8),
                     "lexicon.held_out": held_out, "meta": np.array(json.dumps(meta))})
     np.savez(dst, **entries)

@@ -151,7 +151,18 @@ def test_lexicon_zlib_bomb(tmp_path):
     stream, _ = zeros_deflated(b"", 256 * MiB)
     words = b"\x78\xda" + stream + struct.pack(">I", 1)  # a zlib header, and a checksum never reached
     path = rewrite(tmp_path / "src.npz", tmp_path / "bomb.npz", **{"lexicon.words": np.frombuffer(words, np.uint8)})
+    with np.load(path) as npz:
+        meta = json.loads(npz["meta"].item())
+    meta["format_version"] = 2  # zlib'd words, as rnnac 0.2 wrote them
+    path = with_meta_text(path, tmp_path / "old_bomb.npz", json.dumps(meta))
     assert_refused_cheaply(path, 4 * MiB, "lexicon.words is not one zlib stream of at most 4,224 bytes")
+
+
+def test_stored_words_larger_than_meta_says_are_not_read(tmp_path):
+    save_checkpoint(tmp_path / "src.npz", *make_checkpoint(), lexicon=LexiconData(["a", "b"], [1, 1], [0, 0]))
+    words = np.frombuffer(b"a\n" + b"b" * (8 * MiB), np.uint8)
+    path = rewrite(tmp_path / "src.npz", tmp_path / "fat.npz", **{"lexicon.words": words})
+    assert_refused_cheaply(path, 4 * MiB, "lexicon.words holds 8,388,610 bytes, meta lexicon says 3")
 
 
 def test_meta_larger_than_16_mb_is_not_read(tmp_path):

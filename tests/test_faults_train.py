@@ -351,6 +351,7 @@ def run_until_it_saves_after_the_first_ctrl_c(pid: int, out: Path) -> bool:
     deadline = time.time() + 60
     while time.time() < deadline:
         os.kill(pid, signal.SIGCONT)
+        time.sleep(0.0002)  # a moment to run: stopped again at once, a run may not be scheduled at all
         freeze(pid)
         if any(out.glob(".last.npz.*.tmp")):
             return True

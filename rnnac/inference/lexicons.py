@@ -17,7 +17,7 @@ import numpy as np
 
 from rnnac.engine.vocab import Vocab
 from rnnac.storage.lexicon import Lexicon, LexiconData, WordText, fold
-from rnnac.storage.sorted_words import prefix_range
+from rnnac.storage.sorted_words import prefix_lines, prefix_range
 
 FEW_PREFIXES = 16  # up to this many distinct prefixes a first call builds only the part of the list below them
 
@@ -53,33 +53,47 @@ class Lexicons:
         self._calls += 1
         if self.built is not None or self.stored is None or typed > FEW_PREFIXES or "" in folded or self._calls > 1:
             return self.whole()
-        rows = self._rows_below(folded)  # (N',)
-        return Lexicon([self.stored.words[i] for i in rows], self.vocab, self.lowercase, self.stored.counts[rows], self.total())
+        rows, words = self._below(folded)  # (N',) each
+        return Lexicon(words, self.vocab, self.lowercase, self.stored.counts[rows], self.total())
 
     def total(self) -> float:
         """The total count of the stored words the model can spell, as the whole Lexicon would
         sum it (Lexicon.total), summed once."""
         if self._total is None:
             words, counts = self._folded(), self.stored.counts
-            if _characters(words) <= set(self.vocab.chars):  # every word qualifies: one set of characters
+            chars = (self.stored.summary or {}).get("chars")  # the checkpoint's words' own: theirs folded when unchanged
+            if (set(chars) <= set(self.vocab.chars) if chars is not None and words is self.stored.words
+                    else _spellable(words, self.vocab)):  # every word qualifies
                 self._total = float(counts.sum())
             else:
                 self._total = float(sum(c for w, c in zip(words, counts) if w and self.vocab.unknown_char(w) is None))
         return self._total
 
-    def _rows_below(self, folded: list[str]) -> np.ndarray:
-        """Indices (N',) of the stored words whose folded form starts with one of `folded`."""
+    def _below(self, folded: list[str]) -> tuple[np.ndarray, list[str]]:
+        """The stored words whose folded form starts with one of `folded`: their indices (N',) and
+        the words as written."""
         words = self._folded()
-        if words is self.stored.words:  # already folded: the words below a prefix are one run of the sorted list
+        if words is not self.stored.words:  # folding changed them: look at every word
+            starts = tuple(folded)
+            rows = [i for i, w in enumerate(words) if w.startswith(starts)]
+        elif isinstance(words, WordText):  # already folded, one text: the words below a prefix are a run of its lines
+            found = {}
+            for p in folded:
+                first, lines = prefix_lines(words.data, p.encode("utf-8", "surrogatepass"))
+                found.update(zip(range(first, first + len(lines)), lines))
+            rows = sorted(found)
+            return np.array(rows, dtype=np.int64), [found[i].decode("utf-8", "surrogatepass") for i in rows]
+        else:  # already folded: the words below a prefix are one run of the sorted list
             rows = sorted(set(itertools.chain(*(range(*prefix_range(words, p)) for p in folded))))
-            return np.array(rows, dtype=np.int64)
-        starts = tuple(folded)
-        return np.array([i for i, w in enumerate(words) if w.startswith(starts)], dtype=np.int64)
+        return np.array(rows, dtype=np.int64), [self.stored.words[i] for i in rows]
 
     def _folded(self) -> Sequence[str]:
         """The stored words folded as prefixes are (the list itself when already so), made once."""
         if self._folded_words is None:
             words = self.stored.words  # sorted as written
+            if (self.stored.summary or {}).get("lower" if self.lowercase else "nfc"):  # the checkpoint says they are
+                self._folded_words = words
+                return words
             if isinstance(words, WordText) and words.data.isascii():  # NFC already: folded unless it has capitals
                 folded = not self.lowercase or words.data.lower() == words.data
                 self._folded_words = words if folded else words.data.lower().decode().split("\n")
@@ -90,12 +104,13 @@ class Lexicons:
         return self._folded_words
 
 
-def _characters(words: Sequence[str]) -> set[str]:
-    """The characters of the words, newlines aside; a WordText's counted on its bytes."""
+def _spellable(words: Sequence[str], vocab: Vocab) -> bool:
+    """Whether every character of the words is in the vocabulary; a WordText's checked on its
+    bytes when they are ASCII (deleting the vocabulary's bytes and the newlines leaves none)."""
     if isinstance(words, WordText) and words.data.isascii():
-        present = np.flatnonzero(np.bincount(np.frombuffer(words.data, dtype=np.uint8), minlength=128))
-        return set(map(chr, present.tolist())) - {"\n"}
-    return set("".join(words))
+        allowed = "".join(ch for ch in vocab.chars if ch.isascii()).encode() + b"\n"
+        return not words.data.translate(None, allowed)
+    return set("".join(words)) <= set(vocab.chars)
 
 
 def release_freed_memory() -> None:

@@ -7,16 +7,18 @@ JSON string stored as a 0-d unicode array under "meta". Entries:
     U (H, K), W (H, H), b (H,), V (K, H), c (K,)   the parameters, one float dtype
     opt.<name>                                     optimizer state: opt.<slot>.<parameter> (the
                                                    parameter's shape, e.g. opt.m.U) and opt.t (0-d int)
-    lexicon.words (bytes,) uint8                   zlib of the UTF-8 of "\\n".join(words)
+    lexicon.words (bytes,) uint8                   the UTF-8 of "\\n".join(words) (zlib'd in format 2)
     lexicon.counts (bytes,) uint8                  zlib of the counts, float64 little-endian
     lexicon.held_out (n_held_out,) int32           indices of the validation words, increasing
     meta                                           JSON: format_version, chars, activation,
                                                    hidden_size, dtype, config, step, epoch,
                                                    best_val_loss, rng_state; with a lexicon,
-                                                   lexicon = {n_words, sha256, total_count, text_bytes}
+                                                   lexicon = {n_words, sha256, total_count, text_bytes,
+                                                   nfc, lower, chars} (lexicon.py: lexicon_entries)
 
 H is the hidden size, K the vocabulary size including the boundary id 0, so
-K == len(meta["chars"]) + 1. Format 1 is format 2 without the lexicon. The lexicon's sha256
+K == len(meta["chars"]) + 1. Format 1 is format 2 without the lexicon; format 2 is format 3
+with the words zlib'd (a cold start reads format 3's without inflating them). The lexicon's sha256
 is over the uncompressed words bytes, counts bytes and held_out bytes, in that order.
 
 A save is atomic: a crash (even SIGKILL) leaves either the old file or the new one at the
@@ -43,7 +45,7 @@ from rnnac.storage.atomic import replace_atomically
 from rnnac.storage.lexicon import LEXICON_ENTRIES, LexiconData, deferred_problem, lexicon_entries, read_lexicon
 from rnnac.storage.npz import Npz, NpzError, open_npz
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 BUNDLED_MODEL = Path(__file__).parent.parent / "models" / "en.npz"  # the fallback model, trained by `make model`
 BUNDLED_NAME = "bundled"  # what -c or train.init_from may say for it
 REQUIRED_META = ("chars", "activation", "hidden_size", "dtype", "config",
@@ -339,7 +341,7 @@ def _read_lexicon(npz: Npz, meta: dict[str, Any], path: str | os.PathLike, verif
     problem = _lexicon_layout_problem(npz, summary)
     if problem:
         raise _cannot_load(path, problem)
-    lexicon, problem = read_lexicon(npz, summary["n_words"], summary["sha256"], summary.get("text_bytes"), verify)
+    lexicon, problem = read_lexicon(npz, summary, verify, words_zlib=meta["format_version"] < 3)
     if not problem and not math.isclose(summary["total_count"], lexicon.counts.sum(), rel_tol=1e-9, abs_tol=1e-9):
         problem = f"lexicon: meta lexicon total_count {shown(summary['total_count'])} is not the sum of its counts"
     if problem:
@@ -372,6 +374,9 @@ def _lexicon_summary_problem(summary: dict[str, Any]) -> str | None:
     text_bytes = summary.get("text_bytes", 0)
     if type(text_bytes) is not int or text_bytes < 0:
         return f"meta lexicon text_bytes {shown(text_bytes)} is not a size in bytes"
+    facts = {key: summary[key] for key in ("nfc", "lower") if key in summary}
+    if any(type(value) is not bool for value in facts.values()) or type(summary.get("chars", "")) not in (str, type(None)):
+        return "meta lexicon nfc and lower must be true or false, and chars a string or null"
     return None
 
 

@@ -30,6 +30,7 @@ import unicodedata
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from rnnac.storage.npz import Npz
 
 LEXICON_ENTRIES = ("lexicon.words", "lexicon.counts", "lexicon.held_out")
+MAX_CHARS_SAVED = 1024  # meta lexicon chars lists at most this many distinct characters
 LEXICON_BYTES_PER_WORD = 64  # on average, "\n" included; the words text may inflate to this + 4 KiB
 
 
@@ -62,6 +64,7 @@ class LexiconData:
     held_out: np.ndarray  # (N,) bool, True for the run's validation words
     _entries: tuple | None = field(default=None, init=False, repr=False)  # lexicon_entries' answer, once made
     _deferred: Callable[[], None] | None = field(default=None, init=False, repr=False)  # checks left for later (read_lexicon)
+    summary: dict[str, Any] | None = field(default=None, compare=False, repr=False)  # meta["lexicon"] when read from a checkpoint
 
     def __post_init__(self):
         self.counts = np.asarray(self.counts, dtype=np.float64)  # (N,)
@@ -176,13 +179,25 @@ def lexicon_entries(lexicon: LexiconData) -> tuple[dict[str, np.ndarray], dict[s
         raise ValueError("checkpoint lexicon: a word is not valid Unicode (a lone surrogate?)") from None
     counts = lexicon.counts.astype("<f8").tobytes()
     held_out = np.flatnonzero(lexicon.held_out).astype("<i4")  # (n_held_out,)
-    entries = {"lexicon.words": np.frombuffer(zlib.compress(text), dtype=np.uint8),
+    entries = {"lexicon.words": np.frombuffer(text, dtype=np.uint8),  # as it is: a cold start reads it without inflating
                "lexicon.counts": np.frombuffer(zlib.compress(counts), dtype=np.uint8),
                "lexicon.held_out": held_out}
     summary = {"n_words": len(lexicon.words), "sha256": _sha256(text, counts, held_out.tobytes()),
-               "total_count": float(lexicon.counts.sum()), "text_bytes": len(text)}
+               "total_count": float(lexicon.counts.sum()), "text_bytes": len(text), **_text_facts(text)}
     lexicon._entries = entries, summary
     return lexicon._entries
+
+
+def _text_facts(text: bytes) -> dict[str, Any]:
+    """What a cold start would otherwise learn by reading every word (rnnac.inference.lexicons):
+    whether the words are in NFC already (nfc), and as a lowercasing model reads them (lower),
+    and their distinct characters (chars; None beyond MAX_CHARS_SAVED of them)."""
+    words = text.decode("utf-8", "surrogatepass")
+    nfc = unicodedata.is_normalized("NFC", words)
+    chars = "".join(sorted(set(words) - {"\n"})) if text.isascii() else None
+    if chars is None and len(distinct := set(words) - {"\n"}) <= MAX_CHARS_SAVED:
+        chars = "".join(sorted(distinct))
+    return {"nfc": nfc, "lower": nfc and words.lower() == words, "chars": chars}
 
 
 def _sha256(text: bytes, counts: bytes, held_out: bytes) -> str:
@@ -195,24 +210,39 @@ def _sha256(text: bytes, counts: bytes, held_out: bytes) -> str:
     return digest.hexdigest()
 
 
-def read_lexicon(npz: Npz, n_words: int, sha256: str, text_bytes: int | None = None,
-                 verify: bool = True) -> tuple[LexiconData | None, str | None]:
-    """The lexicon of `n_words` words in the entries LEXICON_ENTRIES of `npz`, whose headers the caller
-    checked, and that hashes to `sha256`; or why it cannot be read (NpzError if an entry inflates
-    to more than it may: LEXICON_BYTES_PER_WORD a word, or `text_bytes`, the words' size meta
-    states, when larger; the file's whole inflation budget bounds both).
+def read_lexicon(npz: Npz, summary: dict[str, Any], verify: bool = True,
+                 words_zlib: bool = False) -> tuple[LexiconData | None, str | None]:
+    """The lexicon in the entries LEXICON_ENTRIES of `npz`, whose headers the caller checked, that
+    meta["lexicon"] `summary` describes: n_words words that hash to sha256; or why it cannot be
+    read (NpzError if an entry inflates to more than it may: LEXICON_BYTES_PER_WORD a word, or
+    text_bytes, the words' size meta states, when larger; the file's whole inflation budget
+    bounds both).
 
+    The words are stored as they are, or zlib'd (words_zlib: checkpoint format 2).
     With verify=False the checks that read every word (the sha256, the words' order) wait for
     LexiconData.check: a cold completion reads only the words below its prefix. Damage is
     still found at once by the zip's and zlib's own checksums; those checks find a file made to
     look whole."""
-    text = npz.inflate("lexicon.words", max(LEXICON_BYTES_PER_WORD * n_words + 4096, text_bytes or 0))
+    n_words, sha256, text_bytes = summary["n_words"], summary["sha256"], summary.get("text_bytes")
+    if words_zlib:
+        text = npz.inflate("lexicon.words", max(LEXICON_BYTES_PER_WORD * n_words + 4096, text_bytes or 0))
+    else:
+        stored = npz.members["lexicon.words"].nbytes  # checked against meta before a byte is read
+        if stored != text_bytes:  # format 3's meta always has text_bytes
+            return None, f"lexicon.words holds {stored:,} bytes, meta lexicon says {shown_size(text_bytes)}"
+        text = npz.read_bytes("lexicon.words")
     counts = npz.inflate("lexicon.counts", 8 * n_words)
     held_out = npz.read_bytes("lexicon.held_out")
     if verify and _sha256(text, counts, held_out) != sha256:
         return None, "the lexicon's sha256 does not match (the file is damaged)"
     lexicon, problem = _decode(text, counts, held_out, n_words, check_order=verify)
+    if lexicon is not None:
+        lexicon.summary = summary
     return lexicon, problem and f"lexicon: {problem}"
+
+
+def shown_size(size: int | None) -> str:
+    return "nothing of its size" if size is None else f"{size:,}"
 
 
 def deferred_problem(lexicon: LexiconData, sha256: str) -> str | None:
@@ -233,10 +263,13 @@ def _decode(text: bytes, counts: bytes, held_out: bytes, n_words: int,
         text.decode("utf-8")
     except UnicodeDecodeError:
         return None, "the words are not UTF-8"
-    lines = text.count(b"\n") + 1 if n_words or text else 0
-    if lines != n_words or len(counts) != 8 * n_words:
+    try:
+        words = WordText(text, n_words)
+    except ValueError:
+        words = None
+    if words is None or len(counts) != 8 * n_words:
+        lines = text.count(b"\n") + 1 if n_words or text else 0  # as WordText counts them
         return None, f"{lines:,} words and {len(counts) // 8:,} counts, meta says {n_words:,} words"
-    words = WordText(text, n_words)
     mask = _held_out_mask(held_out, n_words)
     if mask is None:
         return None, f"held_out is not increasing indices below {n_words:,}"
@@ -265,13 +298,19 @@ class WordText(Sequence[str]):
     """
 
     def __init__(self, data: bytes, n_words: int):
-        """`data`: the n_words words joined by newlines (none holds one), UTF-8 (lone surrogates passed)."""
-        self.data = data
-        buffer = np.frombuffer(data, dtype=np.uint8)  # (bytes,)
-        ends = np.flatnonzero(buffer == ord("\n"))  # (N - 1,)
-        if len(ends) != max(n_words - 1, 0):
-            raise ValueError(f"{len(ends) + 1:,} lines of text for {n_words:,} words")
-        self.starts = np.concatenate([[0], ends + 1, [len(data) + 1]])[: n_words + 1].astype(np.int64)  # (N + 1,)
+        """`data`: the n_words words joined by newlines (none holds one), UTF-8 (lone surrogates
+        passed); ValueError if it holds another number of lines."""
+        lines = data.count(b"\n") + 1 if n_words or data else 0
+        if lines != n_words:
+            raise ValueError(f"{lines:,} lines of text for {n_words:,} words")
+        self.data, self.n_words = data, n_words
+
+    @cached_property
+    def starts(self) -> np.ndarray:
+        """Where each word starts in `data` (N + 1,), then its length + 1: made when first needed (a
+        cold completion bisects by bytes instead: prefix_lines)."""
+        ends = np.flatnonzero(np.frombuffer(self.data, dtype=np.uint8) == ord("\n"))  # (N - 1,)
+        return np.concatenate([[0], ends + 1, [len(self.data) + 1]])[: self.n_words + 1].astype(np.int64)
 
     @classmethod
     def of(cls, words: Sequence[str]) -> WordText:
@@ -282,7 +321,7 @@ class WordText(Sequence[str]):
         return cls(text.encode("utf-8", "surrogatepass"), len(words))
 
     def __len__(self) -> int:
-        return len(self.starts) - 1
+        return self.n_words
 
     def __getitem__(self, i):
         if isinstance(i, slice):
