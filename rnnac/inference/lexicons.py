@@ -4,13 +4,15 @@ A checkpoint carries its word list (LexiconData); the trie a search walks (Lexic
 it when first needed. A cold `rnnac complete rec` builds only the part of the list below the few
 prefixes it completes (a trie of a few hundred words, not of the whole list); scores are the
 same either way, since the part keeps the whole list's total count. A completer called again
-builds the whole trie (once, ~20 ms for 50,000 words): it is in a running process, where the
-part would cost that much again at every call with typos.
+builds the whole trie (once, ~20 ms for 50,000 words, ~1 s for a million): it is in a running
+process, where the part would cost that much again at every call with typos. A server builds it
+in the background (build_in_background) and answers from parts until it is ready.
 """
 
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -33,6 +35,7 @@ class Lexicons:
         self._folded_words: list[str] | None = None  # the list's words folded, once, when they differ from it
         self._total: float | None = None  # their total count, once (see total)
         self._calls = 0  # calls of for_prefixes
+        self._building = threading.Lock()  # held while the whole trie is built
 
     @property
     def present(self) -> bool:
@@ -41,17 +44,38 @@ class Lexicons:
 
     def whole(self) -> Lexicon | None:
         """The whole lexicon, built now if not yet (the stored list checked whole first: LexiconData.check)."""
-        if self.built is None and self.stored is not None:
-            self.stored.check()
+        with self._building:
+            if self.built is None and self.stored is not None:
+                self.stored.check()
+                self.built = Lexicon(self.stored.words, self.vocab, self.lowercase, self.stored.counts)
+                release_freed_memory()
+        return self.built
+
+    def build_in_background(self) -> threading.Thread | None:
+        """Build the whole trie on a thread of its own (the stored list checked first, here);
+        until it is ready, calls for a few prefixes search parts of the list."""
+        if self.built is not None or self.stored is None:
+            return None
+        self.stored.check()
+        self._building.acquire()  # held before the thread starts: no call builds it twice meanwhile
+        thread = threading.Thread(target=self._build_then_release, name="rnnac-lexicon", daemon=True)
+        thread.start()
+        return thread
+
+    def _build_then_release(self) -> None:
+        try:
             self.built = Lexicon(self.stored.words, self.vocab, self.lowercase, self.stored.counts)
             release_freed_memory()
-        return self.built
+        finally:
+            self._building.release()
 
     def for_prefixes(self, folded: list[str], typed: int) -> Lexicon | None:
         """The whole lexicon, or at a first call for a few typed prefixes (`typed` of them) only
         the part of the stored list below `folded` (the prefixes, or with typos their candidates)."""
         self._calls += 1
-        if self.built is not None or self.stored is None or typed > FEW_PREFIXES or "" in folded or self._calls > 1:
+        if self.built is not None or self.stored is None or typed > FEW_PREFIXES or "" in folded:
+            return self.whole()
+        if self._calls > 1 and not self._building.locked():  # being built in the background: parts meanwhile
             return self.whole()
         rows, words = self._below(folded)  # (N',) each
         return Lexicon(words, self.vocab, self.lowercase, self.stored.counts[rows], self.total())

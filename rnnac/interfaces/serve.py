@@ -73,7 +73,7 @@ class BadRequest(Exception):
 
 @dataclass
 class Served:
-    """One model the server answers for: its completer, lexicon built, and what /info says."""
+    """One model the server answers for: its completer (its lexicon built in the background), and what /info says."""
 
     name: str
     path: str
@@ -86,9 +86,8 @@ class Served:
         from rnnac.storage.checkpoint import describe
 
         completer = Completer.load(path)
-        if completer.has_lexicon:
-            _ = completer.lexicon  # built now, not at the first request
-        facts = {key: value for key, value in describe(path).items() if key != "config"}
+        completer.lexicons.build_in_background()  # its first requests search parts of the list meanwhile
+        facts = {key: value for key, value in describe(path, verify_lexicon=False).items() if key != "config"}
         facts["file_bytes"] = os.path.getsize(facts["path"])
         return cls(name, path, completer, facts)
 

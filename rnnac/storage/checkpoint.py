@@ -472,9 +472,10 @@ def resolve_checkpoint(path: str | os.PathLike | None = None) -> Path:
     return BUNDLED_MODEL
 
 
-def describe(path: str | os.PathLike | None = None) -> dict[str, Any]:
-    """What `rnnac info` shows: vocabulary, sizes, parameter count, training state, lexicon, config."""
-    trained = load_trained(path)
+def describe(path: str | os.PathLike | None = None, verify_lexicon: bool = True) -> dict[str, Any]:
+    """What `rnnac info` shows: vocabulary, sizes, parameter count, training state, lexicon, config
+    (verify_lexicon as for load_checkpoint)."""
+    trained = load_trained(path, verify_lexicon)
     model, vocab, meta, lexicon = trained.model, trained.vocab, trained.meta, trained.lexicon
     facts = {"path": str(trained.path), "format_version": meta["format_version"], "chars": "".join(vocab.chars),
              "vocab_size": len(vocab), "hidden_size": model.hidden_size, "activation": model.activation,

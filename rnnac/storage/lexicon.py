@@ -433,6 +433,9 @@ class Lexicon:
         self.piece_start = piece[np.concatenate([[True], piece[1:] != piece[:-1]])]  # (P + 1,) distinct, the dead end's last
         self.piece_max, self.piece_mass = _piece_max_and_sum(self.piece_start, self.seg, self._count, branch_parent,
                                                              depth, self.is_end)  # (P + 1,) each
+        index = np.int32 if (n + 1) * self.K < 2**31 else np.int64  # node ids and branch keys: int32 unless too many
+        self.seg, self.piece_start = self.seg.astype(index), self.piece_start.astype(index)
+        self.branch_key, self.branch_child = self.branch_key.astype(index), self.branch_child.astype(index)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, vocab: Vocab, lowercase: bool = True,
@@ -473,7 +476,7 @@ class Lexicon:
         node, token = np.asarray(node, dtype=np.int64), np.asarray(token)
         chain = (node > 0) & ~self.is_end[node] & (self.token[np.where(node > 0, np.minimum(node + 1, len(self.token) - 1), 0)] == token)
         key = node * self.K + token
-        at = np.minimum(np.searchsorted(self.branch_key, key), len(self.branch_key) - 1)
+        at = np.minimum(np.searchsorted(self.branch_key, key.astype(self.branch_key.dtype)), len(self.branch_key) - 1)
         branch = (node >= 0) & (self.branch_key[at] == key) if len(self.branch_key) else np.zeros(key.shape, dtype=bool)
         out = np.where(branch, self.branch_child[at] if len(self.branch_key) else -1, -1)
         return np.where(chain, node + 1, out)
@@ -492,6 +495,7 @@ class Lexicon:
     def _branch_edges(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The branch children of nodes flat (M,): (the node's row, the edge's index), (E,) each."""
         key = np.where(flat >= 0, flat * self.K, -1)  # (M,) off the lexicon: an empty range
+        key = key.astype(self.branch_key.dtype)  # searchsorted would copy the keys to a wider type
         lo = np.searchsorted(self.branch_key, key)
         size = np.searchsorted(self.branch_key, key + self.K) - lo  # (M,)
         size[flat < 0] = 0
@@ -504,7 +508,7 @@ class Lexicon:
 
     def _word(self, node) -> np.ndarray:
         """The distinct word (...) ending at each node (...) where one does (garbage elsewhere)."""
-        return np.minimum(np.searchsorted(self.seg, np.asarray(node) + 1) - 1, len(self._count) - 1)
+        return np.minimum(np.searchsorted(self.seg, (np.asarray(node) + 1).astype(self.seg.dtype)) - 1, len(self._count) - 1)
 
     def count(self, node) -> np.ndarray:
         ends = self.is_end[node]
@@ -516,7 +520,7 @@ class Lexicon:
 
     def _piece(self, node) -> np.ndarray:
         """The piece (...) of each node (...): -1 and the dead end read the last, empty one."""
-        return np.searchsorted(self.piece_start, node, side="right") - 1
+        return np.searchsorted(self.piece_start, np.asarray(node).astype(self.piece_start.dtype), side="right") - 1
 
     def max_below(self, node) -> np.ndarray:
         return self.piece_max[self._piece(node)]
