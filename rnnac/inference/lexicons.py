@@ -47,7 +47,8 @@ class Lexicons:
         with self._building:
             if self.built is None and self.stored is not None:
                 self.stored.check()
-                self.built = Lexicon(self.stored.words, self.vocab, self.lowercase, self.stored.counts)
+                self.built = Lexicon(self.stored.words, self.vocab, self.lowercase, self.stored.counts,
+                                     word_logp=self.stored.rnn_logp)
                 release_freed_memory()
         return self.built
 
@@ -64,7 +65,8 @@ class Lexicons:
 
     def _build_then_release(self) -> None:
         try:
-            self.built = Lexicon(self.stored.words, self.vocab, self.lowercase, self.stored.counts)
+            self.built = Lexicon(self.stored.words, self.vocab, self.lowercase, self.stored.counts,
+                                 word_logp=self.stored.rnn_logp)
             release_freed_memory()
         finally:
             self._building.release()
@@ -78,7 +80,8 @@ class Lexicons:
         if self._calls > 1 and not self._building.locked():  # being built in the background: parts meanwhile
             return self.whole()
         rows, words = self._below(folded)  # (N',) each
-        return Lexicon(words, self.vocab, self.lowercase, self.stored.counts[rows], self.total())
+        scores = None if self.stored.rnn_logp is None else self.stored.rnn_logp[rows]
+        return Lexicon(words, self.vocab, self.lowercase, self.stored.counts[rows], self.total(), scores)
 
     def total(self) -> float:
         """The total count of the stored words the model can spell, as the whole Lexicon would

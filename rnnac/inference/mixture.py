@@ -28,9 +28,11 @@ import numpy as np
 
 from rnnac.engine.model import RNN
 from rnnac.engine.vocab import Vocab, make_batch
-from rnnac.storage.lexicon import Lexicon
+from rnnac.storage.lexicon import Lexicon, LexiconData, fold
 
 SCORE_BATCH = 512  # words per target_logprobs call
+# Scoring runs its GEMMs on one BLAS thread, as searches do: on a 2-core VM measured here, OpenBLAS's
+# second thread cost 8 ms a GEMM (a (512, 64) x (64, 64) takes 41 us on one), 20 times the work.
 FIT_WORDS = 20_000  # known words the lambda fit scores at most: above, a sample of this many draws
 
 
@@ -42,13 +44,29 @@ def rnn_word_logprobs(model: RNN, vocab: Vocab, words: Sequence[str], batch_size
     return logp
 
 
+def with_rnn_logp(model: RNN, vocab: Vocab, lowercase: bool, lexicon: LexiconData) -> LexiconData:
+    """The lexicon with each word's log P_rnn under `model` (LexiconData.rnn_logp, float32), read
+    as the model reads it (folded); -inf for a word it cannot spell. Saved beside the parameters
+    that scored them, they bound the search where counts tie (rnnac.inference.search)."""
+    folded = fold("\n".join(lexicon.words), lowercase).split("\n") if len(lexicon.words) else []
+    if set("".join(folded)) <= set(vocab.chars):  # the usual case: only the empty word is out
+        ok = [i for i, w in enumerate(folded) if w]
+    else:
+        ok = [i for i, w in enumerate(folded) if w and vocab.unknown_char(w) is None]
+    logp = np.full(len(folded), -np.inf, dtype=np.float32)  # (N,)
+    logp[ok] = rnn_word_logprobs(model, vocab, [folded[i] for i in ok])
+    scored = LexiconData(lexicon.words, lexicon.counts, lexicon.held_out)
+    scored.rnn_logp = np.minimum(logp, 0.0)  # float32 rounding never makes a log-probability positive
+    return scored
+
+
 def rnn_step_logprobs(model: RNN, vocab: Vocab, words: Sequence[str], batch_size: int = SCORE_BATCH):
     """The words read in batches of similar length (little padding): yields (rows, steps), rows
     the batch's indices into `words` and steps (B, T) the log y^_t of each one's characters then
     its end, 0 past it."""
     from rnnac.engine.bptt import Engine  # here: completing, which imports prefix_terms, never loads the training engine
 
-    engine = Engine(model)
+    engine = Engine(model, threads=1)  # one BLAS thread: see SCORE_BATCH
     by_length = sorted(range(len(words)), key=lambda i: len(words[i]))
     for start in range(0, len(words), batch_size):
         rows = by_length[start : start + batch_size]

@@ -30,6 +30,11 @@ k finished words score at least as much as every node not yet expanded, no bette
 Scores and bounds are kept in log space, each a logaddexp of its two terms (-inf for an absent
 one); in "open" mode a node's bound is its own log-prob, log P_rnn(u | s).
 
+Where counts tie (a plain list: maxc is the same everywhere) that bound cannot tell nodes apart.
+A lexicon that knows each word's log P_rnn(w) (stored with the checkpoint: LexiconData.rnn_logp)
+bounds its own words below n tighter, by the largest of them, max_w P_rnn(w) / P_rnn(s*) in place
+of P_rnn(u | s); words not in it ("mixture") keep the bound above (Scoring.with_word_bounds).
+
 The exact search runs many prefixes together, in rounds. In a round each prefix expands every
 frontier node bounding at least its threshold = max(k-th best word, best frontier bound -
 ROUND_NATS), and those nodes' children above the threshold too, depth by depth: one `model.step`
@@ -75,6 +80,7 @@ from rnnac.inference.mixture import prefix_terms
 from rnnac.storage.lexicon import Lexicon
 
 ROUND_NATS = 1.0  # how far below a prefix's best frontier bound one round reaches
+WORD_LOGP_SLACK = 0.01  # nats added to a lexicon's stored log P_rnn(w): its batch scoring and a search's steps round apart
 MODES = ("open", "mixture", "known")  # the RNN alone; the mixture over every word; over lexicon words only
 
 
@@ -164,6 +170,7 @@ class Scoring:
             raise ValueError(f"mode {mode!r} needs a lexicon and the prefixes' offsets (Scoring.of)")
         self.mode, self.lexicon, self.exclude = mode, lexicon, exclude
         self.lex_offset, self.rnn_offset, self.owners = lex_offset, rnn_offset, owners
+        self.word_offset = None  # (G,) log b - log P_rnn(s*) + slack: with_word_bounds
         # In "open" mode without typos a node's bound is its log-prob: the search keys nodes by it.
         self.bound_is_lp = mode == "open" and rnn_offset is None
 
@@ -181,7 +188,20 @@ class Scoring:
         log_z = np.where(live, log_z, 0.0)
         lex_offset = np.where(live, lex_weight - log_z, -np.inf)  # (G,)
         rnn_offset = np.where(live, rnn - log_z, -np.inf)  # (G,)
-        return cls(mode, lexicon, exclude, lex_offset, rnn_offset)
+        return cls(mode, lexicon, exclude, lex_offset, rnn_offset).with_word_bounds(roots.prefix_lp)
+
+    def with_word_bounds(self, prefix_lp: np.ndarray) -> Scoring:
+        """Bound lexicon words by the lexicon's largest log P_rnn(w) below a node too, when it
+        knows them (Lexicon.has_word_logp): a word w = s v below node n scores at most
+        logaddexp(log a maxc(n), log b - log P_rnn(s*) + max over n's words of log P_rnn(w)),
+        since b P_rnn(v, end | s) = b P_rnn(w) / P_rnn(s*). Where counts tie (a plain list), the
+        count term is the same everywhere and only this one tells nodes apart. prefix_lp (G,),
+        or (R,) with typos, is log P_rnn(s*) of the prefixes the offsets are for."""
+        if self.mode != "open" and self.lexicon.has_word_logp:
+            possible = np.isfinite(prefix_lp) & (self.rnn_offset > -np.inf)
+            self.word_offset = np.where(possible, self.rnn_offset - np.where(possible, prefix_lp, 0.0) + WORD_LOGP_SLACK,
+                                        -np.inf)
+        return self
 
     @classmethod
     def of_typos(cls, roots: Roots, channel: np.ndarray, owned: np.ndarray, owners: Owners, mode: str = "open",
@@ -205,7 +225,7 @@ class Scoring:
             log_z = top + np.log(total)  # -inf where no candidate has mass
         shift = np.where(owned & (log_z[roots.group] > -np.inf), channel - log_z[roots.group], -np.inf)  # (R,)
         lex_offset = None if mode == "open" else lex_weight + shift
-        return cls(mode, lexicon, exclude, lex_offset, rnn + shift, owners)
+        return cls(mode, lexicon, exclude, lex_offset, rnn + shift, owners).with_word_bounds(roots.prefix_lp)
 
     def step(self, trie: np.ndarray, block: np.ndarray | None, token: np.ndarray, cand: np.ndarray | None = None):
         """The lexicon, blocklist and candidate nodes (...) one token further down (block None
@@ -249,7 +269,11 @@ class Scoring:
         # The lexicon term only where there is one (logaddexp(-inf, x) = x exactly).
         on = np.nonzero(below >= 0)  # (M,) each, the children on the lexicon
         lexical = self.lex_offset[pid[on[:-1]]] + self.lexicon.log_max_below(below[on])  # (M,) log a maxc
-        key[on] = np.logaddexp(lexical, key[on])
+        if self.word_offset is None:
+            key[on] = np.logaddexp(lexical, key[on])
+        else:  # lexicon words below by their best log P_rnn; other words ("mixture") by the child's own
+            known = np.logaddexp(lexical, self.word_offset[pid[on[:-1]]] + self.lexicon.rnn_max_below(below[on]))
+            key[on] = known if self.mode == "known" else np.maximum(known, key[on])
         if self.mode == "known":
             key[below < 0] = -np.inf
         return key

@@ -10,6 +10,9 @@ JSON string stored as a 0-d unicode array under "meta". Entries:
     lexicon.words (bytes,) uint8                   the UTF-8 of "\\n".join(words) (zlib'd in format 2)
     lexicon.counts (bytes,) uint8                  zlib of the counts, float64 little-endian
     lexicon.held_out (n_held_out,) int32           indices of the validation words, increasing
+    lexicon.rnn_logp (n_words,) float32            optional: each word's log P_rnn under these parameters
+                                                   (-inf where the model cannot spell it), which
+                                                   bounds the search where counts tie
     meta                                           JSON: format_version, chars, activation,
                                                    hidden_size, dtype, config, step, epoch,
                                                    best_val_loss, rng_state; with a lexicon,
@@ -42,7 +45,8 @@ from rnnac.engine.model import ACTIVATIONS, FLOAT_DTYPES, PARAM_NAMES, RNN
 from rnnac.engine.vocab import Vocab, is_control
 from rnnac.errors import QUOTE_LIMIT, CheckpointError, quote, shown
 from rnnac.storage.atomic import replace_atomically
-from rnnac.storage.lexicon import LEXICON_ENTRIES, LexiconData, deferred_problem, lexicon_entries, read_lexicon
+from rnnac.storage.lexicon import (LEXICON_ENTRIES, RNN_LOGP_ENTRY, LexiconData, deferred_problem, lexicon_entries,
+                                   read_lexicon)
 from rnnac.storage.npz import Npz, NpzError, open_npz
 
 FORMAT_VERSION = 3
@@ -387,6 +391,9 @@ def _lexicon_headers_problem(npz: Npz, n: int) -> str | None:
         return "lexicon.words and lexicon.counts must be 1-d uint8 arrays"
     if held_out.dtype != np.dtype("<i4") or len(held_out.shape) != 1 or held_out.shape[0] > n:
         return f"lexicon.held_out must be at most {n:,} int32 indices, not {held_out.dtype} {held_out.shape}"
+    scores = npz.members.get(RNN_LOGP_ENTRY)
+    if scores is not None and (scores.dtype != np.dtype("<f4") or scores.shape != (n,)):
+        return f"{RNN_LOGP_ENTRY} must be {n:,} float32 log-probabilities, not {scores.dtype} {scores.shape}"
     return None
 
 

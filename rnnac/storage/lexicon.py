@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from rnnac.storage.npz import Npz
 
 LEXICON_ENTRIES = ("lexicon.words", "lexicon.counts", "lexicon.held_out")
+RNN_LOGP_ENTRY = "lexicon.rnn_logp"  # optional, beside them: LexiconData.rnn_logp
 MAX_CHARS_SAVED = 1024  # meta lexicon chars lists at most this many distinct characters
 LEXICON_BYTES_PER_WORD = 64  # on average, "\n" included; the words text may inflate to this + 4 KiB
 
@@ -65,6 +66,9 @@ class LexiconData:
     _entries: tuple | None = field(default=None, init=False, repr=False)  # lexicon_entries' answer, once made
     _deferred: Callable[[], None] | None = field(default=None, init=False, repr=False)  # checks left for later (read_lexicon)
     summary: dict[str, Any] | None = field(default=None, compare=False, repr=False)  # meta["lexicon"] when read from a checkpoint
+    # (N,) float32 each word's log P_rnn under the parameters saved with it, or None: derived from
+    # the model, so outside equality and the sha256; see rnnac.inference.mixture.with_rnn_logp
+    rnn_logp: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         self.counts = np.asarray(self.counts, dtype=np.float64)  # (N,)
@@ -171,6 +175,8 @@ def lexicon_entries(lexicon: LexiconData) -> tuple[dict[str, np.ndarray], dict[s
     if lexicon._entries is not None:
         return lexicon._entries
     problem = lexicon._problem()
+    if not problem and lexicon.rnn_logp is not None and np.shape(lexicon.rnn_logp) != (len(lexicon.words),):
+        problem = f"{len(lexicon.words):,} words, but rnn_logp of shape {np.shape(lexicon.rnn_logp)}"
     if problem:
         raise ValueError(f"checkpoint lexicon: {problem}")
     try:
@@ -184,6 +190,8 @@ def lexicon_entries(lexicon: LexiconData) -> tuple[dict[str, np.ndarray], dict[s
                "lexicon.held_out": held_out}
     summary = {"n_words": len(lexicon.words), "sha256": _sha256(text, counts, held_out.tobytes()),
                "total_count": float(lexicon.counts.sum()), "text_bytes": len(text), **_text_facts(text)}
+    if lexicon.rnn_logp is not None:
+        entries[RNN_LOGP_ENTRY] = np.asarray(lexicon.rnn_logp, dtype="<f4")
     lexicon._entries = entries, summary
     return lexicon._entries
 
@@ -238,6 +246,10 @@ def read_lexicon(npz: Npz, summary: dict[str, Any], verify: bool = True,
     lexicon, problem = _decode(text, counts, held_out, n_words, check_order=verify)
     if lexicon is not None:
         lexicon.summary = summary
+        if RNN_LOGP_ENTRY in npz.members and not problem:
+            lexicon.rnn_logp = np.frombuffer(npz.read_bytes(RNN_LOGP_ENTRY), dtype="<f4")  # (N,)
+            if np.isnan(lexicon.rnn_logp).any() or (lexicon.rnn_logp > 0).any():
+                problem = f"{RNN_LOGP_ENTRY} holds NaN or log-probabilities above 0"
     return lexicon, problem and f"lexicon: {problem}"
 
 
@@ -364,6 +376,8 @@ class Lexicon:
         count(node)           that word's count, 0 where none ends (log_count: its log)
         max_below(node)       the largest count of a word in the node's subtree, its own included
         mass(node)            the total count of the subtree's words: P_lex(s*) = mass / total
+        rnn_max_below(node)   the largest log P_rnn(w) of a word below, when the lexicon was given
+                              each word's (word_logp): a bound that prunes where counts tie
         display(node)         index into `written` (the words as given) of the most frequent
                               written form of the word ending at the node ("Paris" for "paris"),
                               -1 where none ends
@@ -383,17 +397,17 @@ class Lexicon:
     """
 
     def __init__(self, words: Iterable[str], vocab: Vocab, lowercase: bool = True, counts=None,
-                 total: float | None = None):
+                 total: float | None = None, word_logp=None):
         words = words if isinstance(words, WordText) else WordText.of(list(words))
-        self._build(words, vocab, lowercase, counts, total)
+        self._build(words, vocab, lowercase, counts, total, word_logp)
 
     @classmethod
     def from_text(cls, text: WordText, vocab: Vocab, lowercase: bool = True, counts=None,
-                  total: float | None = None) -> Lexicon:
+                  total: float | None = None, word_logp=None) -> Lexicon:
         """The Lexicon of words kept as one text (LexiconData.text), without a Python string per word."""
-        return cls(text, vocab, lowercase, counts, total)
+        return cls(text, vocab, lowercase, counts, total, word_logp)
 
-    def _build(self, written: WordText, vocab: Vocab, lowercase: bool, counts, total: float | None):
+    def _build(self, written: WordText, vocab: Vocab, lowercase: bool, counts, total: float | None, word_logp):
         self.written = written  # the words as given
         n_given = len(written)
         counts = np.ones(n_given) if counts is None else np.asarray(counts, dtype=np.float64)  # (N_in,)
@@ -411,12 +425,14 @@ class Lexicon:
         self._display = _most_frequent_forms(written, entry, counts[entry], first)  # (N,)
         self._count = _run_sums(counts[entry], first)  # (N,)
         word = entry[first]  # (N,) one entry per distinct folded word
-        self._front_code(ids, starts[word], lengths[word], lcp[first])
+        if word_logp is not None:  # the same for every written form of a word: the model reads it folded
+            word_logp = np.asarray(word_logp, dtype=np.float64)[word]  # (N,)
+        self._front_code(ids, starts[word], lengths[word], lcp[first], word_logp)
         self.total = float(self._count.sum()) if total is None else float(total)  # a part of a larger lexicon: its total
 
-    def _front_code(self, ids, starts, lengths, lcp):
+    def _front_code(self, ids, starts, lengths, lcp, word_logp):
         """The node arrays from the distinct folded words in order: their starts in ids, lengths and
-        lcp (N,) each (with the word before; 0 for the first)."""
+        lcp (N,) each (with the word before; 0 for the first), and their log P_rnn or None."""
         new = (lengths - lcp).astype(np.int64)  # (N,) each word's new characters: its run of nodes
         self.seg = np.concatenate([[1], 1 + np.cumsum(new)]).astype(np.int64)  # (N + 1,) runs, the root before them
         n = int(self.seg[-1])  # nodes, the root included; node n is the dead end
@@ -431,8 +447,8 @@ class Lexicon:
         self.branch_key, self.branch_child = key[order], self.seg[:-1][order]  # (N,) each
         piece = np.sort(np.concatenate([[0], self.seg[:-1], branch_parent + 1, [n]]))  # np.unique imports numpy.ma: slow
         self.piece_start = piece[np.concatenate([[True], piece[1:] != piece[:-1]])]  # (P + 1,) distinct, the dead end's last
-        self.piece_max, self.piece_mass = _piece_max_and_sum(self.piece_start, self.seg, self._count, branch_parent,
-                                                             depth, self.is_end)  # (P + 1,) each
+        self.piece_max, self.piece_mass, self.piece_rnn_max = _piece_max_and_sum(
+            self.piece_start, self.seg, self._count, branch_parent, depth, self.is_end, word_logp)  # (P + 1,) each
         index = np.int32 if (n + 1) * self.K < 2**31 else np.int64  # node ids and branch keys: int32 unless too many
         self.seg, self.piece_start = self.seg.astype(index), self.piece_start.astype(index)
         self.branch_key, self.branch_child = self.branch_key.astype(index), self.branch_child.astype(index)
@@ -527,6 +543,16 @@ class Lexicon:
 
     def mass(self, node) -> np.ndarray:
         return self.piece_mass[self._piece(node)]
+
+    @property
+    def has_word_logp(self) -> bool:
+        """The lexicon knows each word's log P_rnn (rnn_max_below can bound the search)."""
+        return self.piece_rnn_max is not None
+
+    def rnn_max_below(self, node) -> np.ndarray:
+        """The largest log P_rnn(w) of a word w in the node's subtree, as given to the lexicon
+        (word_logp); -inf where none is."""
+        return self.piece_rnn_max[self._piece(node)]
 
     def log_count(self, node) -> np.ndarray:
         return _log(self.count(node))  # -inf where no word ends
@@ -660,14 +686,17 @@ def _branch_parents(seg: np.ndarray, lcp: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def _piece_max_and_sum(piece: np.ndarray, seg: np.ndarray, counts: np.ndarray, branch_parent: np.ndarray,
-                       depth: np.ndarray, is_end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                       depth: np.ndarray, is_end: np.ndarray, word_logp: np.ndarray | None = None):
     """The largest count and the total count (P + 1,) each of the words below each piece (0 for
-    the dead end, the last), folded up the pieces' tree deepest first: a piece that starts a
+    the dead end, the last), and the largest of their word_logp (N,) (P + 1,) (-inf at the dead
+    end; None without it), folded up the pieces' tree deepest first: a piece that starts a
     word's run hangs from its branch parent's piece, any other continues the piece before it."""
     real = piece[:-1]  # (P,) the dead end is no piece of the tree
     last = piece[1:] - 1  # (P,) each piece's last node
-    word = np.searchsorted(seg, last + 1) - 1  # (P,) the word ending there, where one does
-    own = np.where(is_end[last], counts[np.minimum(word, len(counts) - 1)] if len(counts) else 0.0, 0.0)  # (P,)
+    word = np.minimum(np.searchsorted(seg, last + 1) - 1, max(len(counts) - 1, 0))  # (P,) the word ending there, where one does
+    ends = is_end[last]  # (P,)
+    own = np.where(ends, counts[word] if len(counts) else 0.0, 0.0)  # (P,)
+    best = None if word_logp is None else np.append(np.where(ends, word_logp[word] if len(counts) else -np.inf, -np.inf), -np.inf)
     run = np.searchsorted(seg, real, side="right") - 1  # (P,) the run of each piece's first node (-1: the root)
     starts_run = (run >= 0) & (seg[np.maximum(run, 0)] == real)
     parent = np.where(starts_run, np.searchsorted(piece, np.append(branch_parent, 0)[np.maximum(run, 0)], side="right") - 1,
@@ -680,4 +709,6 @@ def _piece_max_and_sum(piece: np.ndarray, seg: np.ndarray, counts: np.ndarray, b
         group = group[parent[group] >= 0]
         np.maximum.at(top, parent[group], top[group])
         np.add.at(total, parent[group], total[group])
-    return top, total
+        if best is not None:
+            np.maximum.at(best, parent[group], best[group])
+    return top, total, best

@@ -40,7 +40,7 @@ from rnnac.engine.model import RNN
 from rnnac.engine.optim import OPTIMIZERS, ParamAverage, clip_grads, learning_rate, make_optimizer
 from rnnac.engine.vocab import Vocab, make_batch
 from rnnac.errors import CheckpointError, ConfigError, TrainingDiverged, TrainingInterrupted, quote, shown
-from rnnac.inference.mixture import LambdaFit, fit_for_list
+from rnnac.inference.mixture import LambdaFit, fit_for_list, with_rnn_logp
 from rnnac.storage.checkpoint import load_checkpoint, load_trained, save_checkpoint
 from rnnac.storage.lexicon import LexiconData
 from rnnac.storage.wordlist import BatchSampler
@@ -257,11 +257,14 @@ class Trainer:
         model = RNN(best.params, self.model.activation)
         fit = fit_for_list(model, self.data.vocab, self.data.words, self.data.counts, self.data.held_out,
                            seed=self.config.train.seed)
+        # Each word's log P_rnn under the best parameters, saved beside them only (last.npz holds others).
+        lexicon = best.lexicon and with_rnn_logp(model, self.data.vocab, self.config.data.lowercase, best.lexicon)
         if fit is None:
+            save_checkpoint(self.out / "best.npz", best.params, best.meta, best.optimizer_state, lexicon)
             return None
         self.mixture_lambda = fit.mixture_lambda
         save_checkpoint(self.out / "best.npz", best.params, {**best.meta, "mixture_lambda": self.mixture_lambda},
-                        best.optimizer_state, best.lexicon)
+                        best.optimizer_state, lexicon)
         self.save("last.npz")
         return fit
 
