@@ -16,6 +16,7 @@ import rnnac
 from rnnac.inference import completer as complete
 from rnnac.inference import search
 from rnnac.inference.completer import Completer
+from rnnac.inference.mixture import rnn_word_logprobs
 from rnnac.storage.checkpoint import TrainedModel
 from rnnac.storage.lexicon import Lexicon, LexiconData
 from columns import counted, flags, known_of, pairs
@@ -88,18 +89,28 @@ def assert_same_ranking(got, expected, k):
         assert w == w_exp or abs(lp - lp_exp) < 1e-12
 
 
-def mixture_completer(model, lexicon_words, lam):
-    lexicon = Lexicon(list(lexicon_words), VOCAB, counts=list(lexicon_words.values()))
+def mixture_completer(model, lexicon_words, lam, scored=False):
+    """A completer of `lexicon_words` ({word: count}); `scored`: its lexicon knows each word's log
+    P_rnn, as a trained checkpoint's does (the search's tighter bound)."""
+    words = list(lexicon_words)
+    word_logp = None
+    if scored:
+        folded = [w.lower() for w in words]
+        spellable = [i for i, w in enumerate(folded) if VOCAB.unknown_char(w) is None]
+        word_logp = np.full(len(words), -np.inf)
+        word_logp[spellable] = rnn_word_logprobs(model, VOCAB, [folded[i] for i in spellable])
+    lexicon = Lexicon(words, VOCAB, counts=list(lexicon_words.values()), word_logp=word_logp)
     return Completer(model, VOCAB, lexicon=lexicon, mixture_lambda=lam)
 
 
 @pytest.mark.parametrize("mode", ["open", "mixture", "known"])
 @pytest.mark.parametrize("lam", LAMBDAS)
 @pytest.mark.parametrize("seed", [0, 1])
-def test_exact_search_matches_the_definitions(mode, lam, seed):
+@pytest.mark.parametrize("scored", [False, True])
+def test_exact_search_matches_the_definitions(mode, lam, seed, scored):
     model = random_model(seed, scale=1.5)
     probs, counts = rnn_probs(model, MAX_LENGTH + 1), folded_counts(LEXICON)
-    completer = mixture_completer(model, LEXICON, lam)
+    completer = mixture_completer(model, LEXICON, lam, scored)
     for k in (1, 3, 200):
         results = completer.complete_many(PREFIXES, k, MAX_LENGTH, budget=10**6, **flags(mode))
         for prefix, result in zip(PREFIXES, results):
@@ -132,10 +143,11 @@ def test_exact_search_matches_the_definitions_on_random_models(seed, scale, k, m
     model = random_model(seed, scale)
     every = ["".join(w) for m in range(1, 6) for w in itertools.product("abcAB", repeat=m)]
     chosen = data.draw(st.lists(st.sampled_from(every), min_size=1, max_size=25, unique=True))
-    lexicon_words = {w: data.draw(st.integers(1, 1000)) for w in chosen}
+    flat = data.draw(st.booleans())  # a plain list: every count 1, where only the word bound prunes
+    lexicon_words = {w: 1 if flat else data.draw(st.integers(1, 1000)) for w in chosen}
     exclude = set(data.draw(st.lists(st.sampled_from(every[:120]), max_size=6)))
     probs, counts = rnn_probs(model, 5), folded_counts(lexicon_words)
-    completer = mixture_completer(model, lexicon_words, lam)
+    completer = mixture_completer(model, lexicon_words, lam, scored=data.draw(st.booleans()))
     got = completer.complete(prefix, k, max_length=max_length, budget=10**6, **flags(mode), exclude=exclude or None)
     expected = oracle(probs, counts, prefix, mode, lam, max_length, {w.lower() for w in exclude})
     assert_same_ranking(pairs(got), expected, k)
@@ -436,3 +448,51 @@ def test_a_few_prefixes_search_only_the_part_of_the_list_below_them(lexicon_word
     assert lazy.lexicons.built is None
     assert pairs(lazy.complete("a", max_length=MAX_LENGTH)) == pairs(whole.complete("a", max_length=MAX_LENGTH))
     assert lazy.lexicons.built is not None  # called again: a running process builds it once
+
+
+def test_a_plain_list_that_knows_its_words_log_p_rnn_searches_fewer_nodes():
+    """Every count 1: the count bound is the same everywhere; the word bound tells nodes apart,
+    with the same answers."""
+    rng = np.random.default_rng(0)
+    model = random_model(5, scale=1.5, hidden_size=8)
+    words = sorted({"".join(rng.choice(list("abc"), size=rng.integers(3, 9))) for _ in range(400)})
+    flat = dict.fromkeys(words, 1)
+    prefixes = ["a", "b", "c", "ab", "ca", "bb", "abc", "cab"]
+    answers, evaluations = [], []
+    for scored in (False, True):
+        completer = mixture_completer(model, flat, 0.99, scored)
+        answers.append([pairs(r) for r in completer.complete_many(prefixes, 5, 12, budget=10**6, known_only=True)])
+        evaluations.append(completer.evaluations)
+    assert answers[0] == answers[1]
+    assert evaluations[1] < 0.8 * evaluations[0], evaluations
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10**6), scale=st.floats(0.3, 3.0), prefix=st.text("abc", max_size=2),
+       mode=st.sampled_from(["mixture", "known"]), lam=st.sampled_from(LAMBDAS) | st.floats(0, 1),
+       flat=st.booleans(), data=st.data())
+def test_every_bound_is_at_least_the_best_word_below_it(seed, scale, prefix, mode, lam, flat, data):
+    """Scoring.bounds against the definitions, node by node, for a lexicon that knows its words'
+    log P_rnn: no word below a child scores more than the child's bound (the search's exactness)."""
+    max_length = 5
+    model = random_model(seed, scale)
+    every = ["".join(w) for m in range(1, max_length + 1) for w in itertools.product("abc", repeat=m)]
+    chosen = data.draw(st.lists(st.sampled_from(every), min_size=1, max_size=30, unique=True))
+    lexicon_words = {w: 1 if flat else data.draw(st.integers(1, 1000)) for w in chosen}
+    lexicon = mixture_completer(model, lexicon_words, lam, scored=True).lexicon
+    probs = rnn_probs(model, max_length)
+    best = dict(oracle(probs, folded_counts(lexicon_words), prefix, mode, lam, max_length))  # word -> log P(w | s)
+    with np.errstate(divide="ignore"):
+        prefix_lp = np.log(probs[prefix][0])
+    roots = search.Roots(None, None, np.array([len(prefix)]), np.array([lexicon.walk(VOCAB.encode(prefix))]),
+                         np.array([0]), np.array([prefix_lp]))
+    scoring = search.Scoring.of(roots, mode, lexicon, lam)
+    assert scoring.word_offset is not None
+    for below in [""] + [w[len(prefix):m] for w in chosen if w.startswith(prefix) for m in range(len(prefix) + 1, len(w))]:
+        node = prefix + below
+        with np.errstate(divide="ignore"):
+            child_lp = np.log([probs[node + ch][0] for ch in VOCAB.chars]) - prefix_lp  # log P_rnn(u c | s)
+        bounds = scoring.bounds(np.array([0]), child_lp[None, :], np.array([lexicon.walk(VOCAB.encode(node))]))[0]
+        for ch, bound in zip(VOCAB.chars, bounds):
+            words = [lp for w, lp in best.items() if w.startswith(node + ch)]
+            assert bound >= max(words, default=-np.inf) - 1e-9, (node + ch, bound, max(words, default=None))

@@ -319,7 +319,7 @@ def test_python_dash_m_rnnac_runs_the_cli():
 
 def test_checkpoints_carry_the_list_and_the_fitted_mixture_weight(config_file, tmp_path):
     from rnnac.inference.completer import Completer
-    from rnnac.inference.mixture import fit_for_list
+    from rnnac.inference.mixture import fit_for_list, rnn_word_logprobs
     from rnnac.training.data import load_data
 
     config = load_config(config_file)
@@ -338,6 +338,10 @@ def test_checkpoints_carry_the_list_and_the_fitted_mixture_weight(config_file, t
     assert completer.mixture_lambda == best.meta["mixture_lambda"]
     assert completer.lexicon.n_words == 12  # held-out words complete too
     assert known_of(completer.complete("ap"))[0]
+    # Each word's log P_rnn under the best parameters, beside them only: last.npz holds the last step's.
+    words = list(best.lexicon.words)
+    np.testing.assert_allclose(best.lexicon.rnn_logp, rnn_word_logprobs(model, data.vocab, words), rtol=1e-6)
+    assert last.lexicon.rnn_logp is None and completer.lexicon.has_word_logp
 
 
 def test_an_interrupted_run_has_a_lexicon_but_no_fitted_weight(config_file, tmp_path, monkeypatch):

@@ -103,7 +103,7 @@ class Lexicons:
         if words is not self.stored.words:  # folding changed them: look at every word
             starts = tuple(folded)
             rows = [i for i, w in enumerate(words) if w.startswith(starts)]
-        elif isinstance(words, WordText):  # already folded, one text: the words below a prefix are a run of its lines
+        elif isinstance(words, WordText) and len(words):  # already folded, one text: the words below a prefix are a run of its lines
             found = {}
             for p in folded:
                 first, lines = prefix_lines(words.data, p.encode("utf-8", "surrogatepass"))

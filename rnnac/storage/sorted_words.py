@@ -23,9 +23,10 @@ def prefix_range(words: Sequence[str], prefix: str) -> tuple[int, int]:
 
 
 def prefix_lines(data: bytes, prefix: bytes) -> tuple[int, list[bytes]]:
-    """The lines of `data` (sorted lines joined by newlines, UTF-8) that start with `prefix`: (the
-    index of the first, the lines). Bisects on byte offsets, reading a line at each step, so it
-    needs no table of where lines start: a cold start reads a few dozen lines of a million.
+    """The lines of `data` that start with `prefix`: (the index of the first, the lines). `data` is
+    sorted lines joined by newlines, UTF-8; b"" is one empty line, so a list of no words has no
+    text to ask. Bisects on byte offsets, reading a line at each step, so it needs no table of
+    where lines start: a cold start reads a few dozen lines of a million.
 
     prefix_lines(b"a\\nab\\nb", b"a") -> (0, [b"a", b"ab"])
     """
