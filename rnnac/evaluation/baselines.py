@@ -243,6 +243,7 @@ class KneserNey:
             raw_grams, raw_counts = merge_counts(raw_grams, raw_counts,
                                                  *np.unique(contexts * K + nexts, return_counts=True))
         self._grams, self._counts, self._contexts, self._totals, self._masses = [], [], [], [], []
+        raw = raw_counts  # (G_m,) the raw counts of level m's m-grams, level by level down
         for m in range(n, 0, -1):
             # 1. The counts c of the m-grams: raw at the highest order; below it, the number of
             #    distinct (m+1)-grams that end with the m-gram (its continuation count), except
@@ -250,17 +251,21 @@ class KneserNey:
             if m == n:
                 grams, counts = raw_grams, raw_counts  # (G_m,) each
             else:
-                # An m-gram ending an event also ends that event's (m+1)-gram and n-gram: the three
-                # uniques hold the same m-grams. Its raw count sums those of the n-grams ending with it.
-                grams, continuation = np.unique(self._grams[0] % K**m, return_counts=True)  # (G_m,) each
-                suffix = np.unique(raw_grams % K**m, return_inverse=True)[1].reshape(-1)  # (G_n,) index into grams
-                raw = np.bincount(suffix, weights=raw_counts, minlength=len(grams)).astype(np.int64)  # (G_m,)
+                # An m-gram ending an event also ends that event's (m+1)-gram: both levels hold the
+                # same m-grams, and an m-gram's raw count sums those of the (m+1)-grams ending with it.
+                grams, suffix, continuation = np.unique(self._grams[0] % K**m, return_inverse=True,
+                                                        return_counts=True)  # (G_m,), (G_{m+1},), (G_m,)
+                raw = np.bincount(suffix.reshape(-1), weights=raw, minlength=len(grams)).astype(np.int64)  # (G_m,)
                 counts = np.where(grams < K ** (m - 1), raw, continuation) if m > 1 else continuation  # (G_m,)
             # 2. D1, D2, D3+ from n1..n4, the m-grams with count 1..4.
             self.discounts[m - 1] = modified_kn_discounts(np.bincount(np.minimum(counts, 5), minlength=6)[1:5])
             # 3. Per context h: sum_{w_i} c(h w_i), and gamma's numerator, the sum of the discounts taken.
             discount = np.concatenate([[0.0], self.discounts[m - 1]])[np.minimum(counts, 3)]  # (G_m,) D(c)
-            context_codes, owner = np.unique(grams // K, return_inverse=True)  # (C_m,), (G_m,)
+            # The grams are sorted, so their contexts are too: each new context starts a run (no sort needed).
+            context = grams // K  # (G_m,) sorted
+            starts = np.concatenate([[True], context[1:] != context[:-1]])  # (G_m,) bool
+            context_codes, owner = context[starts], np.cumsum(starts) - 1  # (C_m,), (G_m,)
+            del context, starts
             self._grams.insert(0, grams)
             self._counts.insert(0, counts.astype(np.float64))
             self._contexts.insert(0, context_codes)
