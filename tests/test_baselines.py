@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rnnac.engine.vocab import Vocab
 from rnnac.evaluation import baselines
@@ -17,6 +19,7 @@ from rnnac.evaluation.baselines import (
     events,
     fit_kn,
     fit_ngram,
+    merge_counts,
     modified_kn_discounts,
 )
 from rnnac.storage.wordlist import read_word_list, split_words
@@ -164,6 +167,50 @@ def test_ngram_rejects_bad_settings():
 def test_ngram_label_names_the_fitted_settings():
     assert CharNGram(Vocab.from_words(["ab"]), 5, 0.01).label == "ngram (order 5, add-0.01)"
     assert KneserNey(Vocab.from_words(["ab"]), 6).label == "kn (order 6, modified KN)"
+
+
+# ---- counting a chunk at a time ----
+
+
+@given(st.lists(st.lists(st.integers(0, 30), max_size=20), min_size=1, max_size=6))
+def test_merge_counts_matches_one_count_of_everything(chunks):
+    keys, counts = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    for chunk in chunks:
+        before = counts.copy()
+        keys, counts = merge_counts(keys, counts, *np.unique(np.array(chunk, dtype=np.int64), return_counts=True))
+        assert len(before) == 0 or not np.shares_memory(before, counts)
+    expected = np.unique(np.array([x for chunk in chunks for x in chunk], dtype=np.int64), return_counts=True)
+    np.testing.assert_array_equal(keys, expected[0])
+    np.testing.assert_array_equal(counts, expected[1])
+
+
+def test_merge_counts_by_hand():
+    keys, counts = merge_counts(np.array([1, 3]), np.array([5.0, 6.0]), np.array([0, 3, 4]), np.array([2.0, 1.0, 1.0]))
+    np.testing.assert_array_equal(keys, [0, 1, 3, 4])
+    np.testing.assert_array_equal(counts, [2.0, 5.0, 7.0, 1.0])
+
+
+@pytest.mark.parametrize("order", [1, 3, 5])
+def test_ngram_fit_a_chunk_at_a_time_counts_as_one_pass(order):
+    words = english_words(400)
+    vocab = Vocab.from_words(words)
+    weights = np.arange(len(words)) % 4 + 1.0  # integer weights: sums exact in any order
+    whole, chunked = (CharNGram(vocab, order, 0.1).fit(words, weights, chunk=c) for c in (len(words), 37))
+    for name in ("_pairs", "_pair_counts", "_contexts", "_context_counts"):
+        np.testing.assert_array_equal(getattr(chunked, name), getattr(whole, name))
+    np.testing.assert_array_equal(chunked.word_logprobs(words[:50]), whole.word_logprobs(words[:50]))
+
+
+@pytest.mark.parametrize("order", [1, 2, 4, 7])
+def test_kn_fit_a_chunk_at_a_time_counts_as_one_pass(order):
+    words = english_words(400)
+    vocab = Vocab.from_words(words)
+    whole, chunked = (KneserNey(vocab, order).fit(words, chunk=c) for c in (len(words), 37))
+    for name in ("_grams", "_counts", "_contexts", "_totals", "_masses"):
+        for a, b in zip(getattr(chunked, name), getattr(whole, name), strict=True):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(chunked.discounts, whole.discounts)
+    np.testing.assert_array_equal(chunked.word_logprobs(words[:50]), whole.word_logprobs(words[:50]))
 
 
 # ---- interpolated modified Kneser-Ney ----

@@ -394,3 +394,40 @@ def test_evaluate_scores_in_chunks_of_the_budget(monkeypatch):
     vocab = Vocab.from_words([*TRAIN, *EVALUATED])
     evaluate(uniform_model(len(vocab)), vocab, EVALUATED * 3, train_words=list(TRAIN), baselines=("trie",))
     assert max(sizes) <= 5 and sum(sizes) == 2 * 12  # rnn and trie, 12 words each
+
+
+def test_evaluate_lets_go_of_each_baseline_before_the_next_and_the_completer(tmp_path, monkeypatch):
+    import gc
+    import weakref
+
+    from rnnac.inference import completer as completer_module
+
+    rng = np.random.default_rng(1)
+    words = sorted({"".join(rng.choice(list("abcde"), size=rng.integers(2, 7))) for _ in range(60)})
+    path = tmp_path / "words.tsv"
+    path.write_text("".join(f"{w}\t{i + 1}\n" for i, w in enumerate(words)))
+    checkpoint, _, _ = make_checkpoint(tmp_path, path)
+    fitted, built, alive_at = [], [], []  # weak references to the fitted n-grams and the completers; what lived when one came
+
+    def alive() -> tuple[int, int]:
+        gc.collect()
+        return sum(ref() is not None for ref in fitted), sum(ref() is not None for ref in built)
+
+    def watched_contender(ngram, candidates, name="ngram"):
+        alive_at.append(alive())
+        fitted.append(weakref.ref(ngram))
+        return ngram_contender(ngram, candidates, name)
+
+    class WatchedCompleter(completer_module.Completer):
+        def __init__(self, *args, **kwargs):
+            alive_at.append(alive())
+            built.append(weakref.ref(self))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "ngram_contender", watched_contender)
+    monkeypatch.setattr(completer_module, "Completer", WatchedCompleter)
+    stages = []
+    result = evaluate_checkpoint(path, checkpoint, k=3, progress=lambda what, done, total: stages.append(what))
+    assert len(fitted) == 2 and alive_at == [(0, 0)] * 3  # add-k, Kneser-Ney, then the completer, each alone
+    assert [s.split(" ")[1] for s in stages if s.startswith("scoring")] == ["trie", "ngram", "kn", "rnn", "mixture"]
+    assert list(result.models) == list(result.labels) == ["rnn", "mixture", "trie", "ngram", "kn"]  # the tables' order

@@ -15,6 +15,11 @@ so the probabilities of the K next tokens sum to one in every context, seen or n
 KneserNey is the strong n-gram: interpolated modified Kneser-Ney over the same events, each
 distinct word counted once (its formula is in the class docstring).
 Shape letters: N words or contexts, M (context, next token) events, K vocabulary, G n-grams.
+
+Performance notes: fitting counts the events FIT_CHUNK words at a time and merges each chunk's
+sorted distinct codes into the running table (merge_counts), so a fit holds the table and one
+chunk's events, never every event of a long list at once; a list of at most FIT_CHUNK words is
+one chunk, counted exactly as a single pass would.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ ADD_KS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 KN_ORDERS = (2, 3, 4, 5, 6, 7)
 FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)  # D1, D2, D3+ where count-of-counts cannot give them (kenlm's)
 CACHE_SIZE = 100_000  # answers a PrefixRanker remembers (repeated prefixes, as typed ones repeat)
+FIT_CHUNK = 50_000  # words whose events a fit holds at once (a few MB per word of length 10)
 
 
 class PrefixRanker:
@@ -115,12 +121,16 @@ class CharNGram:
         self._pairs = self._contexts = np.zeros(0, dtype=np.int64)  # sorted codes seen in training
         self._pair_counts = self._context_counts = np.zeros(0)
 
-    def fit(self, words: Sequence[str], weights=None) -> CharNGram:
-        """Count the words' events; `weights` (N,) weighs each word (default 1 each)."""
-        contexts, nexts, owner = events(words, self.vocab, self.order)  # (M,) each
-        w = np.ones(len(owner)) if weights is None else np.asarray(weights, dtype=np.float64)[owner]  # (M,)
-        self._pairs, self._pair_counts = _weighted_unique(contexts * self.K + nexts, w)
-        self._contexts, self._context_counts = _weighted_unique(contexts, w)
+    def fit(self, words: Sequence[str], weights=None, chunk: int = FIT_CHUNK) -> CharNGram:
+        """Count the words' events, `chunk` words at a time; `weights` (N,) weighs each word (default 1 each)."""
+        weights = np.ones(len(words)) if weights is None else np.asarray(weights, dtype=np.float64)  # (N,)
+        pairs = contexts = (np.zeros(0, dtype=np.int64), np.zeros(0))  # (codes, summed weights), growing
+        for start in range(0, len(words), chunk):
+            context, nexts, owner = events(words[start : start + chunk], self.vocab, self.order)  # (m,) each
+            w = weights[start + owner]  # (m,)
+            pairs = merge_counts(*pairs, *_weighted_unique(context * self.K + nexts, w))
+            contexts = merge_counts(*contexts, *_weighted_unique(context, w))
+        (self._pairs, self._pair_counts), (self._contexts, self._context_counts) = pairs, contexts
         return self
 
     @property
@@ -222,14 +232,18 @@ class KneserNey:
         """The fitted settings, as tables name this model: "kn (order 6, modified KN)"."""
         return f"kn (order {self.order}, modified KN)"
 
-    def fit(self, words: Sequence[str]) -> KneserNey:
-        """Count the events of the distinct `words` (a repeated word counts once)."""
+    def fit(self, words: Sequence[str], chunk: int = FIT_CHUNK) -> KneserNey:
+        """Count the events of the distinct `words` (a repeated word counts once), `chunk` words at a time."""
         words = list(dict.fromkeys(words))
         n, K = self.order, self.K
-        contexts, nexts, _ = events(words, self.vocab, n)  # (M,) each
-        events_n = contexts * K + nexts  # (M,) the n-gram of each event, coded in base K
-        raw_grams, raw_counts = np.unique(events_n, return_counts=True)  # (G_n,) each
+        # The raw count of every n-gram, coded in base K (context * K + next); every lower count derives from them.
+        raw_grams, raw_counts = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)  # (G_n,) each, growing
+        for start in range(0, len(words), chunk):
+            contexts, nexts, _ = events(words[start : start + chunk], self.vocab, n)  # (m,) each
+            raw_grams, raw_counts = merge_counts(raw_grams, raw_counts,
+                                                 *np.unique(contexts * K + nexts, return_counts=True))
         self._grams, self._counts, self._contexts, self._totals, self._masses = [], [], [], [], []
+        raw = raw_counts  # (G_m,) the raw counts of level m's m-grams, level by level down
         for m in range(n, 0, -1):
             # 1. The counts c of the m-grams: raw at the highest order; below it, the number of
             #    distinct (m+1)-grams that end with the m-gram (its continuation count), except
@@ -237,15 +251,21 @@ class KneserNey:
             if m == n:
                 grams, counts = raw_grams, raw_counts  # (G_m,) each
             else:
-                # An m-gram ending an event also ends that event's (m+1)-gram: both uniques hold the same m-grams.
-                grams, continuation = np.unique(self._grams[0] % K**m, return_counts=True)  # (G_m,) each
-                raw = np.unique(events_n % K**m, return_counts=True)[1]  # (G_m,)
+                # An m-gram ending an event also ends that event's (m+1)-gram: both levels hold the
+                # same m-grams, and an m-gram's raw count sums those of the (m+1)-grams ending with it.
+                grams, suffix, continuation = np.unique(self._grams[0] % K**m, return_inverse=True,
+                                                        return_counts=True)  # (G_m,), (G_{m+1},), (G_m,)
+                raw = np.bincount(suffix.reshape(-1), weights=raw, minlength=len(grams)).astype(np.int64)  # (G_m,)
                 counts = np.where(grams < K ** (m - 1), raw, continuation) if m > 1 else continuation  # (G_m,)
             # 2. D1, D2, D3+ from n1..n4, the m-grams with count 1..4.
             self.discounts[m - 1] = modified_kn_discounts(np.bincount(np.minimum(counts, 5), minlength=6)[1:5])
             # 3. Per context h: sum_{w_i} c(h w_i), and gamma's numerator, the sum of the discounts taken.
             discount = np.concatenate([[0.0], self.discounts[m - 1]])[np.minimum(counts, 3)]  # (G_m,) D(c)
-            context_codes, owner = np.unique(grams // K, return_inverse=True)  # (C_m,), (G_m,)
+            # The grams are sorted, so their contexts are too: each new context starts a run (no sort needed).
+            context = grams // K  # (G_m,) sorted
+            starts = np.concatenate([[True], context[1:] != context[:-1]])  # (G_m,) bool
+            context_codes, owner = context[starts], np.cumsum(starts) - 1  # (C_m,), (G_m,)
+            del context, starts
             self._grams.insert(0, grams)
             self._counts.insert(0, counts.astype(np.float64))
             self._contexts.insert(0, context_codes)
@@ -354,6 +374,23 @@ def encode_contexts(contexts: np.ndarray, K: int) -> np.ndarray:
     for column in contexts.T:
         codes = codes * K + column
     return codes
+
+
+def merge_counts(keys: np.ndarray, counts: np.ndarray, more_keys: np.ndarray,
+                 more_counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two tables of sorted distinct keys with a count each, as one: the union of the keys, the
+    counts of a key in both added. Holds the result and arrays the size of the second table only.
+    merge_counts([1, 3], [5, 6], [3, 4], [1, 1]) -> ([1, 3, 4], [5, 7, 1])
+    """
+    if len(keys) == 0:
+        return more_keys, more_counts
+    position = np.searchsorted(keys, more_keys)  # (g,) where each new key is or would go
+    found = position < len(keys)
+    found[found] = keys[position[found]] == more_keys[found]  # (g,) the key is in both tables
+    counts = counts.copy()  # (G,) the caller's table stays as it was
+    counts[position[found]] += more_counts[found]
+    new = ~found  # (g,)
+    return np.insert(keys, position[new], more_keys[new]), np.insert(counts, position[new], more_counts[new])
 
 
 def _weighted_unique(codes: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -24,6 +24,7 @@ held-out ones. Tables name each model by its label, which carries the settings i
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -35,6 +36,7 @@ import numpy as np
 from rnnac.engine.vocab import Vocab
 from rnnac.errors import DataError
 from rnnac.evaluation.baselines import CharNGram, FrequencyTrie, KneserNey, PrefixRanker, fit_kn, fit_ngram
+from rnnac.inference.lexicons import release_freed_memory
 from rnnac.inference.mixture import rnn_word_logprobs
 from rnnac.storage.checkpoint import TrainedModel, load_trained
 from rnnac.storage.lexicon import fold
@@ -277,24 +279,31 @@ def evaluate(model, vocab: Vocab, words: Sequence[str], counts=None, *, train_wo
     _check_settings(baselines, k, prefix_lengths)
     scored = _Words.of(vocab, words, counts, weighted, train_words, train_counts)
     stage = _Stages(progress, 1 + (mixture_lambda is not None) + len(baselines) + len({"ngram", "kn"} & set(baselines)))
-    contenders = [rnn_contender(model, vocab, scored.candidates, complete_fn)]
+    models, labels, reports = {}, {}, {}
+
+    def score(contender: Contender) -> None:
+        stage(f"scoring {contender.label or contender.name} on {len(scored.words):,} words")
+        models[contender.name] = score_model(contender, scored.words, scored.weights, scored.seen, k, prefix_lengths)
+        labels[contender.name] = contender.label or contender.name
+
+    # For memory, each baseline is built, scored and let go before the next, and all before the
+    # RNN: a fitted n-gram is never held beside another, nor beside the RNN's completer.
+    for build in _baselines(scored, vocab, baselines, train_weighting, seed, stage, reports):
+        score(build())
+        release_freed_memory()  # a fit's temporaries, a few times the counts it keeps
+    rnn = rnn_contender(model, vocab, scored.candidates, complete_fn)
+    score(rnn)
     if mixture_lambda is not None:
-        contenders.append(mixture_contender(contenders[0], scored.train_words, scored.train_counts, mixture_lambda,
-                                            scored.candidates, mixture_complete_fn))
-    if "trie" in baselines:
-        contenders.append(Contender("trie", FrequencyTrie(scored.train_words, scored.train_counts).rank_many))
-    ngrams, reports = _fit_ngrams(scored, vocab, baselines, train_weighting, seed, stage)
-    contenders += ngrams
-    models = {}
-    for c in contenders:
-        stage(f"scoring {c.label or c.name} on {len(scored.words):,} words")
-        models[c.name] = score_model(c, scored.words, scored.weights, scored.seen, k, prefix_lengths)
+        score(mixture_contender(rnn, scored.train_words, scored.train_counts, mixture_lambda, scored.candidates,
+                                mixture_complete_fn))
+    order = ["rnn", "mixture", *BASELINES]  # the tables' order
     rnn_completions = "search" if complete_fn else f"ranks {len(scored.candidates):,} candidate words"
     info = dict(info or {}, rnn_completions=rnn_completions, train_weighting=train_weighting)
     return Evaluation(k, list(prefix_lengths), weighted, len(scored.words), int(scored.seen.sum()),
-                      int((~scored.seen).sum()), scored.n_skipped, len(scored.train_words), models,
+                      int((~scored.seen).sum()), scored.n_skipped, len(scored.train_words),
+                      {name: models[name] for name in order if name in models},
                       ngram=reports.get("ngram"), kn=reports.get("kn"),
-                      labels={c.name: c.label or c.name for c in contenders}, info=info)
+                      labels={name: labels[name] for name in order if name in labels}, info=info)
 
 
 def _check_settings(baselines: Sequence[str], k: int, prefix_lengths: Sequence[int]) -> None:
@@ -334,25 +343,32 @@ class _Words:
                    train_words, train_counts, sorted(train_set | set(scorable)))
 
 
-def _fit_ngrams(scored: _Words, vocab: Vocab, baselines: Sequence[str], train_weighting: str, seed: int,
-                stage: _Stages) -> tuple[list[Contender], dict[str, dict]]:
-    """The n-gram baselines asked for, fitted on the training words, and their reports by name."""
+def _baselines(scored: _Words, vocab: Vocab, baselines: Sequence[str], train_weighting: str, seed: int,
+               stage: _Stages, reports: dict) -> list[Callable[[], Contender]]:
+    """A function per baseline asked for that builds it (fitting an n-gram on the training words,
+    its report put in `reports` by name), so that a caller holds one baseline at a time."""
     if {"ngram", "kn"} & set(baselines) and len(set(scored.train_words)) < 2:
         raise DataError("the n-gram baselines need at least two training words")
-    contenders, reports = [], {}
     evaluated = (scored.words, scored.weights, scored.seen, vocab)
-    if "ngram" in baselines:
+
+    def trie() -> Contender:
+        return Contender("trie", FrequencyTrie(scored.train_words, scored.train_counts).rank_many)
+
+    def ngram() -> Contender:
         train_weights = sampling_weights(scored.train_counts, train_weighting) * len(scored.train_words)  # (N,), mean 1
         stage("fitting the character n-gram (its order and add-k)")
-        ngram, grid = fit_ngram(scored.train_words, vocab, train_weights, seed=seed)
-        contenders.append(ngram_contender(ngram, scored.candidates))
-        reports["ngram"] = _ngram_report(ngram, grid, scored.train_words, train_weights, *evaluated)
-    if "kn" in baselines:
+        chosen, grid = fit_ngram(scored.train_words, vocab, train_weights, seed=seed)
+        reports["ngram"] = _ngram_report(chosen, grid, scored.train_words, train_weights, *evaluated)
+        return ngram_contender(chosen, scored.candidates)
+
+    def kn() -> Contender:
         stage("fitting the Kneser-Ney n-gram (its order)")
-        kn, grid = fit_kn(scored.train_words, vocab, seed=seed)
-        contenders.append(ngram_contender(kn, scored.candidates, "kn"))
-        reports["kn"] = _kn_report(kn, grid, scored.train_words, *evaluated)
-    return contenders, reports
+        chosen, grid = fit_kn(scored.train_words, vocab, seed=seed)
+        reports["kn"] = _kn_report(chosen, grid, scored.train_words, *evaluated)
+        return ngram_contender(chosen, scored.candidates, "kn")
+
+    builders = {"trie": trie, "ngram": ngram, "kn": kn}
+    return [builders[name] for name in BASELINES if name in baselines]
 
 
 def _scorable(vocab: Vocab, words: Sequence[str], counts) -> tuple[list[str], np.ndarray]:
@@ -530,19 +546,23 @@ def _split_from_lexicon(lexicon, vocab: Vocab, lowercase: bool) -> Data:
 
 def _searches(trained: TrainedModel, split: Data, mixture_lambda: float, search: str):
     """(the RNN's, the mixture's) completion functions for evaluate: `rnnac complete`'s exact search
-    with the training words as the lexicon (held-out words left out of it)."""
+    with the training words as the lexicon (held-out words left out of it). The completer and its
+    lexicon are built at the first completion, so they are not held while the baselines are fitted."""
     from rnnac.inference.completer import Completer
     from rnnac.storage.lexicon import Lexicon
 
     if search not in ("exact", "known"):
         raise ValueError(f"search must be exact or known, got {search!r}")
     vocab, lowercase = trained.vocab, trained.lowercase
-    completer = Completer(trained.model, vocab, lowercase, Lexicon(split.train_words, vocab, lowercase, split.train_counts),
-                          mixture_lambda)
+
+    @functools.cache
+    def completer() -> Completer:
+        lexicon = Lexicon(split.train_words, vocab, lowercase, split.train_counts)
+        return Completer(trained.model, vocab, lowercase, lexicon, mixture_lambda)
 
     def by(**flags) -> CompleteFn:
         return lambda prefixes, k: [[fold(c.word, lowercase) for c in r.completions]
-                                    for r in completer.complete_many(prefixes, k, **flags)]
+                                    for r in completer().complete_many(prefixes, k, **flags)]
 
     return (by(open=True) if search == "exact" else None), by(known_only=search != "exact")
 
