@@ -12,7 +12,8 @@ and then, with the run's best.npz (which carries the list as its lexicon):
   ends, timed again here in-process on the run's word list and split;
 - build/load: Completer.load(best.npz) and building its whole Lexicon, in this process;
 - serve: `rnnac serve -c best.npz --port 0` started, GET /complete polled until it answers:
-  the seconds from start to the first answer, and VmRSS (/proc/PID/status) then;
+  the seconds from start to the first answer, and VmRSS (/proc/PID/status) then and once /info
+  says the whole lexicon is built (the server builds it in the background);
 - cold complete: the wall time of `rnnac complete -c best.npz PREFIX`, median of 7 after a warm-up;
 - stream: realistic prefixes (the first 4 characters of words drawn from the list by count, or
   uniformly from a flat list; the whole word if shorter), 2,000 of them piped to
@@ -42,6 +43,7 @@ import argparse
 import datetime
 import gc
 import itertools
+import json
 import os
 import platform
 import re
@@ -95,7 +97,8 @@ class Row:
     train_mib: float
     lambda_s: float
     build_s: float
-    serve_mib: float
+    serve_mib: float  # once the lexicon is built
+    serve_first_mib: float  # at the first answer, while it is built
     first_answer_s: float
     cold_ms: float
     stream: tuple[float, float]  # prefixes/s: whole process, steady (after start-up and the lexicon's build)
@@ -182,8 +185,9 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-def serve(checkpoint: Path, prefix: str) -> tuple[float, float]:
-    """(seconds from starting `rnnac serve` to its first answer to GET /complete, its RSS in MiB then)."""
+def serve(checkpoint: Path, prefix: str) -> tuple[float, float, float]:
+    """(seconds from starting `rnnac serve` to its first answer to GET /complete, its RSS in MiB then,
+    and its RSS once /info says the whole lexicon is built: the server builds it in the background)."""
     start = time.perf_counter()
     process = subprocess.Popen([*RNNAC, "serve", "-c", str(checkpoint), "--port", "0"], stderr=subprocess.PIPE,
                                text=True, env=ENV)
@@ -202,7 +206,11 @@ def serve(checkpoint: Path, prefix: str) -> tuple[float, float]:
                 if process.poll() is not None:
                     raise RuntimeError(f"rnnac serve exited {process.returncode}: {process.stderr.read()}") from None
                 time.sleep(0.01)
-        return time.perf_counter() - start, rss_mib(process.pid)
+        first, rss_first = time.perf_counter() - start, rss_mib(process.pid)
+        info = url.split("/complete")[0] + "/info"
+        while not all(m["lexicon_built"] for m in json.load(urllib.request.urlopen(info, timeout=60))["models"].values()):
+            time.sleep(0.05)
+        return first, rss_first, rss_mib(process.pid)
     finally:
         process.terminate()
         process.wait(60)
@@ -285,7 +293,7 @@ def measure(size: int, folder: Path, eval_cap: int, log) -> tuple[Row, Path]:
     lambda_s = lambda_fit_seconds(checkpoint)
     build_s = build_seconds(checkpoint)
     gc.collect()
-    first_answer_s, serve_mib = serve(checkpoint, prefixes[0])
+    first_answer_s, serve_first_mib, serve_mib = serve(checkpoint, prefixes[0])
     log(f"{size:,}: cold complete, stream, typo")
     cold = cold_ms(checkpoint, prefixes[0])
     stream = stream_rate(checkpoint, prefixes, folder)
@@ -293,7 +301,7 @@ def measure(size: int, folder: Path, eval_cap: int, log) -> tuple[Row, Path]:
     log(f"{size:,}: evaluate, marisa-trie")
     evaluate_s, evaluate_mib = evaluate(listing, checkpoint, folder, eval_cap)
     reference = marisa(listing.words, prefixes, folder)
-    row = Row(size, listing.counts is not None, train_s, train_mib, lambda_s, build_s, serve_mib, first_answer_s, cold,
+    row = Row(size, listing.counts is not None, train_s, train_mib, lambda_s, build_s, serve_mib, serve_first_mib, first_answer_s, cold,
               stream, typo, evaluate_mib, evaluate_s, reference)
     log(f"{size:,}: {row}")
     return row, checkpoint
@@ -316,14 +324,15 @@ def report(rows: list[Row], bare_mib: float, eval_cap: int) -> str:
         (f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
          f"NumPy {numpy.__version__}; {datetime.date.today()}; 1-minute load average {load:.2f} at the end."),
         "",
-        ("| entries | counts | train s (peak MiB) | lambda fit s | build/load s | serve RSS MiB | serve start to "
+        ("| entries | counts | train s (peak MiB) | lambda fit s | build/load s | serve RSS MiB (at first answer) | serve start to "
          "first answer s | cold complete ms | stream prefixes/s (steady) | typo prefixes/s (steady) | "
          "evaluate peak MiB (s) |"),
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(f"| {r.size:,} | {'yes' if r.counted else 'no'} | {r.train_s:.1f} ({r.train_mib:.0f}) | "
-                     f"{r.lambda_s:.2f} | {r.build_s:.2f} | {r.serve_mib:.0f} | {r.first_answer_s:.2f} | {r.cold_ms:.0f} | "
+                     f"{r.lambda_s:.2f} | {r.build_s:.2f} | {r.serve_mib:.0f} ({r.serve_first_mib:.0f}) | {r.first_answer_s:.2f} | "
+                     f"{r.cold_ms:.0f} | "
                      f"{r.stream[0]:,.0f} ({r.stream[1]:,.0f}) | {r.typo[0]:,.0f} ({r.typo[1]:,.0f}) | "
                      f"{r.evaluate_mib:.0f} ({r.evaluate_s:.0f}) |")
     t = TARGETS

@@ -287,7 +287,8 @@ class Api:
         return _json(records[0] if len(records) == 1 else {"version": 1, "results": records})
 
     async def info(self, request: Request) -> Response:
-        return _json({"version": 1, "default": self.default, "models": {name: m.facts for name, m in self.models.items()},
+        models = {name: {**m.facts, "lexicon_built": m.completer.lexicons.built is not None} for name, m in self.models.items()}
+        return _json({"version": 1, "default": self.default, "models": models,
                       "limits": {"max_chars": MAX_CHARS, "max_k": MAX_K, "max_batch": MAX_BATCH},
                       "served": {"requests": self.batcher.requests, "searches": self.batcher.searches}})
 
