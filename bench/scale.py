@@ -185,6 +185,13 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
+def lexicons_built(info_url: str) -> bool:
+    """Whether every model `rnnac serve` serves at that /info has its whole lexicon built, or none."""
+    with urllib.request.urlopen(info_url, timeout=60) as answer:
+        models = json.load(answer)["models"].values()
+    return all(m["lexicon_built"] or m["lexicon_words"] is None for m in models)
+
+
 def serve(checkpoint: Path, prefix: str) -> tuple[float, float, float]:
     """(seconds from starting `rnnac serve` to its first answer to GET /complete, its RSS in MiB then,
     and its RSS once /info says the whole lexicon is built: the server builds it in the background)."""
@@ -208,7 +215,7 @@ def serve(checkpoint: Path, prefix: str) -> tuple[float, float, float]:
                 time.sleep(0.01)
         first, rss_first = time.perf_counter() - start, rss_mib(process.pid)
         info = url.split("/complete")[0] + "/info"
-        while not all(m["lexicon_built"] for m in json.load(urllib.request.urlopen(info, timeout=60))["models"].values()):
+        while not lexicons_built(info):
             time.sleep(0.05)
         return first, rss_first, rss_mib(process.pid)
     finally:

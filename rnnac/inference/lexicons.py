@@ -121,10 +121,6 @@ class Lexicons:
             if (self.stored.summary or {}).get("lower" if self.lowercase else "nfc"):  # the checkpoint says they are
                 self._folded_words = words
                 return words
-            if isinstance(words, WordText) and words.data.isascii():  # NFC already: folded unless it has capitals
-                folded = not self.lowercase or words.data.lower() == words.data
-                self._folded_words = words if folded else words.data.lower().decode().split("\n")
-                return self._folded_words
             text = words.data.decode("utf-8", "surrogatepass") if isinstance(words, WordText) else "\n".join(words)
             folded_text = fold(text, self.lowercase)  # in one call: neither NFC nor lower() acts across a newline
             self._folded_words = words if folded_text == text else folded_text.split("\n")

@@ -231,14 +231,10 @@ def read_lexicon(npz: Npz, summary: dict[str, Any], verify: bool = True,
     LexiconData.check: a cold completion reads only the words below its prefix. Damage is
     still found at once by the zip's and zlib's own checksums; those checks find a file made to
     look whole."""
-    n_words, sha256, text_bytes = summary["n_words"], summary["sha256"], summary.get("text_bytes")
-    if words_zlib:
-        text = npz.inflate("lexicon.words", max(LEXICON_BYTES_PER_WORD * n_words + 4096, text_bytes or 0))
-    else:
-        stored = npz.members["lexicon.words"].nbytes  # checked against meta before a byte is read
-        if stored != text_bytes:  # format 3's meta always has text_bytes
-            return None, f"lexicon.words holds {stored:,} bytes, meta lexicon says {shown_size(text_bytes)}"
-        text = npz.read_bytes("lexicon.words")
+    n_words, sha256 = summary["n_words"], summary["sha256"]
+    text, problem = _read_words(npz, n_words, summary.get("text_bytes"), words_zlib)
+    if problem:
+        return None, problem
     counts = npz.inflate("lexicon.counts", 8 * n_words)
     held_out = npz.read_bytes("lexicon.held_out")
     if verify and _sha256(text, counts, held_out) != sha256:
@@ -253,8 +249,15 @@ def read_lexicon(npz: Npz, summary: dict[str, Any], verify: bool = True,
     return lexicon, problem and f"lexicon: {problem}"
 
 
-def shown_size(size: int | None) -> str:
-    return "nothing of its size" if size is None else f"{size:,}"
+def _read_words(npz: Npz, n_words: int, text_bytes: int | None, words_zlib: bool) -> tuple[bytes, str | None]:
+    """The words' text: inflated (format 2), or read as stored, once its size is the one meta states."""
+    if words_zlib:
+        return npz.inflate("lexicon.words", max(LEXICON_BYTES_PER_WORD * n_words + 4096, text_bytes or 0)), None
+    stored = npz.members["lexicon.words"].nbytes  # checked against meta before a byte is read
+    if stored != text_bytes:  # format 3's meta always has text_bytes
+        shown = "nothing of its size" if text_bytes is None else f"{text_bytes:,}"
+        return b"", f"lexicon.words holds {stored:,} bytes, meta lexicon says {shown}"
+    return npz.read_bytes("lexicon.words"), None
 
 
 def deferred_problem(lexicon: LexiconData, sha256: str) -> str | None:
