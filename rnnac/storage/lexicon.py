@@ -3,23 +3,27 @@ them (LexiconData) and as the trie a search walks (Lexicon).
 
 LexiconData is the list itself: distinct words as written, sorted, with their counts and the
 run's validation words marked. In a checkpoint it is three entries (`lexicon_entries`, read back
-by `read_lexicon`; checkpoint.py lists them): the UTF-8 words joined by newlines and the float64
-counts, each zlib-compressed, and the indices of the held-out words; meta["lexicon"] gives their
-number, total count and a sha256 of the three uncompressed.
+by `read_lexicon`; checkpoint.py lists them): the UTF-8 words joined by newlines, as they are
+(zlib-compressed in format 2), the float64 counts, zlib-compressed, and the indices of the
+held-out words; meta["lexicon"] gives their number, total count, a sha256 of the three
+uncompressed, and facts a cold start would otherwise read every word for (_text_facts). A
+fourth, optional entry holds each word's log P_rnn under the parameters saved with it. Read
+from a checkpoint, the words are a WordText: one text, a word decoded when it is read.
 
 Lexicon is a trie over the words a completion may be, vectorised for the search (search.py):
 words put in NFC and case-folded as the model was trained, with counts, each subtree's largest
-count and total count, and each word's most frequent written form.
+count and total count, and each word's most frequent written form; its layout is in its
+docstring.
 
-Shapes: a lexicon built from N_in words as given holds N distinct folded words in n trie nodes;
-L is its longest word; K is the vocabulary size (id 0 is the word boundary).
+Shapes: a lexicon built from N_in words as given holds N distinct folded words in n trie nodes
+and P pieces; K is the vocabulary size (id 0 is the word boundary).
 
-Performance notes: building the trie of a large list is dominated by fresh memory (page faults),
-hence the small dtypes (uint8 code points and token ids when they fit) and one pass over all the
-words: they are joined by newlines and folded in one C call, mapped to token ids through a lookup
-table and scattered into rows at once. Words already sorted (a checkpoint's, which mostly stay
-so once folded) skip the sort. Index arrays, not boolean masks, select nodes: numpy gathers by
-index faster than by a random boolean mask.
+Performance notes: building the trie of a large list is dominated by fresh memory (page faults)
+and random access, hence the small dtypes (uint8 token ids, int32 node ids when they fit) and
+passes over all the words at once: they are joined by newlines and folded in one C call, mapped
+to token ids through a lookup table, and compared 8 bytes at a time. Words already sorted (a
+checkpoint's, which mostly stay so once folded) skip the sort. Index arrays, not boolean masks,
+select nodes: numpy gathers by index faster than by a random boolean mask.
 """
 
 from __future__ import annotations
