@@ -131,11 +131,13 @@ TYPED = ["", "a", "ab", "ca", "bca", "a" + OUTSIDE, "cabb"]
 @pytest.mark.parametrize("mode", ["open", "mixture", "known"])
 @pytest.mark.parametrize("lam", [0.0, 0.4, 1.0])
 @pytest.mark.parametrize("max_edits", [1, 2])
-def test_typo_completion_matches_brute_force(mode, lam, max_edits):
+@pytest.mark.parametrize("scored", [False, True])
+def test_typo_completion_matches_brute_force(mode, lam, max_edits, scored):
+    """scored: the lexicon knows its words' log P_rnn, whose bound holds root by root too."""
     model = random_model(5, scale=1.5)
     max_length = 4
     probs, counts = rnn_probs(model, max_length), folded_counts(LEXICON)
-    completer = mixture_completer(model, LEXICON, lam)
+    completer = mixture_completer(model, LEXICON, lam, scored)
     channel = Channel(0.08, 0.03, 0.05, 0.04, "none")  # frequent errors: typo paths win often
     costs = channel.costs(list(VOCAB.chars))
     for k in (1, 4, 500):
@@ -148,12 +150,12 @@ def test_typo_completion_matches_brute_force(mode, lam, max_edits):
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 10**6), scale=st.floats(0.1, 3.0), k=st.integers(1, 8), typed=st.text("abc#", max_size=3),
        mode=st.sampled_from(["open", "mixture", "known"]), lam=st.floats(0, 1),
-       rates=st.tuples(*[st.floats(0.0, 0.2)] * 4))
-def test_typo_completion_matches_brute_force_on_random_models(seed, scale, k, typed, mode, lam, rates):
+       rates=st.tuples(*[st.floats(0.0, 0.2)] * 4), scored=st.booleans())
+def test_typo_completion_matches_brute_force_on_random_models(seed, scale, k, typed, mode, lam, rates, scored):
     model = random_model(seed, scale)
     probs, counts = rnn_probs(model, 4), folded_counts(LEXICON)
     channel = Channel(*rates, keyboard="none")
-    result = mixture_completer(model, LEXICON, lam).complete(typed, k, max_length=4, budget=10**6, **flags(mode), max_edits=1,
+    result = mixture_completer(model, LEXICON, lam, scored).complete(typed, k, max_length=4, budget=10**6, **flags(mode), max_edits=1,
                                                               channel=channel)
     if typed.count(OUTSIDE) > 1:
         assert result.error is not None and not pairs(result)
