@@ -430,6 +430,8 @@ class Lexicon:
         length = lengths[entry]  # (N_kept,)
         first = np.flatnonzero(np.concatenate([[True], (lcp[1:] < length[1:]) | (lcp[1:] < length[:-1])])[: len(entry)])  # (N,)
         self._display = _most_frequent_forms(written, entry, counts[entry], first)  # (N,)
+        if len(self._display) == n_given and (self._display == np.arange(n_given)).all():
+            self._display = None  # each word is its own written form, in order (a sorted, folded list): no table
         self._count = _run_sums(counts[entry], first)  # (N,)
         word = entry[first]  # (N,) one entry per distinct folded word
         if word_logp is not None:  # the same for every written form of a word: the model reads it folded
@@ -456,6 +458,8 @@ class Lexicon:
         self.piece_start = piece[np.concatenate([[True], piece[1:] != piece[:-1]])]  # (P + 1,) distinct, the dead end's last
         self.piece_max, self.piece_mass, self.piece_rnn_max = _piece_max_and_sum(
             self.piece_start, self.seg, self._count, branch_parent, depth, self.is_end, word_logp)  # (P + 1,) each
+        if (self.piece_max == self.piece_max.astype(np.float32)).all():  # counts float32 holds exactly (a plain list's 1s)
+            self.piece_max = self.piece_max.astype(np.float32)  # exact: read back as float64 (max_below)
         index = np.int32 if (n + 1) * self.K < 2**31 else np.int64  # node ids and branch keys: int32 unless too many
         self.seg, self.piece_start = self.seg.astype(index), self.piece_start.astype(index)
         self.branch_key, self.branch_child = self.branch_key.astype(index), self.branch_child.astype(index)
@@ -539,14 +543,17 @@ class Lexicon:
 
     def display(self, node) -> np.ndarray:
         ends = self.is_end[node]
-        return np.where(ends, self._display[self._word(node)] if len(self._count) else -1, -1)
+        if not len(self._count):
+            return np.where(ends, -1, -1)
+        word = self._word(node)
+        return np.where(ends, word if self._display is None else self._display[word], -1)
 
     def _piece(self, node) -> np.ndarray:
         """The piece (...) of each node (...): -1 and the dead end read the last, empty one."""
         return np.searchsorted(self.piece_start, np.asarray(node).astype(self.piece_start.dtype), side="right") - 1
 
     def max_below(self, node) -> np.ndarray:
-        return self.piece_max[self._piece(node)]
+        return self.piece_max[self._piece(node)].astype(np.float64)
 
     def mass(self, node) -> np.ndarray:
         return self.piece_mass[self._piece(node)]
