@@ -21,7 +21,7 @@ and then, with the run's best.npz (which carries the list as its lexicon):
   steady, the prefixes after the first 20 over the time they add to a stream of those 20 (which
   pays start-up and the whole lexicon's build);
 - typo: the first 500 of them the same way with `--max-edits 1`;
-- evaluate: `rnnac evaluate SAMPLE -c best.npz`, its peak RSS (ru_maxrss from os.wait4) and wall
+- evaluate: `rnnac evaluate SAMPLE -c best.npz`, its peak RSS (GNU time's %M: see measured) and wall
   time. SAMPLE is the whole list up to --eval-words entries (10,000), else that many entries
   drawn from it: the model's split, its lexicon and the baselines' training words are still the
   whole list's (evaluate rebuilds them from the checkpoint), only the words scored are fewer, as
@@ -34,7 +34,8 @@ Growth: serve RSS per million entries is (serve RSS - the RSS of `rnnac serve` w
 H = 64 model without a lexicon) / entries, and build time per million entries is build/load /
 entries; between 100k and 1M each should change by less than 2x.
 Commands run as `python -m rnnac` from this source tree (PYTHONPATH), not the installed script.
-Writes bench/results/scale.md. Needs the bench and serve extras (marisa-trie, uvicorn).
+Writes bench/results/scale.md. Needs the bench and serve extras (marisa-trie, uvicorn) and GNU
+time (/usr/bin/time, Debian's `time`) for the peak RSS of each command.
 """
 
 from __future__ import annotations
@@ -135,16 +136,19 @@ def draw_prefixes(listing: Listing, n: int, seed: int = 0) -> list[str]:
 
 
 def measured(cmd: list[str], stdin: Path | None = None, stdout: Path | None = None) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MiB) of cmd run to its end; CalledProcessError if it fails."""
-    with open(stdin or os.devnull, "rb") as source, open(stdout or os.devnull, "wb") as sink:
+    """(wall seconds, peak RSS in MiB) of cmd run to its end; CalledProcessError if it fails.
+
+    The peak is GNU time's (%M), whose own child starts small: os.wait4's ru_maxrss would count
+    this process's pages, which a child holds between fork and exec (Linux keeps that high-water
+    mark), and this process holds a whole list and its trie."""
+    with open(stdin or os.devnull, "rb") as source, open(stdout or os.devnull, "wb") as sink, \
+            tempfile.NamedTemporaryFile("r") as peak:
         start = time.perf_counter()
-        process = subprocess.Popen(cmd, stdin=source, stdout=sink, env=ENV)
-        _, status, usage = os.wait4(process.pid, 0)
+        process = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", peak.name, *cmd], stdin=source, stdout=sink, env=ENV)
         seconds = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode:
-        raise subprocess.CalledProcessError(process.returncode, cmd)
-    return seconds, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+        if process.returncode:
+            raise subprocess.CalledProcessError(process.returncode, cmd)
+        return seconds, int(peak.read().split()[-1]) / 1024  # %M is in KiB
 
 
 def train(listing: Listing, folder: Path) -> tuple[float, float, Path]:
