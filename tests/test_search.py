@@ -496,3 +496,8 @@ def test_every_bound_is_at_least_the_best_word_below_it(seed, scale, prefix, mod
         for ch, bound in zip(VOCAB.chars, bounds):
             words = [lp for w, lp in best.items() if w.startswith(node + ch)]
             assert bound >= max(words, default=-np.inf) - 1e-9, (node + ch, bound, max(words, default=None))
+
+
+def test_a_word_with_a_newline_is_never_completed_even_where_a_space_is_a_character():
+    lexicon = Lexicon(["a\nb", "ab"], rnnac.Vocab(" ab"))
+    assert lexicon.skipped == 1 and lexicon.n_words == 1 and lexicon.walk([2, 1, 3]) == -1  # "a b" is no word

@@ -405,7 +405,12 @@ class Lexicon:
 
     def __init__(self, words: Iterable[str], vocab: Vocab, lowercase: bool = True, counts=None,
                  total: float | None = None, word_logp=None):
-        words = words if isinstance(words, WordText) else WordText.of(list(words))
+        if not isinstance(words, WordText):
+            words = list(words)
+            if sum(map(len, words)) != len("".join(words).replace("\n", "")):  # a word holds a newline: never a completion
+                outside = next(ch for ch in map(chr, range(1, 0x110000)) if ch not in vocab.index and ch != "\n")
+                words = [word.replace("\n", outside) for word in words]  # a character outside the vocabulary
+            words = WordText.of(words)
         self._build(words, vocab, lowercase, counts, total, word_logp)
 
     @classmethod
