@@ -1,4 +1,4 @@
-"""A word list kept as one text (issue 18): WordText, byte-wise order checks and prefix ranges,
+"""A word list kept as one text: WordText, byte-wise order checks and prefix ranges,
 the checkpoint's format 3 (words stored as they are, each word's log P_rnn beside them), and a
 lexicon built in the background while parts of the list answer."""
 

@@ -47,9 +47,7 @@ class Lexicons:
         with self._building:
             if self.built is None and self.stored is not None:
                 self.stored.check()
-                self.built = Lexicon(self.stored.words, self.vocab, self.lowercase, self.stored.counts,
-                                     word_logp=self.stored.rnn_logp)
-                release_freed_memory()
+                self._build()
         return self.built
 
     def build_in_background(self) -> threading.Thread | None:
@@ -65,11 +63,15 @@ class Lexicons:
 
     def _build_then_release(self) -> None:
         try:
-            self.built = Lexicon(self.stored.words, self.vocab, self.lowercase, self.stored.counts,
-                                 word_logp=self.stored.rnn_logp)
-            release_freed_memory()
+            self._build()
         finally:
             self._building.release()
+
+    def _build(self) -> None:
+        """The whole trie of the stored list, its words' log P_rnn included; the build's freed pages given back."""
+        self.built = Lexicon(self.stored.words, self.vocab, self.lowercase, self.stored.counts,
+                             word_logp=self.stored.rnn_logp)
+        release_freed_memory()
 
     def for_prefixes(self, folded: list[str], typed: int) -> Lexicon | None:
         """The whole lexicon, or at a first call for a few typed prefixes (`typed` of them) only

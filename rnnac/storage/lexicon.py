@@ -413,12 +413,6 @@ class Lexicon:
             words = WordText.of(words)
         self._build(words, vocab, lowercase, counts, total, word_logp)
 
-    @classmethod
-    def from_text(cls, text: WordText, vocab: Vocab, lowercase: bool = True, counts=None,
-                  total: float | None = None, word_logp=None) -> Lexicon:
-        """The Lexicon of words kept as one text (LexiconData.text), without a Python string per word."""
-        return cls(text, vocab, lowercase, counts, total, word_logp)
-
     def _build(self, written: WordText, vocab: Vocab, lowercase: bool, counts, total: float | None, word_logp):
         self.written = written  # the words as given
         n_given = len(written)
@@ -507,11 +501,12 @@ class Lexicon:
         """The child (...) of each node (...) by its token (...), -1 for none."""
         node, token = np.asarray(node, dtype=np.int64), np.asarray(token)
         chain = (node > 0) & ~self.is_end[node] & (self.token[np.where(node > 0, np.minimum(node + 1, len(self.token) - 1), 0)] == token)
+        if not len(self.branch_key):  # no word: the root has no child
+            return np.where(chain, node + 1, -1)
         key = node * self.K + token
         at = np.minimum(np.searchsorted(self.branch_key, key.astype(self.branch_key.dtype)), len(self.branch_key) - 1)
-        branch = (node >= 0) & (self.branch_key[at] == key) if len(self.branch_key) else np.zeros(key.shape, dtype=bool)
-        out = np.where(branch, self.branch_child[at] if len(self.branch_key) else -1, -1)
-        return np.where(chain, node + 1, out)
+        branch = (node >= 0) & (self.branch_key[at] == key)
+        return np.where(chain, node + 1, np.where(branch, self.branch_child[at], -1))
 
     def child_rows(self, node) -> np.ndarray:
         """The children (..., K-1) of nodes (...) by token id 1..K-1, -1 for none."""
