@@ -13,11 +13,16 @@ JSON string stored as a 0-d unicode array under "meta". Entries:
     lexicon.rnn_logp (n_words,) float32            optional: each word's log P_rnn under these parameters
                                                    (-inf where the model cannot spell it), which
                                                    bounds the search where counts tie
+    lexicon.trie.<name> (length,)                  optional: the trie of those words (Lexicon.arrays,
+                                                   TRIE_ARRAYS), so that loading reads it instead of
+                                                   building it; checked when first read (trie_problem)
     meta                                           JSON: format_version, chars, activation,
                                                    hidden_size, dtype, config, step, epoch,
                                                    best_val_loss, rng_state; with a lexicon,
                                                    lexicon = {n_words, sha256, total_count, text_bytes,
-                                                   nfc, lower, chars} (lexicon.py: lexicon_entries)
+                                                   nfc, lower, chars, and with a trie
+                                                   trie = {chars, lowercase, skipped, total}}
+                                                   (lexicon.py: lexicon_entries, StoredTrie)
 
 H is the hidden size, K the vocabulary size including the boundary id 0, so
 K == len(meta["chars"]) + 1. Format 1 is format 2 without the lexicon; format 2 is format 3
@@ -45,8 +50,8 @@ from rnnac.engine.model import ACTIVATIONS, FLOAT_DTYPES, PARAM_NAMES, RNN
 from rnnac.engine.vocab import Vocab, is_control
 from rnnac.errors import QUOTE_LIMIT, CheckpointError, quote, shown
 from rnnac.storage.atomic import replace_atomically
-from rnnac.storage.lexicon import (LEXICON_ENTRIES, RNN_LOGP_ENTRY, LexiconData, deferred_problem, lexicon_entries,
-                                   read_lexicon)
+from rnnac.storage.lexicon import (LEXICON_ENTRIES, OPTIONAL_TRIE_ARRAYS, RNN_LOGP_ENTRY, TRIE_ARRAYS, TRIE_ENTRY_PREFIX,
+                                   LexiconData, StoredTrie, deferred_problem, lexicon_entries, read_lexicon, trie_problem)
 from rnnac.storage.npz import Npz, NpzError, open_npz
 
 FORMAT_VERSION = 3
@@ -352,7 +357,43 @@ def _read_lexicon(npz: Npz, meta: dict[str, Any], path: str | os.PathLike, verif
         raise _cannot_load(path, problem)
     if not verify:
         lexicon._deferred = lambda: _raise_if(path, deferred_problem(lexicon, summary["sha256"]))
+    if "trie" in summary:
+        problem = _trie_layout_problem(npz, summary["trie"])
+        if problem:
+            raise _cannot_load(path, f"lexicon trie: {problem}")
+        K, n_words, identity = len(summary["trie"]["chars"]) + 1, summary["n_words"], npz.identity
+        lexicon.trie = StoredTrie(summary["trie"], read=lambda: _read_trie(path, identity, n_words, K))
     return lexicon
+
+
+def _trie_layout_problem(npz: Npz, facts: Any) -> str | None:
+    """Why meta lexicon trie and the trie's entries' headers do not fit together, or None; nothing is read."""
+    if (not isinstance(facts, dict) or type(facts.get("chars")) is not str or type(facts.get("lowercase")) is not bool
+            or type(facts.get("skipped")) is not int or facts["skipped"] < 0 or type(facts.get("total")) not in NUMBER
+            or not math.isfinite(facts["total"]) or facts["total"] < 0):
+        return "meta lexicon trie needs chars (a string), lowercase, skipped (an int >= 0) and total (a number >= 0)"
+    stored = {name[len(TRIE_ENTRY_PREFIX):]: member for name, member in npz.members.items() if name.startswith(TRIE_ENTRY_PREFIX)}
+    if not set(TRIE_ARRAYS) - set(OPTIONAL_TRIE_ARRAYS) <= set(stored) <= set(TRIE_ARRAYS):
+        return f"entries {', '.join(sorted(stored)) or 'none'} are not a trie's"
+    bad = next((name for name, m in stored.items() if m.dtype.str not in TRIE_ARRAYS[name] or len(m.shape) != 1), None)
+    return bad and f"{TRIE_ENTRY_PREFIX}{bad} must be 1-d {' or '.join(TRIE_ARRAYS[bad])}"
+
+
+def _read_trie(path: str | os.PathLike, identity: tuple, n_words: int, K: int) -> dict[str, np.ndarray] | None:
+    """The trie's arrays in the checkpoint at `path`, checked (trie_problem), if it is still the
+    file `identity` names; None once it has been replaced or removed (a run saves anew)."""
+    try:
+        with open_npz(path) as npz:
+            if npz.identity != identity:
+                return None
+            arrays = {name[len(TRIE_ENTRY_PREFIX):]: np.frombuffer(npz.read_bytes(name), dtype=member.dtype)
+                      for name, member in npz.members.items() if name.startswith(TRIE_ENTRY_PREFIX)}
+    except NpzError as e:
+        if str(e) == "no such file":
+            return None
+        raise _cannot_load(path, str(e)) from None
+    _raise_if(path, (problem := trie_problem(arrays, n_words, K)) and f"lexicon trie: {problem}")
+    return arrays
 
 
 def _raise_if(path: str | os.PathLike, problem: str | None) -> None:

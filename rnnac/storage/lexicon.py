@@ -7,8 +7,10 @@ by `read_lexicon`; checkpoint.py lists them): the UTF-8 words joined by newlines
 (zlib-compressed in format 2), the float64 counts, zlib-compressed, and the indices of the
 held-out words; meta["lexicon"] gives their number, total count, a sha256 of the three
 uncompressed, and facts a cold start would otherwise read every word for (_text_facts). A
-fourth, optional entry holds each word's log P_rnn under the parameters saved with it. Read
-from a checkpoint, the words are a WordText: one text, a word decoded when it is read.
+fourth, optional entry holds each word's log P_rnn under the parameters saved with it, and
+optional entries the whole trie built from all that (StoredTrie), which a process that needs it
+reads instead of building again. Read from a checkpoint, the words are a WordText: one text, a
+word decoded when it is read.
 
 Lexicon is a trie over the words a completion may be, vectorised for the search (search.py):
 words put in NFC and case-folded as the model was trained, with counts, each subtree's largest
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
 
 LEXICON_ENTRIES = ("lexicon.words", "lexicon.counts", "lexicon.held_out")
 RNN_LOGP_ENTRY = "lexicon.rnn_logp"  # optional, beside them: LexiconData.rnn_logp
+TRIE_ENTRY_PREFIX = "lexicon.trie."  # optional, beside them: LexiconData.trie's arrays, lexicon.trie.<name>
 MAX_CHARS_SAVED = 1024  # meta lexicon chars lists at most this many distinct characters
 LEXICON_BYTES_PER_WORD = 64  # on average, "\n" included; the words text may inflate to this + 4 KiB
 
@@ -73,6 +76,8 @@ class LexiconData:
     # (N,) float32 each word's log P_rnn under the parameters saved with it, or None: derived from
     # the model, so outside equality and the sha256; see rnnac.inference.mixture.with_rnn_logp
     rnn_logp: np.ndarray | None = field(default=None, compare=False, repr=False)
+    # The trie of these words, counts and rnn_logp, stored beside them (StoredTrie), or None: derived too
+    trie: StoredTrie | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         self.counts = np.asarray(self.counts, dtype=np.float64)  # (N,)
@@ -196,6 +201,11 @@ def lexicon_entries(lexicon: LexiconData) -> tuple[dict[str, np.ndarray], dict[s
                "total_count": float(lexicon.counts.sum()), "text_bytes": len(text), **_text_facts(text)}
     if lexicon.rnn_logp is not None:
         entries[RNN_LOGP_ENTRY] = np.asarray(lexicon.rnn_logp, dtype="<f4")
+    trie_arrays = lexicon.trie and (lexicon.trie.arrays if lexicon.trie.arrays is not None else lexicon.trie.read())
+    if trie_arrays:  # None: read from a file since replaced, so not stored again
+        entries |= {TRIE_ENTRY_PREFIX + name: array.astype(array.dtype.newbyteorder("<"), copy=False)
+                    for name, array in trie_arrays.items()}
+        summary["trie"] = lexicon.trie.facts
     lexicon._entries = entries, summary
     return lexicon._entries
 
@@ -304,6 +314,37 @@ def _held_out_mask(held_out: bytes, n_words: int) -> np.ndarray | None:
     mask = np.zeros(n_words, dtype=bool)  # (N,)
     mask[index] = True
     return mask
+
+
+@dataclass(eq=False)
+class StoredTrie:
+    """The trie of a lexicon (Lexicon.arrays) as a checkpoint keeps it beside the words, so that a
+    process that needs the whole trie reads it instead of building it again (about a second for
+    a million words); `facts` (meta lexicon trie) say what it was built for: the vocabulary's
+    characters, whose order gives the token ids (chars), the folding (lowercase), and the
+    Lexicon's skipped and total. Read from a checkpoint, the arrays are read when first asked
+    for: `read` opens the file again and checks them (trie_problem), or returns None when the
+    file has been replaced since (a run saves best.npz anew)."""
+
+    facts: dict[str, Any]
+    arrays: dict[str, np.ndarray] | None = None
+    read: Callable[[], dict[str, np.ndarray] | None] | None = None
+
+    @classmethod
+    def of(cls, lexicon: Lexicon, vocab: Vocab, lowercase: bool) -> StoredTrie:
+        facts = {"chars": "".join(vocab.chars), "lowercase": lowercase, "skipped": lexicon.skipped, "total": lexicon.total}
+        return cls(facts, lexicon.arrays())
+
+    def lexicon(self, written: Sequence[str], vocab: Vocab, lowercase: bool) -> Lexicon | None:
+        """The Lexicon stored, over `written` (the words as given, which it was built from); None
+        when it was built for another vocabulary or folding, or its file has been replaced."""
+        if self.facts["chars"] != "".join(vocab.chars) or self.facts["lowercase"] != lowercase:
+            return None
+        arrays = self.arrays if self.arrays is not None else self.read()
+        if arrays is None:
+            return None
+        written = written if isinstance(written, WordText) else WordText.of(written)
+        return Lexicon.from_arrays(arrays, written, len(vocab), self.facts["skipped"], self.facts["total"])
 
 
 # --- the trie a search walks ------------------------------------------------------------
@@ -463,6 +504,32 @@ class Lexicon:
         self.seg, self.piece_start = self.seg.astype(index), self.piece_start.astype(index)
         self.branch_key, self.branch_child = self.branch_key.astype(index), self.branch_child.astype(index)
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The trie as arrays (TRIE_ARRAYS), which from_arrays takes back with the words as given:
+        what a checkpoint stores so that loading reads the trie instead of building it again."""
+        arrays = {"seg": self.seg, "token": self.token, "branch_key": self.branch_key, "branch_child": self.branch_child,
+                  "piece_start": self.piece_start, "piece_max": self.piece_max, "piece_mass": self.piece_mass,
+                  "count": self._count, "display": self._display, "piece_rnn_max": self.piece_rnn_max}
+        return {name: array for name, array in arrays.items() if array is not None}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], written: WordText, K: int, skipped: int, total: float) -> Lexicon:
+        """The Lexicon whose arrays() these are, built from `written` (the words as given) for a
+        vocabulary of size K; ValueError if they are not a trie's (trie_problem): a crafted file
+        can make a wrong trie, never one that reads out of its arrays."""
+        problem = trie_problem(arrays, len(written), K)
+        if problem:
+            raise ValueError(problem)
+        lexicon = cls.__new__(cls)
+        lexicon.written, lexicon.K, lexicon.skipped, lexicon.total = written, K, int(skipped), float(total)
+        lexicon.seg, lexicon.token, lexicon._count = arrays["seg"], arrays["token"], arrays["count"]
+        lexicon.branch_key, lexicon.branch_child = arrays["branch_key"], arrays["branch_child"]
+        lexicon.piece_start, lexicon.piece_max, lexicon.piece_mass = arrays["piece_start"], arrays["piece_max"], arrays["piece_mass"]
+        lexicon._display, lexicon.piece_rnn_max = arrays.get("display"), arrays.get("piece_rnn_max")
+        lexicon.is_end = np.zeros(len(lexicon.token), dtype=bool)  # (n + 1,)
+        lexicon.is_end[lexicon.seg[1:] - 1] = True
+        return lexicon
+
     @classmethod
     def from_file(cls, path: str | os.PathLike, vocab: Vocab, lowercase: bool = True,
                   plus: LexiconData | None = None, allow_empty: bool = False) -> Lexicon:
@@ -513,7 +580,7 @@ class Lexicon:
         node = np.asarray(node, dtype=np.int64)
         flat = node.reshape(-1)  # (M,)
         out = np.full((len(flat), self.K - 1), -1, dtype=np.int64)  # (M, K-1)
-        chain = np.flatnonzero((flat > 0) & ~self.is_end[flat])
+        chain = np.flatnonzero((flat > 0) & ~self.is_end[flat] & (flat < len(self.token) - 1))  # the dead end has none
         out[chain, self.token[flat[chain] + 1].astype(np.int64) - 1] = flat[chain] + 1
         row, edge = self._branch_edges(flat)
         out[row, self.branch_key[edge] - flat[row] * self.K - 1] = self.branch_child[edge]
@@ -576,6 +643,58 @@ class Lexicon:
 
     def log_mass(self, node) -> np.ndarray:
         return _log(self.mass(node))
+
+
+TRIE_ARRAYS = {  # Lexicon.arrays(): name -> the dtypes it may have; display and piece_rnn_max may be absent
+    "seg": ("<i4", "<i8"), "token": ("|u1", "<i4"), "branch_key": ("<i4", "<i8"), "branch_child": ("<i4", "<i8"),
+    "piece_start": ("<i4", "<i8"), "piece_max": ("<f4", "<f8"), "piece_mass": ("<f8",), "count": ("<f8",),
+    "display": ("<i4",), "piece_rnn_max": ("<f8",)}
+OPTIONAL_TRIE_ARRAYS = ("display", "piece_rnn_max")
+
+
+def trie_problem(arrays: dict[str, np.ndarray], n_written: int, K: int) -> str | None:
+    """Why `arrays` are not the arrays of a Lexicon over n_written words as given with a vocabulary
+    of size K (Lexicon.arrays), or None. Checked: names, dtypes and shapes; every index within
+    its array; runs, pieces and branch keys in order; each branch child a run's first node, under
+    a parent before it, by the token it holds; counts finite and >= 0, log P_rnn <= 0. Whether
+    the trie holds the words it should is the file's checksums' to tell, not this."""
+    names = set(TRIE_ARRAYS) - set(OPTIONAL_TRIE_ARRAYS)
+    if not names <= set(arrays) <= set(TRIE_ARRAYS):
+        return f"trie arrays {sorted(arrays)} are not {sorted(names)} with optionally {', '.join(OPTIONAL_TRIE_ARRAYS)}"
+    for name, array in arrays.items():
+        if array.dtype.str not in TRIE_ARRAYS[name] or array.ndim != 1:
+            return f"trie {name} must be 1-d {' or '.join(TRIE_ARRAYS[name])}, not {array.dtype.str} {array.shape}"
+    seg, token, count = arrays["seg"], arrays["token"], arrays["count"]
+    n_words, n = len(count), int(seg[-1]) if len(seg) else -1
+    if len(seg) != n_words + 1 or seg[0] != 1 or (np.diff(seg) < 1).any() or len(token) != n + 1 or K < 1:
+        return f"trie of {n_words:,} words and {len(token):,} nodes has runs that do not fit them"
+    if token[0] != 0 or token[n] != 0 or (token[1:n] == 0).any() or (token[1:n] >= K).any():
+        return f"trie tokens must be ids from 1 to {K - 1} between two 0s"
+    key, child = arrays["branch_key"].astype(np.int64), arrays["branch_child"].astype(np.int64)
+    runs = np.zeros(n + 1, dtype=bool)  # (n + 1,) the runs' first nodes
+    runs[seg[:-1]] = True
+    if (len(key) != n_words or len(child) != n_words or (np.diff(key) < 1).any() or (key[:1] < 0).any() or (key[-1:] >= n * K).any()
+            or (child < 1).any() or (child >= n).any()):
+        return f"trie branch keys and children must be {n_words:,} increasing keys and nodes"
+    hit = np.zeros(n + 1, dtype=bool)  # (n + 1,) the branch children: n_words of them, distinct, when they are the runs'
+    hit[child] = True
+    if not np.array_equal(hit, runs) or (key // K >= child).any() or (key % K != token[child]).any():
+        return "trie branch children must each be a run's first node, under a node before it, by its token"
+    piece = arrays["piece_start"]
+    n_pieces = len(piece) - 1
+    if n_pieces < 0 or piece[0] != 0 or piece[-1] != n or (np.diff(piece) < 1).any():
+        return "trie pieces must start at the root, in order, and end with the dead end"
+    values = [arrays["piece_max"], arrays["piece_mass"], count]
+    if any(len(v) != n_pieces + 1 for v in values[:2]) or not all((np.isfinite(v) & (v >= 0)).all() for v in values):
+        return f"trie counts must be {n_pieces + 1:,} per piece and {n_words:,} per word, finite and >= 0"
+    best = arrays.get("piece_rnn_max")
+    if best is not None and (len(best) != n_pieces + 1 or np.isnan(best).any() or (best > 0).any()):
+        return f"trie piece_rnn_max must be {n_pieces + 1:,} log-probabilities <= 0"
+    display = arrays.get("display")
+    if (n_words != n_written if display is None
+            else len(display) != n_words or (display < 0).any() or (display >= n_written).any()):
+        return f"trie display must give each of its {n_words:,} words one of the {n_written:,} words as given"
+    return None
 
 
 def _log(x: np.ndarray) -> np.ndarray:

@@ -63,8 +63,10 @@ class Npz:
 
     def __init__(self, file):
         self.zip = zipfile.ZipFile(file)
+        status = os.fstat(file.fileno())
+        self.identity = (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)  # the file, not its name
         infos = self.zip.infolist()
-        allowed = max(INFLATE_FLOOR, INFLATE_RATIO * os.fstat(file.fileno()).st_size)
+        allowed = max(INFLATE_FLOOR, INFLATE_RATIO * status.st_size)
         self.budget = allowed - sum(info.file_size for info in infos)  # what `inflate` may still unpack
         if self.budget < 0:
             raise NpzError(f"its entries inflate to {allowed - self.budget:,} bytes, more than a file "

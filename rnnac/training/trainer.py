@@ -40,6 +40,7 @@ from rnnac.engine.model import RNN
 from rnnac.engine.optim import OPTIMIZERS, ParamAverage, clip_grads, learning_rate, make_optimizer
 from rnnac.engine.vocab import Vocab, make_batch
 from rnnac.errors import CheckpointError, ConfigError, TrainingDiverged, TrainingInterrupted, quote, shown
+from rnnac.inference.lexicons import with_stored_trie
 from rnnac.inference.mixture import LambdaFit, fit_for_list, with_rnn_logp
 from rnnac.storage.checkpoint import load_checkpoint, load_trained, save_checkpoint
 from rnnac.storage.lexicon import LexiconData
@@ -257,8 +258,10 @@ class Trainer:
         model = RNN(best.params, self.model.activation)
         fit = fit_for_list(model, self.data.vocab, self.data.words, self.data.counts, self.data.held_out,
                            seed=self.config.train.seed)
-        # Each word's log P_rnn under the best parameters, saved beside them only (last.npz holds others).
-        lexicon = best.lexicon and with_rnn_logp(model, self.data.vocab, self.config.data.lowercase, best.lexicon)
+        # Each word's log P_rnn under the best parameters, saved beside them only (last.npz holds
+        # others), and the trie of the list with them, which completion then reads instead of building.
+        lexicon = best.lexicon and with_stored_trie(with_rnn_logp(model, self.data.vocab, self.config.data.lowercase,
+                                                                  best.lexicon), self.data.vocab, self.config.data.lowercase)
         if fit is None:
             save_checkpoint(self.out / "best.npz", best.params, best.meta, best.optimizer_state, lexicon)
             return None
