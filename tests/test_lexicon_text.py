@@ -2,6 +2,9 @@
 the checkpoint's format 3 (words stored as they are, each word's log P_rnn beside them), and a
 lexicon built in the background while parts of the list answer."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -84,6 +87,23 @@ def test_a_lazy_read_finds_a_forged_list_when_the_whole_list_is_first_used(tmp_p
     lexicons.stored = load_checkpoint(forged, verify_lexicon=False).lexicon
     with pytest.raises(CheckpointError, match="not sorted and distinct"):
         lexicons.whole()
+
+
+@pytest.mark.parametrize("text, prefixes, fragment", [
+    (b"a\nb\nc", ["c"], "3 words and 2 counts, meta says 2 words"),  # a cold completion reads a line past the counts
+    (b"a\nb\xfe", ["b"], "the words are not UTF-8"),  # or a line that is not UTF-8
+    (b"ab", [*"abc", "aa", "ab", "ac", "ba", "bb", "bc", "ca", "cb", "cc", "aaa", "aab", "aac", "aba", "abb"], "1 words and 2 counts"),
+])
+def test_a_lazy_read_of_a_damaged_list_gives_a_one_line_error_when_it_reads_the_damage(tmp_path, text, prefixes, fragment):
+    save_checkpoint(tmp_path / "m.npz", *make_checkpoint(), lexicon=LexiconData(["a", "b"], [1, 1], [0, 0]))
+    bad = rewrite_lexicon(tmp_path / "m.npz", tmp_path / "bad.npz", text=text)
+    lexicon = load_checkpoint(bad, verify_lexicon=False).lexicon  # its lines are counted later
+    with pytest.raises(CheckpointError, match=fragment):
+        lexicon.check()
+    done = subprocess.run([sys.executable, "-m", "rnnac", "complete", "-c", str(bad), *prefixes],
+                          capture_output=True, text=True)  # more than 16 prefixes: the whole list
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.startswith(f"Error: cannot load checkpoint {bad}: lexicon: {fragment}") and done.stderr.count("\n") == 1
 
 
 def test_while_the_whole_trie_is_built_in_the_background_parts_of_the_list_answer():

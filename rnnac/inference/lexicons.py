@@ -87,9 +87,13 @@ class Lexicons:
             return self.whole()
         if self._calls > 1 and not self._building.locked():  # being built in the background: parts meanwhile
             return self.whole()
-        rows, words = self._below(folded)  # (N',) each
-        scores = None if self.stored.rnn_logp is None else self.stored.rnn_logp[rows]
-        return Lexicon(words, self.vocab, self.lowercase, self.stored.counts[rows], self.total(), scores)
+        try:
+            rows, words = self._below(folded)  # (N',) each
+            counts, scores = self.stored.counts[rows], None if self.stored.rnn_logp is None else self.stored.rnn_logp[rows]
+        except (UnicodeDecodeError, IndexError):  # a damaged list, read lazily: its deferred checks say how
+            self.stored.check()
+            raise
+        return Lexicon(words, self.vocab, self.lowercase, counts, self.total(), scores)
 
     def total(self) -> float:
         """The total count of the stored words the model can spell, as the whole Lexicon would

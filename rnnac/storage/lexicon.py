@@ -276,7 +276,10 @@ def _read_words(npz: Npz, n_words: int, text_bytes: int | None, words_zlib: bool
 
 def deferred_problem(lexicon: LexiconData, sha256: str) -> str | None:
     """What read_lexicon(verify=False) left unchecked in the `lexicon` it read: why it does not
-    hash to `sha256` or is out of order, or None."""
+    hash to `sha256`, is not its number of lines of UTF-8 or is out of order, or None."""
+    problem = lines_problem(lexicon.words.data, len(lexicon.words), len(lexicon.counts))
+    if problem:
+        return f"lexicon: {problem}"
     counts, held_out = lexicon.counts.astype("<f8").tobytes(), np.flatnonzero(lexicon.held_out).astype("<i4").tobytes()
     if _sha256(lexicon.words.data, counts, held_out) != sha256:
         return "the lexicon's sha256 does not match (the file is damaged)"
@@ -286,19 +289,15 @@ def deferred_problem(lexicon: LexiconData, sha256: str) -> str | None:
 
 def _decode(text: bytes, counts: bytes, held_out: bytes, n_words: int,
             check_order: bool = True) -> tuple[LexiconData | None, str | None]:
-    """The LexiconData the checked bytes hold, or why they cannot be one (the words' order
-    unchecked without check_order)."""
-    try:
-        text.decode("utf-8")
-    except UnicodeDecodeError:
-        return None, "the words are not UTF-8"
-    try:
-        words = WordText(text, n_words)
-    except ValueError:
-        words = None
-    if words is None or len(counts) != 8 * n_words:
-        lines = text.count(b"\n") + 1 if n_words or text else 0  # as WordText counts them
-        return None, f"{lines:,} words and {len(counts) // 8:,} counts, meta says {n_words:,} words"
+    """The LexiconData the checked bytes hold, or why they cannot be one. Without check_order
+    the words' order, their UTF-8 and their number of lines are left to deferred_problem: a
+    cold start reads a few of them."""
+    problem = check_order and lines_problem(text, n_words, len(counts) // 8)
+    if problem:
+        return None, problem
+    if len(counts) != 8 * n_words:
+        return None, f"{len(counts) // 8:,} counts, meta says {n_words:,} words"
+    words = WordText(text, n_words, counted=False)
     mask = _held_out_mask(held_out, n_words)
     if mask is None:
         return None, f"held_out is not increasing indices below {n_words:,}"
@@ -357,12 +356,13 @@ class WordText(Sequence[str]):
     WordText.of(["ab", "Paris"])[1] -> "Paris"
     """
 
-    def __init__(self, data: bytes, n_words: int):
+    def __init__(self, data: bytes, n_words: int, counted: bool = True):
         """`data`: the n_words words joined by newlines (none holds one), UTF-8 (lone surrogates
-        passed); ValueError if it holds another number of lines."""
-        lines = data.count(b"\n") + 1 if n_words or data else 0
-        if lines != n_words:
-            raise ValueError(f"{lines:,} lines of text for {n_words:,} words")
+        passed); ValueError if it holds another number of lines (not counted with counted=False:
+        a lazy read, whose deferred checks count them, lines_problem)."""
+        problem = counted and lines_problem(data, n_words)
+        if problem:
+            raise ValueError(problem)
         self.data, self.n_words = data, n_words
 
     @cached_property
@@ -378,10 +378,11 @@ class WordText(Sequence[str]):
         text = "\n".join(words)
         if text.count("\n") != max(len(words) - 1, 0):
             text = "\n".join(word.replace("\n", " ") for word in words)
-        return cls(text.encode("utf-8", "surrogatepass"), len(words))
+        return cls(text.encode("utf-8", "surrogatepass"), len(words), counted=False)  # lines by construction
 
     def __len__(self) -> int:
         return self.n_words
+
 
     def __getitem__(self, i):
         if isinstance(i, slice):
@@ -399,6 +400,19 @@ class WordText(Sequence[str]):
         if isinstance(other, WordText):
             return len(self) == len(other) and self.data == other.data
         return list(self) == other if isinstance(other, list) else NotImplemented
+
+
+def lines_problem(data: bytes, n_words: int, n_counts: int | None = None) -> str | None:
+    """Why `data` is not n_words lines of UTF-8 text (WordText; as many as n_counts when given), or None."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "the words are not UTF-8"
+    lines = data.count(b"\n") + 1 if n_words or data else 0
+    if lines != n_words or n_counts not in (None, n_words):
+        return f"{lines:,} lines of text for {n_words:,} words" if n_counts is None else (
+            f"{lines:,} words and {n_counts:,} counts, meta says {n_words:,} words")
+    return None
 
 
 class Lexicon:
