@@ -350,7 +350,8 @@ def report(rows: list[Row], bare_mib: float, eval_cap: int) -> str:
     ]
     for r in rows:
         lines.append(f"| {r.size:,} | {'yes' if r.counted else 'no'} | {r.train_s:.1f} ({r.train_mib:.0f}) | "
-                     f"{r.lambda_s:.2f} | {r.build_s[0]:.2f} / {r.build_s[1]:.2f} | {r.serve_mib:.0f} ({r.serve_first_mib:.0f}) | {r.first_answer_s:.2f} | "
+                     f"{r.lambda_s:.2f} | {r.build_s[0]:.2f} / {r.build_s[1]:.2f} | {r.serve_mib:.0f} ({r.serve_first_mib:.0f}) | "
+                     f"{r.first_answer_s:.2f} | "
                      f"{r.cold_ms:.0f} | "
                      f"{r.stream[0]:,.0f} ({r.stream[1]:,.0f}) | {r.typo[0]:,.0f} ({r.typo[1]:,.0f}) | "
                      f"{r.evaluate_mib:.0f} ({r.evaluate_s:.0f}) |")
@@ -370,7 +371,8 @@ def report(rows: list[Row], bare_mib: float, eval_cap: int) -> str:
               "|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         m = r.marisa
-        lines.append(f"| {r.size:,} | {(r.serve_mib - bare_mib) / r.size * 1e6:,.0f} | {r.build_s[0] / r.size * 1e6:.2f} / {r.build_s[1] / r.size * 1e6:.2f} | "
+        build, load = (seconds / r.size * 1e6 for seconds in r.build_s)
+        lines.append(f"| {r.size:,} | {(r.serve_mib - bare_mib) / r.size * 1e6:,.0f} | {build:.2f} / {load:.2f} | "
                      f"{m['build_s']:.2f} | {m['save_ms']:.1f} / {m['load_ms']:.2f} | {m['file_mib']:.2f} | "
                      f"{m['lookup_us']:.1f} |")
     lines.append("| target | within 2x from 100k to 1M | within 2x from 100k to 1M | | | | |")
