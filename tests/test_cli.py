@@ -388,9 +388,12 @@ def test_complete_scoring_options(lexicon_ckpt, model, completer, tmp_path):
         (obj,) = words_of(run("complete", "a", "-k", "3", "--format", "json", "-c", lexicon_ckpt, *args))
         return [(c["word"], c["known"]) for c in obj["completions"]]
 
-    assert top("--open") == [(w, False) for w, _ in pairs(completer.complete("a", k=3))]
+    longest = 4  # the checkpoint's lexicon's longest word: the default cap of invented strings
+    assert top("--open") == [(w, False) for w, _ in pairs(completer.complete("a", k=3, max_length=longest))]
     assert all(known for _, known in top("--known-only"))
-    assert top("--lambda", "0") == [(w, w in {"abc", "abba", "acca"}) for w, _ in pairs(completer.complete("a", k=3))]
+    assert top("--lambda", "0") == [(w, w in {"abc", "abba", "acca"})
+                                    for w, _ in pairs(completer.complete("a", k=3, max_length=longest))]
+    assert top("--open", "--max-length", "32") == [(w, False) for w, _ in pairs(completer.complete("a", k=3))]
     extra = tmp_path / "extra.tsv"
     extra.write_text("aaa\t1000\n")
     assert top("--lexicon", str(extra)) == [("aaa", True)]  # only the words of FILE

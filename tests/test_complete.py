@@ -1,5 +1,7 @@
 import itertools
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -15,8 +17,9 @@ from rnnac.inference.completer import Completer
 from rnnac.inference.options import MAX_K
 from rnnac.storage import checkpoint
 from rnnac.storage.checkpoint import save_checkpoint
-from rnnac.storage.lexicon import Lexicon
+from rnnac.storage.lexicon import Lexicon, LexiconData
 from columns import counted, pairs
+from test_checkpoint import CHARS, make_checkpoint
 
 VOCAB = rnnac.Vocab("abc")
 MAX_LENGTH = 6
@@ -82,7 +85,8 @@ def test_exact_search_matches_brute_force_on_random_models(seed, k, max_length, 
         allowed = set(np.random.default_rng(lexicon_seed).choice(every, size=20, replace=False))
         lexicon = Lexicon(allowed, VOCAB)
     got = Completer(model, VOCAB).complete(prefix, k=k, max_length=max_length, budget=10**6, lexicon=lexicon)
-    expected = brute_force(model, prefix, max_length=max_length, allowed=allowed)  # none for a longer prefix
+    longest = max_length if allowed is None else max(max_length, 5)  # lexicon words are never cut
+    expected = brute_force(model, prefix, max_length=longest, allowed=allowed)  # none for a longer prefix off the lexicon
     assert_same_ranking(pairs(got), expected, k)
 
 
@@ -144,11 +148,11 @@ def test_lexicon_restricts_completions_and_keeps_the_ranking():
     for prefix in ["", "a", "ab", "c"]:
         got = pairs(completer.complete(prefix, k=4, max_length=MAX_LENGTH, lexicon=lexicon))
         assert {w for w, _ in got} <= allowed
-        assert_same_ranking(got, brute_force(model, prefix, allowed=allowed), 4)
+        assert_same_ranking(got, brute_force(model, prefix, max_length=7, allowed=allowed), 4)
         beam = pairs(completer.complete(prefix, k=4, max_length=MAX_LENGTH, lexicon=lexicon, beam=2))
         assert {w for w, _ in beam} <= allowed
-    # "aaaaaaa" is longer than max_length; no lexicon word starts with "bb".
-    assert pairs(completer.complete("aaa", lexicon=lexicon, max_length=MAX_LENGTH)) == []
+    # "aaaaaaa" is longer than max_length, but a lexicon word: never cut; no lexicon word starts with "bb".
+    assert [w for w, _ in pairs(completer.complete("aaa", lexicon=lexicon, max_length=MAX_LENGTH))] == ["aaaaaaa"]
     assert pairs(completer.complete("bb", lexicon=lexicon)) == []
 
 
@@ -296,3 +300,24 @@ def test_as_typed(typed, written, lowercase, shown):
     from rnnac.inference.cases import as_typed
 
     assert as_typed(typed, typed.lower() if lowercase else typed, "record", written, lowercase) == shown
+
+
+# --- lexicon words are never cut -----------------------------------------------------------
+
+
+def test_lexicon_words_longer_than_32_characters_complete_and_set_the_default_cap(tmp_path):
+    long_word = "abc" * 14  # 42 characters
+    lexicon = LexiconData.from_unsorted([long_word, "ab", "ba"], [5.0, 1.0, 1.0], [False, False, False])
+    path = tmp_path / "long.npz"
+    save_checkpoint(path, *make_checkpoint(), lexicon=lexicon)
+    assert json.loads(np.load(path)["meta"].item())["lexicon"]["longest"] == 42
+    completer = Completer.load(path)
+    assert completer.max_length() == 42 and Completer(completer.model, completer.vocab).max_length() == 32
+    for known_only in (False, True):
+        done = subprocess.run([sys.executable, "-m", "rnnac", "complete", "-c", str(path), "abcabc",
+                               *(["--known-only"] if known_only else [])], capture_output=True, text=True)
+        assert done.returncode == 0 and long_word in done.stdout.split(), done.stderr
+    invented = [c.word for c in completer.complete("abca", 20, max_length=6).completions if c.word != long_word]
+    assert invented and max(map(len, invented)) <= 6  # a cap given still holds for invented strings
+    short = Completer(completer.model, completer.vocab, lexicon=Lexicon(["ab", "ba"], rnnac.Vocab(CHARS)))
+    assert short.max_length() == 2 and all(len(c.word) <= 2 for c in short.complete("a", 20).completions)

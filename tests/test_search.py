@@ -38,10 +38,11 @@ def random_model(seed, scale=1.0, hidden_size=5):
 
 
 def rnn_probs(model, max_length):
-    """P_rnn of every string up to max_length, read from the boundary by model.step one string at
-    a time: {string: (P of its characters, P of its characters and its end)}."""
+    """P_rnn of every string up to max_length (and up to LEXICON's longest word, which no max_length
+    cuts), read from the boundary by model.step one string at a time: {string: (P of its
+    characters, P of its characters and its end)}."""
     out = {}
-    for m in range(max_length + 1):
+    for m in range(max(max_length, max(map(len, LEXICON))) + 1):
         for chars in itertools.product(VOCAB.chars, repeat=m):
             a, logp = model.step(model.initial_state(1), np.array([0]))
             lp = 0.0
@@ -55,11 +56,13 @@ def rnn_probs(model, max_length):
 
 def oracle(probs, counts, prefix, mode, lam, max_length, exclude=()):
     """[(word, log P(word | prefix))], best first, from the definitions: P(w) = lam c_w / C +
-    (1 - lam) P_rnn(w), divided by Z(s) = lam P_lex(s*) + (1 - lam) P_rnn(s*)."""
+    (1 - lam) P_rnn(w), divided by Z(s) = lam P_lex(s*) + (1 - lam) P_rnn(s*). Strings off the
+    lexicon are at most max_length characters; lexicon words are never cut."""
     total = sum(counts.values())
     lex_mass = sum(c for w, c in counts.items() if w.startswith(prefix))
+    assert all(w in probs for w in counts if w.startswith(prefix)), "probs must reach the longest lexicon word"
     prefix_p = probs[prefix][0] if prefix in probs else 0.0
-    words = [w for w in probs if w.startswith(prefix) and w and len(w) <= max_length and w not in exclude]
+    words = [w for w in probs if w.startswith(prefix) and w and (len(w) <= max_length or w in counts) and w not in exclude]
     if mode == "open":
         scored = [(w, probs[w][1] / prefix_p) for w in words]
     else:
@@ -249,14 +252,16 @@ def test_known_mode_searches_only_the_lexicon():
     assert evaluations <= nodes  # no node off the lexicon is evaluated
 
 
-def test_a_prefix_over_max_length_has_no_completion():
+def test_past_max_length_only_lexicon_words_complete():
     model = random_model(0)
     completer = mixture_completer(model, {"abcab": 5, "abc": 1}, 0.5)
     for mode in ("open", "mixture", "known"):
-        assert pairs(completer.complete("abcab", max_length=4, **flags(mode))) == []
-        assert pairs(completer.complete("abcab", max_length=4, **flags(mode), beam=2)) == []
-        [(word, _)] = pairs(completer.complete("abc", max_length=3, **flags(mode)))
-        assert word == "abc"  # at the bound: the prefix itself, and nothing longer
+        for beam in (None, 2):
+            assert pairs(completer.complete("ccccc", max_length=4, **flags(mode), beam=beam)) == []  # off the lexicon
+            assert [w for w, _ in pairs(completer.complete("abcab", max_length=4, **flags(mode), beam=beam))] == ["abcab"]
+            assert [w for w, _ in pairs(completer.complete("abca", max_length=3, **flags(mode), beam=beam))] == ["abcab"]
+            words = [w for w, _ in pairs(completer.complete("abc", 10, max_length=3, **flags(mode), beam=beam))]
+            assert sorted(words) == ["abc", "abcab"]  # at the bound: the prefix itself, and the lexicon's longer word
 
 
 def test_prefixes_are_put_in_nfc():

@@ -33,7 +33,7 @@ def every_answer(lexicon: Lexicon) -> dict:
     answers = {"child": lexicon.child(grid_nodes, grid_tokens), "child_rows": lexicon.child_rows(nodes),
                "ends": lexicon.ends(nodes), "count": lexicon.count(nodes), "max_below": lexicon.max_below(nodes),
                "mass": lexicon.mass(nodes), "display": lexicon.display(nodes), "total": lexicon.total,
-               "skipped": lexicon.skipped, "written": list(lexicon.written)}
+               "skipped": lexicon.skipped, "written": list(lexicon.written), "longest": lexicon.longest}
     if lexicon.has_word_logp:
         answers["rnn_max_below"] = lexicon.rnn_max_below(nodes)
     return answers
@@ -55,7 +55,7 @@ def test_a_trie_read_back_from_its_arrays_answers_as_the_one_built(words, data):
     lowercase = data.draw(st.booleans())
     built = Lexicon(words, VOCAB, lowercase, counts, word_logp=logp)
     assert trie_problem(built.arrays(), len(words), len(VOCAB)) is None
-    read = Lexicon.from_arrays(built.arrays(), built.written, len(VOCAB), built.skipped, built.total)
+    read = Lexicon.from_arrays(built.arrays(), built.written, len(VOCAB), built.skipped, built.total, built.longest)
     assert_same_answers(read, built)
 
 
@@ -102,7 +102,7 @@ def test_arrays_that_are_no_trie_are_refused(change, fragment):
     arrays = change(arrays)
     assert fragment in trie_problem(arrays, 7, len(VOCAB))
     with pytest.raises(ValueError, match="trie"):
-        Lexicon.from_arrays(arrays, built.written, len(VOCAB), 0, 1.0)
+        Lexicon.from_arrays(arrays, built.written, len(VOCAB), 0, 1.0, 3)
 
 
 @settings(max_examples=300, deadline=None)
@@ -112,7 +112,7 @@ def test_a_crafted_trie_that_passes_the_checks_never_reads_out_of_its_arrays(nam
     at = data.draw(st.integers(0, len(arrays[name]) - 1))
     arrays[name][at] = data.draw(st.integers(0 if name == "token" else -3, 40))
     if trie_problem(arrays, 7, len(VOCAB)) is None:  # a wrong trie, maybe, but every answer is read within bounds
-        every_answer(Lexicon.from_arrays(arrays, built.written, len(VOCAB), 0, 1.0))
+        every_answer(Lexicon.from_arrays(arrays, built.written, len(VOCAB), 0, 1.0, 3))
 
 
 # --- in a checkpoint ---------------------------------------------------------------------
@@ -188,8 +188,8 @@ def stored(tmp_path):
 
 
 @pytest.mark.parametrize("meta_trie, arrays, fragment", [
-    ({"chars": "abc", "lowercase": True, "skipped": -1, "total": 36.0}, {}, "meta lexicon trie needs"),
-    ({"lowercase": True, "skipped": 0, "total": 36.0}, {}, "meta lexicon trie needs"),
+    ({"chars": "abc", "lowercase": True, "skipped": -1, "total": 36.0, "longest": 3}, {}, "meta lexicon trie needs"),
+    ({"lowercase": True, "skipped": 0, "total": 36.0, "longest": 3}, {}, "meta lexicon trie needs"),
     (None, {"seg": None}, "are not a trie's"),
     (None, {"count": np.zeros((2, 2))}, "lexicon.trie.count must be 1-d <f8"),
 ])
@@ -234,3 +234,4 @@ def assert_same_answers_any_vocab(got: Lexicon, want: Lexicon):
     for method in ("ends", "count", "max_below", "mass", "display", "rnn_max_below"):
         np.testing.assert_array_equal(getattr(got, method)(nodes), getattr(want, method)(nodes), err_msg=method)
     assert got.total == want.total
+

@@ -81,13 +81,14 @@ def test_candidates_are_every_prefix_within_the_edits_with_its_best_path(chars, 
 
 
 def typo_oracle(probs, counts, typed, mode, lam, max_length, max_edits, costs):
-    """[(word, log P, {(edits, corrected)})] best first: a word w scores max over its candidate
+    """[(word, log P, {(edits, corrected)})] best first, strings off the lexicon at most max_length
+    characters (lexicon words are never cut): a word w scores max over its candidate
     prefixes s of P(w) P(t | s), divided by Z(t) = sum over candidates of P(s*) P(t | s); P is the
     mixture (the RNN alone when open). Prefixes whose channels tie (to 1e-12: sums of the same
     costs in another order differ in the last bits) may each be the one reported. In log space:
     an edit probability may be as small as 5e-324."""
     total = sum(counts.values())
-    cands = brute_candidates(ids(typed, "abc"), costs, max_edits, "abc", max_length)
+    cands = brute_candidates(ids(typed, "abc"), costs, max_edits, "abc", len(typed) + max_edits)  # lexicon words are never cut
 
     def log(x):
         return math.log(x) if x > 0 else -math.inf
@@ -103,7 +104,7 @@ def typo_oracle(probs, counts, typed, mode, lam, max_length, max_edits, costs):
     log_z = top + math.log(sum(math.exp(t - top) for t in terms)) if top > -math.inf else -math.inf
     out = []
     for w in probs:
-        if not w or len(w) > max_length or (mode == "known" and w not in counts):
+        if not w or (len(w) > max_length and w not in counts) or (mode == "known" and w not in counts):
             continue
         p = probs[w][1] if mode == "open" else lam * counts.get(w, 0) / total + (1 - lam) * probs[w][1]
         scored = [(log(p) + cands[w[:n]][0], w[:n]) for n in range(len(w) + 1) if w[:n] in cands]
@@ -136,7 +137,7 @@ def test_typo_completion_matches_brute_force(mode, lam, max_edits, scored):
     """scored: the lexicon knows its words' log P_rnn, whose bound holds root by root too."""
     model = random_model(5, scale=1.5)
     max_length = 4
-    probs, counts = rnn_probs(model, max_length), folded_counts(LEXICON)
+    probs, counts = rnn_probs(model, max(map(len, TYPED)) + max_edits), folded_counts(LEXICON)  # every candidate's
     completer = mixture_completer(model, LEXICON, lam, scored)
     channel = Channel(0.08, 0.03, 0.05, 0.04, "none")  # frequent errors: typo paths win often
     costs = channel.costs(list(VOCAB.chars))

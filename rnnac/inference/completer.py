@@ -35,7 +35,7 @@ from rnnac.errors import UnknownCharError
 from rnnac.inference.search import MODES, BeamSearch, ExactSearch, OutOfMemory, Owners, Pending, Roots, Scoring
 from rnnac.inference.cases import as_typed, case_like, written_forms
 from rnnac.inference.lexicons import FEW_PREFIXES, Lexicons
-from rnnac.inference.options import MAX_BUDGET, MAX_K, MAX_LENGTH, OptionError, check_options
+from rnnac.inference.options import DEFAULT_MAX_LENGTH, MAX_BUDGET, MAX_K, MAX_LENGTH, OptionError, check_options
 from rnnac.inference.typos import (MAX_EDITS, MAX_NODES, CandidateNodes, Candidates, Channel, Costs, TooManyCandidates, candidates,
                                    distinct, first_candidates)
 from rnnac.storage.checkpoint import load_trained
@@ -153,11 +153,17 @@ class Completer:
             self.lexicon_words.check()
         return Lexicon.from_file(path, self.vocab, self.lowercase, self.lexicon_words if add else None, allow_empty)
 
+    def max_length(self, lexicon: Lexicon | None = None) -> int:
+        """The longest invented string by default: as long as the longest word of `lexicon`, or of
+        the completer's own list; DEFAULT_MAX_LENGTH without either (the list's words are never cut)."""
+        longest = lexicon.longest if lexicon is not None else self.lexicons.longest()
+        return DEFAULT_MAX_LENGTH if longest is None else int(np.clip(longest, 1, MAX_LENGTH))
+
     def complete(self, prefix: str, k: int = 5, **options) -> Result:
         """The k most probable words starting with `prefix`; see `complete_many`."""
         return self.complete_many([prefix], k, **options)[0]
 
-    def complete_many(self, prefixes: Sequence[str], k: int = 5, max_length: int = 32, budget: int = 2000,
+    def complete_many(self, prefixes: Sequence[str], k: int = 5, max_length: int | None = None, budget: int = 2000,
                       beam: int | None = None, lexicon: Lexicon | None = None, known_only: bool | None = None,
                       open: bool = False, mixture_lambda: float | None = None, exclude: Lexicon | Iterable[str] | None = None,
                       max_edits: int = 0, channel: Channel | None = None, mode: str | None = None) -> list[Result]:
@@ -167,8 +173,9 @@ class Completer:
         show the words in the case typed (as_typed: REC gives RECORD), or as the lexicon writes
         them when that has a case of its own. A prefix holding a character outside the vocabulary gets a
         Result with `error` set (with max_edits, only when it holds more such characters than
-        edits). Words are at most `max_length` characters, prefix included (a longer prefix has
-        no completion). `budget` bounds the node evaluations per prefix.
+        edits). Invented strings (not lexicon words) are at most `max_length` characters, prefix
+        included; None is the longest word of the lexicon searched (max_length), 32 without one.
+        Lexicon words are never cut. `budget` bounds the node evaluations per prefix.
 
         Scoring (rnnac.inference.search): by the lexicon and the model (the mixture) over every
         word; `known_only` over the lexicon's words only (scored as in the mixture, not
@@ -184,13 +191,15 @@ class Completer:
         of them, weighed by `channel` (default Channel()); each word then comes with the edits
         of its best path and the prefix it corrected to (Completion.edits, .corrected). Exact search only.
         """
+        if max_length is None:
+            max_length = self.max_length(lexicon)
         _check_sizes(k, max_length, budget, beam, max_edits)
         if mode is not None:
             known_only, open = _from_mode(mode)
         check_options(known_only, open, beam, max_edits, has_lexicon=lexicon is not None or self.has_lexicon)
         results = [Result(prefix) for prefix in prefixes]
         todo = self._fold(results, max_edits)
-        tries = self._candidates(todo, results, max_edits, channel or Channel(), max_length) if max_edits else None
+        tries = self._candidates(todo, results, max_edits, channel or Channel()) if max_edits else None
         options = self._options(lexicon, known_only, open, mixture_lambda, exclude, list(todo), tries)
         # Alphabetical: a group's neighbouring prefixes share their candidates, read once (CandidateNodes.read).
         queue, size = sorted(todo), None
@@ -255,7 +264,7 @@ class Completer:
         return self.lexicons.for_prefixes(first_candidates(tries, self._chars) if few else folded, len(folded))
 
     def _candidates(self, todo: dict[str, list[int]], results: list[Result], max_edits: int, channel: Channel,
-                    max_length: int) -> dict[str, Candidates]:
+) -> dict[str, Candidates]:
         """Each folded prefix's trie of intended prefixes (rnnac.inference.typos.candidates). A prefix with
         more than MAX_NODES of them leaves `todo`, its results saying so."""
         if channel not in self._costs:
@@ -268,7 +277,7 @@ class Completer:
         tries = {}
         for folded in list(todo):
             try:
-                tries[folded] = candidates([ids.get(ch, outside) for ch in folded], costs, max_edits, max_length)
+                tries[folded] = candidates([ids.get(ch, outside) for ch in folded], costs, max_edits, MAX_LENGTH)
             except TooManyCandidates:
                 for i in todo.pop(folded):
                     results[i].error = (f"{results[i].prefix!r} has more than {MAX_NODES:,} candidate prefixes within "

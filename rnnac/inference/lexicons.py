@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from rnnac.engine.vocab import Vocab
-from rnnac.storage.lexicon import Lexicon, LexiconData, StoredTrie, WordText, fold
+from rnnac.storage.lexicon import Lexicon, LexiconData, StoredTrie, WordText, fold, longest_line
 from rnnac.storage.sorted_words import prefix_lines, prefix_range
 
 FEW_PREFIXES = 16  # up to this many distinct prefixes a first call builds only the part of the list below them
@@ -36,6 +36,7 @@ class Lexicons:
         self.stored: LexiconData | None = None  # the checkpoint's word list, when loaded from one with it
         self._folded_words: list[str] | None = None  # the list's words folded, once, when they differ from it
         self._total: float | None = None  # their total count, once (see total)
+        self._longest: int | None = None  # the longest word's characters, once (see longest)
         self._calls = 0  # calls of for_prefixes
         self._building = threading.Lock()  # held while the whole trie is built
 
@@ -94,6 +95,20 @@ class Lexicons:
             self.stored.check()
             raise
         return Lexicon(words, self.vocab, self.lowercase, counts, self.total(), scores)
+
+    def longest(self) -> int | None:
+        """The characters of the list's longest word (the default cap of invented strings), None
+        without a list: as its checkpoint states it, else counted once."""
+        if self._longest is None and self.present:
+            summary = (self.stored.summary or {}) if self.stored is not None else {}
+            if "longest" in summary:
+                self._longest = summary["longest"]
+            elif self.stored is not None:
+                words = self.stored.words
+                self._longest = longest_line(words.data if isinstance(words, WordText) else WordText.of(words).data)
+            else:
+                self._longest = self.built.longest
+        return self._longest
 
     def total(self) -> float:
         """The total count of the stored words the model can spell, as the whole Lexicon would

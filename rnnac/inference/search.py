@@ -41,9 +41,9 @@ ROUND_NATS), and those nodes' children above the threshold too, depth by depth: 
 call evaluates the nodes of all prefixes at one depth. Children below the threshold wait in the
 frontier, children that cannot beat the k-th best word are dropped. Between rounds a prefix is
 done when its k-th word scores >= its best frontier bound (exact), or when its budget of
-expansions (node evaluations) is spent (truncated). Words are at most `max_length` characters,
-prefix included: a node of that length is evaluated only for the probability that the word ends
-there, and a longer prefix has no completion.
+expansions (node evaluations) is spent (truncated). Invented strings (words off the lexicon) are
+at most `max_length` characters, prefix included; a lexicon word is never cut: past max_length
+the search follows the lexicon only, so a longer prefix completes to lexicon words alone.
 
 Typos (rnnac.inference.typos). With edits allowed, a typed prefix t has many candidate intended prefixes
 s, each with its channel log P(t | s), and the exact search runs below all of them at once: each
@@ -288,6 +288,10 @@ class Scoring:
                 key[trie < 0] = -np.inf
         return key
 
+    def on_lexicon(self, trie: np.ndarray) -> np.ndarray | None:
+        """Whether the children (..., K-1) of these lexicon nodes (...) are on the lexicon; None without one."""
+        return None if self.lexicon is None else self.lexicon.child_rows(trie) >= 0
+
     def known(self, trie: np.ndarray) -> np.ndarray:
         """Whether words ending at these lexicon nodes (...) are lexicon words."""
         return self.lexicon.ends(trie) if self.lexicon is not None else np.zeros(np.shape(trie), dtype=bool)
@@ -389,12 +393,15 @@ def _children(top: TopK, scoring: Scoring, max_length: int, node: Nodes, logp: n
     pid, length = node.pid, node.length
     root = pid if node.root is None else node.root  # with typos, each typed prefix (pid) has many roots, each scored its own way
     score, ends = scoring.words(root, node.lp + logp[..., BOUNDARY], length, node.trie, node.block)  # (...)
-    better = ends & (length <= max_length) & (score > top.kth()[pid])  # a prefix over max_length is no word
+    long = length >= max_length  # (...) from here on only lexicon words: an invented string is at most max_length
+    better = ends & ((length <= max_length) | scoring.known(node.trie)) & (score > top.kth()[pid])
     if better.any():
         top.merge(pid[better], score[better], node.row[better])
     child_lp = node.lp[..., None] + logp[..., 1:]  # (..., K-1), float64: sums of many small log-probs
     child_key = scoring.bounds(root, child_lp, node.trie, node.cand)  # (..., K-1)
-    child_key[length >= max_length] = -np.inf  # a word of max_length may only end
+    if long.any():  # past max_length a child must be on the lexicon (its words' bound holds there as anywhere)
+        on = scoring.on_lexicon(node.trie[long])  # (M, K-1), None without a lexicon
+        child_key[long] = -np.inf if on is None else np.where(on, child_key[long], -np.inf)
     alive = child_key > top.kth()[pid][..., None]  # (..., K-1)
     return child_lp, child_key, alive
 

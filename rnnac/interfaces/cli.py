@@ -217,7 +217,9 @@ def init(wordlist, output, force):
 @click.option("--open", "open_vocab", is_flag=True, help="The model alone, without its lexicon.")
 @click.option("--lambda", "mixture_lambda", type=click.FloatRange(0, 1), default=None, callback=_finite,
               help="Weight of the lexicon in the mixture [default: the one fitted in training].")
-@click.option("--max-length", default=32, show_default=True, type=click.IntRange(1, MAX_LENGTH), help="Longest word, prefix included.")
+@click.option("--max-length", default=None, type=click.IntRange(1, MAX_LENGTH),
+              help="Longest invented string (not a lexicon word), prefix included; lexicon words are never cut. "
+                   "[default: the lexicon's longest word, 32 without one]")
 @click.option("--budget", default=2000, show_default=True, type=click.IntRange(1, MAX_BUDGET), help="Node evaluations per prefix.")
 @click.option("--skip-unknown", is_flag=True, help="Silently skip prefixes with characters the model does not know.")
 @click.option("--max-edits", default=0, show_default=True, type=click.IntRange(0, 3),

@@ -106,7 +106,7 @@ class Options:
     mixture_lambda: float | None = None
     beam: int | None = None
     budget: int = 2000
-    max_length: int = 32
+    max_length: int | None = None  # the model's lexicon's longest word (Completer.max_length)
 
     @property
     def chunk(self) -> int:
@@ -374,7 +374,7 @@ def _options(params: dict, model: str) -> Options:
                    keyboard=keyboard, known_only=_flag(params, "known_only"), open=_flag(params, "open"),
                    mixture_lambda=_number(params, "lambda", float, 0.0, 1.0), beam=_number(params, "beam", int, 1, MAX_K),
                    budget=_number(params, "budget", int, 1, MAX_BUDGET, default=2000),
-                   max_length=_number(params, "max_length", int, 1, MAX_LENGTH, default=32))
+                   max_length=_number(params, "max_length", int, 1, MAX_LENGTH))
 
 
 def _number(params: dict, name: str, kind: type, low, high, default=None, upper_open: bool = False):

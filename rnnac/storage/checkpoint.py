@@ -20,8 +20,8 @@ JSON string stored as a 0-d unicode array under "meta". Entries:
                                                    hidden_size, dtype, config, step, epoch,
                                                    best_val_loss, rng_state; with a lexicon,
                                                    lexicon = {n_words, sha256, total_count, text_bytes,
-                                                   nfc, lower, chars, and with a trie
-                                                   trie = {chars, lowercase, skipped, total}}
+                                                   nfc, lower, chars, longest, and with a trie
+                                                   trie = {chars, lowercase, skipped, total, longest}}
                                                    (lexicon.py: lexicon_entries, StoredTrie)
 
 H is the hidden size, K the vocabulary size including the boundary id 0, so
@@ -370,8 +370,10 @@ def _trie_layout_problem(npz: Npz, facts: Any) -> str | None:
     """Why meta lexicon trie and the trie's entries' headers do not fit together, or None; nothing is read."""
     if (not isinstance(facts, dict) or type(facts.get("chars")) is not str or type(facts.get("lowercase")) is not bool
             or type(facts.get("skipped")) is not int or facts["skipped"] < 0 or type(facts.get("total")) not in NUMBER
-            or not math.isfinite(facts["total"]) or facts["total"] < 0):
-        return "meta lexicon trie needs chars (a string), lowercase, skipped (an int >= 0) and total (a number >= 0)"
+            or not math.isfinite(facts["total"]) or facts["total"] < 0 or type(facts.get("longest")) is not int
+            or facts["longest"] < 0):
+        return ("meta lexicon trie needs chars (a string), lowercase, skipped and longest (ints >= 0) and total "
+                "(a number >= 0)")
     stored = {name[len(TRIE_ENTRY_PREFIX):]: member for name, member in npz.members.items() if name.startswith(TRIE_ENTRY_PREFIX)}
     if not set(TRIE_ARRAYS) - set(OPTIONAL_TRIE_ARRAYS) <= set(stored) <= set(TRIE_ARRAYS):
         return f"entries {', '.join(sorted(stored)) or 'none'} are not a trie's"
@@ -422,6 +424,8 @@ def _lexicon_summary_problem(summary: dict[str, Any]) -> str | None:
     facts = {key: summary[key] for key in ("nfc", "lower") if key in summary}
     if any(type(value) is not bool for value in facts.values()) or type(summary.get("chars", "")) not in (str, type(None)):
         return "meta lexicon nfc and lower must be true or false, and chars a string or null"
+    if type(summary.get("longest", 0)) is not int or summary.get("longest", 0) < 0:
+        return f"meta lexicon longest {shown(summary['longest'])} is not a number of characters"
     return None
 
 

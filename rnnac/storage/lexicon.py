@@ -213,13 +213,21 @@ def lexicon_entries(lexicon: LexiconData) -> tuple[dict[str, np.ndarray], dict[s
 def _text_facts(text: bytes) -> dict[str, Any]:
     """What a cold start would otherwise learn by reading every word (rnnac.inference.lexicons):
     whether the words are in NFC already (nfc), and as a lowercasing model reads them (lower),
-    and their distinct characters (chars; None beyond MAX_CHARS_SAVED of them)."""
+    and their distinct characters (chars; None beyond MAX_CHARS_SAVED of them), and the longest
+    word's characters (longest)."""
     words = text.decode("utf-8", "surrogatepass")
     nfc = unicodedata.is_normalized("NFC", words)
     chars = "".join(sorted(set(words) - {"\n"})) if text.isascii() else None
     if chars is None and len(distinct := set(words) - {"\n"}) <= MAX_CHARS_SAVED:
         chars = "".join(sorted(distinct))
-    return {"nfc": nfc, "lower": nfc and words.lower() == words, "chars": chars}
+    return {"nfc": nfc, "lower": nfc and words.lower() == words, "chars": chars, "longest": longest_line(text)}
+
+
+def longest_line(text: bytes) -> int:
+    """The most characters on one line of the UTF-8 `text` (0 for none)."""
+    codes = _code_points(text.decode("utf-8", "surrogatepass")) if not text.isascii() else np.frombuffer(text, np.uint8)
+    ends = np.concatenate([[-1], np.flatnonzero(codes == ord("\n")), [len(codes)]])  # (lines + 1,)
+    return int(np.diff(ends).max()) - 1
 
 
 def _sha256(text: bytes, counts: bytes, held_out: bytes) -> str:
@@ -321,7 +329,7 @@ class StoredTrie:
     process that needs the whole trie reads it instead of building it again (about a second for
     a million words); `facts` (meta lexicon trie) say what it was built for: the vocabulary's
     characters, whose order gives the token ids (chars), the folding (lowercase), and the
-    Lexicon's skipped and total. Read from a checkpoint, the arrays are read when first asked
+    Lexicon's skipped, total and longest. Read from a checkpoint, the arrays are read when first asked
     for: `read` opens the file again and checks them (trie_problem), or returns None when the
     file has been replaced since (a run saves best.npz anew)."""
 
@@ -331,7 +339,8 @@ class StoredTrie:
 
     @classmethod
     def of(cls, lexicon: Lexicon, vocab: Vocab, lowercase: bool) -> StoredTrie:
-        facts = {"chars": "".join(vocab.chars), "lowercase": lowercase, "skipped": lexicon.skipped, "total": lexicon.total}
+        facts = {"chars": "".join(vocab.chars), "lowercase": lowercase, "skipped": lexicon.skipped, "total": lexicon.total,
+                 "longest": lexicon.longest}
         return cls(facts, lexicon.arrays())
 
     def lexicon(self, written: Sequence[str], vocab: Vocab, lowercase: bool) -> Lexicon | None:
@@ -343,7 +352,8 @@ class StoredTrie:
         if arrays is None:
             return None
         written = written if isinstance(written, WordText) else WordText.of(written)
-        return Lexicon.from_arrays(arrays, written, len(vocab), self.facts["skipped"], self.facts["total"])
+        facts = self.facts
+        return Lexicon.from_arrays(arrays, written, len(vocab), facts["skipped"], facts["total"], facts["longest"])
 
 
 # --- the trie a search walks ------------------------------------------------------------
@@ -478,6 +488,7 @@ class Lexicon:
         folded = fold(written.data.decode("utf-8", "surrogatepass"), lowercase)  # neither NFC nor lower() acts across a newline
         ids, starts, lengths, in_vocab = _token_ids(folded, n_given, vocab)  # (chars + 1,), (N_in,) each
         self.skipped = int(n_given - in_vocab.sum())
+        self.longest = int(lengths[in_vocab].max(initial=0))  # characters of the longest word, folded
         keep = np.flatnonzero(in_vocab & (lengths > 0))  # the empty word is never a completion
         order, lcp = _sort_words(ids, starts[keep], lengths[keep], folded, keep, vocab)  # (N_kept,) each
         entry = keep[order]  # (N_kept,) the words kept, sorted
@@ -527,15 +538,17 @@ class Lexicon:
         return {name: array for name, array in arrays.items() if array is not None}
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], written: WordText, K: int, skipped: int, total: float) -> Lexicon:
+    def from_arrays(cls, arrays: dict[str, np.ndarray], written: WordText, K: int, skipped: int, total: float,
+                    longest: int) -> Lexicon:
         """The Lexicon whose arrays() these are, built from `written` (the words as given) for a
-        vocabulary of size K; ValueError if they are not a trie's (trie_problem): a crafted file
+        vocabulary of size K, with its skipped, total and longest; ValueError if they are not a trie's (trie_problem): a crafted file
         can make a wrong trie, never one that reads out of its arrays."""
         problem = trie_problem(arrays, len(written), K)
         if problem:
             raise ValueError(problem)
         lexicon = cls.__new__(cls)
         lexicon.written, lexicon.K, lexicon.skipped, lexicon.total = written, K, int(skipped), float(total)
+        lexicon.longest = int(longest)
         lexicon.seg, lexicon.token, lexicon._count = arrays["seg"], arrays["token"], arrays["count"]
         lexicon.branch_key, lexicon.branch_child = arrays["branch_key"], arrays["branch_child"]
         lexicon.piece_start, lexicon.piece_max, lexicon.piece_mass = arrays["piece_start"], arrays["piece_max"], arrays["piece_mass"]
