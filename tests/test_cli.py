@@ -279,6 +279,20 @@ def test_evaluate_json_holds_every_figure(tiny_run):
     assert rnn["all"]["perplexity"] == pytest.approx(math.exp(rnn["all"]["nll_per_char"]))
     assert set(report["models"]) == {"rnn", "mixture", "trie", "ngram", "kn"}
     assert report["labels"]["mixture"].startswith("mixture (lambda ")
+    verdict, savings = report["verdict"], {name: report["models"][name]["all"]["keystroke_savings"] for name in report["models"]}
+    assert verdict["model"] == "mixture" and savings[verdict["baseline"]] == max(savings[b] for b in ("trie", "ngram", "kn"))
+    assert verdict["keystroke_savings"] == {"model": savings["mixture"], "baseline": savings[verdict["baseline"]],
+                                            "winner": verdict["keystroke_savings"]["winner"]}
+
+
+def test_evaluate_gives_its_verdict_first(tiny_run, tmp_path):
+    (tmp_path / "few.txt").write_text("emma\nolivia\nava\nzoe\nemily\n")
+    result = run("evaluate", str(tmp_path / "few.txt"), "-c", str(tiny_run), "--baseline", "trie")
+    assert result.exit_code == 0 and result.stderr == ""  # no bar: stderr is not a terminal
+    first, second, blank, title = result.stdout.splitlines()[:4]
+    assert first.startswith("rnnac ") and " vs trie " in first and first.endswith("(all words; the only baseline).")
+    assert second.startswith("rnnac ") and " top-5 with 3 typed: " in second and blank == ""
+    assert title.startswith("5 words (")
 
 
 def test_evaluate_table_and_a_missing_list(tiny_run):

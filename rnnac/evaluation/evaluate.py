@@ -36,6 +36,7 @@ import numpy as np
 from rnnac.engine.vocab import Vocab
 from rnnac.errors import DataError
 from rnnac.evaluation.baselines import CharNGram, FrequencyTrie, KneserNey, PrefixRanker, fit_kn, fit_ngram
+from rnnac.evaluation.verdict import Verdict, format_verdict, percent, verdict
 from rnnac.inference.lexicons import release_freed_memory
 from rnnac.inference.mixture import rnn_word_logprobs
 from rnnac.storage.checkpoint import TrainedModel, load_trained
@@ -102,13 +103,16 @@ class Evaluation:
     n_skipped: int  # words holding a character the model's vocabulary lacks
     n_train_words: int
     models: dict[str, dict[str, Scores]]  # model name -> subset -> scores
+    verdict: Verdict | None = None  # rnnac against the best baseline; None without baselines
     ngram: dict | None = None  # the chosen order and add-k, the tuning grid, every order's NLL
     kn: dict | None = None  # the Kneser-Ney order chosen, its discounts, the tuning grid, every order's NLL
     labels: dict[str, str] = field(default_factory=dict)  # model name -> label with its fitted settings
     info: dict = field(default_factory=dict)  # where the words and the model came from
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Every field, the verdict first."""
+        tree = asdict(self)
+        return {"verdict": tree.pop("verdict"), **tree}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, allow_nan=False)  # figures are finite or None
@@ -302,7 +306,7 @@ def evaluate(model, vocab: Vocab, words: Sequence[str], counts=None, *, train_wo
     return Evaluation(k, list(prefix_lengths), weighted, len(scored.words), int(scored.seen.sum()),
                       int((~scored.seen).sum()), scored.n_skipped, len(scored.train_words),
                       {name: models[name] for name in order if name in models},
-                      ngram=reports.get("ngram"), kn=reports.get("kn"),
+                      verdict=verdict(models, BASELINES, prefix_lengths), ngram=reports.get("ngram"), kn=reports.get("kn"),
                       labels={name: labels[name] for name in order if name in labels}, info=info)
 
 
@@ -568,10 +572,12 @@ def _searches(trained: TrainedModel, split: Data, mixture_lambda: float, search:
 
 
 def format_table(result: Evaluation) -> str:
-    """Markdown: a likelihood and savings table, a completion table by prefix length and the
-    n-grams chosen. Models are named by their labels, e.g. "kn (order 6, modified KN)". When the
-    training list was not at hand, the title says how the held-out words were chosen instead."""
-    lines = [_title(result), "", *_likelihood_table(result), "", *_completion_table(result)]
+    """Markdown: the verdict (rnnac.evaluation.verdict) when there are baselines, a likelihood and
+    savings table, a completion table by prefix length and the n-grams chosen. Models are named by
+    their labels, e.g. "kn (order 6, modified KN)". When the training list was not at hand, the
+    title says how the held-out words were chosen instead."""
+    lines = format_verdict(result.verdict, result.labels, result.k) + [""] if result.verdict else []
+    lines += [_title(result), "", *_likelihood_table(result), "", *_completion_table(result)]
     if result.ngram:
         lines += ["", _ngram_note(result.ngram)]
     if result.kn:
@@ -596,7 +602,7 @@ def _likelihood_table(result: Evaluation) -> list[str]:
         for name, by_subset in result.models.items():
             s = by_subset[subset]
             lines.append(f"| {_SUBSET_NAMES[subset]} | {result.labels.get(name, name)} | {s.n_words:,} | {_num(s.nll_per_char)} | "
-                         f"{_num(s.bits_per_char)} | {_num(s.perplexity, 2)} | {_pct(s.keystroke_savings)} |")
+                         f"{_num(s.bits_per_char)} | {_num(s.perplexity, 2)} | {percent(s.keystroke_savings)} |")
     return lines
 
 
@@ -605,7 +611,7 @@ def _completion_table(result: Evaluation) -> list[str]:
     lengths = result.prefix_lengths
     lines = ["| words | metric | model | " + " | ".join(f"{L} typed" for L in lengths) + " |",
              "|---|---|---|" + "---:|" * len(lengths)]
-    metrics = (("top-1", "top1", _pct), (f"top-{result.k}", "topk", _pct), ("MRR", "mrr", _num))
+    metrics = (("top-1", "top1", percent), (f"top-{result.k}", "topk", percent), ("MRR", "mrr", _num))
     for subset in SUBSETS:
         for label, key, show in metrics:
             for name, by_subset in result.models.items():
@@ -637,7 +643,3 @@ _SUBSET_NAMES = {"all": "all", "seen": "seen", "held_out": "held out"}
 
 def _num(x: float | None, digits: int = 3) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
-
-
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.1f}%"

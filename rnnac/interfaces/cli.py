@@ -736,7 +736,8 @@ BASELINES = ("trie", "ngram", "kn")
 @click.option("--train-list", type=click.Path(dir_okay=False), default=None,
               help="The word list the model was trained on, if not where its config says.")
 @format_option("plain", "tsv", "json",
-               help="plain: tables; tsv: one row per model and subset of the words; json: every figure.")
+               help="plain: the verdict, then tables; tsv: one row per model and subset of the words; "
+                    "json: every figure, the verdict first.")
 @json_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar (there is none when stderr is not a terminal).")
 @click.option("--typos", "typo_rate", type=click.FloatRange(0, 1), default=None,
@@ -750,7 +751,9 @@ def evaluate(wordlist, checkpoint, weighted, baselines, no_baselines, top, mixtu
              quiet, typo_rate, typo_words, typed, seed):
     """Score a model on a word list beside simple baselines.
 
-    Likelihood (nats and bits per character), completion accuracy with 1 to 4 characters typed,
+    First the verdict: rnnac (the mixture `rnnac complete` ranks by) against the baseline that
+    saves the most keystrokes, on keystroke savings and top-k with 3 characters typed. Then
+    likelihood (nats and bits per character), completion accuracy with 1 to 4 characters typed,
     and keystroke savings of the model over WORDLIST, beside a frequency trie and character
     n-grams trained on the same split; seen and held-out words apart. On a terminal, a bar says
     what it is doing.
