@@ -334,6 +334,7 @@ def test_evaluate_says_what_it_is_doing_on_a_terminal_only(tiny_run, tmp_path):
     assert proc.wait(120) == 0
     for stage in ("fitting the character n-gram", "fitting the Kneser-Ney n-gram", "scoring rnn", "scoring trie"):
         assert stage in shown, shown
+    assert "[7/7] scoring mixture" in shown and "0/4 words [" in shown  # the words a model has scored, and the time left
     rows = [line.split("\t") for line in proc.stdout.read().decode().splitlines()]
     assert rows[0][:4] == ["model", "subset", "n_words", "nll_per_char"] and "top5_3_typed" in rows[0]
     assert {(r[0], r[1]) for r in rows[1:]} == {(m, s) for m in ("rnn", "mixture", "trie", "ngram", "kn")

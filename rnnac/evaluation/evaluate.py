@@ -30,6 +30,7 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -49,11 +50,29 @@ BASELINES = ("trie", "ngram", "kn")
 PREFIX_LENGTHS = (1, 2, 3, 4)
 SUBSETS = ("all", "seen", "held_out")
 CompleteFn = Callable[[list[str], int], list[list[str]]]  # (prefixes, k) -> top-k words per prefix
-ProgressCallback = Callable[[str, int, int], None]  # evaluate's progress(what starts now, stages done, stages in all)
 MEMORY_BUDGET = 256 * 2**20  # bytes one chunk of words may hold while it is scored and completed
 # An upper bound of what scoring holds per character of a chunk's words: the prefix it ends, that
 # prefix's k answers and their positions (Python objects, ~1 KB), and the n-grams' events.
 BYTES_PER_CHARACTER = 2048
+# A model's words are scored in chunks of at most 1 / PROGRESS_STEPS of them, so that progress is
+# told as they go, but of at least MIN_PROGRESS_CHUNK words, which cost no more per word than one
+# big chunk (the search groups its own prefixes).
+PROGRESS_STEPS = 100
+MIN_PROGRESS_CHUNK = 500
+
+
+class Stage(NamedTuple):
+    """Where an evaluation is, as its `progress` callback is told: as each stage starts (done 0),
+    and in a stage that scores a model, after each chunk of words."""
+
+    what: str  # e.g. "scoring rnn", "fitting the Kneser-Ney n-gram (its order)"
+    number: int  # this stage's, from 1
+    stages: int  # how many in all
+    done: int  # words scored so far in this stage
+    words: int  # words this stage scores; 0 for a stage that does not count them (a fit)
+
+
+ProgressCallback = Callable[[Stage], None]
 
 
 @dataclass
@@ -176,19 +195,22 @@ def ngram_contender(ngram: CharNGram | KneserNey, candidates: Sequence[str], nam
 
 
 def score_model(contender: Contender, words: Sequence[str], weights, seen, k: int = 5,
-                prefix_lengths: Sequence[int] = PREFIX_LENGTHS, chunk: int | None = None) -> dict[str, Scores]:
+                prefix_lengths: Sequence[int] = PREFIX_LENGTHS, chunk: int | None = None,
+                progress: Callable[[int], None] | None = None) -> dict[str, Scores]:
     """Every figure of the module docstring for one model, by subset: {"all", "seen", "held_out"}.
 
     weights (N,) weigh the words; seen (N,) bool marks the words among the training words. The
-    words are scored and completed `chunk` at a time (default chunk_size(words)), in alphabetical
+    words are scored and completed `chunk` at a time (default scoring_chunk(words)), in alphabetical
     order so that a chunk's words share their prefixes; what is kept of a word is a few numbers.
+    `progress(words scored so far)` is told after each chunk.
     """
     weights, seen = np.asarray(weights, dtype=np.float64), np.asarray(seen, dtype=bool)  # (N,), (N,)
     n_chars = np.array([len(w) + 1 for w in words], dtype=np.float64)  # (N,)
     logp = None if contender.word_logprobs is None else np.zeros(len(words))  # (N,)
     at_length = {L: np.full(len(words), -1, dtype=np.int64) for L in prefix_lengths}  # (N,) each, -1: not longer than L
     keys = np.zeros(len(words))  # (N,)
-    for rows in _chunks(words, chunk or chunk_size(words)):
+    done = 0
+    for rows in _chunks(words, chunk or scoring_chunk(words)):
         chunk_words = [words[i] for i in rows]
         if logp is not None:
             logp[rows] = contender.word_logprobs(chunk_words)  # (n,)
@@ -196,6 +218,9 @@ def score_model(contender: Contender, words: Sequence[str], weights, seen, k: in
         for L, rank in at_length.items():
             rank[rows] = [r[L - 1] if len(r) >= L else -1 for r in ranks]
         keys[rows] = [_keystrokes(r) for r in ranks]
+        done += len(rows)
+        if progress:
+            progress(done)
 
     def subset_scores(mask: np.ndarray) -> Scores:
         w = weights[mask]  # (n,)
@@ -228,6 +253,12 @@ def chunk_size(words: Sequence[str], budget: int | None = None) -> int:
     budget = MEMORY_BUDGET if budget is None else budget
     mean_chars = sum(len(w) + 1 for w in words) / max(len(words), 1)
     return max(1, int(budget // (BYTES_PER_CHARACTER * mean_chars)))
+
+
+def scoring_chunk(words: Sequence[str]) -> int:
+    """Words per chunk when scoring a model: chunk_size(words), but no more than 1 / PROGRESS_STEPS
+    of them unless that is under MIN_PROGRESS_CHUNK."""
+    return min(chunk_size(words), max(MIN_PROGRESS_CHUNK, math.ceil(len(words) / PROGRESS_STEPS)))
 
 
 def _chunks(words: Sequence[str], chunk: int):
@@ -277,8 +308,8 @@ def evaluate(model, vocab: Vocab, words: Sequence[str], counts=None, *, train_wo
     Kneser-Ney n-gram counts each distinct training word once, its order chosen the same way.
     Words with characters outside `vocab` cannot be scored by the RNN, so every model skips them.
     With `mixture_lambda`, the lexicon-RNN mixture over the training words is scored too, its
-    completions from `mixture_complete_fn` or else ranked among the candidates. `progress(what,
-    done, total)` is told as each fit or model's scoring starts.
+    completions from `mixture_complete_fn` or else ranked among the candidates. `progress(Stage)`
+    is told as each fit or model's scoring starts, and as a model's words are scored.
     """
     _check_settings(baselines, k, prefix_lengths)
     scored = _Words.of(vocab, words, counts, weighted, train_words, train_counts)
@@ -286,8 +317,9 @@ def evaluate(model, vocab: Vocab, words: Sequence[str], counts=None, *, train_wo
     models, labels, reports = {}, {}, {}
 
     def score(contender: Contender) -> None:
-        stage(f"scoring {contender.label or contender.name} on {len(scored.words):,} words")
-        models[contender.name] = score_model(contender, scored.words, scored.weights, scored.seen, k, prefix_lengths)
+        stage(f"scoring {contender.label or contender.name}", len(scored.words))
+        models[contender.name] = score_model(contender, scored.words, scored.weights, scored.seen, k, prefix_lengths,
+                                             progress=stage.scored)
         labels[contender.name] = contender.label or contender.name
 
     # For memory, each baseline is built, scored and let go before the next, and all before the
@@ -383,15 +415,22 @@ def _scorable(vocab: Vocab, words: Sequence[str], counts) -> tuple[list[str], np
 
 
 class _Stages:
-    """Tells `progress` of each stage of an evaluation as it starts."""
+    """Tells `progress` of each stage of an evaluation as it starts, and of the words it has scored."""
 
     def __init__(self, progress: ProgressCallback | None, total: int):
-        self.progress, self.total, self.done = progress, total, 0
+        self.progress, self.total, self.current = progress, total, None
 
-    def __call__(self, what: str) -> None:
+    def __call__(self, what: str, words: int = 0) -> None:
+        """The next stage starts; it will score `words` (0: it does not count them)."""
+        self.current = Stage(what, self.current.number + 1 if self.current else 1, self.total, 0, words)
         if self.progress:
-            self.progress(what, self.done, self.total)
-        self.done += 1
+            self.progress(self.current)
+
+    def scored(self, done: int) -> None:
+        """The current stage has scored `done` words."""
+        self.current = self.current._replace(done=done)
+        if self.progress:
+            self.progress(self.current)
 
 
 def _ngram_report(chosen: CharNGram, grid: list[dict], train_words, train_weights, words, weights, seen, vocab) -> dict:
