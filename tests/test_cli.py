@@ -279,6 +279,20 @@ def test_evaluate_json_holds_every_figure(tiny_run):
     assert rnn["all"]["perplexity"] == pytest.approx(math.exp(rnn["all"]["nll_per_char"]))
     assert set(report["models"]) == {"rnn", "mixture", "trie", "ngram", "kn"}
     assert report["labels"]["mixture"].startswith("mixture (lambda ")
+    verdict, savings = report["verdict"], {name: report["models"][name]["all"]["keystroke_savings"] for name in report["models"]}
+    assert verdict["model"] == "mixture" and savings[verdict["baseline"]] == max(savings[b] for b in ("trie", "ngram", "kn"))
+    assert verdict["keystroke_savings"] == {"model": savings["mixture"], "baseline": savings[verdict["baseline"]],
+                                            "winner": verdict["keystroke_savings"]["winner"]}
+
+
+def test_evaluate_gives_its_verdict_first(tiny_run, tmp_path):
+    (tmp_path / "few.txt").write_text("emma\nolivia\nava\nzoe\nemily\n")
+    result = run("evaluate", str(tmp_path / "few.txt"), "-c", str(tiny_run), "--baseline", "trie")
+    assert result.exit_code == 0 and result.stderr == ""  # no bar: stderr is not a terminal
+    first, second, blank, title = result.stdout.splitlines()[:4]
+    assert first.startswith("rnnac ") and " vs trie " in first and first.endswith("(all words; the only baseline).")
+    assert second.startswith("rnnac ") and " top-5 with 3 typed: " in second and blank == ""
+    assert title.startswith("5 words (")
 
 
 def test_evaluate_table_and_a_missing_list(tiny_run):
@@ -320,6 +334,7 @@ def test_evaluate_says_what_it_is_doing_on_a_terminal_only(tiny_run, tmp_path):
     assert proc.wait(120) == 0
     for stage in ("fitting the character n-gram", "fitting the Kneser-Ney n-gram", "scoring rnn", "scoring trie"):
         assert stage in shown, shown
+    assert "[7/7] scoring mixture" in shown and "0/4 words [" in shown  # the words a model has scored, and the time left
     rows = [line.split("\t") for line in proc.stdout.read().decode().splitlines()]
     assert rows[0][:4] == ["model", "subset", "n_words", "nll_per_char"] and "top5_3_typed" in rows[0]
     assert {(r[0], r[1]) for r in rows[1:]} == {(m, s) for m in ("rnn", "mixture", "trie", "ngram", "kn")

@@ -186,7 +186,9 @@ def test_format_table():
                 "n-gram: order", f"kn: interpolated modified Kneser-Ney of order {kn['order']}"):
         assert row in table
     assert "Target" not in table  # development targets are not the tool's business
-    assert table.startswith("4 words (3 seen in training, 1 held out)")
+    lines = table.splitlines()
+    assert lines[0].startswith("rnn ") and lines[2] == ""  # the verdict first (test_verdict.py)
+    assert lines[3].startswith("4 words (3 seen in training, 1 held out)")
 
 
 def test_kn_contender_is_fitted_on_the_distinct_training_words():
@@ -232,7 +234,7 @@ def test_evaluate_checkpoint_rebuilds_the_training_split(tmp_path):
     path.unlink()
     again = evaluate_checkpoint(copy, checkpoint, weighted=True, k=3)
     assert again.models == result.models
-    title = format_table(again).splitlines()[0]
+    title = format_table(again).splitlines()[3]  # after the verdict's two lines and a blank one
     assert title.startswith(f"Seen and held-out words are a split of {copy} made as training made it, "
                             f"since the training list {path} is not here. ")
 
@@ -427,7 +429,33 @@ def test_evaluate_lets_go_of_each_baseline_before_the_next_and_the_completer(tmp
     monkeypatch.setattr(evaluation, "ngram_contender", watched_contender)
     monkeypatch.setattr(completer_module, "Completer", WatchedCompleter)
     stages = []
-    result = evaluate_checkpoint(path, checkpoint, k=3, progress=lambda what, done, total: stages.append(what))
+    result = evaluate_checkpoint(path, checkpoint, k=3, progress=lambda stage: stages.append(stage.what))
     assert len(fitted) == 2 and alive_at == [(0, 0)] * 3  # add-k, Kneser-Ney, then the completer, each alone
-    assert [s.split(" ")[1] for s in stages if s.startswith("scoring")] == ["trie", "ngram", "kn", "rnn", "mixture"]
+    assert [s.split(" ")[1] for s in dict.fromkeys(stages) if s.startswith("scoring")] == ["trie", "ngram", "kn", "rnn", "mixture"]
     assert list(result.models) == list(result.labels) == ["rnn", "mixture", "trie", "ngram", "kn"]  # the tables' order
+
+
+def test_progress_tells_each_stage_and_the_words_a_model_has_scored(monkeypatch):
+    monkeypatch.setattr(evaluation, "MIN_PROGRESS_CHUNK", 1)  # so that 12 words come in chunks of 1
+    stages = []
+    vocab = Vocab.from_words([*TRAIN, *EVALUATED])
+    evaluate(uniform_model(len(vocab)), vocab, EVALUATED * 3, train_words=list(TRAIN), train_counts=list(TRAIN.values()),
+             baselines=("trie", "kn"), k=2, mixture_lambda=0.5, progress=stages.append)
+    numbers = list(dict.fromkeys(s.number for s in stages))
+    assert numbers == list(range(1, 6)) and {s.stages for s in stages} == {5}  # trie, fit kn, kn, rnn, mixture
+    for number in numbers:
+        told = [s for s in stages if s.number == number]
+        assert len({s.what for s in told}) == 1
+        if told[0].what.startswith("scoring"):  # each word told, from none to all
+            assert [(s.done, s.words) for s in told] == [(done, 12) for done in range(13)]
+        else:
+            assert told == [evaluation.Stage("fitting the Kneser-Ney n-gram (its order)", number, 5, 0, 0)]
+
+
+@pytest.mark.parametrize("n_words", [10, 1000, 100_000])
+def test_a_model_is_scored_in_hundredths_unless_they_are_small(n_words):
+    chunks = []
+    score_model(Contender("none", lambda prefixes, k: [[] for _ in prefixes]), ["ab"] * n_words, np.ones(n_words),
+                np.ones(n_words, dtype=bool), progress=chunks.append)
+    assert chunks[-1] == n_words and len(chunks) == max(1, min(100, n_words // evaluation.MIN_PROGRESS_CHUNK))
+

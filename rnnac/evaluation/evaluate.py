@@ -30,12 +30,14 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 
 from rnnac.engine.vocab import Vocab
 from rnnac.errors import DataError
 from rnnac.evaluation.baselines import CharNGram, FrequencyTrie, KneserNey, PrefixRanker, fit_kn, fit_ngram
+from rnnac.evaluation.verdict import Verdict, format_verdict, percent, verdict
 from rnnac.inference.lexicons import release_freed_memory
 from rnnac.inference.mixture import rnn_word_logprobs
 from rnnac.storage.checkpoint import TrainedModel, load_trained
@@ -48,11 +50,29 @@ BASELINES = ("trie", "ngram", "kn")
 PREFIX_LENGTHS = (1, 2, 3, 4)
 SUBSETS = ("all", "seen", "held_out")
 CompleteFn = Callable[[list[str], int], list[list[str]]]  # (prefixes, k) -> top-k words per prefix
-ProgressCallback = Callable[[str, int, int], None]  # evaluate's progress(what starts now, stages done, stages in all)
 MEMORY_BUDGET = 256 * 2**20  # bytes one chunk of words may hold while it is scored and completed
 # An upper bound of what scoring holds per character of a chunk's words: the prefix it ends, that
 # prefix's k answers and their positions (Python objects, ~1 KB), and the n-grams' events.
 BYTES_PER_CHARACTER = 2048
+# A model's words are scored in chunks of at most 1 / PROGRESS_STEPS of them, so that progress is
+# told as they go, but of at least MIN_PROGRESS_CHUNK words, which cost no more per word than one
+# big chunk (the search groups its own prefixes).
+PROGRESS_STEPS = 100
+MIN_PROGRESS_CHUNK = 500
+
+
+class Stage(NamedTuple):
+    """Where an evaluation is, as its `progress` callback is told: as each stage starts (done 0),
+    and in a stage that scores a model, after each chunk of words."""
+
+    what: str  # e.g. "scoring rnn", "fitting the Kneser-Ney n-gram (its order)"
+    number: int  # this stage's, from 1
+    stages: int  # how many in all
+    done: int  # words scored so far in this stage
+    words: int  # words this stage scores; 0 for a stage that does not count them (a fit)
+
+
+ProgressCallback = Callable[[Stage], None]
 
 
 @dataclass
@@ -102,13 +122,16 @@ class Evaluation:
     n_skipped: int  # words holding a character the model's vocabulary lacks
     n_train_words: int
     models: dict[str, dict[str, Scores]]  # model name -> subset -> scores
+    verdict: Verdict | None = None  # rnnac against the best baseline; None without baselines
     ngram: dict | None = None  # the chosen order and add-k, the tuning grid, every order's NLL
     kn: dict | None = None  # the Kneser-Ney order chosen, its discounts, the tuning grid, every order's NLL
     labels: dict[str, str] = field(default_factory=dict)  # model name -> label with its fitted settings
     info: dict = field(default_factory=dict)  # where the words and the model came from
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Every field, the verdict first."""
+        tree = asdict(self)
+        return {"verdict": tree.pop("verdict"), **tree}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, allow_nan=False)  # figures are finite or None
@@ -172,19 +195,22 @@ def ngram_contender(ngram: CharNGram | KneserNey, candidates: Sequence[str], nam
 
 
 def score_model(contender: Contender, words: Sequence[str], weights, seen, k: int = 5,
-                prefix_lengths: Sequence[int] = PREFIX_LENGTHS, chunk: int | None = None) -> dict[str, Scores]:
+                prefix_lengths: Sequence[int] = PREFIX_LENGTHS, chunk: int | None = None,
+                progress: Callable[[int], None] | None = None) -> dict[str, Scores]:
     """Every figure of the module docstring for one model, by subset: {"all", "seen", "held_out"}.
 
     weights (N,) weigh the words; seen (N,) bool marks the words among the training words. The
-    words are scored and completed `chunk` at a time (default chunk_size(words)), in alphabetical
+    words are scored and completed `chunk` at a time (default scoring_chunk(words)), in alphabetical
     order so that a chunk's words share their prefixes; what is kept of a word is a few numbers.
+    `progress(words scored so far)` is told after each chunk.
     """
     weights, seen = np.asarray(weights, dtype=np.float64), np.asarray(seen, dtype=bool)  # (N,), (N,)
     n_chars = np.array([len(w) + 1 for w in words], dtype=np.float64)  # (N,)
     logp = None if contender.word_logprobs is None else np.zeros(len(words))  # (N,)
     at_length = {L: np.full(len(words), -1, dtype=np.int64) for L in prefix_lengths}  # (N,) each, -1: not longer than L
     keys = np.zeros(len(words))  # (N,)
-    for rows in _chunks(words, chunk or chunk_size(words)):
+    done = 0
+    for rows in _chunks(words, chunk or scoring_chunk(words)):
         chunk_words = [words[i] for i in rows]
         if logp is not None:
             logp[rows] = contender.word_logprobs(chunk_words)  # (n,)
@@ -192,6 +218,9 @@ def score_model(contender: Contender, words: Sequence[str], weights, seen, k: in
         for L, rank in at_length.items():
             rank[rows] = [r[L - 1] if len(r) >= L else -1 for r in ranks]
         keys[rows] = [_keystrokes(r) for r in ranks]
+        done += len(rows)
+        if progress:
+            progress(done)
 
     def subset_scores(mask: np.ndarray) -> Scores:
         w = weights[mask]  # (n,)
@@ -224,6 +253,12 @@ def chunk_size(words: Sequence[str], budget: int | None = None) -> int:
     budget = MEMORY_BUDGET if budget is None else budget
     mean_chars = sum(len(w) + 1 for w in words) / max(len(words), 1)
     return max(1, int(budget // (BYTES_PER_CHARACTER * mean_chars)))
+
+
+def scoring_chunk(words: Sequence[str]) -> int:
+    """Words per chunk when scoring a model: chunk_size(words), but no more than 1 / PROGRESS_STEPS
+    of them unless that is under MIN_PROGRESS_CHUNK."""
+    return min(chunk_size(words), max(MIN_PROGRESS_CHUNK, math.ceil(len(words) / PROGRESS_STEPS)))
 
 
 def _chunks(words: Sequence[str], chunk: int):
@@ -273,8 +308,8 @@ def evaluate(model, vocab: Vocab, words: Sequence[str], counts=None, *, train_wo
     Kneser-Ney n-gram counts each distinct training word once, its order chosen the same way.
     Words with characters outside `vocab` cannot be scored by the RNN, so every model skips them.
     With `mixture_lambda`, the lexicon-RNN mixture over the training words is scored too, its
-    completions from `mixture_complete_fn` or else ranked among the candidates. `progress(what,
-    done, total)` is told as each fit or model's scoring starts.
+    completions from `mixture_complete_fn` or else ranked among the candidates. `progress(Stage)`
+    is told as each fit or model's scoring starts, and as a model's words are scored.
     """
     _check_settings(baselines, k, prefix_lengths)
     scored = _Words.of(vocab, words, counts, weighted, train_words, train_counts)
@@ -282,8 +317,9 @@ def evaluate(model, vocab: Vocab, words: Sequence[str], counts=None, *, train_wo
     models, labels, reports = {}, {}, {}
 
     def score(contender: Contender) -> None:
-        stage(f"scoring {contender.label or contender.name} on {len(scored.words):,} words")
-        models[contender.name] = score_model(contender, scored.words, scored.weights, scored.seen, k, prefix_lengths)
+        stage(f"scoring {contender.label or contender.name}", len(scored.words))
+        models[contender.name] = score_model(contender, scored.words, scored.weights, scored.seen, k, prefix_lengths,
+                                             progress=stage.scored)
         labels[contender.name] = contender.label or contender.name
 
     # For memory, each baseline is built, scored and let go before the next, and all before the
@@ -302,7 +338,7 @@ def evaluate(model, vocab: Vocab, words: Sequence[str], counts=None, *, train_wo
     return Evaluation(k, list(prefix_lengths), weighted, len(scored.words), int(scored.seen.sum()),
                       int((~scored.seen).sum()), scored.n_skipped, len(scored.train_words),
                       {name: models[name] for name in order if name in models},
-                      ngram=reports.get("ngram"), kn=reports.get("kn"),
+                      verdict=verdict(models, BASELINES, prefix_lengths), ngram=reports.get("ngram"), kn=reports.get("kn"),
                       labels={name: labels[name] for name in order if name in labels}, info=info)
 
 
@@ -379,15 +415,22 @@ def _scorable(vocab: Vocab, words: Sequence[str], counts) -> tuple[list[str], np
 
 
 class _Stages:
-    """Tells `progress` of each stage of an evaluation as it starts."""
+    """Tells `progress` of each stage of an evaluation as it starts, and of the words it has scored."""
 
     def __init__(self, progress: ProgressCallback | None, total: int):
-        self.progress, self.total, self.done = progress, total, 0
+        self.progress, self.total, self.current = progress, total, None
 
-    def __call__(self, what: str) -> None:
+    def __call__(self, what: str, words: int = 0) -> None:
+        """The next stage starts; it will score `words` (0: it does not count them)."""
+        self.current = Stage(what, self.current.number + 1 if self.current else 1, self.total, 0, words)
         if self.progress:
-            self.progress(what, self.done, self.total)
-        self.done += 1
+            self.progress(self.current)
+
+    def scored(self, done: int) -> None:
+        """The current stage has scored `done` words."""
+        self.current = self.current._replace(done=done)
+        if self.progress:
+            self.progress(self.current)
 
 
 def _ngram_report(chosen: CharNGram, grid: list[dict], train_words, train_weights, words, weights, seen, vocab) -> dict:
@@ -568,10 +611,12 @@ def _searches(trained: TrainedModel, split: Data, mixture_lambda: float, search:
 
 
 def format_table(result: Evaluation) -> str:
-    """Markdown: a likelihood and savings table, a completion table by prefix length and the
-    n-grams chosen. Models are named by their labels, e.g. "kn (order 6, modified KN)". When the
-    training list was not at hand, the title says how the held-out words were chosen instead."""
-    lines = [_title(result), "", *_likelihood_table(result), "", *_completion_table(result)]
+    """Markdown: the verdict (rnnac.evaluation.verdict) when there are baselines, a likelihood and
+    savings table, a completion table by prefix length and the n-grams chosen. Models are named by
+    their labels, e.g. "kn (order 6, modified KN)". When the training list was not at hand, the
+    title says how the held-out words were chosen instead."""
+    lines = format_verdict(result.verdict, result.labels, result.k) + [""] if result.verdict else []
+    lines += [_title(result), "", *_likelihood_table(result), "", *_completion_table(result)]
     if result.ngram:
         lines += ["", _ngram_note(result.ngram)]
     if result.kn:
@@ -596,7 +641,7 @@ def _likelihood_table(result: Evaluation) -> list[str]:
         for name, by_subset in result.models.items():
             s = by_subset[subset]
             lines.append(f"| {_SUBSET_NAMES[subset]} | {result.labels.get(name, name)} | {s.n_words:,} | {_num(s.nll_per_char)} | "
-                         f"{_num(s.bits_per_char)} | {_num(s.perplexity, 2)} | {_pct(s.keystroke_savings)} |")
+                         f"{_num(s.bits_per_char)} | {_num(s.perplexity, 2)} | {percent(s.keystroke_savings)} |")
     return lines
 
 
@@ -605,7 +650,7 @@ def _completion_table(result: Evaluation) -> list[str]:
     lengths = result.prefix_lengths
     lines = ["| words | metric | model | " + " | ".join(f"{L} typed" for L in lengths) + " |",
              "|---|---|---|" + "---:|" * len(lengths)]
-    metrics = (("top-1", "top1", _pct), (f"top-{result.k}", "topk", _pct), ("MRR", "mrr", _num))
+    metrics = (("top-1", "top1", percent), (f"top-{result.k}", "topk", percent), ("MRR", "mrr", _num))
     for subset in SUBSETS:
         for label, key, show in metrics:
             for name, by_subset in result.models.items():
@@ -637,7 +682,3 @@ _SUBSET_NAMES = {"all": "all", "seen": "seen", "held_out": "held out"}
 
 def _num(x: float | None, digits: int = 3) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
-
-
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.1f}%"

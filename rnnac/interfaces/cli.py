@@ -738,7 +738,8 @@ BASELINES = ("trie", "ngram", "kn")
 @click.option("--train-list", type=click.Path(dir_okay=False), default=None,
               help="The word list the model was trained on, if not where its config says.")
 @format_option("plain", "tsv", "json",
-               help="plain: tables; tsv: one row per model and subset of the words; json: every figure.")
+               help="plain: the verdict, then tables; tsv: one row per model and subset of the words; "
+                    "json: every figure, the verdict first.")
 @json_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar (there is none when stderr is not a terminal).")
 @click.option("--typos", "typo_rate", type=click.FloatRange(0, 1), default=None,
@@ -752,10 +753,12 @@ def evaluate(wordlist, checkpoint, weighted, baselines, no_baselines, top, mixtu
              quiet, typo_rate, typo_words, typed, seed):
     """Score a model on a word list beside simple baselines.
 
-    Likelihood (nats and bits per character), completion accuracy with 1 to 4 characters typed,
+    First the verdict: rnnac (the mixture `rnnac complete` ranks by) against the baseline that
+    saves the most keystrokes, on keystroke savings and top-k with 3 characters typed. Then
+    likelihood (nats and bits per character), completion accuracy with 1 to 4 characters typed,
     and keystroke savings of the model over WORDLIST, beside a frequency trie and character
     n-grams trained on the same split; seen and held-out words apart. On a terminal, a bar says
-    what it is doing.
+    what it is doing, and while it scores a model, how many words and how long is left.
 
     \b
     With --typos RATE, the typo benchmark instead: words drawn from WORDLIST, a share RATE of
@@ -805,18 +808,25 @@ def _check_evaluation_flags(typos: bool) -> None:
 
 @contextlib.contextmanager
 def _stage_bar(quiet: bool):
-    """A progress bar on stderr, when it is a terminal, for a library call that reports its stages
-    as progress(what, done, total); it is cleared at the end, leaving stdout's results alone."""
+    """A progress bar on stderr, when it is a terminal, for evaluate's stages (its progress(Stage)):
+    "[5/7] scoring rnn |####    | 12,000/29,494 words [00:10<00:14]", the words and the time left
+    for a stage that scores words. It is cleared at the end, leaving stdout's results alone."""
 
     from tqdm import tqdm
 
-    with tqdm(total=1, file=sys.stderr, disable=quiet or not sys.stderr.isatty(), leave=False,
-              bar_format="{desc} |{bar:20}| {n}/{total} [{elapsed}]") as bar:
-        def progress(what: str, done: int, total: int) -> None:
-            bar.total, bar.n = total, done
-            bar.set_description_str(what)  # refreshes the bar
+    timed, counted = "{desc} [{elapsed}]", "{desc} |{bar:20}| {n:,}/{total:,} words [{elapsed}<{remaining}]"
+    with tqdm(desc="reading the word lists and the model", file=sys.stderr, disable=quiet or not sys.stderr.isatty(),
+              leave=False, bar_format=timed) as bar:
+        shown = None  # the stage on the bar
 
-        bar.set_description_str("reading the word lists and the model")
+        def progress(stage) -> None:
+            nonlocal shown
+            if stage.number != shown:  # a new stage: its own count and clock
+                shown, bar.bar_format, bar.total = stage.number, counted if stage.words else timed, stage.words or None
+                bar.set_description_str(f"[{stage.number}/{stage.stages}] {stage.what}", refresh=False)
+                bar.reset()  # redraws the bar
+            bar.update(stage.done - bar.n)  # redraws at most every 0.1 s; the time left from the recent pace
+
         yield progress
 
 
