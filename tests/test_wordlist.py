@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from rnnac.errors import CheckpointError, ConfigError, DataError
+from rnnac.storage.listformats import detect_format
 from rnnac.storage.wordlist import (
     SCHEMES,
     BatchSampler,
-    detect_format,
     read_word_list,
     sampling_weights,
     split_words,
