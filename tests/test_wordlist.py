@@ -177,6 +177,31 @@ def test_the_format_is_detected_from_the_first_line(line, fmt):
     assert detect_format(line, "x.CSV") == ("tsv" if fmt == "tsv" else "uniq" if fmt == "uniq" else "csv")
 
 
+def test_spaces_that_end_an_entry_belong_to_it_in_a_list_of_phrases(tmp_path):
+    commands = read_word_list(write(tmp_path, b"cd \r\ncd\r\n  ls -la\r\ngit push  \r\ncd \r\nls\r\nmake\r\n"))
+    assert commands.words == ["cd ", "cd", "ls -la", "git push  ", "ls", "make"]
+    assert commands.counts.tolist() == [2.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    tsv = read_word_list(write(tmp_path, b"cd \t3\ncd\t1\nls -la\t2\n", "f.tsv"))
+    assert tsv.words == ["cd ", "cd", "ls -la"] and tsv.counts.tolist() == [3.0, 1.0, 2.0]
+    quoted = read_word_list(write(tmp_path, b'"cd ",3\ncd ,1\n"git push",2\nls,5\nmake,1\n', "f.csv"))
+    assert quoted.words == ["cd ", "git push", "ls", "make"] and quoted.counts.tolist() == [4.0, 2.0, 5.0, 1.0]
+    uniq = read_word_list(write(tmp_path, b"      3 cd \n      1 cd\n      2 ls -la\n"))
+    assert uniq.words == ["cd ", "cd", "ls -la"]
+
+
+@pytest.mark.parametrize("data, words", [
+    # words, one of them with a space inside: the spaces at the end are stray
+    (b"cat \ndog\n" * 5 + b"ice cream\n", ["cat", "dog", "ice cream"]),
+    # phrases padded to a width: most end in spaces
+    (b"ice cream  \nhot dog    \nsoda       \ncd \ncd\nbanana split\n", ["ice cream", "hot dog", "soda", "cd",
+                                                                       "banana split"]),
+    # white space other than spaces, after the spaces, is no part of the entry
+    ("ice cream \u00a0\nhot dog\nsoda\n".encode(), ["ice cream ", "hot dog", "soda"]),
+])
+def test_spaces_at_the_end_of_words_or_of_padded_phrases_are_dropped(tmp_path, data, words):
+    assert read_word_list(write(tmp_path, data)).words == words
+
+
 def test_a_format_given_outright_is_not_detected(tmp_path):
     path = write(tmp_path, b"1 corinthians\n2 kings\n")
     assert read_word_list(path).format == "uniq"

@@ -1,60 +1,144 @@
-"""How a word list's lines read: its format, detected or given, and each line as an entry and
-its count.
+"""How a word list's lines read: its format, detected or given (FORMATS), and each line as an
+entry and its count.
 
-A word list is one word a line, or a frequency list in one of three forms people already have:
-`word<TAB>count` (TSV), `word,count` (CSV, an optional header line) or `uniq -c` output
-(`  123 word`). The form is detected from the first line (or given, FORMATS).
+Formats:
+- lines: one entry a line; an entry on several lines counts that many times.
+- tsv: `word<TAB>count`.
+- csv: `word,count`, with or without a header line (a first line whose count is not a number).
+- uniq: the output of `sort | uniq -c`, `  123 word`: a count, a space, the word.
+
+Detection ("auto") looks at the first non-blank line: a tab makes the list TSV, a number then a
+word `uniq -c`, `word,count` with a number (or a file named .csv) CSV; anything else is one
+entry a line.
+
+Spaces: the line end (`\n`, `\r\n`) is no part of an entry, nor are the white space before it
+(indentation, the padding of `uniq -c`) and tabs or other white space after it. Spaces that end
+an entry belong to it (`cd ` is not `cd`) in a list of phrases: one where at least one entry in
+ten holds a space inside and fewer than half end in one. In a list of single words spaces at the
+end are stray (copied from a padded column, typed by accident) and dropped, as they are when
+most entries end in spaces (padding to a width).
+
+Performance notes: deciding the spaces reads every line twice, once counting entries with
+spaces inside and at the end, once reading them.
 """
 
 from __future__ import annotations
 
 import csv
 import math
-import itertools
 import os
 import re
 import unicodedata
+from dataclasses import dataclass, replace
 from typing import Iterator
 
 from rnnac.engine.vocab import is_control
 from rnnac.errors import DataError, quote
 
-FORMATS = ("auto", "lines", "tsv", "csv", "uniq")  # auto: detected from the first line (and a .csv name)
+FORMATS = ("auto", "lines", "tsv", "csv", "uniq")  # auto: detected (module docstring)
 KINDS = {"lines": "one word per line", "tsv": "frequency list", "csv": "frequency list, CSV",
          "uniq": "frequency list, uniq -c"}
 _EXPECTED = {"tsv": "word<TAB>count", "csv": "word,count", "uniq": "count word (uniq -c)"}
-_UNIQ = re.compile(r"(\d+) +(\S.*)")  # a `uniq -c` line, stripped: the count, a space, the word
+_NUMBERED = re.compile(r"(\d+)( |$)(.*)", re.S)  # a `uniq -c` line after its padding: count, space, word
+PHRASES = 0.1  # the least share of entries with a space inside for a list of phrases
+PADDED = 0.5  # the least share of entries ending in a space for a padded list
 
 
-def read_entries(lines: list[str], label: str, format: str) -> tuple[str, Iterator[tuple[int, str, float]]]:
-    """(the format, detected for "auto"; (line number, entry, count) of each line that holds an
-    entry, in file order). The entries are in NFC; bad lines raise DataError naming `label` and the
-    line as the iterator reaches them, and a file of blank lines at once."""
-    format, first, body = _body(lines, label, format)
+@dataclass(frozen=True)
+class Layout:
+    """How every line of one word list reads; read_entries finds it (module docstring)."""
 
-    def entries() -> Iterator[tuple[int, str, float]]:
-        for number, line in body:
-            if format == "uniq" and line.strip().isdigit():  # `uniq -c` counting blank lines
-                continue
-            word, count = _parse_line(line, format, label, number, first)
-            yield number, word, count
+    format: str  # lines, tsv, csv or uniq
+    header: bool = False  # csv: the first non-blank line names the columns
+    trailing_spaces: bool = False  # spaces that end an entry belong to it
 
-    return format, entries()
+    def split(self, line: str) -> tuple[str, str] | None:
+        """(the entry's text as the line has it, spaces around it included; its count's text, ""
+        in a plain list) of a non-blank line, or None where the line has not this form."""
+        if self.format == "lines":
+            return line, ""
+        if self.format == "tsv":
+            parts = line.split("\t")
+            return (parts[0], parts[1].strip()) if len(parts) == 2 else None
+        if self.format == "uniq":
+            match = _NUMBERED.fullmatch(line.lstrip())
+            return (match[3], match[1]) if match else None
+        fields = _csv_fields(line)
+        return (fields[0], fields[1].strip()) if len(fields) == 2 else None
 
 
-def _body(lines: list[str], label: str, format: str) -> tuple[str, int, Iterator[tuple[int, str]]]:
-    """(the format, detected from the first non-blank line for "auto"; that line's number; the
-    numbered non-blank lines that hold words, a CSV header left out)."""
-    body = ((number, line) for number, line in enumerate(lines, start=1) if line.strip())
-    first, first_line = next(body, (0, None))
+def read_entries(lines: list[str], label: str, format: str) -> tuple[Layout, Iterator[tuple[int, str, float]]]:
+    """(how the lines read, the format detected for "auto"; (line number, entry, count) of each
+    line that holds an entry, in file order). Entries are in NFC, without the white space around
+    them but the spaces after them that belong to them (module docstring). Bad lines raise
+    DataError naming `label` and the line as the iterator reaches them; a file of blank lines
+    raises it at once."""
+    first, first_line = next(_non_blank(lines), (0, None))
     if first_line is None:
         raise DataError(f"{label}: holds no words")
     if format == "auto":
         format = detect_format(first_line, label)
-    if not (format == "csv" and _is_csv_header(first_line)):  # `word,count`: a header, not a word
-        body = itertools.chain([(first, first_line)], body)
-    return format, first, body
+    layout = Layout(format, header=format == "csv" and _is_csv_header(first_line))
+    layout = replace(layout, trailing_spaces=_ends_entries(_body(lines, layout), layout))
+    return layout, _entries(_body(lines, layout), label, layout, first)
 
+
+def _entries(body: Iterator[tuple[int, str]], label: str, layout: Layout,
+             first: int) -> Iterator[tuple[int, str, float]]:
+    """read_entries' (line number, entry, count) of the numbered lines `body` read by `layout`;
+    `first` is the number of the file's first non-blank line."""
+    for number, line in body:
+        if layout.format == "lines" and "\t" in line:
+            raise DataError(f"{label}: line {number} holds a tab, but line {first} does not: "
+                            "use one word per line, or word<TAB>count on every line")
+        split = layout.split(line)
+        if layout.format == "uniq" and split is not None and not split[0].strip():
+            continue  # `uniq -c` counting blank lines
+        word, spaces = _stripped(split[0]) if split is not None else ("", 0)
+        if not word:
+            raise DataError(f"{label}: line {number}: expected {_EXPECTED[layout.format]}, got {quote(line.strip())}")
+        if layout.trailing_spaces:
+            word += " " * spaces
+        count = 1.0 if layout.format == "lines" else _count(split[1], label, number)
+        yield number, _check_word(word, label, number), count
+
+
+def _body(lines: list[str], layout: Layout) -> Iterator[tuple[int, str]]:
+    """(line number from 1, line) of the lines that may hold an entry: not blank, not a header."""
+    body = _non_blank(lines)
+    if layout.header:
+        next(body)
+    return body
+
+
+def _non_blank(lines: list[str]) -> Iterator[tuple[int, str]]:
+    """(line number from 1, line) of the lines that are not blank."""
+    return ((number, line) for number, line in enumerate(lines, start=1) if line and not line.isspace())
+
+
+def _stripped(text: str) -> tuple[str, int]:
+    """(`text` without the white space around it, the number of spaces U+0020 right after it).
+
+    _stripped("  cd  \\r") -> ("cd", 2)
+    """
+    word = text.strip()
+    after = text[len(text) - len(text.lstrip()) + len(word):]
+    return word, len(after) - len(after.lstrip(" "))
+
+
+def _ends_entries(body: Iterator[tuple[int, str]], layout: Layout) -> bool:
+    """Whether spaces at the end of an entry belong to it: a list of phrases, not padded
+    (module docstring). `body` is the numbered lines that may hold one."""
+    entries = inside = ending = 0
+    for _, line in body:
+        split = layout.split(line)
+        if split is None:
+            continue  # a bad line: the reading pass names it
+        word, spaces = _stripped(split[0])
+        entries += bool(word)
+        inside += " " in word
+        ending += bool(word) and spaces > 0
+    return inside >= PHRASES * entries and ending < PADDED * entries and inside > 0
 
 
 def detect_format(line: str, path: str | os.PathLike = "") -> str:
@@ -65,7 +149,8 @@ def detect_format(line: str, path: str | os.PathLike = "") -> str:
     """
     if "\t" in line:
         return "tsv"
-    if _UNIQ.fullmatch(line.strip()):
+    match = _NUMBERED.fullmatch(line.lstrip())
+    if match and match[3].strip():
         return "uniq"
     word, comma, count = line.rpartition(",")
     if str(path).lower().endswith(".csv") or (comma and word.strip() and _is_number(count)):
@@ -81,54 +166,36 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _csv_fields(line: str) -> list[str]:
+    """The fields of one CSV line; a quoted field may hold the delimiter: "a, b",3."""
+    try:
+        return next(csv.reader([line.strip()]))
+    except (csv.Error, StopIteration):
+        return []
+
+
 def _is_csv_header(line: str) -> bool:
     """A first CSV line whose count is not a number (`word,count`) names the columns."""
-    _, count = _split_count(line, "csv")
-    return not _is_number(count)
+    fields = _csv_fields(line)
+    return len(fields) != 2 or not _is_number(fields[1])
 
 
-def _split_count(line: str, format: str) -> tuple[str, str]:
-    """(word, count text) of a frequency-list line, both stripped; ("", "") if it has not that form."""
-    if format == "tsv":
-        parts = line.split("\t")
-        return (parts[0].strip(), parts[1].strip()) if len(parts) == 2 else ("", "")
-    if format == "uniq":
-        match = _UNIQ.fullmatch(line.strip())
-        return (match[2].strip(), match[1]) if match else ("", "")
+def _count(text: str, label: str, number: int) -> float:
+    """The count `text` of line `number`: a finite number >= 0, else a DataError."""
     try:
-        fields = next(csv.reader([line.strip()]))  # a quoted word may hold a comma: "a, b",3
-    except csv.Error:
-        return "", ""
-    return (fields[0].strip(), fields[1].strip()) if len(fields) == 2 else ("", "")
-
-
-
-def _parse_line(line: str, format: str, label: str, number: int, first: int) -> tuple[str, float]:
-    """(word, count) of one non-blank line; count is 1.0 in a plain list. The word is in
-    Unicode NFC, so a precomposed and a decomposed "café" are the same word."""
-    if format == "lines":
-        if "\t" in line:
-            raise DataError(f"{label}: line {number} holds a tab, but line {first} does not: "
-                            "use one word per line, or word<TAB>count on every line")
-        return _check_word(line.strip(), label, number), 1.0
-    word, count_text = _split_count(line, format)
-    if not word:
-        raise DataError(f"{label}: line {number}: expected {_EXPECTED[format]}, got {quote(line.strip())}")
-    try:
-        count = float(count_text)
+        count = float(text)
     except ValueError:
-        raise DataError(f"{label}: line {number}: count {quote(count_text)} is not a number") from None
+        raise DataError(f"{label}: line {number}: count {quote(text)} is not a number") from None
     if not math.isfinite(count) or count < 0:
-        raise DataError(f"{label}: line {number}: count {quote(count_text)} must be a finite number >= 0")
-    return _check_word(word, label, number), count
+        raise DataError(f"{label}: line {number}: count {quote(text)} must be a finite number >= 0")
+    return count
 
 
 def _check_word(word: str, label: str, number: int) -> str:
-    """`word` in NFC; DataError for a control character, which would break line-based output."""
+    """`word` in NFC; DataError for a control character, which would break line-based output.
+    The word is in Unicode NFC, so a precomposed and a decomposed "café" are the same word."""
     word = unicodedata.normalize("NFC", word)
     bad = next((ch for ch in word if is_control(ch)), None)
     if bad is not None:
         raise DataError(f"{label}: line {number}: {quote(word)} holds the control character U+{ord(bad):04X}")
     return word
-
-

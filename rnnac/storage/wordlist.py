@@ -142,7 +142,7 @@ def _merge(lines: list[str], label: str, lowercase: bool, format: str) -> tuple[
     form where that has capitals}) from a file's lines."""
     merged: dict[str, float] = {}
     forms: dict[str, dict[str, float]] = {}  # lowercased word -> {a written form with capitals: its count}
-    format, entries = read_entries(lines, label, format)
+    layout, entries = read_entries(lines, label, format)
     for number, written, count in entries:
         word = written.lower() if lowercase else written
         if word != written:
@@ -152,7 +152,7 @@ def _merge(lines: list[str], label: str, lowercase: bool, format: str) -> tuple[
             raise DataError(f"{label}: line {number}: the counts of {quote(word)} add up to more than a float holds")
     if not merged:  # a CSV header alone, or uniq -c of blank lines
         raise DataError(f"{label}: holds no words")
-    return merged, format, _most_frequent_cased(merged, forms)
+    return merged, layout.format, _most_frequent_cased(merged, forms)
 
 
 def _most_frequent_cased(merged: dict[str, float], forms: dict[str, dict[str, float]]) -> dict[str, str]:
