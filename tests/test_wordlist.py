@@ -169,12 +169,13 @@ def test_csv_word_count_with_or_without_a_header(tmp_path):
 
 
 @pytest.mark.parametrize("line, fmt", [
-    ("the\t5", "tsv"), ("   5 the", "uniq"), ("5 the", "uniq"), ("the,5", "csv"), ("the, 5.5e3", "csv"),
+    ("the\t5", "tsv"), ("   5 the", "uniq"), ("5 the", "uniq"), ("  101  git push", "history"), ("    7* vi x", "history"),
+    ("the,5", "csv"), ("the, 5.5e3", "csv"),
     ("the", "lines"), ("the,", "lines"), (",5", "lines"), ("5", "lines"), ("rock and roll", "lines"), ("a,b", "lines"),
 ])
 def test_the_format_is_detected_from_the_first_line(line, fmt):
     assert detect_format(line) == fmt
-    assert detect_format(line, "x.CSV") == ("tsv" if fmt == "tsv" else "uniq" if fmt == "uniq" else "csv")
+    assert detect_format(line, "x.CSV") == (fmt if fmt in ("tsv", "uniq", "history") else "csv")
 
 
 def test_spaces_that_end_an_entry_belong_to_it_in_a_list_of_phrases(tmp_path):
@@ -200,6 +201,72 @@ def test_spaces_that_end_an_entry_belong_to_it_in_a_list_of_phrases(tmp_path):
 ])
 def test_spaces_at_the_end_of_words_or_of_padded_phrases_are_dropped(tmp_path, data, words):
     assert read_word_list(write(tmp_path, data)).words == words
+
+
+# `history` as bash prints it (`%5d%c %s`: `*` marks an edited command); `cd ` was typed with a space.
+HISTORY = ["ls", "git status", "git push", "cd ", "cd", "git push", "vim notes.txt", "git push", "make test"]
+HISTORY_WORDS = ["ls", "git status", "git push", "cd ", "cd", "vim notes.txt", "make test"]
+HISTORY_COUNTS = [1.0, 1.0, 3.0, 1.0, 1.0, 1.0, 1.0]
+
+
+def history_output(stamps=None, start=998) -> bytes:
+    stamps = stamps or [""] * len(HISTORY)
+    lines = [f"{start + i:5d}{'*' if command.startswith('vim') else ' '} {stamp}{command}\n"
+             for i, (stamp, command) in enumerate(zip(stamps, HISTORY))]
+    return "".join(lines).encode()
+
+
+def test_history_output_is_each_command_as_often_as_it_was_typed(tmp_path):
+    path = write(tmp_path, history_output(), "history.txt")
+    assert path.read_text().startswith("  998  ls\n  999  git status\n 1000  git push\n 1001  cd \n")
+    wl = read_word_list(path)
+    assert wl.format == "history" and wl.is_frequency_list and wl.summary() == f"{path}: 7 words (shell history)"
+    assert wl.words == HISTORY_WORDS and wl.counts.tolist() == HISTORY_COUNTS
+    grepped = write(tmp_path, b"  101  git push\n  205  git pull\n  230  git push\n")  # history | grep git
+    assert read_word_list(grepped).format == "history" and read_word_list(grepped).counts.tolist() == [2.0, 1.0]
+    assert read_word_list(grepped, format="uniq").counts.tolist() == [331.0, 205.0]  # said outright
+    assert read_word_list(write(tmp_path, b"    1  ls\n")).format == "history"
+
+
+@pytest.mark.parametrize("stamp", [
+    "2024-01-02 10:00:00 ",  # HISTTIMEFORMAT="%F %T "
+    "02/01/24 10:00:00 ",  # "%d/%m/%y %T "
+    "Tue Jan  2 10:00:00 2024 ",  # "%c "
+    "[2024-01-02 10:00:00] ",  # "[%F %T] "
+    "1704189600|",  # "%s|"
+    "2024-01-02 10:00  ",  # zsh: history -i
+    "10:00  ",  # zsh: history -d
+])
+def test_time_stamps_before_the_commands_are_cut_off(tmp_path, stamp):
+    stamps = [stamp] * len(HISTORY)
+    stamps[1] = "??"  # bash, for a command saved without its time
+    wl = read_word_list(write(tmp_path, history_output(stamps)))
+    assert wl.format == "history" and wl.words == HISTORY_WORDS and wl.counts.tolist() == HISTORY_COUNTS
+
+
+@pytest.mark.parametrize("stamps, why", [
+    (["20240102-100000 "] * len(HISTORY), "every command starts with a digit, as after a time stamp of a form rnnac"),
+    (["2024-01-02 10:00:00 "] * 3 + [""] * (len(HISTORY) - 3), "line 1 starts with a time stamp and line 4 does not"),
+])
+def test_time_stamps_that_cannot_be_cut_off_are_refused(tmp_path, stamps, why):
+    with pytest.raises(DataError, match=why + ".*HISTTIMEFORMAT= history"):
+        read_word_list(write(tmp_path, history_output(stamps)), format="history")
+
+
+def test_uniq_c_and_history_are_told_apart_by_the_whole_file(tmp_path):
+    # `sort | uniq -c`: one space after counts padded to a width, even counts running 1, 2, 3.
+    for data in (b"      3 git push\n      1 ls\n      2 cd \n", b"      1 a\n      2 b\n      3 c\n"):
+        assert read_word_list(write(tmp_path, data)).format == "uniq"
+    assert read_word_list(write(tmp_path, b"1 corinthians\n2 kings\n")).format == "uniq"  # two lines: no sign
+    with pytest.raises(DataError, match=r"run on by one .* a numbered list.*data.format \(lines, uniq or history\)"):
+        read_word_list(write(tmp_path, b"1 corinthians\n2 kings\n3 john\n"))
+    two_histories = history_output() + history_output()
+    with pytest.raises(DataError, match=r"two spaces follow every number, .* numbers fall at line 10"):
+        read_word_list(write(tmp_path, two_histories))
+    assert read_word_list(write(tmp_path, two_histories), format="history").counts.tolist() == [2 * c for c in HISTORY_COUNTS]
+    with pytest.raises(DataError, match=r"line 3: expected a number, two spaces and a command \(history\), "
+                                        r"got 'echo \$f' \(a command of several lines\?"):
+        read_word_list(write(tmp_path, b"    1  for f in *; do\n    2  ls\necho $f\n"))
 
 
 def test_a_format_given_outright_is_not_detected(tmp_path):

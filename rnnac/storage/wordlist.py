@@ -29,7 +29,7 @@ class WordList:
 
     words: list[str]  # distinct, first-seen order
     counts: np.ndarray  # (N,) float64; occurrences in a plain list, summed counts in a frequency list
-    format: str  # how the lines were read: lines, tsv, csv or uniq (FORMATS)
+    format: str  # how the lines were read: lines, tsv, csv, uniq or history (FORMATS)
     path: str  # the file read, or "<stdin>"
     dropped_chars: int = 0  # distinct words with a character outside allowed_chars
     dropped_length: int = 0  # distinct words outside [min_length, max_length]
@@ -51,7 +51,8 @@ class WordList:
 
     @property
     def is_frequency_list(self) -> bool:
-        """Read with a count on every line (TSV, CSV or uniq -c), not one word per line."""
+        """Whether the counts say how often each word is used: read with a count on every line
+        (TSV, CSV or uniq -c), or from a shell history; not a plain list."""
         return self.format != "lines"
 
     def summary(self) -> str:
