@@ -168,9 +168,29 @@ def test_csv_word_count_with_or_without_a_header(tmp_path):
         read_word_list(write(tmp_path, b"the,12\nof,many\n"))
 
 
+def test_semicolon_csv_as_spreadsheets_write_it(tmp_path):
+    headed = read_word_list(write(tmp_path, b"Wort;Anzahl\r\nthe;12\r\nof;3,5\r\n\"a; b\";2\r\nx,y;1\r\n", "list.txt"))
+    assert headed.format == "csv" and headed.words == ["the", "of", "a; b", "x,y"]
+    assert headed.counts.tolist() == [12.0, 3.5, 2.0, 1.0]  # 3,5: a decimal comma
+    plain = read_word_list(write(tmp_path, b"the;2,5\nof;3\n", "list.csv"))
+    assert plain.words == ["the", "of"] and plain.counts.tolist() == [2.5, 3.0]
+    commas = read_word_list(write(tmp_path, b"a;b,5\nc,1.5\n"))  # `;` in a word of a `,` CSV
+    assert commas.words == ["a;b", "c"] and commas.counts.tolist() == [5.0, 1.5]
+    with pytest.raises(DataError, match=r"line 3: expected word;count, got 'of;1;2'"):
+        read_word_list(write(tmp_path, b"word;count\nthe;12\nof;1;2\n", "f.csv"))
+    with pytest.raises(DataError, match=r"line 2: count '1.234,5' is not a number"):
+        read_word_list(write(tmp_path, b"the;12\nof;1.234,5\n"))
+
+
+def test_a_header_line_then_counts_is_csv_whatever_the_name(tmp_path):
+    wl = read_word_list(write(tmp_path, b"word,count\nthe,12\nof,3\n", "list.txt"))  # was: three words with commas
+    assert wl.format == "csv" and wl.words == ["the", "of"]
+    assert read_word_list(write(tmp_path, b"rock, paper\nscissors\n")).words == ["rock, paper", "scissors"]
+
+
 @pytest.mark.parametrize("line, fmt", [
     ("the\t5", "tsv"), ("   5 the", "uniq"), ("5 the", "uniq"), ("  101  git push", "history"), ("    7* vi x", "history"),
-    ("the,5", "csv"), ("the, 5.5e3", "csv"),
+    ("the,5", "csv"), ("the, 5.5e3", "csv"), ("the;5", "csv"), ("the;2,5", "csv"), ("the;", "lines"),
     ("the", "lines"), ("the,", "lines"), (",5", "lines"), ("5", "lines"), ("rock and roll", "lines"), ("a,b", "lines"),
 ])
 def test_the_format_is_detected_from_the_first_line(line, fmt):

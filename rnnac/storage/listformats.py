@@ -4,7 +4,9 @@ entry and its count.
 Formats:
 - lines: one entry a line; an entry on several lines counts that many times.
 - tsv: `word<TAB>count`.
-- csv: `word,count`, with or without a header line (a first line whose count is not a number).
+- csv: `word,count`, or `word;count` as spreadsheets write CSV where the comma is the decimal
+  point (and there a count may be `2,5`); with or without a header line. The delimiter is the
+  one that gives the first line a number for its count, or else the line after a header.
 - uniq: the output of `sort | uniq -c`, `  123 word`: a count, a space, the word.
 - history: the output of a shell's `history`, `  101  git push`: a line number, two spaces (or
   `* `, bash's mark of an edited command), the command. Each line is one use of its command, so
@@ -15,20 +17,20 @@ Formats:
   stamp of a form not read), is refused.
 
 Detection ("auto") looks at the first non-blank line: a tab makes the list TSV, a number then
-more `uniq -c` or a history, `word,count` with a number (or a file named .csv) CSV; anything
-else is one entry a line. `uniq -c` and a history are told apart by the whole file: a history
-has two spaces after every number and line numbers that rise (by one, or with gaps where it
-went through grep); `uniq -c` has one space after its counts, padded to a width. A file with
-two spaces but numbers that fall, or one space and unpadded numbers running 1, 2, 3 ... (a
-numbered list: `1 corinthians`), is refused, to be read with its format given.
+more `uniq -c` or a history, `word,count` or `word;count` with a number (or a file named .csv)
+CSV, and so does a header line with such a line after it; anything else is one entry a line.
+`uniq -c` and a history are told apart by the whole file: a history has two spaces after every
+number and line numbers that rise (by one, or with gaps where it went through grep); `uniq -c`
+has one space after its counts, padded to a width. A file with two spaces but numbers that
+fall, or one space and unpadded numbers running 1, 2, 3 ... (a numbered list: `1 corinthians`),
+is refused, to be read with its format given.
 
 Spaces: the line end (`\n`, `\r\n`) is no part of an entry, nor are the white space before it
 (indentation, the padding of `uniq -c` and `history`) and tabs or other white space after it.
 Spaces that end an entry belong to it (`cd ` is not `cd`) in a history, and in a list of
-phrases: one where at least one entry in
-ten holds a space inside and fewer than half end in one. In a list of single words spaces at the
-end are stray (copied from a padded column, typed by accident) and dropped, as they are when
-most entries end in spaces (padding to a width).
+phrases: one where at least one entry in ten holds a space inside, and fewer than half end in
+one. In a list of single words, spaces at the end are stray (copied from a padded column, typed
+by accident) and dropped, as they are when most entries end in spaces (padding to a width).
 
 Performance notes: deciding the spaces reads every line twice, once counting entries with
 spaces inside and at the end, once reading them; a history's stamps and the numbers of `uniq -c`
@@ -51,10 +53,11 @@ from rnnac.errors import DataError, quote
 FORMATS = ("auto", "lines", "tsv", "csv", "uniq", "history")  # auto: detected (module docstring)
 KINDS = {"lines": "one word per line", "tsv": "frequency list", "csv": "frequency list, CSV",
          "uniq": "frequency list, uniq -c", "history": "shell history"}
-_EXPECTED = {"tsv": "word<TAB>count", "csv": "word,count", "uniq": "count word (uniq -c)",
+_EXPECTED = {"tsv": "word<TAB>count", "csv": "word{}count", "uniq": "count word (uniq -c)",
              "history": "a number, two spaces and a command (history)"}
 # A line of `uniq -c` or `history` after its padding: a number, the gap after it, the rest.
 _NUMBERED = re.compile(r"(\d+)(\* |  | |$)(.*)", re.S)
+_DELIMITERS = ";,"  # of a CSV, in the order tried: `the;2,5` is `the` counted 2.5
 _HISTORY_GAPS = ("  ", "* ")  # after a history's line number: two spaces, or bash's `* ` for an edited command
 _STAMP = re.compile(r"""  # a time stamp before a history's command, and the spaces after it
     (?: \?\?                                          # bash: a command saved without its time
@@ -75,6 +78,7 @@ class Layout:
     """How every line of one word list reads; read_entries finds it (module docstring)."""
 
     format: str  # lines, tsv, csv, uniq or history
+    delimiter: str = ","  # csv: "," or ";"
     header: bool = False  # csv: the first non-blank line names the columns
     stamps: bool = False  # history: a time stamp precedes every command, to be cut off
     trailing_spaces: bool = False  # spaces that end an entry belong to it
@@ -96,8 +100,13 @@ class Layout:
                 return match[3], match[1]
             stamp = _STAMP.match(match[3]) if self.stamps else None
             return match[3][stamp.end() if stamp else 0:], ""
-        fields = _csv_fields(line)
+        fields = _csv_fields(line, self.delimiter)
         return (fields[0], fields[1].strip()) if len(fields) == 2 else None
+
+    @property
+    def expected(self) -> str:
+        """What a line should look like, for messages: `word;count`."""
+        return _EXPECTED[self.format].format(self.delimiter)
 
 
 def read_entries(lines: list[str], label: str, format: str) -> tuple[Layout, Iterator[tuple[int, str, float]]]:
@@ -106,16 +115,22 @@ def read_entries(lines: list[str], label: str, format: str) -> tuple[Layout, Ite
     them but the spaces after them that belong to them (module docstring). Bad lines raise
     DataError naming `label` and the line as the iterator reaches them; a file of blank lines
     raises it at once."""
-    first, first_line = next(_non_blank(lines), (0, None))
+    body = _non_blank(lines)
+    first, first_line = next(body, (0, None))
     if first_line is None:
         raise DataError(f"{label}: holds no words")
+    csv_layout = _csv_layout(first_line, next(body, (0, None))[1])
     if format == "auto":
         format = detect_format(first_line, label)
         if format in ("uniq", "history"):
             format = _uniq_or_history(_non_blank(lines), label)
-    layout = Layout(format, header=format == "csv" and _is_csv_header(first_line),
-                    stamps=format == "history" and _has_stamps(_non_blank(lines), label))
-    trailing_spaces = format == "history" or _ends_entries(_body(lines, layout), layout)
+        elif format == "lines" and csv_layout and csv_layout[1]:
+            format = "csv"  # a header, then `word,count`
+    delimiter, header = ",", False
+    if format == "csv":
+        delimiter, header = csv_layout or (",", _is_csv_header(first_line))
+    layout = Layout(format, delimiter, header, stamps=format == "history" and _has_stamps(_non_blank(lines), label))
+    trailing_spaces = format == "history" or _keeps_trailing_spaces(_body(lines, layout), layout)
     layout = replace(layout, trailing_spaces=trailing_spaces)
     return layout, _entries(_body(lines, layout), label, layout, first)
 
@@ -134,11 +149,11 @@ def _entries(body: Iterator[tuple[int, str]], label: str, layout: Layout,
         word, spaces = _stripped(split[0]) if split is not None else ("", 0)
         if not word:
             several = " (a command of several lines? rnnac reads one-line commands)" if layout.format == "history" else ""
-            raise DataError(f"{label}: line {number}: expected {_EXPECTED[layout.format]}, "
+            raise DataError(f"{label}: line {number}: expected {layout.expected}, "
                             f"got {quote(line.strip())}{several}")
         if layout.trailing_spaces:
             word += " " * spaces
-        count = 1.0 if layout.format in ("lines", "history") else _count(split[1], label, number)
+        count = 1.0 if layout.format in ("lines", "history") else _count(split[1], label, number, layout.delimiter)
         yield number, _check_word(word, label, number), count
 
 
@@ -165,7 +180,7 @@ def _stripped(text: str) -> tuple[str, int]:
     return word, len(after) - len(after.lstrip(" "))
 
 
-def _ends_entries(body: Iterator[tuple[int, str]], layout: Layout) -> bool:
+def _keeps_trailing_spaces(body: Iterator[tuple[int, str]], layout: Layout) -> bool:
     """Whether spaces at the end of an entry belong to it: a list of phrases, not padded
     (module docstring). `body` is the numbered lines that may hold one."""
     entries = inside = ending = 0
@@ -242,51 +257,77 @@ def _has_stamps(body: Iterator[tuple[int, str]], label: str) -> bool:
 def detect_format(line: str, path: str | os.PathLike = "") -> str:
     """The format of a list whose first non-blank line is `line`: tsv for a tab, history for
     `  101  git push` (two spaces after the number), uniq for `  123 word` (one space), csv for
-    `word,123` or a file named .csv, else lines (one word a line). read_entries checks the
-    other lines of a file that seems uniq or history (_uniq_or_history).
+    `word,123`, `word;123` or a file named .csv, else lines (one word a line). read_entries
+    checks the other lines of a file that seems uniq or history (_uniq_or_history), and the
+    second line of one that seems a plain list for a CSV header before it (_csv_layout).
 
     detect_format("   12 the") -> "uniq";  detect_format("  101  git push") -> "history";
-    detect_format("the,12") -> "csv"
+    detect_format("the,12") -> "csv";  detect_format("the;2,5") -> "csv"
     """
     if "\t" in line:
         return "tsv"
     match = _NUMBERED.fullmatch(line.lstrip())
     if match and match[3].strip():
         return "history" if match[2] in _HISTORY_GAPS else "uniq"
-    word, comma, count = line.rpartition(",")
-    if str(path).lower().endswith(".csv") or (comma and word.strip() and _is_number(count)):
+    if str(path).lower().endswith(".csv"):
         return "csv"
+    for delimiter in _DELIMITERS:
+        word, found, count = line.rpartition(delimiter)
+        if found and word.strip() and _number(count, delimiter) is not None:
+            return "csv"
     return "lines"
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+def _csv_layout(first: str, second: str | None) -> tuple[str, bool] | None:
+    """(the delimiter, whether `first` is a header) of a CSV whose first two non-blank lines are
+    `first` and `second` (None for none): `;` or `,`, whichever gives the first line a number for
+    its count, or else gives the second line one after a header of two names. None if neither."""
+    for delimiter in _DELIMITERS:
+        if _has_count(first, delimiter):
+            return delimiter, False
+    for delimiter in _DELIMITERS:
+        names = _csv_fields(first, delimiter)
+        if len(names) == 2 and all(name.strip() for name in names) and second and _has_count(second, delimiter):
+            return delimiter, True
+    return None
 
 
-def _csv_fields(line: str) -> list[str]:
+def _has_count(line: str, delimiter: str) -> bool:
+    """Whether `line` reads as a word, `delimiter` and a number."""
+    fields = _csv_fields(line, delimiter)
+    return len(fields) == 2 and bool(fields[0].strip()) and _number(fields[1], delimiter) is not None
+
+
+def _csv_fields(line: str, delimiter: str = ",") -> list[str]:
     """The fields of one CSV line; a quoted field may hold the delimiter: "a, b",3."""
     try:
-        return next(csv.reader([line.strip()]))
+        return next(csv.reader([line.strip()], delimiter=delimiter))
     except (csv.Error, StopIteration):
         return []
 
 
 def _is_csv_header(line: str) -> bool:
-    """A first CSV line whose count is not a number (`word,count`) names the columns."""
+    """A first line of a `,` CSV whose count is not a number (`word,count`) names the columns."""
     fields = _csv_fields(line)
-    return len(fields) != 2 or not _is_number(fields[1])
+    return len(fields) != 2 or _number(fields[1]) is None
 
 
-def _count(text: str, label: str, number: int) -> float:
-    """The count `text` of line `number`: a finite number >= 0, else a DataError."""
+def _number(text: str, delimiter: str = ",") -> float | None:
+    """`text` as a float, None if it is none. In a `;` CSV a decimal comma is a decimal point:
+    _number("2,5", ";") -> 2.5."""
+    if delimiter == ";" and text.count(",") == 1 and "." not in text:
+        text = text.replace(",", ".")
     try:
-        count = float(text)
+        return float(text)
     except ValueError:
-        raise DataError(f"{label}: line {number}: count {quote(text)} is not a number") from None
+        return None
+
+
+def _count(text: str, label: str, number: int, delimiter: str = ",") -> float:
+    """The count `text` of line `number`: a finite number >= 0, else a DataError."""
+    count = _number(text, delimiter)
+    if count is None:
+        raise DataError(f"{label}: line {number}: count {quote(text)} is not a number")
     if not math.isfinite(count) or count < 0:
         raise DataError(f"{label}: line {number}: count {quote(text)} must be a finite number >= 0")
     return count
