@@ -1,7 +1,7 @@
 """Word lists on disk: reading, the train/validation split, sampling weights, batches.
 
-A word list is one word per line, or a frequency list in one of three forms people already
-have; listformats.py reads its lines (FORMATS). Words are merged after lowercasing, so a
+A word list is one word per line, a frequency list in one of the forms people already have, or
+a shell history; listformats.py reads its lines (FORMATS). Words are merged after lowercasing, so a
 WordList holds each word once with its total count; everything downstream (split, weights,
 sampler) works with indices into `WordList.words`.
 Shape letters: N words, B batch.
@@ -75,10 +75,12 @@ def read_word_list(
     format: str = "auto",
     allow_empty: bool = False,
 ) -> WordList:
-    """Read a word list: one word a line, or a frequency list (`word<TAB>count`, `word,count`,
-    `uniq -c`); `format` "auto" tells them apart by the first non-blank line (detect_format).
+    """Read a word list: one word a line, a frequency list (`word<TAB>count`, `word,count`,
+    `word;count`, `uniq -c`) or a shell's `history`; `format` "auto" tells them apart
+    (listformats.read_entries).
 
-    Words are stripped, lowercased (if asked) and merged, counts added, in first-seen order.
+    Words are stripped (trailing spaces kept in a history or a list of phrases: listformats),
+    lowercased (if asked) and merged, counts added, in first-seen order.
     Then words with characters outside `allowed_chars`, or outside [min_length, max_length],
     are dropped, and only the first `max_words` kept. `path` "-" reads stdin. A file of no words
     (empty, or blank lines) is a DataError, or with `allow_empty` a WordList of none.
