@@ -150,6 +150,8 @@ def test_uniq_c_output_is_a_frequency_list(tmp_path):
     assert wl.format == "uniq" and wl.is_frequency_list
     assert wl.words == ["the", "of", "a word", "x,y"] and wl.counts.tolist() == [12.0, 5.0, 1234567.0, 1.0]
     assert wl.summary() == f"{path}: 4 words (frequency list, uniq -c)"  # `uniq -c` of blank lines: skipped
+    assert read_word_list(write(tmp_path, b"      2 \n      3 a\n")).words == ["a"]  # blank lines sort first
+    assert read_word_list(write(tmp_path, b"1\n2\n")).words == ["1", "2"]  # numbers, one a line
     with pytest.raises(DataError, match=r"line 2: expected count word \(uniq -c\), got 'the'"):
         read_word_list(write(tmp_path, b"  3 a\nthe\n"))
 

@@ -119,9 +119,12 @@ def read_entries(lines: list[str], label: str, format: str) -> tuple[Layout, Ite
     first, first_line = next(body, (0, None))
     if first_line is None:
         raise DataError(f"{label}: holds no words")
-    csv_layout = _csv_layout(first_line, next(body, (0, None))[1])
+    second_line = next(body, (0, None))[1]
+    csv_layout = _csv_layout(first_line, second_line)
     if format == "auto":
-        format = detect_format(first_line, label)
+        # `sort | uniq -c` puts its count of blank lines, a number alone, first.
+        bare = second_line is not None and first_line.strip().isdecimal()
+        format = detect_format(second_line if bare else first_line, label)
         if format in ("uniq", "history"):
             format = _uniq_or_history(_non_blank(lines), label)
         elif format == "lines" and csv_layout and csv_layout[1]:
