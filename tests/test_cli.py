@@ -626,6 +626,20 @@ def test_train_a_frequency_list_of_any_form(tmp_path, monkeypatch):
     assert again.exit_code == 1 and "already holds a run" in again.stderr
 
 
+def test_train_on_a_shell_history_counts_each_command_once_a_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    commands = ["git push", "ls", "cd ", "git push", "cd", "git push", "make"]
+    Path("hist").write_text("".join(f"{5000 + i:5d}  {c}\n" for i, c in enumerate(commands)))  # `history` output
+    result = run("train", "hist", "--set", "train.max_steps=10", "--set", "data.val_fraction=0")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.startswith("hist: 5 words; sized to them")
+    lexicon = checkpoint.load_checkpoint("runs/hist/best.npz").lexicon
+    assert dict(zip(lexicon.words, lexicon.counts.tolist())) == {"git push": 3.0, "ls": 1.0, "cd ": 1.0, "cd": 1.0,
+                                                                  "make": 1.0}  # not 5000, 5001, ...
+    facts = json.loads(run("info", "-c", "runs/hist", "--format", "json").stdout)
+    assert facts["config"]["data"]["weighting"] == "count"  # drawn as often as typed
+
+
 def test_train_a_shipped_config_by_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = run("train", "tiny", "--set", "train.max_steps=10")

@@ -111,7 +111,7 @@ def test_config_text_documents_every_field_and_reads_back(tmp_path):
     assert "# (default 0.003) base learning rate, before warm-up and schedule (> 0)" in lines["learning_rate"]
     assert "(default 5.0)" in lines["clip_norm"] and lines["clip_norm"].endswith("; null: off")
     assert lines["val_fraction"].endswith("(0 <= x < 1)") and lines["threads"].endswith("(1 <= x <= 64); null: automatic")
-    assert lines["format"].endswith("auto | lines | tsv | csv | uniq") and "(default auto)" in lines["format"]
+    assert lines["format"].endswith("auto | lines | tsv | csv | uniq | history") and "(default auto)" in lines["format"]
     config = load_config(write(tmp_path, text))
     assert config.data.allowed_chars == "ab'-" and config.train.learning_rate == 1e-05 and config.train.clip_norm is None
     assert config.output.dir == str(tmp_path / "runs" / "x y") and config.data.path == str(tmp_path / "w.txt")

@@ -72,6 +72,16 @@ def test_one_words_counts_that_overflow_are_refused(tmp_path):
         read_word_list(path)
 
 
+def test_a_list_that_reads_as_neither_counts_nor_history_is_one_line(tmp_path):
+    path = tmp_path / "books.txt"
+    path.write_text("1 corinthians\n2 kings\n3 john\n")
+    for command in (["train", str(path)], ["evaluate", str(path)]):
+        result = run(*command)
+        assert result.exit_code == 1 and result.stdout == ""
+        assert result.stderr.startswith(f"Error: {path}: the numbers run on by one") and result.stderr.count("\n") == 1
+    assert read_word_list(path, format="lines").words == ["1 corinthians", "2 kings", "3 john"]
+
+
 @pytest.mark.parametrize("args, hint", [
     (["--temperature", "nan"], "nan is not a finite number"),
     (["--temperature", "inf"], "inf is not a finite number"),

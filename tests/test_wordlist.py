@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from rnnac.errors import CheckpointError, ConfigError, DataError
+from rnnac.storage.listformats import detect_format
 from rnnac.storage.wordlist import (
     SCHEMES,
     BatchSampler,
-    detect_format,
     read_word_list,
     sampling_weights,
     split_words,
@@ -150,6 +150,8 @@ def test_uniq_c_output_is_a_frequency_list(tmp_path):
     assert wl.format == "uniq" and wl.is_frequency_list
     assert wl.words == ["the", "of", "a word", "x,y"] and wl.counts.tolist() == [12.0, 5.0, 1234567.0, 1.0]
     assert wl.summary() == f"{path}: 4 words (frequency list, uniq -c)"  # `uniq -c` of blank lines: skipped
+    assert read_word_list(write(tmp_path, b"      2 \n      3 a\n")).words == ["a"]  # blank lines sort first
+    assert read_word_list(write(tmp_path, b"1\n2\n")).words == ["1", "2"]  # numbers, one a line
     with pytest.raises(DataError, match=r"line 2: expected count word \(uniq -c\), got 'the'"):
         read_word_list(write(tmp_path, b"  3 a\nthe\n"))
 
@@ -168,13 +170,125 @@ def test_csv_word_count_with_or_without_a_header(tmp_path):
         read_word_list(write(tmp_path, b"the,12\nof,many\n"))
 
 
+def test_semicolon_csv_as_spreadsheets_write_it(tmp_path):
+    headed = read_word_list(write(tmp_path, b"Wort;Anzahl\r\nthe;12\r\nof;3,5\r\n\"a; b\";2\r\nx,y;1\r\n", "list.txt"))
+    assert headed.format == "csv" and headed.words == ["the", "of", "a; b", "x,y"]
+    assert headed.counts.tolist() == [12.0, 3.5, 2.0, 1.0]  # 3,5: a decimal comma
+    plain = read_word_list(write(tmp_path, b"the;2,5\nof;3\n", "list.csv"))
+    assert plain.words == ["the", "of"] and plain.counts.tolist() == [2.5, 3.0]
+    commas = read_word_list(write(tmp_path, b"a;b,5\nc,1.5\n"))  # `;` in a word of a `,` CSV
+    assert commas.words == ["a;b", "c"] and commas.counts.tolist() == [5.0, 1.5]
+    with pytest.raises(DataError, match=r"line 3: expected word;count, got 'of;1;2'"):
+        read_word_list(write(tmp_path, b"word;count\nthe;12\nof;1;2\n", "f.csv"))
+    with pytest.raises(DataError, match=r"line 2: count '1.234,5' is not a number"):
+        read_word_list(write(tmp_path, b"the;12\nof;1.234,5\n"))
+
+
+def test_a_header_line_then_counts_is_csv_whatever_the_name(tmp_path):
+    wl = read_word_list(write(tmp_path, b"word,count\nthe,12\nof,3\n", "list.txt"))  # was: three words with commas
+    assert wl.format == "csv" and wl.words == ["the", "of"]
+    assert read_word_list(write(tmp_path, b"rock, paper\nscissors\n")).words == ["rock, paper", "scissors"]
+
+
 @pytest.mark.parametrize("line, fmt", [
-    ("the\t5", "tsv"), ("   5 the", "uniq"), ("5 the", "uniq"), ("the,5", "csv"), ("the, 5.5e3", "csv"),
+    ("the\t5", "tsv"), ("   5 the", "uniq"), ("5 the", "uniq"), ("  101  git push", "history"), ("    7* vi x", "history"),
+    ("the,5", "csv"), ("the, 5.5e3", "csv"), ("the;5", "csv"), ("the;2,5", "csv"), ("the;", "lines"),
     ("the", "lines"), ("the,", "lines"), (",5", "lines"), ("5", "lines"), ("rock and roll", "lines"), ("a,b", "lines"),
 ])
 def test_the_format_is_detected_from_the_first_line(line, fmt):
     assert detect_format(line) == fmt
-    assert detect_format(line, "x.CSV") == ("tsv" if fmt == "tsv" else "uniq" if fmt == "uniq" else "csv")
+    assert detect_format(line, "x.CSV") == (fmt if fmt in ("tsv", "uniq", "history") else "csv")
+
+
+def test_spaces_that_end_an_entry_belong_to_it_in_a_list_of_phrases(tmp_path):
+    commands = read_word_list(write(tmp_path, b"cd \r\ncd\r\n  ls -la\r\ngit push  \r\ncd \r\nls\r\nmake\r\n"))
+    assert commands.words == ["cd ", "cd", "ls -la", "git push  ", "ls", "make"]
+    assert commands.counts.tolist() == [2.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    tsv = read_word_list(write(tmp_path, b"cd \t3\ncd\t1\nls -la\t2\n", "f.tsv"))
+    assert tsv.words == ["cd ", "cd", "ls -la"] and tsv.counts.tolist() == [3.0, 1.0, 2.0]
+    quoted = read_word_list(write(tmp_path, b'"cd ",3\ncd ,1\n"git push",2\nls,5\nmake,1\n', "f.csv"))
+    assert quoted.words == ["cd ", "git push", "ls", "make"] and quoted.counts.tolist() == [4.0, 2.0, 5.0, 1.0]
+    uniq = read_word_list(write(tmp_path, b"      3 cd \n      1 cd\n      2 ls -la\n"))
+    assert uniq.words == ["cd ", "cd", "ls -la"]
+
+
+@pytest.mark.parametrize("data, words", [
+    # words, one of them with a space inside: the spaces at the end are stray
+    (b"cat \ndog\n" * 5 + b"ice cream\n", ["cat", "dog", "ice cream"]),
+    # phrases padded to a width: most end in spaces
+    (b"ice cream  \nhot dog    \nsoda       \ncd \ncd\nbanana split\n", ["ice cream", "hot dog", "soda", "cd",
+                                                                       "banana split"]),
+    # white space other than spaces, after the spaces, is no part of the entry
+    ("ice cream \u00a0\nhot dog\nsoda\n".encode(), ["ice cream ", "hot dog", "soda"]),
+])
+def test_spaces_at_the_end_of_words_or_of_padded_phrases_are_dropped(tmp_path, data, words):
+    assert read_word_list(write(tmp_path, data)).words == words
+
+
+# `history` as bash prints it (`%5d%c %s`: `*` marks an edited command); `cd ` was typed with a space.
+HISTORY = ["ls", "git status", "git push", "cd ", "cd", "git push", "vim notes.txt", "git push", "make test"]
+HISTORY_WORDS = ["ls", "git status", "git push", "cd ", "cd", "vim notes.txt", "make test"]
+HISTORY_COUNTS = [1.0, 1.0, 3.0, 1.0, 1.0, 1.0, 1.0]
+
+
+def history_output(stamps=None, start=998) -> bytes:
+    stamps = stamps or [""] * len(HISTORY)
+    lines = [f"{start + i:5d}{'*' if command.startswith('vim') else ' '} {stamp}{command}\n"
+             for i, (stamp, command) in enumerate(zip(stamps, HISTORY))]
+    return "".join(lines).encode()
+
+
+def test_history_output_is_each_command_as_often_as_it_was_typed(tmp_path):
+    path = write(tmp_path, history_output(), "history.txt")
+    assert path.read_text().startswith("  998  ls\n  999  git status\n 1000  git push\n 1001  cd \n")
+    wl = read_word_list(path)
+    assert wl.format == "history" and wl.is_frequency_list and wl.summary() == f"{path}: 7 words (shell history)"
+    assert wl.words == HISTORY_WORDS and wl.counts.tolist() == HISTORY_COUNTS
+    grepped = write(tmp_path, b"  101  git push\n  205  git pull\n  230  git push\n")  # history | grep git
+    assert read_word_list(grepped).format == "history" and read_word_list(grepped).counts.tolist() == [2.0, 1.0]
+    assert read_word_list(grepped, format="uniq").counts.tolist() == [331.0, 205.0]  # said outright
+    assert read_word_list(write(tmp_path, b"    1  ls\n")).format == "history"
+
+
+@pytest.mark.parametrize("stamp", [
+    "2024-01-02 10:00:00 ",  # HISTTIMEFORMAT="%F %T "
+    "02/01/24 10:00:00 ",  # "%d/%m/%y %T "
+    "Tue Jan  2 10:00:00 2024 ",  # "%c "
+    "[2024-01-02 10:00:00] ",  # "[%F %T] "
+    "1704189600|",  # "%s|"
+    "2024-01-02 10:00  ",  # zsh: history -i
+    "10:00  ",  # zsh: history -d
+])
+def test_time_stamps_before_the_commands_are_cut_off(tmp_path, stamp):
+    stamps = [stamp] * len(HISTORY)
+    stamps[1] = "??"  # bash, for a command saved without its time
+    wl = read_word_list(write(tmp_path, history_output(stamps)))
+    assert wl.format == "history" and wl.words == HISTORY_WORDS and wl.counts.tolist() == HISTORY_COUNTS
+
+
+@pytest.mark.parametrize("stamps, why", [
+    (["20240102-100000 "] * len(HISTORY), "every command starts with a digit, as after a time stamp of a form rnnac"),
+    (["2024-01-02 10:00:00 "] * 3 + [""] * (len(HISTORY) - 3), "line 1 starts with a time stamp and line 4 does not"),
+])
+def test_time_stamps_that_cannot_be_cut_off_are_refused(tmp_path, stamps, why):
+    with pytest.raises(DataError, match=why + ".*HISTTIMEFORMAT= history"):
+        read_word_list(write(tmp_path, history_output(stamps)), format="history")
+
+
+def test_uniq_c_and_history_are_told_apart_by_the_whole_file(tmp_path):
+    # `sort | uniq -c`: one space after counts padded to a width, even counts running 1, 2, 3.
+    for data in (b"      3 git push\n      1 ls\n      2 cd \n", b"      1 a\n      2 b\n      3 c\n"):
+        assert read_word_list(write(tmp_path, data)).format == "uniq"
+    assert read_word_list(write(tmp_path, b"1 corinthians\n2 kings\n")).format == "uniq"  # two lines: no sign
+    with pytest.raises(DataError, match=r"run on by one .* a numbered list.*data.format \(lines, uniq or history\)"):
+        read_word_list(write(tmp_path, b"1 corinthians\n2 kings\n3 john\n"))
+    two_histories = history_output() + history_output()
+    with pytest.raises(DataError, match=r"two spaces follow every number, .* numbers fall at line 10"):
+        read_word_list(write(tmp_path, two_histories))
+    assert read_word_list(write(tmp_path, two_histories), format="history").counts.tolist() == [2 * c for c in HISTORY_COUNTS]
+    with pytest.raises(DataError, match=r"line 3: expected a number, two spaces and a command \(history\), "
+                                        r"got 'echo \$f' \(a command of several lines\?"):
+        read_word_list(write(tmp_path, b"    1  for f in *; do\n    2  ls\necho $f\n"))
 
 
 def test_a_format_given_outright_is_not_detected(tmp_path):

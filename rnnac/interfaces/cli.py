@@ -132,8 +132,8 @@ json_option = click.option("--json", "as_json", is_flag=True, help="The same as 
 def train(target, overrides, init_from, resume, force, quiet, fmt):
     """Train a model on a word list, or as a config says.
 
-    WORDLIST (.txt, .tsv, .csv, or any file that is not a YAML mapping: one word a line, or a
-    frequency list) trains with settings sized to it, which the log states, into
+    WORDLIST (.txt, .tsv, .csv, or any file that is not a YAML mapping: one word a line, a
+    frequency list, or `history` output) trains with settings sized to it, which the log states, into
     runs/<list name>. CONFIG is a YAML config file. NAME is a shipped config (default, names,
     tiny, ...), which trains into runs/<name> here. Every config field, its meaning, range and
     default: `rnnac init` (or configs/default.yaml in the source).

@@ -1,36 +1,25 @@
 """Word lists on disk: reading, the train/validation split, sampling weights, batches.
 
-A word list is one word per line, or a frequency list in one of three forms people already
-have: `word<TAB>count` (TSV), `word,count` (CSV, an optional header line) or `uniq -c` output
-(`  123 word`). The form is detected from the first line (or given, FORMATS). Words are merged
-after lowercasing, so a WordList holds each word once with its total count; everything
-downstream (split, weights, sampler) works with indices into `WordList.words`.
+A word list is one word per line, a frequency list in one of the forms people already have, or
+a shell history; listformats.py reads its lines (FORMATS). Words are merged after lowercasing, so a
+WordList holds each word once with its total count; everything downstream (split, weights,
+sampler) works with indices into `WordList.words`.
 Shape letters: N words, B batch.
 """
 
 from __future__ import annotations
 
-import csv
-import itertools
 import math
 import os
-import re
 import sys
-import unicodedata
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 
-from rnnac.engine.vocab import is_control
 from rnnac.errors import CheckpointError, ConfigError, DataError, quote
+from rnnac.storage.listformats import FORMATS, KINDS, read_entries
 
 SCHEMES = ("uniform", "count", "sqrt", "log")
-FORMATS = ("auto", "lines", "tsv", "csv", "uniq")  # auto: detected from the first line (and a .csv name)
-_KINDS = {"lines": "one word per line", "tsv": "frequency list", "csv": "frequency list, CSV",
-          "uniq": "frequency list, uniq -c"}
-_EXPECTED = {"tsv": "word<TAB>count", "csv": "word,count", "uniq": "count word (uniq -c)"}
-_UNIQ = re.compile(r"(\d+) +(\S.*)")  # a `uniq -c` line, stripped: the count, a space, the word
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -40,7 +29,7 @@ class WordList:
 
     words: list[str]  # distinct, first-seen order
     counts: np.ndarray  # (N,) float64; occurrences in a plain list, summed counts in a frequency list
-    format: str  # how the lines were read: lines, tsv, csv or uniq (FORMATS)
+    format: str  # how the lines were read: lines, tsv, csv, uniq or history (FORMATS)
     path: str  # the file read, or "<stdin>"
     dropped_chars: int = 0  # distinct words with a character outside allowed_chars
     dropped_length: int = 0  # distinct words outside [min_length, max_length]
@@ -62,12 +51,13 @@ class WordList:
 
     @property
     def is_frequency_list(self) -> bool:
-        """Read with a count on every line (TSV, CSV or uniq -c), not one word per line."""
+        """Whether the counts say how often each word is used: read with a count on every line
+        (TSV, CSV or uniq -c), or from a shell history; not a plain list."""
         return self.format != "lines"
 
     def summary(self) -> str:
         """One line: 'data/words.tsv: 48,683 words (frequency list), dropped 1,317 for characters, ...'."""
-        kind = _KINDS[self.format]
+        kind = KINDS[self.format]
         drops = [(self.dropped_chars, "for characters"), (self.dropped_length, "for length"),
                  (self.dropped_max_words, "beyond max_words")]
         dropped = ", ".join(f"{n:,} {why}" for n, why in drops if n)
@@ -85,10 +75,12 @@ def read_word_list(
     format: str = "auto",
     allow_empty: bool = False,
 ) -> WordList:
-    """Read a word list: one word a line, or a frequency list (`word<TAB>count`, `word,count`,
-    `uniq -c`); `format` "auto" tells them apart by the first non-blank line (detect_format).
+    """Read a word list: one word a line, a frequency list (`word<TAB>count`, `word,count`,
+    `word;count`, `uniq -c`) or a shell's `history`; `format` "auto" tells them apart
+    (listformats.read_entries).
 
-    Words are stripped, lowercased (if asked) and merged, counts added, in first-seen order.
+    Words are stripped (trailing spaces kept in a history or a list of phrases: listformats),
+    lowercased (if asked) and merged, counts added, in first-seen order.
     Then words with characters outside `allowed_chars`, or outside [min_length, max_length],
     are dropped, and only the first `max_words` kept. `path` "-" reads stdin. A file of no words
     (empty, or blank lines) is a DataError, or with `allow_empty` a WordList of none.
@@ -153,11 +145,8 @@ def _merge(lines: list[str], label: str, lowercase: bool, format: str) -> tuple[
     form where that has capitals}) from a file's lines."""
     merged: dict[str, float] = {}
     forms: dict[str, dict[str, float]] = {}  # lowercased word -> {a written form with capitals: its count}
-    format, first, body = _body(lines, label, format)
-    for number, line in body:
-        if format == "uniq" and line.strip().isdigit():  # `uniq -c` counting blank lines
-            continue
-        written, count = _parse_line(line, format, label, number, first)
+    layout, entries = read_entries(lines, label, format)
+    for number, written, count in entries:
         word = written.lower() if lowercase else written
         if word != written:
             forms.setdefault(word, {})[written] = forms.get(word, {}).get(written, 0.0) + count
@@ -166,21 +155,7 @@ def _merge(lines: list[str], label: str, lowercase: bool, format: str) -> tuple[
             raise DataError(f"{label}: line {number}: the counts of {quote(word)} add up to more than a float holds")
     if not merged:  # a CSV header alone, or uniq -c of blank lines
         raise DataError(f"{label}: holds no words")
-    return merged, format, _most_frequent_cased(merged, forms)
-
-
-def _body(lines: list[str], label: str, format: str) -> tuple[str, int, Iterator[tuple[int, str]]]:
-    """(the format, detected from the first non-blank line for "auto"; that line's number; the
-    numbered non-blank lines that hold words, a CSV header left out)."""
-    body = ((number, line) for number, line in enumerate(lines, start=1) if line.strip())
-    first, first_line = next(body, (0, None))
-    if first_line is None:
-        raise DataError(f"{label}: holds no words")
-    if format == "auto":
-        format = detect_format(first_line, label)
-    if not (format == "csv" and _is_csv_header(first_line)):  # `word,count`: a header, not a word
-        body = itertools.chain([(first, first_line)], body)
-    return format, first, body
+    return merged, layout.format, _most_frequent_cased(merged, forms)
 
 
 def _most_frequent_cased(merged: dict[str, float], forms: dict[str, dict[str, float]]) -> dict[str, str]:
@@ -192,51 +167,6 @@ def _most_frequent_cased(merged: dict[str, float], forms: dict[str, dict[str, fl
         if count > merged[word] - sum(counts.values()) and list(counts.values()).count(count) == 1:
             cased[word] = form
     return cased
-
-
-def detect_format(line: str, path: str | os.PathLike = "") -> str:
-    """The format of a list whose first non-blank line is `line`: tsv for a tab, uniq for
-    `  123 word`, csv for `word,123` or a file named .csv, else lines (one word a line).
-
-    detect_format("   12 the") -> "uniq";  detect_format("the,12") -> "csv"
-    """
-    if "\t" in line:
-        return "tsv"
-    if _UNIQ.fullmatch(line.strip()):
-        return "uniq"
-    word, comma, count = line.rpartition(",")
-    if str(path).lower().endswith(".csv") or (comma and word.strip() and _is_number(count)):
-        return "csv"
-    return "lines"
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_csv_header(line: str) -> bool:
-    """A first CSV line whose count is not a number (`word,count`) names the columns."""
-    _, count = _split_count(line, "csv")
-    return not _is_number(count)
-
-
-def _split_count(line: str, format: str) -> tuple[str, str]:
-    """(word, count text) of a frequency-list line, both stripped; ("", "") if it has not that form."""
-    if format == "tsv":
-        parts = line.split("\t")
-        return (parts[0].strip(), parts[1].strip()) if len(parts) == 2 else ("", "")
-    if format == "uniq":
-        match = _UNIQ.fullmatch(line.strip())
-        return (match[2].strip(), match[1]) if match else ("", "")
-    try:
-        fields = next(csv.reader([line.strip()]))  # a quoted word may hold a comma: "a, b",3
-    except csv.Error:
-        return "", ""
-    return (fields[0].strip(), fields[1].strip()) if len(fields) == 2 else ("", "")
 
 
 def _read_lines(path: str | os.PathLike) -> tuple[str, list[str]]:
@@ -262,35 +192,6 @@ def _read_lines(path: str | os.PathLike) -> tuple[str, list[str]]:
         raise DataError(f"{label}: line {line}: not valid UTF-8 (byte 0x{data[e.start]:02x}: {e.reason})") from None
     # Split on "\n" only: str.splitlines would also break on \x0b, \x1c, \u2028 ... and shift line numbers.
     return label, text.split("\n")
-
-
-def _parse_line(line: str, format: str, label: str, number: int, first: int) -> tuple[str, float]:
-    """(word, count) of one non-blank line; count is 1.0 in a plain list. The word is in
-    Unicode NFC, so a precomposed and a decomposed "café" are the same word."""
-    if format == "lines":
-        if "\t" in line:
-            raise DataError(f"{label}: line {number} holds a tab, but line {first} does not: "
-                            "use one word per line, or word<TAB>count on every line")
-        return _check_word(line.strip(), label, number), 1.0
-    word, count_text = _split_count(line, format)
-    if not word:
-        raise DataError(f"{label}: line {number}: expected {_EXPECTED[format]}, got {quote(line.strip())}")
-    try:
-        count = float(count_text)
-    except ValueError:
-        raise DataError(f"{label}: line {number}: count {quote(count_text)} is not a number") from None
-    if not math.isfinite(count) or count < 0:
-        raise DataError(f"{label}: line {number}: count {quote(count_text)} must be a finite number >= 0")
-    return _check_word(word, label, number), count
-
-
-def _check_word(word: str, label: str, number: int) -> str:
-    """`word` in NFC; DataError for a control character, which would break line-based output."""
-    word = unicodedata.normalize("NFC", word)
-    bad = next((ch for ch in word if is_control(ch)), None)
-    if bad is not None:
-        raise DataError(f"{label}: line {number}: {quote(word)} holds the control character U+{ord(bad):04X}")
-    return word
 
 
 def split_words(n_words: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

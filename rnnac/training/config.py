@@ -48,9 +48,9 @@ def _option(default: Any = MISSING, *, help: str, null: str | None = None, choic
 class DataConfig:
     """Which words to read and which of them to keep."""
 
-    path: str = _option(path=True, help="word list, required: one word a line, or a frequency list of word<TAB>count, "
-                                        "word,count or `uniq -c` lines")
-    format: str = _option("auto", choices=FORMATS, help="how its lines read; auto detects it from the first line")
+    path: str = _option(path=True, help="word list, required: one word a line, a frequency list of word<TAB>count, "
+                                        "word,count or `uniq -c` lines, or `history` output")
+    format: str = _option("auto", choices=FORMATS, help="how its lines read; auto detects it from the file")
     lowercase: bool = _option(True, help="lowercase words before filtering")
     allowed_chars: str | None = _option(None, null="keep every word",
                                         help="drop words holding other characters, e.g. \"abcdefghijklmnopqrstuvwxyz'-\"")
