@@ -1,5 +1,6 @@
 """Columns of a completer.Result's completions, for tests that compare them with oracles."""
 
+from rnnac.inference.options import MAX_K
 from rnnac.storage.lexicon import fold
 
 
@@ -33,5 +34,7 @@ def counted(completer, *args, **kwargs):
 
 
 def flags(mode):
-    """complete_many's options for a scoring mode: "open", "known", "mixture", or None for the default."""
-    return {None: {}, "open": {"open": True}, "known": {"known_only": True}, "mixture": {"known_only": False}}[mode]
+    """complete_many's options for a scoring mode: "open", "known", "mixture" (over every word: any
+    number of invented strings), or None for the default."""
+    return {None: {}, "open": {"open": True}, "known": {"known_only": True},
+            "mixture": {"known_only": False, "new": MAX_K}}[mode]

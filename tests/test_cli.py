@@ -226,7 +226,7 @@ def test_complete_keeps_slow_imports_off_its_path(which, request):
     the engine (bptt) and evaluate, which completing never needs."""
     ckpt = request.getfixturevalue(which)
     modules = ("yaml", "tqdm", "numpy.ma", "rnnac.engine.bptt", "rnnac.evaluation.evaluate", "rnnac.storage.wordlist")
-    stdout, imported = run_cli_and_list_imports(["complete", "ab", "-c", ckpt], modules)
+    stdout, imported = run_cli_and_list_imports(["complete", "ab", "-c", ckpt, "--new", "5"], modules)
     assert imported == []
     assert len(stdout.splitlines()) == 5
 
@@ -406,8 +406,9 @@ def test_complete_scoring_options(lexicon_ckpt, model, completer, tmp_path):
     longest = 4  # the checkpoint's lexicon's longest word: the default cap of invented strings
     assert top("--open") == [(w, False) for w, _ in pairs(completer.complete("a", k=3, max_length=longest))]
     assert all(known for _, known in top("--known-only"))
-    assert top("--lambda", "0") == [(w, w in {"abc", "abba", "acca"})
-                                    for w, _ in pairs(completer.complete("a", k=3, max_length=longest))]
+    assert top("--lambda", "0", "--new", "3") == [(w, w in {"abc", "abba", "acca"})
+                                                  for w, _ in pairs(completer.complete("a", k=3, max_length=longest))]
+    assert [known for _, known in top("--lambda", "0")].count(False) <= 1  # by default one invented string at most
     assert top("--open", "--max-length", "32") == [(w, False) for w, _ in pairs(completer.complete("a", k=3))]
     extra = tmp_path / "extra.tsv"
     extra.write_text("aaa\t1000\n")
@@ -418,6 +419,55 @@ def test_complete_scoring_options(lexicon_ckpt, model, completer, tmp_path):
     assert "abc" not in [w for w, _ in top("--exclude", str(blocked))]
     result = run("complete", "a", "--open", "--known-only", "-c", lexicon_ckpt)
     assert result.exit_code == 2 and "cannot be used together" in result.stderr
+
+
+def test_plain_output_marks_invented_strings_and_new_caps_them(lexicon_ckpt, tmp_path):
+    def plain(*args):
+        result = run("complete", "a", "-k", "5", "-c", lexicon_ckpt, *args)
+        assert result.exit_code == 0, result.output
+        return result.stdout.splitlines()
+
+    def records(*args):
+        (obj,) = words_of(run("complete", "a", "-k", "5", "--format", "json", "-c", lexicon_ckpt, *args))
+        return [(c["word"], c["known"]) for c in obj["completions"]]
+
+    for new in ("0", "1", "3"):
+        shown, expected = plain("--new", new), records("--new", new)
+        assert shown == [w if known else w + "*" for w, known in expected]
+        assert [known for _, known in expected].count(False) == min(int(new), 5 - 3)  # 3 lexicon words start with a
+    assert plain() == plain("--new", "1")  # a counted list: one invented string by default
+    assert plain("--new", "0") == plain("--known-only")
+    flat = tmp_path / "flat.txt"
+    flat.write_text("abc\nabba\nacca\n")
+    assert all(not w.endswith("*") for w in plain("--lexicon", str(flat), "--lexicon-mode", "replace"))
+    assert plain("--open")[0].endswith("*")  # the model alone still says which words the list lacks
+
+
+@pytest.mark.parametrize("args, why", [
+    (["--known-only"], "(--known-only)"),
+    (["--new", "0"], "(--new 0)"),
+])
+def test_a_prefix_with_no_lexicon_word_says_so_where_only_lexicon_words_may_come(lexicon_ckpt, args, why):
+    result = run("complete", "bb", "ab", "-c", lexicon_ckpt, *args)
+    assert result.exit_code == 0
+    assert result.stderr == f"Note: 'bb': no word of the lexicon starts so {why}\n"
+    assert result.stdout.startswith("ab\t")
+    assert run("complete", "bb", "-c", lexicon_ckpt).stderr == ""  # the mixture proposes an invented string
+
+
+def test_a_flat_list_proposes_only_its_words_by_default(tmp_path, model):
+    from rnnac.storage.lexicon import LexiconData
+
+    path = tmp_path / "flat.npz"
+    meta = {"chars": VOCAB.chars, "activation": "tanh", "hidden_size": 8, "dtype": "float32",
+            "config": {"data": {"lowercase": True}}, "step": 1, "epoch": 0, "best_val_loss": 1.5,
+            "rng_state": {}, "mixture_lambda": 0.9}
+    save_checkpoint(path, model.params, meta, lexicon=LexiconData(["abba", "abc", "acca"], [1.0] * 3, [False] * 3))
+    result = run("complete", "a", "bb", "-c", str(path))
+    assert result.exit_code == 0
+    assert sorted(line.split("\t")[1] for line in result.stdout.splitlines()) == ["abba", "abc", "acca"]
+    assert result.stderr == "Note: 'bb': no word of the lexicon starts so (a list without counts: --new N allows invented strings)\n"
+    assert run("complete", "bb", "--new", "1", "-c", str(path)).stdout.endswith("*\n")
 
 
 def test_known_only_needs_a_lexicon(ckpt):

@@ -202,7 +202,7 @@ def test_batching_and_memory_splits_do_not_change_results(monkeypatch):
     monkeypatch.setattr(Completer, "_group_size", lambda self, budget, extra=0.0: 64)
     groups, init = [], search.ExactSearch.__init__
     monkeypatch.setattr(search.ExactSearch, "__init__",
-                        lambda self, model, roots, *rest: groups.append(len(roots.a)) or init(self, model, roots, *rest))
+                        lambda self, model, roots, *rest, **kw: groups.append(len(roots.a)) or init(self, model, roots, *rest, **kw))
     together = [pairs(r) for r in Completer(model, VOCAB).complete_many(prefixes, k=5, max_length=7)]
     assert groups[:3] == [40, 20, 10]
     for a, b in zip(alone, together):

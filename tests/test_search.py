@@ -182,12 +182,12 @@ def test_without_weight_on_the_lexicon_results_are_the_models_bit_for_bit():
     prefixes = ["".join(p) for n in range(4) for p in itertools.product("abc", repeat=n)]
     open_results = plain.complete_many(prefixes, 5, MAX_LENGTH + 2)
     assert all(known_of(r) == [False] * len(pairs(r)) for r in open_results)
-    for mode in (None, "mixture", "open"):  # None: the completer's lexicon, so "mixture"
+    for mode in ("mixture", "open"):
         results = with_lexicon.complete_many(prefixes, 5, MAX_LENGTH + 2, **flags(mode))
         assert [pairs(r) for r in results] == [pairs(r) for r in open_results]
     for beam in (1, 3):
         assert (pairs(plain.complete("a", 5, max_length=6, beam=beam))
-                == pairs(with_lexicon.complete("a", 5, max_length=6, beam=beam)))
+                == pairs(with_lexicon.complete("a", 5, max_length=6, beam=beam, **flags("mixture"))))
     # Ranking only a lexicon's words by the model, as `lexicon=` always did.
     known_only = plain.complete_many(prefixes, 5, 6, 2000, None, with_lexicon.lexicon)
     again = with_lexicon.complete_many(prefixes, 5, 6, known_only=True)
@@ -237,7 +237,8 @@ def test_mode_is_a_deprecated_alias_of_the_flags():
     for mode in ("open", "known", "mixture"):
         with pytest.warns(DeprecationWarning, match="mode=.* is deprecated"):
             old = completer.complete_many(prefixes, 4, MAX_LENGTH, mode=mode)
-        assert [r.completions for r in old] == [r.completions for r in completer.complete_many(prefixes, 4, MAX_LENGTH, **flags(mode))]
+        now = {"known_only": False} if mode == "mixture" else flags(mode)  # the mixture with its default cap of invented strings
+        assert [r.completions for r in old] == [r.completions for r in completer.complete_many(prefixes, 4, MAX_LENGTH, **now)]
     lexicon = completer.lexicon  # a lexicon given without flags: its words only, as mode None always did
     assert ([r.completions for r in completer.complete_many(prefixes, 4, MAX_LENGTH, lexicon=lexicon)]
             == [r.completions for r in completer.complete_many(prefixes, 4, MAX_LENGTH, lexicon=lexicon, known_only=True)])
@@ -285,7 +286,7 @@ def test_memory_splits_do_not_change_mixture_results(monkeypatch):
     monkeypatch.setattr(Completer, "_group_size", lambda self, budget, extra=0.0: 64)
     groups, init = [], search.ExactSearch.__init__
     monkeypatch.setattr(search.ExactSearch, "__init__",
-                        lambda self, model, roots, *rest: groups.append(len(roots.a)) or init(self, model, roots, *rest))
+                        lambda self, model, roots, *rest, **kw: groups.append(len(roots.a)) or init(self, model, roots, *rest, **kw))
     together = [pairs(r) for r in completer.complete_many(prefixes, k=4, max_length=5)]
     assert groups[:2] == [len(prefixes), len(prefixes) // 2]
     for a, b in zip(alone, together):
@@ -506,3 +507,53 @@ def test_every_bound_is_at_least_the_best_word_below_it(seed, scale, prefix, mod
 def test_a_word_with_a_newline_is_never_completed_even_where_a_space_is_a_character():
     lexicon = Lexicon(["a\nb", "ab"], rnnac.Vocab(" ab"))
     assert lexicon.skipped == 1 and lexicon.n_words == 1 and lexicon.walk([2, 1, 3]) == -1  # "a b" is no word
+
+
+def capped(ranking, counts, new):
+    """The oracle's ranking with at most `new` words outside the lexicon: the others leave their places."""
+    out, invented = [], 0
+    for word, lp in ranking:
+        if word not in counts:
+            invented += 1
+            if invented > new:
+                continue
+        out.append((word, lp))
+    return out
+
+
+@pytest.mark.parametrize("new", [0, 1, 2])
+@pytest.mark.parametrize("lam", [0.0, 0.3, 0.9])
+@pytest.mark.parametrize("scored", [False, True])
+def test_new_caps_the_invented_strings_of_a_top_k_exactly(new, lam, scored):
+    model = random_model(1, scale=1.5)
+    probs, counts = rnn_probs(model, MAX_LENGTH), folded_counts(LEXICON)
+    completer = mixture_completer(model, LEXICON, lam, scored)
+    for k in (1, 3, 8):
+        for beam in (None, 4):
+            results = completer.complete_many(PREFIXES, k, MAX_LENGTH, budget=10**6, beam=beam, new=new)
+            for prefix, result in zip(PREFIXES, results):
+                assert not result.truncated
+                assert known_of(result).count(False) <= new
+                if beam is None:
+                    expected = capped(oracle(probs, counts, prefix, "mixture", lam, MAX_LENGTH), counts, new)
+                    assert_same_ranking(pairs(result), expected, k)
+                    assert known_of(result) == [w in counts for w, _ in pairs(result)]
+
+
+def test_by_default_a_counted_list_allows_one_invented_string_and_a_flat_list_none():
+    model = random_model(1, scale=1.5)
+    counted_list = mixture_completer(model, LEXICON, 0.3)
+    flat = mixture_completer(model, dict.fromkeys(folded_counts(LEXICON), 1), 0.3)
+    assert (counted_list.default_new(), flat.default_new(), Completer(model, VOCAB).default_new()) == (1, 0, None)
+    for prefix in PREFIXES:
+        assert counted_list.complete(prefix, 6).completions == counted_list.complete(prefix, 6, new=1).completions
+        assert flat.complete(prefix, 6).completions == flat.complete(prefix, 6, known_only=True).completions
+
+
+def test_a_full_cap_prunes_the_search_off_the_lexicon():
+    """Once the top holds its invented strings, nodes off the lexicon can only bring more: a
+    nearly uniform model would otherwise wander through all of them (up to the budget)."""
+    completer = mixture_completer(random_model(0, scale=0.1), LEXICON, 0.5)
+    result, evaluations = counted(completer, "c", 10, max_length=8, budget=10**5, new=1)  # 3 lexicon words below c
+    assert not result.truncated and known_of(result).count(False) == 1
+    assert evaluations < 100  # not the 3,280 strings of up to 8 characters below c

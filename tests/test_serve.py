@@ -74,6 +74,8 @@ def test_get_complete_is_the_clis_record(client, en):
     ({"open": "true"}, {"open": True}),
     ({"beam": 3}, {"beam": 3}),
     ({"budget": 5, "max_length": 6}, {"budget": 5, "max_length": 6}),
+    ({"new": 0}, {"new": 0}),
+    ({"new": "3", "lambda": "0.1"}, {"new": 3, "mixture_lambda": 0.1}),
 ])
 def test_complete_options_reach_the_search(client, en, params, keywords):
     got = client.get("/complete", params={"q": "wrold", "k": 4, **params}).json()

@@ -12,6 +12,7 @@ from test_search import LEXICON, VOCAB, folded_counts, mixture_completer, random
 
 from rnnac.inference.completer import Completer
 from rnnac.inference.typos import Channel, _adjacent, _substitutions, candidates, spell_all
+from rnnac.inference.options import MAX_K
 from columns import corrected_of, counted, edits_of, flags, pairs, shown_of
 
 OUTSIDE = "#"  # a character the vocabulary "abc" does not hold
@@ -201,7 +202,7 @@ def test_characters_outside_the_vocabulary_count_as_edits():
 
 def test_the_budget_truncates_a_typo_search():
     completer = mixture_completer(random_model(0, scale=0.2), LEXICON, 0.0)
-    cut, evaluations = counted(completer, "abc", 50, max_length=6, budget=20, max_edits=1)
+    cut, evaluations = counted(completer, "abc", 50, max_length=6, budget=20, max_edits=1, new=MAX_K)  # every invented string: many to find
     assert cut.truncated and evaluations <= 20 + 3 * len(VOCAB.chars)  # the last depth may pass it
     assert not completer.complete("abc", 5, max_length=6, budget=10**6, max_edits=1).truncated
 

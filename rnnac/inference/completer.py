@@ -35,7 +35,7 @@ from rnnac.errors import UnknownCharError
 from rnnac.inference.search import MODES, BeamSearch, ExactSearch, OutOfMemory, Owners, Pending, Roots, Scoring
 from rnnac.inference.cases import as_typed, case_like, written_forms
 from rnnac.inference.lexicons import FEW_PREFIXES, Lexicons
-from rnnac.inference.options import DEFAULT_MAX_LENGTH, MAX_BUDGET, MAX_K, MAX_LENGTH, OptionError, check_options
+from rnnac.inference.options import DEFAULT_MAX_LENGTH, DEFAULT_NEW, MAX_BUDGET, MAX_K, MAX_LENGTH, OptionError, check_options
 from rnnac.inference.typos import (MAX_EDITS, MAX_NODES, CandidateNodes, Candidates, Channel, Costs, TooManyCandidates, candidates,
                                    distinct, first_candidates)
 from rnnac.storage.checkpoint import load_trained
@@ -95,6 +95,7 @@ class _Options(NamedTuple):
     exclude: Lexicon | None  # words never proposed
     max_edits: int = 0  # typing errors allowed in a prefix (rnnac.inference.typos)
     costs: Costs | None = None  # the channel's, with max_edits
+    max_new: int | None = None  # at most this many invented strings in a top k (None: any number)
 
 
 class Completer:
@@ -159,6 +160,14 @@ class Completer:
         longest = lexicon.longest if lexicon is not None else self.lexicons.longest()
         return DEFAULT_MAX_LENGTH if longest is None else int(np.clip(longest, 1, MAX_LENGTH))
 
+    def default_new(self, lexicon: Lexicon | None = None) -> int | None:
+        """How many invented strings a top k holds by default in the mixture with `lexicon` (or the
+        completer's own): DEFAULT_NEW with counts, 0 for a list without them (every count alike:
+        a closed list, such as package names, where a name that does not exist misleads); None
+        (any number) without a lexicon."""
+        flat = lexicon.flat if lexicon is not None else self.lexicons.flat()
+        return None if flat is None else 0 if flat else DEFAULT_NEW
+
     def complete(self, prefix: str, k: int = 5, **options) -> Result:
         """The k most probable words starting with `prefix`; see `complete_many`."""
         return self.complete_many([prefix], k, **options)[0]
@@ -166,7 +175,8 @@ class Completer:
     def complete_many(self, prefixes: Sequence[str], k: int = 5, max_length: int | None = None, budget: int = 2000,
                       beam: int | None = None, lexicon: Lexicon | None = None, known_only: bool | None = None,
                       open: bool = False, mixture_lambda: float | None = None, exclude: Lexicon | Iterable[str] | None = None,
-                      max_edits: int = 0, channel: Channel | None = None, mode: str | None = None) -> list[Result]:
+                      max_edits: int = 0, channel: Channel | None = None, mode: str | None = None,
+                      new: int | None = None) -> list[Result]:
         """One Result per prefix, in order. Exact best-first search, or beam search of width `beam`.
 
         Prefixes are put in Unicode NFC and case-folded as the model was trained; the Completions
@@ -187,6 +197,10 @@ class Completer:
         known_only=False) is deprecated. Options that do not go together (known_only with open,
         beam with max_edits, known_only without a lexicon) are an OptionError (rnnac.inference.options).
 
+        Invented strings (words not in the lexicon): in the mixture, at most `new` of them in a
+        top k, the rest the best lexicon words (0: the lexicon's words only, as known_only);
+        None is default_new(). Completion.known tells them apart.
+
         Typing errors (rnnac.inference.typos): with `max_edits` N > 0 the typed prefix may hold up to N
         of them, weighed by `channel` (default Channel()); each word then comes with the edits
         of its best path and the prefix it corrected to (Completion.edits, .corrected). Exact search only.
@@ -200,7 +214,7 @@ class Completer:
         results = [Result(prefix) for prefix in prefixes]
         todo = self._fold(results, max_edits)
         tries = self._candidates(todo, results, max_edits, channel or Channel()) if max_edits else None
-        options = self._options(lexicon, known_only, open, mixture_lambda, exclude, list(todo), tries)
+        options = self._options(lexicon, known_only, open, mixture_lambda, exclude, list(todo), tries, new)
         # Alphabetical: a group's neighbouring prefixes share their candidates, read once (CandidateNodes.read).
         queue, size = sorted(todo), None
         while queue:
@@ -242,20 +256,23 @@ class Completer:
                 results[i].truncated = cut
 
     def _options(self, lexicon, known_only: bool | None, open: bool, mixture_lambda, exclude, folded: list[str],
-                 tries=None) -> _Options:
+                 tries=None, new: int | None = None) -> _Options:
         """complete_many's scoring options, defaults resolved and checked, for the `folded`
         prefixes (and with typos their candidate tries). known_only None: True with a lexicon
         given, else the mixture with the completer's own lexicon, else the search is open."""
         if known_only is None:
             known_only = lexicon is not None
+        if new is None:
+            new = self.default_new(lexicon)
         if lexicon is None:  # the own one; in open mode too, which still says which words are known
             lexicon = self._own_lexicon(folded, tries)
         lexicon = _check_lexicon(lexicon, self.vocab)
-        mode = "open" if open or lexicon is None else "known" if known_only else "mixture"
+        mode = "open" if open or lexicon is None else "known" if known_only or new == 0 else "mixture"
         mixture_lambda = self.mixture_lambda if mixture_lambda is None else _check_lambda(mixture_lambda)
         if exclude is not None and not isinstance(exclude, Lexicon):
             exclude = Lexicon(exclude, self.vocab, self.lowercase)
-        return _Options(mode, lexicon, mixture_lambda, _check_lexicon(exclude, self.vocab))
+        return _Options(mode, lexicon, mixture_lambda, _check_lexicon(exclude, self.vocab),
+                        max_new=new if mode == "mixture" else None)
 
     def _own_lexicon(self, folded: list[str], tries: dict[str, Candidates] | None) -> Lexicon | None:
         """The completer's own lexicon for the `folded` prefixes: for a few with typos, the part of
@@ -322,10 +339,10 @@ class Completer:
         roots = Roots(a, logp, lengths, _walk(options.lexicon, encoded), _walk(options.exclude, encoded), prefix_lp)
         scoring = Scoring.of(roots, options.mode, options.lexicon, options.mixture_lambda, options.exclude)
         if beam:
-            search = BeamSearch(self.model, roots, k, max_length, budget, scoring, width=beam)
+            search = BeamSearch(self.model, roots, k, max_length, budget, scoring, width=beam, max_new=options.max_new)
         else:
             max_rows = SEARCH_BYTES // self._bytes_per_eval() if len(prefixes) > 1 else None
-            search = ExactSearch(self.model, roots, k, max_length, budget, scoring, max_rows)
+            search = ExactSearch(self.model, roots, k, max_length, budget, scoring, max_rows, max_new=options.max_new)
         best_lp, best_row, truncated, evaluations = search.run()
         suffixes, _ = search.tree.suffixes(best_row, self._chars)  # (G, k) str
         k = best_row.shape[1]
@@ -355,7 +372,8 @@ class Completer:
         pending = Pending(a[row[parents]], parent_of, nodes.token[cands[later]],
                           Roots(None, None, *(column[later] for column in every[2:])))
         max_rows = SEARCH_BYTES // self._bytes_per_eval() if len(prefixes) > 1 else None
-        search = ExactSearch(self.model, roots, k, max_length, budget, scoring, max_rows, groups=len(prefixes), pending=pending)
+        search = ExactSearch(self.model, roots, k, max_length, budget, scoring, max_rows, groups=len(prefixes), pending=pending,
+                             max_new=options.max_new)
         best_lp, best_row, truncated, evaluations = search.run()
         suffixes, root_row = search.tree.suffixes(best_row, self._chars)  # (G, k) each
         node = np.array([[cands[search.root_of_row[row]] if row >= 0 else -1 for row in rows] for rows in root_row.tolist()],

@@ -37,6 +37,7 @@ class Lexicons:
         self._folded_words: list[str] | None = None  # the list's words folded, once, when they differ from it
         self._total: float | None = None  # their total count, once (see total)
         self._longest: int | None = None  # the longest word's characters, once (see longest)
+        self._flat: bool | None = None  # whether every word has the same count, once (see flat)
         self._calls = 0  # calls of for_prefixes
         self._building = threading.Lock()  # held while the whole trie is built
 
@@ -95,6 +96,16 @@ class Lexicons:
             self.stored.check()
             raise
         return Lexicon(words, self.vocab, self.lowercase, counts, self.total(), scores)
+
+    def flat(self) -> bool | None:
+        """Whether every word of the list has the same count (a list without counts); None without a list."""
+        if self._flat is None and self.present:
+            if self.stored is not None:
+                counts = self.stored.counts
+                self._flat = bool(len(counts) == 0 or counts.min() == counts.max())
+            else:
+                self._flat = self.built.flat
+        return self._flat
 
     def longest(self) -> int | None:
         """The characters of the list's longest word (the default cap of invented strings), None

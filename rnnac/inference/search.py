@@ -359,27 +359,53 @@ def spell_rows(tokens: np.ndarray, chars: np.ndarray) -> np.ndarray:
 
 class TopK:
     """The k best words of each of G prefixes, best first: their scores, log P(w | s), best_lp
-    (G, k), -inf where none is found yet, and the tree rows they end at, best_row (G, k)."""
+    (G, k), -inf where none is found yet, the tree rows they end at, best_row (G, k), and
+    whether each is a lexicon word, best_known (G, k). With max_new, at most that many words
+    of a prefix's k are not lexicon words (invented strings): the rest are its best lexicon words."""
 
-    def __init__(self, n_prefixes: int, k: int):
+    def __init__(self, n_prefixes: int, k: int, max_new: int | None = None):
         self.best_lp = np.full((n_prefixes, k), -np.inf)  # (G, k)
         self.best_row = np.full((n_prefixes, k), -1, dtype=np.int32)  # (G, k)
+        self.best_known = np.zeros((n_prefixes, k), dtype=bool)  # (G, k)
+        self.max_new = max_new
 
     def kth(self) -> np.ndarray:
         """Each prefix's k-th best word so far (G,): what a word or node must beat to matter."""
         return self.best_lp[:, -1]
 
-    def merge(self, pid: np.ndarray, lp: np.ndarray, rows: np.ndarray) -> None:
-        """Fold new words into each prefix's best k: sort old and new by (prefix, -lp), keep k each."""
+    def floor(self, pid: np.ndarray, trie: np.ndarray) -> np.ndarray:
+        """What nodes (...) of prefixes pid at lexicon nodes trie (...) must beat to matter: the
+        k-th word, and off the lexicon, where only invented strings lie, the max_new-th of them
+        once the top holds that many."""
+        kth = self.kth()[pid]
+        if not self.max_new:
+            return kth
+        new = ~self.best_known & (self.best_lp > -np.inf)  # (G, k)
+        full = new.sum(axis=1) >= self.max_new  # (G,)
+        new_kth = np.where(full, np.where(new, self.best_lp, np.inf).min(axis=1), -np.inf)  # (G,)
+        return np.where(trie < 0, np.maximum(kth, new_kth[pid]), kth)
+
+    def merge(self, pid: np.ndarray, lp: np.ndarray, rows: np.ndarray, known: np.ndarray) -> None:
+        """Fold new words into each prefix's best k: sort old and new by (prefix, -lp), keep k each
+        (and of the words not known, max_new at most)."""
         k = self.best_lp.shape[1]
         touched = np.flatnonzero(np.bincount(pid, minlength=len(self.best_lp)))  # not np.unique: it imports numpy.ma (~20 ms)
         all_pid = np.concatenate([np.repeat(touched, k), pid])
         all_lp = np.concatenate([self.best_lp[touched].ravel(), lp])
         all_row = np.concatenate([self.best_row[touched].ravel(), rows])
+        all_known = np.concatenate([self.best_known[touched].ravel(), known])
         order, sorted_pid, rank = _rank_within_groups(all_pid, all_lp)  # on a tie, the word found first stays first
+        if self.max_new is not None:  # an invented string past the first max_new of its prefix leaves
+            new = ~all_known[order]
+            start = np.searchsorted(sorted_pid, sorted_pid)  # (M,) where each one's prefix starts
+            before = np.concatenate([[0], np.cumsum(new)])  # (M + 1,) invented strings before each position
+            allowed = ~new | (before[1:] - before[start] <= self.max_new)
+            order, sorted_pid = order[allowed], sorted_pid[allowed]
+            rank = np.arange(len(order)) - np.searchsorted(sorted_pid, sorted_pid)
         keep = rank < k
         self.best_lp[sorted_pid[keep], rank[keep]] = all_lp[order][keep]
         self.best_row[sorted_pid[keep], rank[keep]] = all_row[order][keep]
+        self.best_known[sorted_pid[keep], rank[keep]] = all_known[order][keep]
 
 
 def _children(top: TopK, scoring: Scoring, max_length: int, node: Nodes, logp: np.ndarray):
@@ -396,13 +422,13 @@ def _children(top: TopK, scoring: Scoring, max_length: int, node: Nodes, logp: n
     long = length >= max_length  # (...) from here on only lexicon words: an invented string is at most max_length
     better = ends & ((length <= max_length) | scoring.known(node.trie)) & (score > top.kth()[pid])
     if better.any():
-        top.merge(pid[better], score[better], node.row[better])
+        top.merge(pid[better], score[better], node.row[better], scoring.known(node.trie[better]))
     child_lp = node.lp[..., None] + logp[..., 1:]  # (..., K-1), float64: sums of many small log-probs
     child_key = scoring.bounds(root, child_lp, node.trie, node.cand)  # (..., K-1)
     if long.any():  # past max_length a child must be on the lexicon (its words' bound holds there as anywhere)
         on = scoring.on_lexicon(node.trie[long])  # (M, K-1), None without a lexicon
         child_key[long] = -np.inf if on is None else np.where(on, child_key[long], -np.inf)
-    alive = child_key > top.kth()[pid][..., None]  # (..., K-1)
+    alive = child_key > top.floor(pid, node.trie)[..., None]  # (..., K-1) children of a node off the lexicon are off it too
     return child_lp, child_key, alive
 
 
@@ -410,13 +436,14 @@ class ExactSearch:
     """Batched best-first search by bound, in threshold rounds (see the module docstring)."""
 
     def __init__(self, model: RNN, roots: Roots, k: int, max_length: int, budget: int, scoring: Scoring,
-                 max_rows: int | None = None, groups: int | None = None, pending: Pending | None = None):
+                 max_rows: int | None = None, groups: int | None = None, pending: Pending | None = None,
+                 max_new: int | None = None):
         R = len(roots.a)  # roots: one per prefix, or with typos (roots.group) many per typed prefix, of `groups`
         G = R if groups is None else groups
         self.model, self.max_length, self.budget, self.scoring = model, max_length, budget, scoring
         self.max_rows = max_rows  # raise OutOfMemory past this many evaluated nodes (None: never)
         self.tree = _Tree(roots.a.shape[1], roots.a.dtype, max(64, 64 * G + R + (0 if pending is None else len(pending.parent))))
-        self.top = TopK(G, k)
+        self.top = TopK(G, k, max_new)
         self.evaluations = np.zeros(G, dtype=np.int64)  # (G,) nodes evaluated per prefix
         self.frontier: list[Nodes] = []  # nodes not yet evaluated, in parts
         root = _root_nodes(roots, scoring, self.tree.add(roots.a, np.full(R, -1), np.zeros(R), roots.trie))  # (R,) each
@@ -462,7 +489,7 @@ class ExactSearch:
         """The frontier nodes that can still beat their prefix's k-th word, and the best bound of
         them per prefix (G,), -inf for none."""
         fr = Nodes.concat(self.frontier)
-        fr = _take(fr, fr.bound > self.top.kth()[fr.pid])
+        fr = _take(fr, fr.bound > self.top.floor(fr.pid, fr.trie))
         best_open = np.full(len(self.evaluations), -np.inf)  # (G,)
         np.maximum.at(best_open, fr.pid, fr.bound)
         return fr, best_open
@@ -523,11 +550,11 @@ class BeamSearch:
     (G, width) arrays for all prefixes. Not exact: it never scores better than ExactSearch."""
 
     def __init__(self, model: RNN, roots: Roots, k: int, max_length: int, budget: int, scoring: Scoring,
-                 width: int):
+                 width: int, max_new: int | None = None):
         G, K = len(roots.a), roots.logp.shape[1]
         self.model, self.max_length, self.budget, self.scoring = model, max_length, budget, scoring
         self.tree = _Tree(roots.a.shape[1], roots.a.dtype, max(64, 4 * G * width))
-        self.top = TopK(G, k)
+        self.top = TopK(G, k, max_new)
         self.evaluations = np.zeros(G, dtype=np.int64)  # (G,) nodes evaluated per prefix
 
         def slots(first, empty, dtype):  # (G, width): the prefix's root in slot 0, the other slots empty

@@ -213,7 +213,10 @@ def init(wordlist, output, force):
 @click.option("--lexicon-mode", type=click.Choice(["replace", "add"]), default="replace", show_default=True,
               help="add: the words of --lexicon join the model's own lexicon instead of replacing it.")
 @click.option("--exclude", type=click.Path(dir_okay=False), default=None, help="Never propose the words of this list.")
-@click.option("--known-only", is_flag=True, help="Only words of the lexicon.")
+@click.option("--known-only", is_flag=True, help="Only words of the lexicon (as --new 0).")
+@click.option("--new", "max_new", type=click.IntRange(0, MAX_K), default=None,
+              help="At most N invented strings (words not in the lexicon, shown with a trailing *) in each top k. "
+                   "[default: 1 with a lexicon that has counts, 0 with a flat list (every count alike)]")
 @click.option("--open", "open_vocab", is_flag=True, help="The model alone, without its lexicon.")
 @click.option("--lambda", "mixture_lambda", type=click.FloatRange(0, 1), default=None, callback=_finite,
               help="Weight of the lexicon in the mixture [default: the one fitted in training].")
@@ -229,7 +232,7 @@ def init(wordlist, output, force):
                    "kind's: sub, ins, del, trans. Repeatable. [default: 0.04: sub=0.016 ins=del=trans=0.008]")
 @click.option("--keyboard", type=click.Choice(["qwerty", "none"]), default="qwerty", show_default=True,
               help="With --max-edits: substitutions favour neighbouring keys of this layout (none: all alike).")
-def complete(prefixes, checkpoint, top, fmt, header, beam, lexicon, lexicon_mode, exclude, known_only, open_vocab,
+def complete(prefixes, checkpoint, top, fmt, header, beam, lexicon, lexicon_mode, exclude, known_only, max_new, open_vocab,
              mixture_lambda, max_length, budget, skip_unknown, max_edits, edit_probs, keyboard):
     """Complete prefixes to the most probable whole words.
 
@@ -240,6 +243,10 @@ def complete(prefixes, checkpoint, top, fmt, header, beam, lexicon, lexicon_mode
 
     Stdin: with `-`, or with no PREFIX when stdin is not a terminal (a pipe or a file), reads
     one prefix a line and answers each line as it arrives. Surrounding whitespace is stripped.
+
+    Plain output marks an invented string, one not in the lexicon, with a trailing `*` (TSV and
+    JSON say `known`); there are at most --new of them in a top k. A prefix that only invented
+    strings could complete gets a note on stderr where --new is 0.
 
     Output lines up with the input: with several prefixes or stdin, plain lines are
     `prefix<TAB>word`; TSV gives each prefix its rows and JSON one object a line, in input
@@ -264,18 +271,28 @@ def complete(prefixes, checkpoint, top, fmt, header, beam, lexicon, lexicon_mode
     _check_header(header, fmt)
     typos = _typo_options(max_edits, edit_probs, keyboard)
     completer = Completer.load(checkpoint)
-    options = {**_scoring_options(completer, lexicon, lexicon_mode, exclude, known_only, open_vocab, mixture_lambda), **typos}
+    options = {**_scoring_options(completer, lexicon, lexicon_mode, exclude, known_only, open_vocab, mixture_lambda), **typos,
+               "new": max_new}
+    marked = options["lexicon"] is not None or completer.has_lexicon  # a lexicon tells invented strings apart
+    why_known = None if open_vocab or not marked else (
+        "--known-only" if known_only else "--lexicon FILE: its words only" if options["known_only"]
+        else "--new 0" if max_new == 0 else "a list without counts: --new N allows invented strings"
+        if max_new is None and completer.default_new(options["lexicon"]) == 0 else None)
 
     def answer(chunk: list[str]) -> tuple[str, bool]:
         results = completer.complete_many([p.strip() for p in chunk], top, max_length, budget, beam, **options)
-        return _completion_lines(results, fmt, from_stdin or len(prefixes) > 1, skip_unknown, budget, top)
+        return _completion_lines(results, fmt, from_stdin or len(prefixes) > 1, skip_unknown, budget, top, marked,
+                                 why_known)
 
     _stream(prefixes, from_stdin, TSV_COLUMNS if header else None, answer)
 
 
-def _completion_lines(results, fmt: str, show_prefix: bool, skip_unknown: bool, budget: int, top: int) -> tuple[str, bool]:
-    """`complete`'s lines for some results (_format), and whether any failed; says on stderr which
-    failed (unless skip_unknown: then they are left out) and which the budget cut short."""
+def _completion_lines(results, fmt: str, show_prefix: bool, skip_unknown: bool, budget: int, top: int,
+                      marked: bool = False, why_known: str | None = None) -> tuple[str, bool]:
+    """`complete`'s lines for some results (_format; plain words not in the lexicon `marked` with a
+    *), and whether any failed; says on stderr which failed (unless skip_unknown: then they are
+    left out), which the budget cut short, and, where only lexicon words may be proposed
+    (`why_known` says why), which found none."""
     out, failed = [], False
     for result in results:
         if result.error:
@@ -286,7 +303,9 @@ def _completion_lines(results, fmt: str, show_prefix: bool, skip_unknown: bool, 
         elif result.truncated:
             click.echo(f"Warning: {result.prefix!r}: the search stopped at --budget {budget}; "
                        f"these may not be the exact top {top}", err=True)
-        out.append(_format(result, fmt, show_prefix))
+        elif why_known and not result.completions:
+            click.echo(f"Note: {result.prefix!r}: no word of the lexicon starts so ({why_known})", err=True)
+        out.append(_format(result, fmt, show_prefix, marked))
     return "".join(out), failed
 
 
@@ -359,10 +378,10 @@ def _lexicon_file(completer, path, add: bool):
 TSV_COLUMNS = ("prefix", "rank", "word", "prob", "logprob", "known", "edits", "corrected", "error")
 
 
-def _format(result, fmt: str, show_prefix: bool) -> str:
+def _format(result, fmt: str, show_prefix: bool, marked: bool = False) -> str:
     """One prefix's answer as text lines: plain, TSV rows of TSV_COLUMNS, or one JSON object.
-    Words as shown (the case typed). A failed prefix is one record with its error (nothing in
-    plain, whose errors go to stderr)."""
+    Words as shown (the case typed); in plain, with `marked`, a word not in the lexicon ends in *.
+    A failed prefix is one record with its error (nothing in plain, whose errors go to stderr)."""
     import json
 
     from rnnac.interfaces.records import completion_record
@@ -375,7 +394,7 @@ def _format(result, fmt: str, show_prefix: bool) -> str:
         return "".join(f"{result.prefix}\t{rank}\t{c.word}\t{c.prob:.6g}\t{c.logprob:.6f}\t{str(c.known).lower()}\t{c.edits}\t"
                        f"{c.corrected}\t\n" for rank, c in enumerate(result.completions, start=1))
     lead = f"{result.prefix}\t" if show_prefix else ""
-    return "".join(f"{lead}{c.word}\n" for c in result.completions)
+    return "".join(f"{lead}{c.word}{'*' if marked and not c.known else ''}\n" for c in result.completions)
 
 
 def _stream(items: tuple[str, ...], from_stdin: bool, header: tuple[str, ...] | None, answer) -> None:

@@ -10,7 +10,7 @@ extra (`pip install 'rnnac[serve]'`). Routes (answers are the CLI's JSON records
     GET  /                     a page that completes as you type
 
 Options, in the query or the body: model (the first served, by default), k, max_edits,
-edit_prob, keyboard, known_only, open, lambda, beam, budget, max_length; /score takes model,
+edit_prob, keyboard, known_only, new, open, lambda, beam, budget, max_length; /score takes model,
 mixture, lambda and chars. A bad request (an unknown option or model, a value out of range,
 malformed JSON, a prefix over MAX_CHARS characters, k over MAX_K, a batch over MAX_BATCH
 prefixes) is a 400 with {"error": ...}.
@@ -62,7 +62,7 @@ CHUNK_PAUSE = 0.001  # seconds the loop gets between chunks to read the other re
 PAGE = Path(__file__).with_name("page.html")
 PLURAL = {"prefix": "prefixes", "word": "words"}
 
-COMPLETE_OPTIONS = {"model", "q", "k", "max_edits", "edit_prob", "keyboard", "known_only", "open", "lambda", "beam",
+COMPLETE_OPTIONS = {"model", "q", "k", "max_edits", "edit_prob", "keyboard", "known_only", "new", "open", "lambda", "beam",
                     "budget", "max_length"}
 SCORE_OPTIONS = {"model", "w", "mixture", "lambda", "chars"}
 
@@ -102,6 +102,7 @@ class Options:
     edit_prob: tuple[str, ...] = ()
     keyboard: str = "qwerty"
     known_only: bool = False
+    new: int | None = None  # invented strings in a top k at most (Completer.default_new)
     open: bool = False
     mixture_lambda: float | None = None
     beam: int | None = None
@@ -126,7 +127,8 @@ class Options:
         except ValueError as e:
             raise BadRequest(str(e)) from None
         return {"k": self.k, "max_length": self.max_length, "budget": self.budget, "beam": self.beam, "open": self.open,
-                "known_only": known_only, "mixture_lambda": self.mixture_lambda, "max_edits": self.max_edits, "channel": channel}
+                "known_only": known_only, "mixture_lambda": self.mixture_lambda, "max_edits": self.max_edits, "channel": channel,
+                "new": self.new}
 
 
 @contextlib.contextmanager
@@ -374,7 +376,7 @@ def _options(params: dict, model: str) -> Options:
                    keyboard=keyboard, known_only=_flag(params, "known_only"), open=_flag(params, "open"),
                    mixture_lambda=_number(params, "lambda", float, 0.0, 1.0), beam=_number(params, "beam", int, 1, MAX_K),
                    budget=_number(params, "budget", int, 1, MAX_BUDGET, default=2000),
-                   max_length=_number(params, "max_length", int, 1, MAX_LENGTH))
+                   max_length=_number(params, "max_length", int, 1, MAX_LENGTH), new=_number(params, "new", int, 0, MAX_K))
 
 
 def _number(params: dict, name: str, kind: type, low, high, default=None, upper_open: bool = False):

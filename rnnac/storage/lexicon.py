@@ -578,6 +578,11 @@ class Lexicon:
         return len(self.token) - 1
 
     @property
+    def flat(self) -> bool:
+        """Every word has the same count (a list without counts)."""
+        return bool(len(self._count) == 0 or self._count.min() == self._count.max())
+
+    @property
     def n_words(self) -> int:
         """The distinct folded words."""
         return len(self._count)
