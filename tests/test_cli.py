@@ -659,6 +659,17 @@ def test_train_a_shipped_word_list_by_name(tmp_path, monkeypatch):
     assert json.loads(run("info", "-c", "runs/words", "--format", "json").stdout)["lexicon_words"] == 3
 
 
+@pytest.mark.parametrize("target", ["d", "runs/nope"])
+def test_train_a_folder_that_holds_no_run_or_nothing(tmp_path, monkeypatch, target):
+    monkeypatch.chdir(tmp_path)
+    Path("d").mkdir()
+    result = run("train", target, "--resume")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == {"d": "Error: d is a folder but not a run folder (it holds no run-config.yaml): give a word list, "
+                                  "a config, a run folder or a shipped name\n",
+                             "runs/nope": "Error: no file or run folder 'runs/nope'\n"}[target]
+
+
 def test_train_errors_are_one_line(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     missing = run("train", "nope.txt")

@@ -9,6 +9,7 @@ from rnnac.errors import ConfigError, DataError, OutputError
 from rnnac.storage.shipped import shipped_dir
 from rnnac.training import quickstart
 from rnnac.training.config import load_config
+from rnnac.training.rundir import RunFolder
 from rnnac.training.quickstart import (
     MAX_STEPS,
     MIN_STEPS,
@@ -108,6 +109,26 @@ def test_a_shipped_word_list_by_name_is_sized_as_a_file(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=r"^no file 'wrods', nor a shipped config \(default, en, identifiers, names, tiny\) "
                                           r"or word list \(identifiers, names, words\)$"):
         training_config("wrods")
+
+
+def test_a_run_folder_trains_with_the_settings_it_saved(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("mylist.txt").write_text(words(300))
+    config, _ = training_config("mylist.txt", ["train.max_steps=50", "model.hidden_size=12"])
+    with RunFolder(Path(config.output.dir)) as folder:
+        folder.write_config(config)
+    Path("runs/mylist").rename("moved")
+    again, note = training_config("moved", ["train.max_steps=80"])
+    assert note == "the settings of the run in moved (its run-config.yaml)"
+    assert again.output.dir == str(tmp_path / "moved")  # where the run is now
+    assert again.model.hidden_size == 12 and again.train.max_steps == 80  # the run's own settings, --set on top
+    assert again.data == config.data and again.train.batch_size == config.train.batch_size
+    Path("moved").rename("tiny")
+    assert training_config("tiny")[0].model.hidden_size == 12  # a run folder wins over a shipped name
+    Path("stub").mkdir()
+    Path("stub/last.npz").write_bytes(b"")
+    with pytest.raises(ConfigError, match="^stub holds no run-config.yaml to read the run's settings from"):
+        training_config("stub")
 
 
 def test_a_config_file_is_loaded_as_it_says(tmp_path):

@@ -2,7 +2,8 @@
 
 TARGET is, in this order: a file (a word list: a .txt, .tsv or .csv file, or any file that is
 not a YAML mapping, trained with settings sized to it (`sized_settings`) into runs/<list name>;
-else a config file); the name of a shipped config (`default`, `names`, `tiny`, ...: package data, writing to runs/<name> under the
+else a config file); a run folder (the settings its run saved, for `--resume`); the name of a
+shipped config (`default`, `names`, `tiny`, ...: package data, writing to runs/<name> under the
 working directory); the name of a shipped word list (`words`, ...: sized to it, as a file).
 
     config, note = training_config("mylist.txt")
@@ -18,6 +19,7 @@ from typing import Any, Iterable
 from rnnac.errors import ConfigError, OutputError, quote
 from rnnac.storage.shipped import LIST_SUFFIXES, is_shipped_list, looks_like_a_name, shipped_dir, shipped_lists, word_list_file
 from rnnac.training.config import Config, config_from_tree, config_text, load_config, read_yaml
+from rnnac.training.rundir import CONFIG_FILE, holds_run, saved_config
 
 CONFIG_SUFFIXES = (".yaml", ".yml")  # always configs
 LARGEST_CONFIG = 1 << 20  # bytes; a file without a telling suffix above this is a word list
@@ -40,7 +42,9 @@ def training_config(target: str, overrides: Iterable[str] = ()) -> tuple[Config,
     """The Config that `rnnac train TARGET --set ...` runs, and a line for the log saying what
     was chosen for the user ("" for a config file of theirs)."""
     path, overrides = Path(target), list(overrides)
-    if not path.is_file():  # a file of that name wins, not a folder
+    if path.is_dir() and holds_run(path):  # a run folder wins over a name, a folder that is none does not
+        return saved_config(path, overrides), f"the settings of the run in {path} (its {CONFIG_FILE})"
+    if not path.is_file():
         if target in shipped_configs():
             config = load_config(shipped_dir("configs") / f"{target}.yaml", [f"output.dir=runs/{target}", *overrides])
             return config, f"shipped config {target!r}: {config.data.path}, into {config.output.dir}"
@@ -54,12 +58,18 @@ def training_config(target: str, overrides: Iterable[str] = ()) -> tuple[Config,
 
 
 def _refuse_missing(target: str, path: Path) -> None:
-    """ConfigError for a TARGET that looks like a name but nothing has, naming what is shipped; a
-    missing config or list file (`my.yaml`, `mylist.txt`) is left to its reader, which says which
-    one is missing."""
-    if looks_like_a_name(target) and not os.path.lexists(path):
+    """ConfigError for a TARGET that is a folder but no run folder, or nothing at all and without
+    a suffix (naming what is shipped when it looks like a name); a missing config or list file
+    (`my.yaml`, `mylist.txt`) is left to its reader, which says which one is missing."""
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder but not a run folder (it holds no {CONFIG_FILE}): give a word list, "
+                          "a config, a run folder or a shipped name")
+    if os.path.lexists(path) or path.suffix:
+        return
+    if looks_like_a_name(target):
         raise ConfigError(f"no file {quote(target)}, nor a shipped config ({', '.join(shipped_configs())}) or word list "
                           f"({', '.join(shipped_lists())})")
+    raise ConfigError(f"no file or run folder {quote(target)}")
 
 
 def is_word_list(path: Path) -> bool:
