@@ -466,6 +466,21 @@ def test_a_run_folder_stands_for_its_best_checkpoint(ckpt, tmp_path):
     assert missing.exit_code == 1 and missing.stderr == f"Error: cannot load checkpoint {empty / 'best.npz'}: no such file\n"
 
 
+@pytest.mark.parametrize("command", [["complete", "ab"], ["sample", "-n", "2"], ["info"], ["score", "ab"]])
+def test_a_run_folder_stopped_before_its_first_validation_names_its_last_checkpoint(ckpt, tmp_path, command):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    Path(ckpt).rename(run_dir / "last.npz")  # what Ctrl-C before the first validation leaves
+    result = run(*command, "-c", str(run_dir))
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == (f"Error: {run_dir} has no best.npz yet (its run stopped before its first validation), but it "
+                             f"has {run_dir / 'last.npz'}: use that checkpoint (-c {run_dir / 'last.npz'}), or resume the "
+                             f"run (rnnac train --resume {run_dir})\n")
+    assert run(*command, "-c", str(run_dir / "last.npz")).exit_code == 0  # the fix it names
+    from_env = run(*command, env={"RNNAC_CHECKPOINT": str(run_dir)})
+    assert from_env.exit_code == 1 and from_env.stderr.startswith(f"Error: $RNNAC_CHECKPOINT: {run_dir} has no best.npz yet")
+
+
 def test_info_takes_the_checkpoint_either_way_but_once(ckpt, tmp_path):
     positional, flag = run("info", ckpt), run("info", "-c", ckpt)
     assert positional.exit_code == flag.exit_code == 0 and positional.stdout == flag.stdout

@@ -192,6 +192,9 @@ def test_ctrl_c_in_a_real_process_saves_and_can_resume(config_file, tmp_path):
     assert stderr.splitlines()[-1] == (f"Interrupted at step {step}; saved {tmp_path / 'out' / 'last.npz'}. "
                                        f"Resume with: rnnac train --resume {tmp_path / 'out'}")
     assert "Traceback" not in stderr
+    no_best = subprocess.run(rnnac_command() + ["complete", "-c", str(tmp_path / "out"), "ap"], capture_output=True, text=True,
+                             timeout=60)  # Ctrl-C came before the first validation: last.npz only
+    assert no_best.returncode == 1 and no_best.stdout == "" and f"-c {tmp_path / 'out' / 'last.npz'}" in no_best.stderr
     again = shlex.split(stderr.splitlines()[-1].partition("Resume with: ")[2])[1:]  # the command it gave, as given
     resumed = subprocess.run(rnnac_command() + again + ["--set", f"train.max_steps={step + 5}", "--quiet"],
                              capture_output=True, text=True, timeout=60)
