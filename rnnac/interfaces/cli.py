@@ -220,7 +220,7 @@ def init(wordlist, output, force):
 @click.option("--header", is_flag=True, help="With --format tsv: first a row of the column names.")
 @click.option("--beam", type=click.IntRange(1, MAX_K), default=None, help="Beam search of this width instead of the exact search.")
 @click.option("--lexicon", type=click.Path(dir_okay=False), default=None,
-              help="Complete only to the words of this list, weighed by its counts.")
+              help="Complete only to the words of this list (or a shipped one: words, names, identifiers), weighed by its counts.")
 @click.option("--lexicon-mode", type=click.Choice(["replace", "add"]), default="replace", show_default=True,
               help="add: the words of --lexicon join the model's own lexicon instead of replacing it.")
 @click.option("--exclude", type=click.Path(dir_okay=False), default=None, help="Never propose the words of this list.")
@@ -763,8 +763,9 @@ def evaluate(wordlist, checkpoint, weighted, baselines, no_baselines, top, mixtu
 
     Likelihood (nats and bits per character), completion accuracy with 1 to 4 characters typed,
     and keystroke savings of the model over WORDLIST, beside a frequency trie and character
-    n-grams trained on the same split; seen and held-out words apart. On a terminal, a bar says
-    what it is doing.
+    n-grams trained on the same split; seen and held-out words apart. WORDLIST may name a
+    shipped list (words, names, identifiers) when no file has that name. On a terminal, a bar
+    says what it is doing.
 
     \b
     With --typos RATE, the typo benchmark instead: words drawn from WORDLIST, a share RATE of
@@ -773,9 +774,9 @@ def evaluate(wordlist, checkpoint, weighted, baselines, no_baselines, top, mixtu
 
     \b
     Examples:
-      rnnac evaluate data/words.tsv --weighted
+      rnnac evaluate words --weighted
       rnnac evaluate mylist.txt -c runs/mylist --format json
-      rnnac evaluate data/words.tsv --weighted --typos 0.3
+      rnnac evaluate words --weighted --typos 0.3
     """
     from rnnac.evaluation.evaluate import evaluate_checkpoint, format_table
     from rnnac.storage.checkpoint import resolve_checkpoint
