@@ -303,6 +303,30 @@ def test_evaluate_table_and_a_missing_list(tiny_run):
     assert missing.stderr.startswith("Error: ") and missing.stderr.count("\n") == 1
 
 
+def test_evaluate_and_complete_take_a_shipped_list_by_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no data/ here
+    result = run("evaluate", "identifiers", "--no-baselines", "-q", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["info"]["wordlist"] == str(ROOT / "data" / "identifiers.txt") and report["models"]["rnn"]["all"]["n_words"] == 389
+    names = run("complete", "--lexicon", "names", "-k", "3", "--format", "json", "ma")
+    assert names.exit_code == 0, names.stderr
+    assert all(c["known"] and c["word"].startswith("ma") for c in json.loads(names.stdout)["completions"])
+    Path("identifiers").write_text("open\nclose\n")  # a file of that name wins
+    own = json.loads(run("evaluate", "identifiers", "--no-baselines", "-q", "--format", "json").stdout)
+    assert own["info"]["wordlist"] == "identifiers" and own["models"]["rnn"]["all"]["n_words"] == 2
+
+
+@pytest.mark.parametrize("args", [["evaluate", "wrods"], ["complete", "--lexicon", "nmaes", "ma"], ["init", "wrods"],
+                                  ["evaluate", "identifiers", "--train-list", "wrods"]])
+def test_a_list_name_that_nothing_has_names_the_shipped_lists(tmp_path, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    result = run(*args)
+    assert result.exit_code == 1 and result.stdout == ""
+    wrong = args[-1] if args[0] != "complete" else "nmaes"
+    assert result.stderr == f"Error: {wrong}: no such file, nor a shipped word list: identifiers, names, words\n"
+
+
 def read_all(fd: int) -> bytes:
     """Everything written to the other end of a pty, until it closes."""
     chunks = []
@@ -510,6 +534,21 @@ def test_a_run_folder_stands_for_its_best_checkpoint(ckpt, tmp_path):
     assert missing.exit_code == 1 and missing.stderr == f"Error: cannot load checkpoint {empty / 'best.npz'}: no such file\n"
 
 
+@pytest.mark.parametrize("command", [["complete", "ab"], ["sample", "-n", "2"], ["info"], ["score", "ab"]])
+def test_a_run_folder_stopped_before_its_first_validation_names_its_last_checkpoint(ckpt, tmp_path, command):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    Path(ckpt).rename(run_dir / "last.npz")  # what Ctrl-C before the first validation leaves
+    result = run(*command, "-c", str(run_dir))
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == (f"Error: {run_dir} has no best.npz yet (its run stopped before its first validation), but it "
+                             f"has {run_dir / 'last.npz'}: use that checkpoint (-c {run_dir / 'last.npz'}), or resume the "
+                             f"run (rnnac train --resume {run_dir})\n")
+    assert run(*command, "-c", str(run_dir / "last.npz")).exit_code == 0  # the fix it names
+    from_env = run(*command, env={"RNNAC_CHECKPOINT": str(run_dir)})
+    assert from_env.exit_code == 1 and from_env.stderr.startswith(f"Error: $RNNAC_CHECKPOINT: {run_dir} has no best.npz yet")
+
+
 def test_info_takes_the_checkpoint_either_way_but_once(ckpt, tmp_path):
     positional, flag = run("info", ckpt), run("info", "-c", ckpt)
     assert positional.exit_code == flag.exit_code == 0 and positional.stdout == flag.stdout
@@ -697,7 +736,35 @@ def test_train_a_shipped_config_by_name(tmp_path, monkeypatch):
     assert "shipped config 'tiny'" in result.stderr and f"checkpoints in {tmp_path / 'runs' / 'tiny'}" in result.stdout
     unknown = run("train", "tinyy")
     assert unknown.exit_code == 1 and unknown.stdout == ""
-    assert unknown.stderr == "Error: config file 'tinyy' not found\n"
+    assert unknown.stderr == ("Error: no file 'tinyy', nor a shipped config (default, en, identifiers, names, tiny) "
+                              "or word list (identifiers, names, words)\n")
+
+
+def test_train_a_shipped_word_list_by_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("train", "words", "-q", "--set", "data.max_words=300", "--set", "train.max_steps=10")
+    assert result.exit_code == 0, result.stderr
+    assert f"checkpoints in {tmp_path / 'runs' / 'words'}" in result.stdout
+    facts = json.loads(run("info", "-c", "runs/words", "--format", "json").stdout)
+    assert facts["config"]["data"]["path"] == str(ROOT / "data" / "words.tsv") and facts["lexicon_words"] == 300
+    Path("words").mkdir()  # a folder of that name is not a word list
+    assert run("train", "words", "-q", "--force", "--set", "data.max_words=300", "--set", "train.max_steps=10").exit_code == 0
+    Path("words").rmdir()
+    Path("words").write_text("cab\nabc\nbca\n")  # a file of that name wins
+    own = run("train", "words", "-q", "--force", "--set", "train.max_steps=10")
+    assert own.exit_code == 0, own.stderr
+    assert json.loads(run("info", "-c", "runs/words", "--format", "json").stdout)["lexicon_words"] == 3
+
+
+@pytest.mark.parametrize("target", ["d", "runs/nope"])
+def test_train_a_folder_that_holds_no_run_or_nothing(tmp_path, monkeypatch, target):
+    monkeypatch.chdir(tmp_path)
+    Path("d").mkdir()
+    result = run("train", target, "--resume")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == {"d": "Error: d is a folder but not a run folder (it holds no run-config.yaml): give a word list, "
+                                  "a config, a run folder or a shipped name\n",
+                             "runs/nope": "Error: no file or run folder 'runs/nope'\n"}[target]
 
 
 def test_train_errors_are_one_line(tmp_path, monkeypatch):

@@ -1,14 +1,15 @@
 """What `rnnac train TARGET` means (a word list, a config, a shipped config by name) and `rnnac init`'s text."""
 
-import os
 from pathlib import Path
 
 import pytest
 import yaml
 
 from rnnac.errors import ConfigError, DataError, OutputError
+from rnnac.storage.shipped import shipped_dir
 from rnnac.training import quickstart
 from rnnac.training.config import load_config
+from rnnac.training.rundir import RunFolder
 from rnnac.training.quickstart import (
     MAX_STEPS,
     MIN_STEPS,
@@ -16,7 +17,6 @@ from rnnac.training.quickstart import (
     init_text,
     is_word_list,
     shipped_configs,
-    shipped_dir,
     sized_settings,
     training_config,
     write_new_file,
@@ -99,6 +99,38 @@ def test_shipped_configs_by_name_write_under_the_working_directory(tmp_path, mon
     assert own.data.path == str(tmp_path / "mine.txt") and note == ""
 
 
+def test_a_shipped_word_list_by_name_is_sized_as_a_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config, note = training_config("words", ["data.max_words=300"])
+    assert config.data.path == str(shipped_dir("data") / "words.tsv") and config.output.dir == str(tmp_path / "runs" / "words")
+    assert config.data.weighting == "count" and config.model.hidden_size == 256  # sized to its 50,000 words
+    assert note.startswith(f"shipped word list 'words', {shipped_dir('data') / 'words.tsv'}: 50,000 words; sized to them")
+    assert training_config("names")[1].startswith("shipped config 'names'")  # a config of that name comes first
+    with pytest.raises(ConfigError, match=r"^no file 'wrods', nor a shipped config \(default, en, identifiers, names, tiny\) "
+                                          r"or word list \(identifiers, names, words\)$"):
+        training_config("wrods")
+
+
+def test_a_run_folder_trains_with_the_settings_it_saved(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("mylist.txt").write_text(words(300))
+    config, _ = training_config("mylist.txt", ["train.max_steps=50", "model.hidden_size=12"])
+    with RunFolder(Path(config.output.dir)) as folder:
+        folder.write_config(config)
+    Path("runs/mylist").rename("moved")
+    again, note = training_config("moved", ["train.max_steps=80"])
+    assert note == "the settings of the run in moved (its run-config.yaml)"
+    assert again.output.dir == str(tmp_path / "moved")  # where the run is now
+    assert again.model.hidden_size == 12 and again.train.max_steps == 80  # the run's own settings, --set on top
+    assert again.data == config.data and again.train.batch_size == config.train.batch_size
+    Path("moved").rename("tiny")
+    assert training_config("tiny")[0].model.hidden_size == 12  # a run folder wins over a shipped name
+    Path("stub").mkdir()
+    Path("stub/last.npz").write_bytes(b"")
+    with pytest.raises(ConfigError, match="^stub holds no run-config.yaml to read the run's settings from"):
+        training_config("stub")
+
+
 def test_a_config_file_is_loaded_as_it_says(tmp_path):
     config, note = training_config(str(ROOT / "configs" / "tiny.yaml"))
     assert config == load_config(ROOT / "configs" / "tiny.yaml") and note == ""
@@ -122,6 +154,13 @@ def test_init_text_is_the_config_train_would_use(tmp_path, monkeypatch):
     assert from_file.data.weighting == "count" and from_file.model.hidden_size == 64
 
 
+def test_init_text_for_a_shipped_list_writes_its_absolute_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    text = init_text("names", "my.yaml")
+    assert text.startswith("# rnnac config for names.txt") and "its 29,494 words" in text
+    assert yaml.safe_load(text)["data"]["path"] == str(shipped_dir("data") / "names.txt")  # wherever the config goes
+
+
 def test_init_text_without_a_list_is_the_reference(tmp_path):
     text = init_text()
     assert "Set data.path to your" in text and yaml.safe_load(text)["data"]["path"] == "words.txt"
@@ -138,13 +177,3 @@ def test_write_new_file_keeps_an_existing_file(tmp_path):
     assert path.read_text() == "two\n"
     with pytest.raises(OutputError, match="cannot write"):
         write_new_file(tmp_path / "no" / "such" / "dir.yaml", "x")
-
-
-def test_shipped_dir_prefers_the_package_then_the_source_tree(tmp_path, monkeypatch):
-    assert shipped_dir("configs") == ROOT / "configs"  # this source tree
-    (tmp_path / "share" / "configs").mkdir(parents=True)
-    monkeypatch.setattr(quickstart, "HERE", tmp_path)
-    assert shipped_dir("configs") == tmp_path / "share" / "configs"  # an installed package
-    with pytest.raises(ConfigError, match="shipped data are missing"):
-        shipped_dir("data")
-    assert os.path.isdir(ROOT / "data")

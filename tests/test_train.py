@@ -3,6 +3,7 @@ exact resume, Ctrl-C, the NaN guard, every optimizer."""
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -186,15 +187,59 @@ def test_ctrl_c_in_a_real_process_saves_and_can_resume(config_file, tmp_path):
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert stdout == ""
-    assert "Resume with: rnnac train" in stderr and "--resume" in stderr
-    assert "Traceback" not in stderr
     step = load_checkpoint(tmp_path / "out" / "last.npz").meta["step"]
     assert step >= 10
-    resumed = subprocess.run(rnnac_command() + ["train", str(config_file), "--set", f"train.max_steps={step + 5}",
-                                                "--set", "model.hidden_size=64", "--set", "train.eval_every=100000",
-                                                "--resume", "--quiet"], capture_output=True, text=True, timeout=60)
+    assert stderr.splitlines()[-1] == (f"Interrupted at step {step}; saved {tmp_path / 'out' / 'last.npz'}. "
+                                       f"Resume with: rnnac train --resume {tmp_path / 'out'}")
+    assert "Traceback" not in stderr
+    no_best = subprocess.run(rnnac_command() + ["complete", "-c", str(tmp_path / "out"), "ap"], capture_output=True, text=True,
+                             timeout=60)  # Ctrl-C came before the first validation: last.npz only
+    assert no_best.returncode == 1 and no_best.stdout == "" and f"-c {tmp_path / 'out' / 'last.npz'}" in no_best.stderr
+    again = shlex.split(stderr.splitlines()[-1].partition("Resume with: ")[2])[1:]  # the command it gave, as given
+    resumed = subprocess.run(rnnac_command() + again + ["--set", f"train.max_steps={step + 5}", "--quiet"],
+                             capture_output=True, text=True, timeout=60)
     assert resumed.returncode == 0, resumed.stderr
     assert f"stopped at step {step + 5}" in resumed.stdout
+    assert load_checkpoint(tmp_path / "out" / "last.npz").meta["config"]["model"]["hidden_size"] == 64  # the run's own
+
+
+def test_resume_a_run_folder_with_its_own_settings(config_file, tmp_path, monkeypatch):
+    """`rnnac train --resume RUN`: the settings saved in RUN, --set on top, continuing exactly."""
+    from click.testing import CliRunner
+
+    from rnnac.interfaces import cli
+
+    def train(*args):
+        return CliRunner().invoke(cli.cli, ["train", *args])
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "_ignore_stop_signals", lambda: None)  # what the CLI does on its way out, not here
+    started = ["--set", "train.max_steps=37", "--set", "train.schedule=constant", "--set", "model.hidden_size=6"]
+    assert train(str(config_file), *started, "--set", "output.dir=a", "-q").exit_code == 0  # straight through
+    real_make_batch = train_module.make_batch
+    interrupt_at(monkeypatch, 13)
+    first = train(str(config_file), *started, "--set", "output.dir=b", "-q")
+    assert first.exit_code == 130 and first.stdout == ""
+    assert first.stderr == (f"Interrupted at step 12; saved {tmp_path / 'b' / 'last.npz'}. Resume with: rnnac train --resume b\n")
+    monkeypatch.setattr(train_module, "make_batch", real_make_batch)
+
+    resumed = train("--resume", "b")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert resumed.stderr.splitlines()[0] == "the settings of the run in b (its run-config.yaml)"
+    assert f"resuming {tmp_path / 'b' / 'last.npz'} at step 12" in resumed.stderr.splitlines()
+    assert resumed.stdout.startswith("stopped at step 37 (max_steps)")
+    a, b = load_checkpoint(tmp_path / "a" / "last.npz"), load_checkpoint(tmp_path / "b" / "last.npz")
+    assert b.meta["hidden_size"] == 6 and all(np.array_equal(a.params[name], b.params[name]) for name in a.params)
+
+    longer = train("--resume", "b", "--set", "train.max_steps=45", "-q")  # --set applies on top, and is kept
+    assert longer.exit_code == 0 and longer.stdout.startswith("stopped at step 45 (max_steps)")
+    assert load_config(tmp_path / "b" / "run-config.yaml").train.max_steps == 45
+    finished = train("--resume", "b", "-q")
+    assert finished.exit_code == 0 and finished.stdout.startswith(f"nothing to resume: {tmp_path / 'b' / 'last.npz'} "
+                                                                  "already stopped at step 45 (max_steps)")
+    refused = train("--resume", "b", "--set", "model.hidden_size=9")  # what a resume may not change, as ever
+    assert refused.exit_code == 1 and refused.stderr.splitlines()[-1].startswith(
+        f"Error: cannot resume {tmp_path / 'b' / 'last.npz'}: model.hidden_size was 6 in that run, now 9")
 
 
 def test_the_shipped_tiny_config_trains_through_the_installed_script(tmp_path):

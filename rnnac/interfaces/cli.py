@@ -120,12 +120,12 @@ json_option = click.option("--json", "as_json", is_flag=True, help="The same as 
 
 
 @cli.command()
-@click.argument("target", metavar="WORDLIST|CONFIG|NAME")
+@click.argument("target", metavar="WORDLIST|CONFIG|RUN|NAME")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override a config field (repeatable); `rnnac init` lists them all.")
 @click.option("--init-from", metavar="CHECKPOINT", default=None,
               help="Start from a trained model (a checkpoint, a run folder, or `bundled`): train.init_from.")
-@click.option("--resume", is_flag=True, help="Continue the run from OUTPUT_DIR/last.npz.")
+@click.option("--resume", is_flag=True, help="Continue the run from its last.npz (TARGET: the run folder, or what started it).")
 @click.option("--force", is_flag=True, help="Start over even if output.dir holds a run.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or log lines.")
 @format_option("plain", "json", help="The summary on stdout: one line, or one JSON object.")
@@ -133,20 +133,22 @@ def train(target, overrides, init_from, resume, force, quiet, fmt):
     """Train a model on a word list, or as a config says.
 
     WORDLIST (.txt, .tsv, .csv, or any file that is not a YAML mapping: one word a line, a
-    frequency list, or `history` output) trains with settings sized to it, which the log states, into
-    runs/<list name>. CONFIG is a YAML config file. NAME is a shipped config (default, names,
-    tiny, ...), which trains into runs/<name> here. Every config field, its meaning, range and
-    default: `rnnac init` (or configs/default.yaml in the source).
+    frequency list, or `history` output) trains with settings sized to it, which the log states,
+    into runs/<list name>. CONFIG is a YAML config file. RUN is a run folder: the settings its
+    run saved (run-config.yaml), --set applying on top. NAME is a shipped config (default, names,
+    tiny, ...), which trains into runs/<name> here, or else a shipped word list (words, ...); a
+    file of that name wins. Every config field, its meaning, range and default: `rnnac init` (or
+    configs/default.yaml in the source).
 
-    Ctrl-C, SIGTERM or SIGHUP saves last.npz and exits 130, 143 or 129; --resume continues
-    from it exactly.
+    Ctrl-C, SIGTERM or SIGHUP saves last.npz and exits 130, 143 or 129; `--resume RUN`
+    continues from it exactly, with the run's own settings.
 
     \b
     Examples:
       rnnac train mylist.txt
       rnnac train mylist.txt --set model.hidden_size=64 --set train.max_steps=5000
       rnnac train tiny
-      rnnac train my.yaml --resume
+      rnnac train --resume runs/mylist --set train.max_steps=8000
     """
     import json
 
@@ -163,13 +165,22 @@ def train(target, overrides, init_from, resume, force, quiet, fmt):
     except TrainingInterrupted as e:
         import shlex
 
-        again = shlex.join(["rnnac", "train", target, *(x for o in overrides for x in ("--set", o)), "--resume"])
+        again = shlex.join(["rnnac", "train", "--resume", _shown_path(e.path.parent)])  # its run-config.yaml has every setting
         how = "Interrupted" if e.signal_name == "SIGINT" else f"Stopped by {e.signal_name}"
         with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
             click.echo(f"{how} at step {e.step}; saved {e.path}. Resume with: {again}", err=True)
         _ignore_stop_signals()  # saved and said: the exit code stays the first signal's
         raise SystemExit(128 + e.signum) from None
     click.echo(json.dumps(summary.record) if fmt == "json" else summary.text)
+
+
+def _shown_path(path) -> str:
+    """`path` relative to the working directory when it lies below it (runs/x), else as it is."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return str(path)
+    return str(path) if relative.startswith(os.pardir) else relative
 
 
 @cli.command()
@@ -209,7 +220,7 @@ def init(wordlist, output, force):
 @click.option("--header", is_flag=True, help="With --format tsv: first a row of the column names.")
 @click.option("--beam", type=click.IntRange(1, MAX_K), default=None, help="Beam search of this width instead of the exact search.")
 @click.option("--lexicon", type=click.Path(dir_okay=False), default=None,
-              help="Complete only to the words of this list, weighed by its counts.")
+              help="Complete only to the words of this list (or a shipped one: words, names, identifiers), weighed by its counts.")
 @click.option("--lexicon-mode", type=click.Choice(["replace", "add"]), default="replace", show_default=True,
               help="add: the words of --lexicon join the model's own lexicon instead of replacing it.")
 @click.option("--exclude", type=click.Path(dir_okay=False), default=None, help="Never propose the words of this list.")
@@ -776,7 +787,8 @@ def evaluate(wordlist, checkpoint, weighted, baselines, no_baselines, top, mixtu
     saves the most keystrokes, on keystroke savings and top-k with 3 characters typed. Then
     likelihood (nats and bits per character), completion accuracy with 1 to 4 characters typed,
     and keystroke savings of the model over WORDLIST, beside a frequency trie and character
-    n-grams trained on the same split; seen and held-out words apart. On a terminal, a bar says
+    n-grams trained on the same split; seen and held-out words apart. WORDLIST may name a
+    shipped list (words, names, identifiers) when no file has that name. On a terminal, a bar says
     what it is doing, and while it scores a model, how many words and how long is left.
 
     \b
@@ -786,9 +798,9 @@ def evaluate(wordlist, checkpoint, weighted, baselines, no_baselines, top, mixtu
 
     \b
     Examples:
-      rnnac evaluate data/words.tsv --weighted
+      rnnac evaluate words --weighted
       rnnac evaluate mylist.txt -c runs/mylist --format json
-      rnnac evaluate data/words.tsv --weighted --typos 0.3
+      rnnac evaluate words --weighted --typos 0.3
     """
     from rnnac.evaluation.evaluate import evaluate_checkpoint, format_table
     from rnnac.storage.checkpoint import resolve_checkpoint

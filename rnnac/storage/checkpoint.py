@@ -514,12 +514,21 @@ def resolve_checkpoint(path: str | os.PathLike | None = None) -> Path:
     stands for its best.npz, and BUNDLED_NAME for the bundled model (unless a file has that name).
 
     resolve_checkpoint("runs/names") -> Path("runs/names/best.npz")
+
+    A run folder without best.npz (a run stopped before its first validation) is a CheckpointError
+    naming its last.npz, when it has one: a model that never validated is used only when asked for.
     """
     path = path or os.environ.get("RNNAC_CHECKPOINT") or None
     if path and (str(path) != BUNDLED_NAME or os.path.exists(path)):
-        return Path(path) / "best.npz" if os.path.isdir(path) else Path(path)
+        if not os.path.isdir(path):
+            return Path(path)
+        best, last = Path(path) / "best.npz", Path(path) / "last.npz"
+        if not os.path.lexists(best) and os.path.lexists(last):
+            raise CheckpointError(f"{path} has no best.npz yet (its run stopped before its first validation), but it has "
+                                  f"{last}: use that checkpoint (-c {last}), or resume the run (rnnac train --resume {path})")
+        return best
     if not BUNDLED_MODEL.exists():
-        raise CheckpointError("no bundled model; train one (`make model`, or `rnnac train configs/default.yaml`) "
+        raise CheckpointError("no bundled model; train one (`make model`, or `rnnac train default`) "
                               "and pass it with -c/--checkpoint or $RNNAC_CHECKPOINT")
     return BUNDLED_MODEL
 

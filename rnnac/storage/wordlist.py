@@ -18,6 +18,7 @@ import numpy as np
 
 from rnnac.errors import CheckpointError, ConfigError, DataError, quote
 from rnnac.storage.listformats import FORMATS, KINDS, read_entries
+from rnnac.storage.shipped import missing_list_hint, word_list_file
 
 SCHEMES = ("uniform", "count", "sqrt", "log")
 _BOM = b"\xef\xbb\xbf"
@@ -82,11 +83,13 @@ def read_word_list(
     Words are stripped (trailing spaces kept in a history or a list of phrases: listformats),
     lowercased (if asked) and merged, counts added, in first-seen order.
     Then words with characters outside `allowed_chars`, or outside [min_length, max_length],
-    are dropped, and only the first `max_words` kept. `path` "-" reads stdin. A file of no words
-    (empty, or blank lines) is a DataError, or with `allow_empty` a WordList of none.
+    are dropped, and only the first `max_words` kept. `path` "-" reads stdin; the name of a shipped
+    list ("words", "names", "identifiers") reads that list, unless a file has that name
+    (shipped.word_list_file). A file of no words (empty, or blank lines) is a DataError, or with
+    `allow_empty` a WordList of none.
     """
     _check_read_options(format, min_length, max_length, max_words)
-    label, lines = _read_lines(path)
+    label, lines = _read_lines(word_list_file(path))
     if allow_empty and not any(line.strip() for line in lines):
         return WordList([], np.zeros(0), "lines" if format == "auto" else format, label)
     merged, format, cased = _merge(lines, label, lowercase, format)
@@ -179,7 +182,7 @@ def _read_lines(path: str | os.PathLike) -> tuple[str, list[str]]:
             with open(path, "rb") as f:
                 data = f.read()
         except FileNotFoundError:
-            raise DataError(f"{label}: no such file") from None
+            raise DataError(f"{label}: no such file{missing_list_hint(path)}") from None
         except OSError as e:
             raise DataError(f"{label}: cannot read ({e.strerror})") from None
     if data.startswith(_BOM):

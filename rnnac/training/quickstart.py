@@ -1,9 +1,10 @@
 """Training without writing a config: what `rnnac train TARGET` means, and `rnnac init`'s config.
 
-TARGET is the name of a shipped config (`default`, `names`, `tiny`, ...: package data, writing
-to runs/<name> under the working directory) when no file of that name exists; else a word list
-(a .txt, .tsv or .csv file, or any file that is not a YAML mapping), trained with settings
-sized to it (`sized_settings`) into runs/<list name>; else a config file.
+TARGET is, in this order: a file (a word list: a .txt, .tsv or .csv file, or any file that is
+not a YAML mapping, trained with settings sized to it (`sized_settings`) into runs/<list name>;
+else a config file); a run folder (the settings its run saved, for `--resume`); the name of a
+shipped config (`default`, `names`, `tiny`, ...: package data, writing to runs/<name> under the
+working directory); the name of a shipped word list (`words`, ...: sized to it, as a file).
 
     config, note = training_config("mylist.txt")
     config.model.hidden_size -> 32 for a list of 300 words; note says so
@@ -16,12 +17,12 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from rnnac.errors import ConfigError, OutputError, quote
+from rnnac.storage.shipped import LIST_SUFFIXES, is_shipped_list, looks_like_a_name, shipped_dir, shipped_lists, word_list_file
 from rnnac.training.config import Config, config_from_tree, config_text, load_config, read_yaml
+from rnnac.training.rundir import CONFIG_FILE, holds_run, saved_config
 
-LIST_SUFFIXES = (".txt", ".tsv", ".csv")  # always word lists
 CONFIG_SUFFIXES = (".yaml", ".yml")  # always configs
 LARGEST_CONFIG = 1 << 20  # bytes; a file without a telling suffix above this is a word list
-HERE = Path(__file__).resolve().parent.parent  # the rnnac package
 
 # sized_settings: (lists of fewer distinct words than this, hidden_size, batch_size)
 SIZES = ((1_000, 32, 32), (10_000, 64, 64), (50_000, 128, 128), (float("inf"), 256, 128))
@@ -30,15 +31,6 @@ MIN_STEPS, MAX_STEPS = 300, 20_000  # bounds on max_steps: a few seconds for a t
 VALIDATIONS = 10  # validations per run
 VAL_WORDS = 5_000  # at most this many held-out words: enough to compare checkpoints, few enough to keep
 SIZED_KEYS = ("model.hidden_size", "train.batch_size", "train.max_steps", "data.val_fraction")  # what the log states
-
-
-def shipped_dir(kind: str) -> Path:
-    """The folder of the shipped "configs" or word lists ("data"): inside the installed package
-    (rnnac/share/), else at the top of the source tree."""
-    for folder in (HERE / "share" / kind, HERE.parent / kind):
-        if folder.is_dir():
-            return folder
-    raise ConfigError(f"the shipped {kind} are missing from this installation of rnnac ({HERE})")
 
 
 def shipped_configs() -> list[str]:
@@ -50,12 +42,34 @@ def training_config(target: str, overrides: Iterable[str] = ()) -> tuple[Config,
     """The Config that `rnnac train TARGET --set ...` runs, and a line for the log saying what
     was chosen for the user ("" for a config file of theirs)."""
     path, overrides = Path(target), list(overrides)
-    if not path.is_file() and target in shipped_configs():  # a file of that name wins, not a folder
-        config = load_config(shipped_dir("configs") / f"{target}.yaml", [f"output.dir=runs/{target}", *overrides])
-        return config, f"shipped config {target!r}: {config.data.path}, into {config.output.dir}"
+    if path.is_dir() and holds_run(path):  # a run folder wins over a name, a folder that is none does not
+        return saved_config(path, overrides), f"the settings of the run in {path} (its {CONFIG_FILE})"
+    if not path.is_file():
+        if target in shipped_configs():
+            config = load_config(shipped_dir("configs") / f"{target}.yaml", [f"output.dir=runs/{target}", *overrides])
+            return config, f"shipped config {target!r}: {config.data.path}, into {config.output.dir}"
+        if target in shipped_lists():
+            config, note = list_config(shipped_lists()[target], overrides)
+            return config, f"shipped word list {target!r}, {note}"
+        _refuse_missing(target, path)
     if is_word_list(path):
         return list_config(path, overrides)
     return load_config(path, overrides), ""
+
+
+def _refuse_missing(target: str, path: Path) -> None:
+    """ConfigError for a TARGET that is a folder but no run folder, or nothing at all and without
+    a suffix (naming what is shipped when it looks like a name); a missing config or list file
+    (`my.yaml`, `mylist.txt`) is left to its reader, which says which one is missing."""
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder but not a run folder (it holds no {CONFIG_FILE}): give a word list, "
+                          "a config, a run folder or a shipped name")
+    if os.path.lexists(path) or path.suffix:
+        return
+    if looks_like_a_name(target):
+        raise ConfigError(f"no file {quote(target)}, nor a shipped config ({', '.join(shipped_configs())}) or word list "
+                          f"({', '.join(shipped_lists())})")
+    raise ConfigError(f"no file or run folder {quote(target)}")
 
 
 def is_word_list(path: Path) -> bool:
@@ -76,6 +90,7 @@ def is_word_list(path: Path) -> bool:
 def list_config(path: Path, overrides: Iterable[str] = ()) -> tuple[Config, str]:
     """A Config for training on the word list at `path` with settings sized to it, into
     runs/<list name> under the working directory; and a line stating those settings."""
+    path = Path(word_list_file(path))
     tree, n_words = _list_tree(path, Path.cwd())
     config = config_from_tree(tree, str(path), os.getcwd(), overrides)
     return config, f"{path}: {n_words:,} words; sized to them: {describe_sizes(config)} (change any with --set)"
@@ -83,11 +98,12 @@ def list_config(path: Path, overrides: Iterable[str] = ()) -> tuple[Config, str]
 
 def _list_tree(path: Path, folder: Path) -> tuple[dict[str, dict[str, Any]], int]:
     """The config tree for the word list at `path` (its path and runs/<list name>, both relative to
-    `folder`, and the settings sized to it) and its number of distinct words."""
+    `folder`, but a shipped list's absolute: it stays where rnnac is installed when the config
+    moves; and the settings sized to it) and its number of distinct words."""
     from rnnac.storage.wordlist import read_word_list
 
     listing = read_word_list(path)
-    where = {"data": {"path": os.path.relpath(os.path.abspath(path), folder)},
+    where = {"data": {"path": os.path.abspath(path) if is_shipped_list(path) else os.path.relpath(os.path.abspath(path), folder)},
              "output": {"dir": os.path.relpath(Path.cwd() / "runs" / path.stem, folder)}}
     return _merged(where, sized_settings(len(listing), listing.is_frequency_list)), len(listing)
 
@@ -138,6 +154,7 @@ def init_text(wordlist: str | os.PathLike | None = None, config_path: str | os.P
     if wordlist is None:
         return config_text(header="# rnnac config: every field, at its default unless marked. Set data.path to your\n"
                                   "# word list, then: rnnac train THIS_FILE\n" + _PATHS_NOTE)
+    wordlist = word_list_file(wordlist)  # a shipped list by name
     folder = Path(config_path).parent.absolute() if config_path else Path.cwd()
     tree, n_words = _list_tree(Path(wordlist), folder)
     header = (f"# rnnac config for {Path(wordlist).name}: every field, at its default unless marked; the marked\n"

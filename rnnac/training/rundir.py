@@ -14,10 +14,11 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import Iterable
 
-from rnnac.errors import RunExistsError, RunFolderError, RunLockedError
+from rnnac.errors import ConfigError, RunExistsError, RunFolderError, RunLockedError
 from rnnac.storage.atomic import not_written_through, replace_atomically
-from rnnac.training.config import Config
+from rnnac.training.config import Config, config_from_tree, read_yaml
 
 try:
     import fcntl
@@ -106,6 +107,28 @@ class RunFolder:
                 if _is_own_temp_file(entry.name) and not entry.is_dir(follow_symlinks=False):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(entry.path)
+
+
+def holds_run(folder: Path) -> bool:
+    """Whether `folder` is a run folder: it holds the config a run wrote, or a last.npz to resume."""
+    return (folder / CONFIG_FILE).is_file() or (folder / "last.npz").is_file()
+
+
+def saved_config(folder: Path, overrides: Iterable[str] = ()) -> Config:
+    """The config the run in `folder` ran with (its CONFIG_FILE, whose paths are absolute), writing
+    to `folder` wherever it was first (a run folder may have been moved), then overrides
+    "section.key=value" as load_config applies them: what `rnnac train --resume RUN` continues with.
+
+        saved_config(Path("runs/x"), ["train.max_steps=5000"]).train.max_steps -> 5000
+    """
+    path = folder / CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError(f"{folder} holds no {CONFIG_FILE} to read the run's settings from: give the config or word "
+                          f"list that started the run, with --resume")
+    tree = read_yaml(path)
+    if isinstance(tree, dict) and isinstance(tree.get("output") or {}, dict):  # else config_from_tree names the problem
+        tree = {**tree, "output": {**(tree.get("output") or {}), "dir": os.path.abspath(folder)}}
+    return config_from_tree(tree, str(path), os.path.abspath(folder), overrides)
 
 
 def _is_own_temp_file(name: str) -> bool:
