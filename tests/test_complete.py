@@ -141,7 +141,7 @@ def test_wide_beam_search_is_exact():
 def test_lexicon_restricts_completions_and_keeps_the_ranking():
     model = peaked_model(seed=1)
     words = ["ab", "abc", "abcabc", "b", "cab", "cc", "a", "aaaaaaa", "AC", "xyz", "ab"]
-    lexicon = Lexicon(words, VOCAB, lowercase=True)
+    lexicon = Lexicon(words, VOCAB, folding=True)
     assert lexicon.skipped == 1  # "xyz" can never be completed; "AC" folds to "ac"
     completer = Completer(model, VOCAB)
     allowed = {w.lower() for w in words}
@@ -168,14 +168,14 @@ def test_lexicon_from_file_reads_plain_and_tsv(tmp_path):
 
 def test_unknown_characters_and_case_folding():
     model = peaked_model()
-    results = Completer(model, VOCAB, lowercase=True).complete_many(["aB", "ax", "ab", "", "ax"], k=3)
+    results = Completer(model, VOCAB, folding=True).complete_many(["aB", "ax", "ab", "", "ax"], k=3)
     assert results[0].error is None and pairs(results[0]) == pairs(results[2])
     assert all(w.startswith("ab") for w, _ in pairs(results[0]))  # words are folded
     assert results[0].prefix == "aB"
     for bad in (results[1], results[4]):
         assert pairs(bad) == [] and "'ax'" in bad.error and "'x'" in bad.error
     assert pairs(results[3])  # the others are still answered
-    strict = Completer(model, VOCAB, lowercase=False).complete("aB")
+    strict = Completer(model, VOCAB, folding=False).complete("aB")
     assert "'B'" in strict.error
 
 

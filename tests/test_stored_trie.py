@@ -224,8 +224,9 @@ def test_a_finished_run_stores_the_trie_in_best_only(tmp_path):
     best, last = load_checkpoint(run / "best.npz").lexicon, load_checkpoint(run / "last.npz").lexicon
     assert best.trie is not None and last.trie is None
     trained = rnnac.storage.checkpoint.load_trained(run / "best.npz")
-    built = Lexicon(best.words, trained.vocab, trained.lowercase, best.counts, word_logp=best.rnn_logp)
-    assert_same_answers_any_vocab(best.trie.lexicon(best.words, trained.vocab, trained.lowercase), built)
+    built = Lexicon(best.words, trained.vocab, trained.folding, best.counts, word_logp=best.rnn_logp)
+    assert_same_answers_any_vocab(best.trie.lexicon(best.words, trained.vocab, trained.folding), built)
+    assert best.trie.lexicon(best.words, trained.vocab, trained.folding.case) is None  # built for another folding
 
 
 def assert_same_answers_any_vocab(got: Lexicon, want: Lexicon):

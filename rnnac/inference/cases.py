@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnac.storage.lexicon import Lexicon, fold
+from rnnac.storage.folding import fold
+from rnnac.storage.lexicon import Lexicon
 
 
 def as_typed(typed: str, folded: str, word: str, written: str | None, lowercase: bool) -> str:
@@ -49,4 +50,4 @@ def written_forms(lexicon: Lexicon, trie: np.ndarray, known: np.ndarray) -> list
     """The lexicon's written form (in NFC) of the word ending at each lexicon node trie (M,),
     None where it is no lexicon word (known (M,) False)."""
     index = np.where(known, lexicon.display(np.where(known, trie, 0)), -1).tolist()  # (M,) into lexicon.written
-    return [fold(lexicon.written[i], lowercase=False) if i >= 0 else None for i in index]
+    return [fold(lexicon.written[i], False) if i >= 0 else None for i in index]

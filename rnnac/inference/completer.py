@@ -39,7 +39,8 @@ from rnnac.inference.options import DEFAULT_MAX_LENGTH, MAX_BUDGET, MAX_K, MAX_L
 from rnnac.inference.typos import (MAX_EDITS, MAX_NODES, CandidateNodes, Candidates, Channel, Costs, TooManyCandidates, candidates,
                                    distinct, first_candidates)
 from rnnac.storage.checkpoint import load_trained
-from rnnac.storage.lexicon import Lexicon, LexiconData, fold
+from rnnac.storage.folding import Folding, fold
+from rnnac.storage.lexicon import Lexicon, LexiconData
 
 SEARCH_BYTES = 2**28  # rough cap on the memory of one group's search (states and frontier)
 CHANNELS_KEPT = 16  # typing channels whose costs a completer keeps
@@ -100,16 +101,18 @@ class _Options(NamedTuple):
 class Completer:
     """Completes prefixes with a model: `Completer.load().complete("rec").completions`.
 
-    `lexicon` (the training words with their counts) and `mixture_lambda` (its weight lambda in
-    [0, 1]) set the default mode, "mixture"; without a lexicon the mode is "open", the model alone.
+    `folding` is how the model reads text (rnnac.storage.folding: case, accents; a bool is the
+    case folding alone). `lexicon` (the training words with their counts) and `mixture_lambda`
+    (its weight lambda in [0, 1]) set the default mode, "mixture"; without a lexicon the mode is
+    "open", the model alone.
     """
 
-    def __init__(self, model: RNN, vocab: Vocab, lowercase: bool = True, lexicon: Lexicon | None = None,
+    def __init__(self, model: RNN, vocab: Vocab, folding: Folding | bool = True, lexicon: Lexicon | None = None,
                  mixture_lambda: float = 0.0):
         if len(vocab) != model.vocab_size:
             raise ValueError(f"vocabulary of {len(vocab)} tokens for a model of {model.vocab_size}")
-        self.model, self.vocab, self.lowercase = model, vocab, lowercase
-        self.lexicons = Lexicons(vocab, lowercase, _check_lexicon(lexicon, vocab))
+        self.model, self.vocab, self.folding = model, vocab, Folding.of(folding)
+        self.lexicons = Lexicons(vocab, self.folding, _check_lexicon(lexicon, vocab))
         self.mixture_lambda = _check_lambda(mixture_lambda)
         # (K,) token id -> character; the boundary's "\0" pads fixed-width strings (see rnnac.inference.search._Tree.suffixes)
         self._chars = np.array(["\0", *vocab.chars], dtype="<U1")
@@ -122,9 +125,14 @@ class Completer:
         """The model of `resolve_checkpoint(path)`, with the lexicon it carries (every word it
         lists, held-out ones too), when it has one, and its weight (TrainedModel.mixture_lambda)."""
         trained = load_trained(path, verify_lexicon=False)  # the whole list is checked when first used (Lexicons.whole)
-        completer = cls(trained.model, trained.vocab, trained.lowercase, None, trained.mixture_lambda)
+        completer = cls(trained.model, trained.vocab, trained.folding, None, trained.mixture_lambda)
         completer.lexicon_words = trained.lexicon  # its Lexicon is built when first needed (rnnac.inference.lexicons)
         return completer
+
+    @property
+    def lowercase(self) -> bool:
+        """The model reads text lowercased (Folding.lowercase)."""
+        return self.folding.lowercase
 
     @property
     def lexicon(self) -> Lexicon | None:
@@ -151,7 +159,7 @@ class Completer:
         `allow_empty`: an empty file is a Lexicon of no words (a list of words to exclude), not an error."""
         if add and self.lexicon_words is not None:
             self.lexicon_words.check()
-        return Lexicon.from_file(path, self.vocab, self.lowercase, self.lexicon_words if add else None, allow_empty)
+        return Lexicon.from_file(path, self.vocab, self.folding, self.lexicon_words if add else None, allow_empty)
 
     def max_length(self, lexicon: Lexicon | None = None) -> int:
         """The longest invented string by default: as long as the longest word of `lexicon`, or of
@@ -238,7 +246,7 @@ class Completer:
         facts = _lexicon_facts(lexicon, searched.found)
         for folded, rows, row_facts, cut in zip(group, searched.found, facts, searched.truncated.tolist()):
             for i in todo[folded]:
-                results[i].completions = _completions(results[i].prefix, folded, rows, row_facts, self.lowercase)
+                results[i].completions = _completions(results[i].prefix, folded, rows, row_facts, self.folding.lowercase)
                 results[i].truncated = cut
 
     def _options(self, lexicon, known_only: bool | None, open: bool, mixture_lambda, exclude, folded: list[str],
@@ -254,7 +262,7 @@ class Completer:
         mode = "open" if open or lexicon is None else "known" if known_only else "mixture"
         mixture_lambda = self.mixture_lambda if mixture_lambda is None else _check_lambda(mixture_lambda)
         if exclude is not None and not isinstance(exclude, Lexicon):
-            exclude = Lexicon(exclude, self.vocab, self.lowercase)
+            exclude = Lexicon(exclude, self.vocab, self.folding)
         return _Options(mode, lexicon, mixture_lambda, _check_lexicon(exclude, self.vocab))
 
     def _own_lexicon(self, folded: list[str], tries: dict[str, Candidates] | None) -> Lexicon | None:
@@ -293,7 +301,7 @@ class Completer:
             given.setdefault(result.prefix, []).append(i)
         todo: dict[str, list[int]] = {}
         for prefix, positions in given.items():
-            folded = fold(prefix, self.lowercase)
+            folded = fold(prefix, self.folding)
             char = self.vocab.unknown_char(folded)
             if char is not None and max_edits:
                 outside = [ch for ch in folded if self.vocab.unknown_char(ch) is not None]
@@ -412,7 +420,7 @@ def _completions(prefix: str, folded: str, found: list[_Found], facts: list[tupl
                  lowercase: bool) -> list[Completion]:
     """The words found for the folded prefix as shown for `prefix` as typed, and the prefixes they
     corrected to in the case typed."""
-    typed = fold(prefix, lowercase=False)
+    typed = fold(prefix, False)
     out = []
     for row, (known, written) in zip(found, facts):
         corrected = prefix if row.root == folded else case_like(typed, row.root) if lowercase else row.root

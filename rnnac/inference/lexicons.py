@@ -20,7 +20,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from rnnac.engine.vocab import Vocab
-from rnnac.storage.lexicon import Lexicon, LexiconData, StoredTrie, WordText, fold, longest_line
+from rnnac.storage.folding import Folding, fold
+from rnnac.storage.lexicon import Lexicon, LexiconData, StoredTrie, WordText, longest_line
 from rnnac.storage.sorted_words import prefix_lines, prefix_range
 
 FEW_PREFIXES = 16  # up to this many distinct prefixes a first call builds only the part of the list below them
@@ -30,8 +31,8 @@ class Lexicons:
     """The lexicon given to a completer, or the word list of its checkpoint (`stored`) and the
     trie of it built when first needed (`built`)."""
 
-    def __init__(self, vocab: Vocab, lowercase: bool, lexicon: Lexicon | None = None):
-        self.vocab, self.lowercase = vocab, lowercase
+    def __init__(self, vocab: Vocab, folding: Folding | bool, lexicon: Lexicon | None = None):
+        self.vocab, self.folding = vocab, Folding.of(folding)
         self.built = lexicon  # the whole trie: the one given, or built from `stored`
         self.stored: LexiconData | None = None  # the checkpoint's word list, when loaded from one with it
         self._folded_words: list[str] | None = None  # the list's words folded, once, when they differ from it
@@ -74,9 +75,9 @@ class Lexicons:
         """The whole trie of the stored list, its words' log P_rnn included: read from the checkpoint
         when stored there (LexiconData.trie), else built, the build's freed pages given back."""
         trie = self.stored.trie
-        self.built = trie and trie.lexicon(self.stored.words, self.vocab, self.lowercase)
+        self.built = trie and trie.lexicon(self.stored.words, self.vocab, self.folding)
         if self.built is None:
-            self.built = Lexicon(self.stored.words, self.vocab, self.lowercase, self.stored.counts,
+            self.built = Lexicon(self.stored.words, self.vocab, self.folding, self.stored.counts,
                                  word_logp=self.stored.rnn_logp)
             release_freed_memory()
 
@@ -94,7 +95,7 @@ class Lexicons:
         except (UnicodeDecodeError, IndexError):  # a damaged list, read lazily: its deferred checks say how
             self.stored.check()
             raise
-        return Lexicon(words, self.vocab, self.lowercase, counts, self.total(), scores)
+        return Lexicon(words, self.vocab, self.folding, counts, self.total(), scores)
 
     def longest(self) -> int | None:
         """The characters of the list's longest word (the default cap of invented strings), None
@@ -145,11 +146,11 @@ class Lexicons:
         """The stored words folded as prefixes are (the list itself when already so), made once."""
         if self._folded_words is None:
             words = self.stored.words  # sorted as written
-            if (self.stored.summary or {}).get("lower" if self.lowercase else "nfc"):  # the checkpoint says they are
+            if self.folding.leaves(self.stored.summary or {}):  # the checkpoint says they are
                 self._folded_words = words
                 return words
             text = words.data.decode("utf-8", "surrogatepass") if isinstance(words, WordText) else "\n".join(words)
-            folded_text = fold(text, self.lowercase)  # in one call: neither NFC nor lower() acts across a newline
+            folded_text = fold(text, self.folding)  # in one call: folding never acts across a newline
             self._folded_words = words if folded_text == text else folded_text.split("\n")
         return self._folded_words
 
@@ -175,10 +176,10 @@ def release_freed_memory() -> None:
         pass
 
 
-def with_stored_trie(lexicon: LexiconData, vocab: Vocab, lowercase: bool) -> LexiconData:
+def with_stored_trie(lexicon: LexiconData, vocab: Vocab, folding: Folding | bool) -> LexiconData:
     """The lexicon with its whole trie (LexiconData.trie, over its words, counts and rnn_logp) to
     store beside it: a process that needs the whole trie then reads it rather than builds it."""
-    built = Lexicon(lexicon.words, vocab, lowercase, lexicon.counts, word_logp=lexicon.rnn_logp)
+    built = Lexicon(lexicon.words, vocab, folding, lexicon.counts, word_logp=lexicon.rnn_logp)
     stored = LexiconData(lexicon.words, lexicon.counts, lexicon.held_out, rnn_logp=lexicon.rnn_logp)
-    stored.trie = StoredTrie.of(built, vocab, lowercase)
+    stored.trie = StoredTrie.of(built, vocab, folding)
     return stored

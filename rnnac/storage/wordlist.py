@@ -1,8 +1,9 @@
 """Word lists on disk: reading, the train/validation split, sampling weights, batches.
 
 A word list is one word per line, a frequency list in one of the forms people already have, or
-a shell history; listformats.py reads its lines (FORMATS). Words are merged after lowercasing, so a
-WordList holds each word once with its total count; everything downstream (split, weights,
+a shell history; listformats.py reads its lines (FORMATS). Words are merged after lowercasing (and
+accent folding, when asked: rnnac.storage.folding), so a WordList holds each word once with its
+total count and its most frequent written form; everything downstream (split, weights,
 sampler) works with indices into `WordList.words`.
 Shape letters: N words, B batch.
 """
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rnnac.errors import CheckpointError, ConfigError, DataError, quote
+from rnnac.storage.folding import Folding, fold
 from rnnac.storage.listformats import FORMATS, KINDS, read_entries
 
 SCHEMES = ("uniform", "count", "sqrt", "log")
@@ -34,7 +36,7 @@ class WordList:
     dropped_chars: int = 0  # distinct words with a character outside allowed_chars
     dropped_length: int = 0  # distinct words outside [min_length, max_length]
     dropped_max_words: int = 0  # distinct words kept out by max_words
-    cased: dict[str, str] = field(default_factory=dict)  # lowercased word -> its most frequent form when that has capitals
+    cased: dict[str, str] = field(default_factory=dict)  # folded word -> its most frequent form when that differs (capitals, accents)
 
     def __len__(self) -> int:
         return len(self.words)
@@ -46,7 +48,8 @@ class WordList:
 
     @property
     def written(self) -> list[str]:
-        """The words as most often written in the file: "Paris" where lowercasing made it "paris"."""
+        """The words as most often written in the file: "Paris" where lowercasing made it "paris",
+        "Café" where accent folding made it "cafe"."""
         return [self.cased.get(w, w) for w in self.words]
 
     @property
@@ -68,6 +71,7 @@ def read_word_list(
     path: str | os.PathLike,
     *,
     lowercase: bool = True,
+    fold_accents: bool = False,
     allowed_chars: str | None = None,
     min_length: int = 1,
     max_length: int | None = None,
@@ -80,7 +84,8 @@ def read_word_list(
     (listformats.read_entries).
 
     Words are stripped (trailing spaces kept in a history or a list of phrases: listformats),
-    lowercased (if asked) and merged, counts added, in first-seen order.
+    lowercased and accent-folded (each if asked; then in NFC: rnnac.storage.folding.fold) and
+    merged, counts added, in first-seen order.
     Then words with characters outside `allowed_chars`, or outside [min_length, max_length],
     are dropped, and only the first `max_words` kept. `path` "-" reads stdin. A file of no words
     (empty, or blank lines) is a DataError, or with `allow_empty` a WordList of none.
@@ -89,7 +94,7 @@ def read_word_list(
     label, lines = _read_lines(path)
     if allow_empty and not any(line.strip() for line in lines):
         return WordList([], np.zeros(0), "lines" if format == "auto" else format, label)
-    merged, format, cased = _merge(lines, label, lowercase, format)
+    merged, format, cased = _merge(lines, label, Folding(lowercase, fold_accents), format)
     kept, dropped_chars, dropped_length = _filter(merged, allowed_chars, min_length, max_length)
     if not kept:
         raise DataError(
@@ -140,14 +145,17 @@ def _finite_counts(counts: list[float]) -> np.ndarray:
     return array
 
 
-def _merge(lines: list[str], label: str, lowercase: bool, format: str) -> tuple[dict[str, float], str, dict[str, str]]:
+def _merge(lines: list[str], label: str, folding: Folding, format: str) -> tuple[dict[str, float], str, dict[str, str]]:
     """({word: total count} in first-seen order, the format read, {word: its most frequent written
-    form where that has capitals}) from a file's lines."""
+    form where that differs: capitals, accents}) from a file's lines."""
     merged: dict[str, float] = {}
-    forms: dict[str, dict[str, float]] = {}  # lowercased word -> {a written form with capitals: its count}
+    forms: dict[str, dict[str, float]] = {}  # folded word -> {a written form other than it: its count}
     layout, entries = read_entries(lines, label, format)
     for number, written, count in entries:
-        word = written.lower() if lowercase else written
+        if folding.accents:
+            word = fold(written, folding)
+        else:  # as before accent folding existed: lowercased, not put in NFC
+            word = written.lower() if folding.lowercase else written
         if word != written:
             forms.setdefault(word, {})[written] = forms.get(word, {}).get(written, 0.0) + count
         merged[word] = merged.get(word, 0.0) + count
@@ -159,8 +167,8 @@ def _merge(lines: list[str], label: str, lowercase: bool, format: str) -> tuple[
 
 
 def _most_frequent_cased(merged: dict[str, float], forms: dict[str, dict[str, float]]) -> dict[str, str]:
-    """{word: its written form with capitals} where one is more frequent than every other form,
-    the lowercase one included (whose count is what the capitalised ones leave of the total)."""
+    """{word: its written form other than it (capitals, accents)} where one is more frequent than
+    every other form, the folded one included (whose count is what the others leave of the total)."""
     cased = {}
     for word, counts in forms.items():
         form, count = max(counts.items(), key=lambda item: item[1])  # the first of equals
