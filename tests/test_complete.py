@@ -294,12 +294,27 @@ def test_describe(tmp_path):
     ("rec", None, True, "record"), ("REC", None, True, "RECORD"), ("Rec", None, True, "Record"),
     ("R", None, True, "Record"), ("rEC", None, True, "rECord"), ("REC", "record", True, "RECORD"),
     ("rec", "Record", True, "Record"), ("REC", "ReCord", True, "ReCord"),  # the lexicon's own case wins
-    ("rec", None, False, "record"), ("REC", None, False, "record"),  # a model that keeps case: as found
+    ("rec", None, False, "record"), ("rec", "record", False, "record"),  # a model that keeps case: as found
 ])
 def test_as_typed(typed, written, lowercase, shown):
     from rnnac.inference.cases import as_typed
 
     assert as_typed(typed, typed.lower() if lowercase else typed, "record", written, lowercase) == shown
+
+
+@pytest.mark.parametrize("typed, folded, word, written, lowercase, shown", [
+    ("cafe", "cafe", "cafe royal", "Café Royal", True, "Café Royal"),  # the list's own case and accents
+    ("CAFE", "cafe", "cafe royal", "Café Royal", True, "Café Royal"),
+    ("cre", "cre", "creme", "crème", True, "crème"),  # accents alone: in the case typed
+    ("CRE", "cre", "creme", "crème", True, "CRÈME"), ("Cre", "cre", "creme", "crème", True, "Crème"),
+    ("crè", "cre", "crexy", None, True, "crèxy"), ("CRÈ", "cre", "crexy", None, True, "CRÈXY"),  # no written form: as typed
+    ("Sko", "Sko", "Skoda", "Škoda", False, "Škoda"), ("Šk", "Sk", "Skxy", None, False, "Škxy"),  # a model that keeps case
+    ("stras", "stras", "strasse", "straße", True, "straße"), ("straß", "strass", "strassex", None, True, "straßex"),
+])
+def test_as_typed_shows_the_lists_accents(typed, folded, word, written, lowercase, shown):
+    from rnnac.inference.cases import as_typed
+
+    assert as_typed(typed, folded, word, written, lowercase) == shown
 
 
 # --- lexicon words are never cut -----------------------------------------------------------

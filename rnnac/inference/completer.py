@@ -34,7 +34,7 @@ from rnnac.engine.vocab import Vocab
 from rnnac.errors import UnknownCharError
 from rnnac.inference.search import MODES, BeamSearch, ExactSearch, OutOfMemory, Owners, Pending, Roots, Scoring
 from rnnac.inference.cases import as_typed, case_like, written_forms
-from rnnac.inference.lexicons import FEW_PREFIXES, Lexicons
+from rnnac.inference.lexicons import FEW_PREFIXES, Lexicons, written_part
 from rnnac.inference.options import DEFAULT_MAX_LENGTH, MAX_BUDGET, MAX_K, MAX_LENGTH, OptionError, check_options
 from rnnac.inference.typos import (MAX_EDITS, MAX_NODES, CandidateNodes, Candidates, Channel, Costs, TooManyCandidates, candidates,
                                    distinct, first_candidates)
@@ -177,13 +177,18 @@ class Completer:
                       max_edits: int = 0, channel: Channel | None = None, mode: str | None = None) -> list[Result]:
         """One Result per prefix, in order. Exact best-first search, or beam search of width `beam`.
 
-        Prefixes are put in Unicode NFC and case-folded as the model was trained; the Completions
-        show the words in the case typed (as_typed: REC gives RECORD), or as the lexicon writes
-        them when that has a case of its own. A prefix holding a character outside the vocabulary gets a
-        Result with `error` set (with max_edits, only when it holds more such characters than
-        edits). Invented strings (not lexicon words) are at most `max_length` characters, prefix
-        included; None is the longest word of the lexicon searched (max_length), 32 without one.
-        Lexicon words are never cut. `budget` bounds the node evaluations per prefix.
+        Prefixes are folded as the model was trained (rnnac.storage.folding: NFC, case, accents);
+        the Completions show the words in the case typed (as_typed: REC gives RECORD), or as the
+        lexicon writes them when that has a case or accents of its own (cafe gives Café Royal).
+        A typed accent still narrows when the model folds accents: a prefix typed with one (café)
+        completes only to the lexicon words written so, case folded (written_part), scored as
+        with `known_only` (an invented string cannot carry the accent); `open` still searches the
+        model alone; with max_edits the accent folds like the rest. A prefix holding a character
+        outside the vocabulary gets a Result with `error` set (with max_edits, only when it holds
+        more such characters than edits). Invented strings (not lexicon words) are at most
+        `max_length` characters, prefix included; None is the longest word of the lexicon
+        searched (max_length), 32 without one. Lexicon words are never cut. `budget` bounds the
+        node evaluations per prefix.
 
         Scoring (rnnac.inference.search): by the lexicon and the model (the mixture) over every
         word; `known_only` over the lexicon's words only (scored as in the mixture, not
@@ -206,9 +211,25 @@ class Completer:
             known_only, open = _from_mode(mode)
         check_options(known_only, open, beam, max_edits, has_lexicon=lexicon is not None or self.has_lexicon)
         results = [Result(prefix) for prefix in prefixes]
-        todo = self._fold(results, max_edits)
+        todo, accented = self._fold(results, max_edits)
         tries = self._candidates(todo, results, max_edits, channel or Channel()) if max_edits else None
-        options = self._options(lexicon, known_only, open, mixture_lambda, exclude, list(todo), tries)
+        every = list(dict.fromkeys([*todo, *(folded for folded, _ in accented.values())]))  # distinct folded prefixes
+        options = self._options(lexicon, known_only, open, mixture_lambda, exclude, every, tries)
+        if options.lexicon is None:  # no written forms to narrow to: the accents fold like the rest
+            for folded, positions in accented.values():
+                todo.setdefault(folded, []).extend(positions)
+            accented = {}
+        self._search_all(todo, results, tries, k, max_length, budget, beam, options)
+        for typed, (folded, positions) in accented.items():
+            part = written_part(options.lexicon, folded, typed, self.vocab, self.folding)
+            narrowed = options._replace(lexicon=part, mode="open" if options.mode == "open" else "known")
+            self._search_all({folded: positions}, results, None, k, max_length, budget, beam, narrowed)
+        return results
+
+    def _search_all(self, todo: dict[str, list[int]], results: list[Result], tries: dict[str, Candidates] | None,
+                    k, max_length, budget, beam, options: _Options) -> None:
+        """Search the folded prefixes of `todo` in groups, setting the completions of the results
+        at the positions each answers."""
         # Alphabetical: a group's neighbouring prefixes share their candidates, read once (CandidateNodes.read).
         queue, size = sorted(todo), None
         while queue:
@@ -217,7 +238,6 @@ class Completer:
                 continue
             self._show(queue[: len(group.found)], group, options.lexicon, todo, results)
             queue = queue[len(group.found):]
-        return results
 
     def _search_group(self, queue: list[str], size: int | None, tries: dict[str, Candidates] | None, k, max_length, budget,
                       beam, options: _Options) -> tuple[_Searched | None, int]:
@@ -292,26 +312,33 @@ class Completer:
                                         f"{max_edits} edits: allow fewer edits, or type more of it")
         return tries
 
-    def _fold(self, results: list[Result], max_edits: int = 0) -> dict[str, list[int]]:
+    def _fold(self, results: list[Result], max_edits: int = 0) -> tuple[dict[str, list[int]], dict[str, tuple[str, list[int]]]]:
         """Each distinct normalised, folded prefix -> the positions it answers, so it is searched
-        once; sets `error` on the results whose prefix holds a character outside the vocabulary
-        (more of them than max_edits). Each distinct prefix as given is folded once."""
+        once; apart from them, when the model folds accents (and without typos), the prefixes
+        typed with an accent: each distinct one case-folded (Folding.case) -> (its folded form,
+        the positions it answers). Sets `error` on the results whose prefix holds a character
+        outside the vocabulary (more of them than max_edits). Each distinct prefix as given is
+        folded once."""
         given: dict[str, list[int]] = {}
         for i, result in enumerate(results):
             given.setdefault(result.prefix, []).append(i)
         todo: dict[str, list[int]] = {}
+        accented: dict[str, tuple[str, list[int]]] = {}
         for prefix, positions in given.items():
-            folded = fold(prefix, self.folding)
+            typed = fold(prefix, self.folding.case)
+            folded = fold(typed, self.folding) if self.folding.accents else typed
             char = self.vocab.unknown_char(folded)
             if char is not None and max_edits:
                 outside = [ch for ch in folded if self.vocab.unknown_char(ch) is not None]
                 char = char if len(outside) > max_edits else None
-            if char is None:
+            if char is None and typed != folded and not max_edits:
+                accented.setdefault(typed, (folded, []))[1].extend(positions)
+            elif char is None:
                 todo.setdefault(folded, []).extend(positions)
-                continue
-            for i in positions:
-                results[i].error = str(UnknownCharError(prefix, char))
-        return todo
+            else:
+                for i in positions:
+                    results[i].error = str(UnknownCharError(prefix, char))
+        return todo, accented
 
     def _bytes_per_eval(self) -> int:
         return self.model.hidden_size * self.model.dtype.itemsize + (self.model.vocab_size - 1) * FRONTIER_BYTES

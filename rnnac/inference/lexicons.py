@@ -9,6 +9,9 @@ checkpoint when stored there (a finished run's best.npz: with_stored_trie; ~0.1 
 million): it is in a running process, where the part would cost that much again at every call
 with typos. A server builds or reads it in the background (build_in_background) and answers
 from parts until it is ready.
+
+A prefix typed with an accent, for a model that folds accents, searches only the words written
+with it (written_part): a small Lexicon built at each such call, from the part or the whole.
 """
 
 from __future__ import annotations
@@ -153,6 +156,23 @@ class Lexicons:
             folded_text = fold(text, self.folding)  # in one call: folding never acts across a newline
             self._folded_words = words if folded_text == text else folded_text.split("\n")
         return self._folded_words
+
+
+def written_part(lexicon: Lexicon, folded: str, typed: str, vocab: Vocab, folding: Folding) -> Lexicon:
+    """The words of `lexicon` below the folded prefix `folded` whose written forms (Lexicon.display),
+    case-folded as `folding` folds case but with their accents, start with `typed` (the prefix as
+    typed, folded so): a Lexicon of those forms with their counts and the whole lexicon's total,
+    so each scores as in the whole. A typed accent narrows the words so (Completer.complete_many):
+    `café` completes to the words written café..., not to those written cafe...
+
+    Performance notes: the words below the prefix are a stretch of the trie (Lexicon.words_below);
+    only their written forms are folded.
+    """
+    words = lexicon.words_below(lexicon.walk(vocab.encode(folded)))  # (W,)
+    ends = lexicon.seg[words + 1] - 1  # (W,) the nodes they end at
+    forms = [lexicon.written[i] for i in lexicon.display(ends).tolist()]
+    keep = [j for j, form in enumerate(forms) if fold(form, folding.case).startswith(typed)]
+    return Lexicon([forms[j] for j in keep], vocab, folding, lexicon.count(ends[keep]), total=lexicon.total)
 
 
 def _spellable(words: Sequence[str], vocab: Vocab) -> bool:
