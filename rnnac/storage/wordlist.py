@@ -84,7 +84,7 @@ def read_word_list(
     (listformats.read_entries).
 
     Words are stripped (trailing spaces kept in a history or a list of phrases: listformats),
-    lowercased and accent-folded (each if asked; then in NFC: rnnac.storage.folding.fold) and
+    put in NFC, lowercased and accent-folded (each if asked: rnnac.storage.folding.fold) and
     merged, counts added, in first-seen order.
     Then words with characters outside `allowed_chars`, or outside [min_length, max_length],
     are dropped, and only the first `max_words` kept. `path` "-" reads stdin. A file of no words
@@ -152,10 +152,7 @@ def _merge(lines: list[str], label: str, folding: Folding, format: str) -> tuple
     forms: dict[str, dict[str, float]] = {}  # folded word -> {a written form other than it: its count}
     layout, entries = read_entries(lines, label, format)
     for number, written, count in entries:
-        if folding.accents:
-            word = fold(written, folding)
-        else:  # as before accent folding existed: lowercased, not put in NFC
-            word = written.lower() if folding.lowercase else written
+        word = fold(written, folding)  # `written` is in NFC already (listformats)
         if word != written:
             forms.setdefault(word, {})[written] = forms.get(word, {}).get(written, 0.0) + count
         merged[word] = merged.get(word, 0.0) + count
