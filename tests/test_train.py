@@ -126,6 +126,18 @@ def test_resume_refuses_a_different_model(config_file, tmp_path):
         run(load_config(config_file, ["model.hidden_size=9"]), resume=True, quiet=True)
 
 
+def test_a_run_saved_before_accent_folding_existed_resumes_without_it(config_file, tmp_path):
+    from rnnac.storage.checkpoint import save_checkpoint
+
+    run(load_config(config_file, ["train.max_steps=20"]), quiet=True)
+    last = load_checkpoint(tmp_path / "out" / "last.npz")
+    del last.meta["config"]["data"]["fold_accents"]  # as an older rnnac saved it
+    save_checkpoint(tmp_path / "out" / "last.npz", last.params, last.meta, last.optimizer_state, last.lexicon)
+    with pytest.raises(RnnacError, match="data.fold_accents was false in that run, now true"):
+        run(load_config(config_file, ["train.max_steps=30"]), resume=True, quiet=True)
+    assert "step 30" in run(load_config(config_file, ["train.max_steps=30", "data.fold_accents=false"]), resume=True, quiet=True).text
+
+
 def test_resume_without_a_checkpoint_is_an_error(config_file):
     with pytest.raises(RnnacError, match="does not exist"):
         run(load_config(config_file), resume=True, quiet=True)
