@@ -190,6 +190,8 @@ def stored(tmp_path):
 @pytest.mark.parametrize("meta_trie, arrays, fragment", [
     ({"chars": "abc", "lowercase": True, "skipped": -1, "total": 36.0, "longest": 3}, {}, "meta lexicon trie needs"),
     ({"lowercase": True, "skipped": 0, "total": 36.0, "longest": 3}, {}, "meta lexicon trie needs"),
+    ({"chars": "abc", "lowercase": True, "fold_accents": 1, "skipped": 0, "total": 36.0, "longest": 3}, {},
+     "meta lexicon trie needs"),
     (None, {"seg": None}, "are not a trie's"),
     (None, {"count": np.zeros((2, 2))}, "lexicon.trie.count must be 1-d <f8"),
 ])
