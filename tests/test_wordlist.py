@@ -482,3 +482,12 @@ def test_the_vocabulary_is_built_from_folded_words(tmp_path):
     assert "".join(data.vocab.chars) == "acdeflmorstz" and data.written == ["Café", "Crème", "Łódź", "Straße"]
     kept = load_data(Config.from_dict({"data": {"path": str(path), "val_fraction": 0, "fold_accents": False}}))
     assert {"é", "è", "ł", "ó", "ź", "ß"} <= set(kept.vocab.chars)
+
+
+def test_the_spelling_wins_before_the_case(tmp_path):
+    path = write(tmp_path, "Crème\ncrème\nCafé\nCAFÉ\ncafe\nStraße\nSTRASSE\nstrasse\n".encode())
+    wl = read_word_list(path, fold_accents=True)
+    assert wl.words == ["creme", "cafe", "strasse"]
+    assert wl.written == ["crème", "café", "strasse"]  # written crème twice; café twice, cafe once; strasse twice
+    cased = read_word_list(write(tmp_path, "Crème\nCrème\ncrème\nÉcole\n".encode()), fold_accents=True)
+    assert cased.written == ["Crème", "École"]

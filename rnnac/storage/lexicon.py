@@ -333,10 +333,10 @@ class StoredTrie:
     process that needs the whole trie reads it instead of building it again (about a second for
     a million words); `facts` (meta lexicon trie) say what it was built for: the vocabulary's
     characters, whose order gives the token ids (chars), the folding (lowercase, fold_accents:
-    false when absent), and the
-    Lexicon's skipped, total and longest. Read from a checkpoint, the arrays are read when first asked
-    for: `read` opens the file again and checks them (trie_problem), or returns None when the
-    file has been replaced since (a run saves best.npz anew)."""
+    false when absent), and the Lexicon's skipped, total and longest. Read from a checkpoint,
+    the arrays are read when first asked for: `read` opens the file again and checks them
+    (trie_problem), or returns None when the file has been replaced since (a run saves
+    best.npz anew)."""
 
     facts: dict[str, Any]
     arrays: dict[str, np.ndarray] | None = None
@@ -465,8 +465,8 @@ class Lexicon:
 
     Words are folded as the model was trained (`folding`, rnnac.storage.folding: NFC, then case
     and accents as it says; a bool is the case folding alone); words that fold together are
-    merged and their counts added. A word holding a character outside the
-    vocabulary can never be completed: it is left out and counted in `skipped`.
+    merged and their counts added. A word holding a character outside the vocabulary can never
+    be completed: it is left out and counted in `skipped`.
 
     `total` overrides the total count, for a Lexicon holding part of a larger list.
 

@@ -160,18 +160,34 @@ def _merge(lines: list[str], label: str, folding: Folding, format: str) -> tuple
             raise DataError(f"{label}: line {number}: the counts of {quote(word)} add up to more than a float holds")
     if not merged:  # a CSV header alone, or uniq -c of blank lines
         raise DataError(f"{label}: holds no words")
-    return merged, layout.format, _most_frequent_cased(merged, forms)
+    return merged, layout.format, _most_frequent_written(merged, forms, folding)
 
 
-def _most_frequent_cased(merged: dict[str, float], forms: dict[str, dict[str, float]]) -> dict[str, str]:
-    """{word: its written form other than it (capitals, accents)} where one is more frequent than
-    every other form, the folded one included (whose count is what the others leave of the total)."""
-    cased = {}
+def _most_frequent_written(merged: dict[str, float], forms: dict[str, dict[str, float]], folding: Folding) -> dict[str, str]:
+    """{word: its most frequent written form, where that is not the word itself}: first its most
+    frequent spelling, case folded as the model folds it but accents kept (crème), then that
+    spelling's most frequent case (Crème). The word itself counts what its other forms leave of
+    its total; a tie at either step keeps the plainer form (the word, then the spelling as the
+    model folds case), so Crème and crème once each give crème, Bonn and BONN once each bonn."""
+    written = {}
     for word, counts in forms.items():
-        form, count = max(counts.items(), key=lambda item: item[1])  # the first of equals
-        if count > merged[word] - sum(counts.values()) and list(counts.values()).count(count) == 1:
-            cased[word] = form
-    return cased
+        by_form = {word: merged[word] - sum(counts.values()), **counts}  # every form, the word itself first
+        spelled: dict[str, float] = {}  # spelling (case folded) -> its count
+        for form, count in by_form.items():
+            spelled[fold(form, folding.case)] = spelled.get(fold(form, folding.case), 0.0) + count
+        spelling = _the_most_frequent(spelled, word)
+        cases = {spelling: by_form.get(spelling, 0.0)} | {f: c for f, c in by_form.items() if fold(f, folding.case) == spelling}
+        form = _the_most_frequent(cases, spelling)
+        if form != word:
+            written[word] = form
+    return written
+
+
+def _the_most_frequent(counts: dict[str, float], tie: str) -> str:
+    """The key of `counts` with the largest count, or `tie` when several have it."""
+    top = max(counts.values())
+    best = [key for key, count in counts.items() if count == top]
+    return best[0] if len(best) == 1 else tie
 
 
 def _read_lines(path: str | os.PathLike) -> tuple[str, list[str]]:
