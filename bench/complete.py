@@ -170,14 +170,14 @@ def lexicon_build_ms(checkpoint: str, runs: int) -> tuple[list[float], list[floa
     from rnnac.storage.lexicon import Lexicon
 
     trained = load_trained(checkpoint)
-    vocab, lowercase, ckpt = trained.vocab, trained.lowercase, trained.checkpoint
+    vocab, folding, ckpt = trained.vocab, trained.folding, trained.checkpoint
     wall_times, cpu_times = [], []
     for _ in range(runs + 1):
         start, start_cpu = time.perf_counter(), time.process_time()
-        lexicon = Lexicon(ckpt.lexicon.words, vocab, lowercase, ckpt.lexicon.counts)
+        lexicon = Lexicon(ckpt.lexicon.words, vocab, folding, ckpt.lexicon.counts)
         wall_times.append(time.perf_counter() - start)
         cpu_times.append(time.process_time() - start_cpu)
-    return [1000 * t for t in wall_times], [1000 * t for t in cpu_times], len(ckpt.lexicon.words), len(lexicon.ends)
+    return [1000 * t for t in wall_times], [1000 * t for t in cpu_times], len(ckpt.lexicon.words), lexicon.n_nodes
 
 
 def pick_model(args, tmp: str) -> tuple[str, str]:

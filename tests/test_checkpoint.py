@@ -237,7 +237,7 @@ def test_lexicon_storage_format(with_lexicon):
     assert held_out.tolist() == [3, 4]
     assert summary == {"n_words": 6, "sha256": hashlib.sha256(text + raw_counts + held_out.tobytes()).hexdigest(),
                        "total_count": float(lexicon.counts.sum()), "text_bytes": len(text),
-                       "nfc": True, "lower": False, "chars": " AZabcehilprxßü", "longest": 6}
+                       "nfc": True, "lower": False, "unaccented": False, "chars": " AZabcehilprxßü", "longest": 6}
 
 
 def test_a_checkpoint_of_rnnac_0_2_with_zlibbed_words_still_loads(with_lexicon, tmp_path):

@@ -895,3 +895,24 @@ def test_a_list_trained_lowercase_still_shows_its_capitals(tmp_path, monkeypatch
         prefix, word = line.split("\t")
         shown.setdefault(prefix, set()).add(word)
     assert shown == {"ip": {"iPhone", "ipad"}, "IP": {"iPhone", "IPAD"}, "ma": {"MacBook", "magic"}, "MA": {"MacBook", "MAGIC"}}
+
+
+def test_an_accented_list_completes_in_its_own_spelling_and_a_typed_accent_narrows(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    written = {"Café Royal": 30, "cafe": 40, "cafeteria": 20, "Crème brûlée": 15, "creme": 5, "Škoda": 10, "skate": 8,
+               "Straße": 6, "straw": 7, "Øresund": 3}
+    Path("list.tsv").write_text("".join(f"{w}\t{c}\n" for w, c in written.items()))
+    trained = run("train", "list.tsv", "-q", "--set", "train.max_steps=30", "--set", "data.val_fraction=0")
+    assert trained.exit_code == 0, trained.stderr
+    facts = json.loads(run("info", "-c", "runs/list", "--format", "json").stdout)
+    assert facts["config"]["data"]["fold_accents"] is True and not set("éèûšßø") & set(facts["chars"])
+    plain = run("complete", "-c", "runs/list", "-k", "10", "--known-only", "cafe")
+    assert plain.exit_code == 0, plain.stderr
+    assert "Café Royal" in plain.stdout.splitlines() and "cafe" in plain.stdout.splitlines()
+    accented = run("complete", "-c", "runs/list", "-k", "10", "café")
+    assert accented.exit_code == 0 and accented.stderr == ""
+    assert accented.stdout.splitlines() == ["Café Royal"]  # not cafe, not cafeteria: only words written café...
+    others = run("complete", "-c", "runs/list", "-k", "3", "--known-only", "sko", "ø", "straß", "CRÈ")
+    assert others.stdout.splitlines() == ["sko\tŠkoda", "ø\tØresund", "straß\tStraße", "CRÈ\tCrème brûlée"]
+    scored = [json.loads(line) for line in run("score", "-c", "runs/list", "--format", "json", "Crème", "creme").stdout.splitlines()]
+    assert scored[0]["logprob"] == scored[1]["logprob"]  # read as the model reads it

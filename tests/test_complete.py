@@ -17,6 +17,7 @@ from rnnac.inference.completer import Completer
 from rnnac.inference.options import MAX_K
 from rnnac.storage import checkpoint
 from rnnac.storage.checkpoint import save_checkpoint
+from rnnac.storage.folding import Folding
 from rnnac.storage.lexicon import Lexicon, LexiconData
 from columns import counted, pairs
 from test_checkpoint import CHARS, make_checkpoint
@@ -141,7 +142,7 @@ def test_wide_beam_search_is_exact():
 def test_lexicon_restricts_completions_and_keeps_the_ranking():
     model = peaked_model(seed=1)
     words = ["ab", "abc", "abcabc", "b", "cab", "cc", "a", "aaaaaaa", "AC", "xyz", "ab"]
-    lexicon = Lexicon(words, VOCAB, lowercase=True)
+    lexicon = Lexicon(words, VOCAB, folding=True)
     assert lexicon.skipped == 1  # "xyz" can never be completed; "AC" folds to "ac"
     completer = Completer(model, VOCAB)
     allowed = {w.lower() for w in words}
@@ -168,14 +169,14 @@ def test_lexicon_from_file_reads_plain_and_tsv(tmp_path):
 
 def test_unknown_characters_and_case_folding():
     model = peaked_model()
-    results = Completer(model, VOCAB, lowercase=True).complete_many(["aB", "ax", "ab", "", "ax"], k=3)
+    results = Completer(model, VOCAB, folding=True).complete_many(["aB", "ax", "ab", "", "ax"], k=3)
     assert results[0].error is None and pairs(results[0]) == pairs(results[2])
     assert all(w.startswith("ab") for w, _ in pairs(results[0]))  # words are folded
     assert results[0].prefix == "aB"
     for bad in (results[1], results[4]):
         assert pairs(bad) == [] and "'ax'" in bad.error and "'x'" in bad.error
     assert pairs(results[3])  # the others are still answered
-    strict = Completer(model, VOCAB, lowercase=False).complete("aB")
+    strict = Completer(model, VOCAB, folding=False).complete("aB")
     assert "'B'" in strict.error
 
 
@@ -257,6 +258,52 @@ def test_loading_follows_flag_then_environment_then_bundled(tmp_path, monkeypatc
     assert Completer.load().lowercase is False  # no flag, no variable: the bundled model
 
 
+# What the bundled model answered before accent folding existed (rnnac 0.2.0 as of issue 19):
+# trained without it, it must answer the same. Retraining the bundled model changes these.
+BUNDLED_BEFORE_ACCENTS = [
+    ("rec", [("record", -2.407284337086524), ("received", -2.525412803721652), ("recent", -2.791738420643236),
+             ("recently", -2.845644024255295), ("records", -3.1175538658326483)]),
+    ("REC", [("RECORD", -2.407284337086524), ("RECEIVED", -2.525412803721652), ("RECENT", -2.791738420643236),
+             ("RECENTLY", -2.845644024255295), ("RECORDS", -3.1175538658326483)]),
+    ("pari", [("paris", -0.4856620409904582), ("parish", -2.0700269094915766), ("parity", -3.6308833408052363),
+              ("parishes", -3.7962422435669505), ("parisian", -4.019131207809201)]),
+    ("strasse", [("strassed", -0.062476628459990025), ("strasser", -3.793562412261963), ("strasses", -4.632018476724625),
+                 ("strassers", -5.061617601662874), ("strasse", -5.573556423187256)]),
+]
+
+
+def test_the_bundled_model_reads_accents_as_it_did_before_accent_folding():
+    completer = Completer.load(checkpoint.BUNDLED_MODEL)
+    assert completer.folding == Folding(lowercase=True, accents=False)  # its config has no data.fold_accents
+    for prefix, expected in BUNDLED_BEFORE_ACCENTS:
+        got = [(c.word, c.logprob) for c in completer.complete(prefix, 5, new=MAX_K).completions]
+        assert [w for w, _ in got] == [w for w, _ in expected]
+        np.testing.assert_allclose([lp for _, lp in got], [lp for _, lp in expected], rtol=0, atol=1e-6)
+    for accented, char in (("café", "é"), ("naïve", "ï"), ("Zürich", "ü")):  # no letter of its own: an error, as before
+        assert completer.complete(accented).error == f"{accented!r} holds {char!r}, which is not in the vocabulary"
+    typo = completer.complete("cafè", 3, max_edits=1)  # the accent is one edit, not folded away
+    assert [(c.word, c.corrected) for c in typo.completions] == [("cafe", "caf"), ("caffeine", "caff"), ("cafeteria", "caf")]
+
+
+def test_a_checkpoint_without_fold_accents_completes_as_before(tmp_path):
+    vocab = rnnac.Vocab("abcefé")
+    model = rnnac.RNN.init(len(vocab), 6, seed=1, dtype=np.float64)
+    words, counts = ["café", "cafe", "Caféb", "abc"], [3.0, 5.0, 2.0, 1.0]
+    lexicon = LexiconData.from_unsorted(words, counts, [False] * 4)
+    meta = {"chars": vocab.chars, "activation": "tanh", "hidden_size": 6, "dtype": "float64", "step": 7, "epoch": 1,
+            "best_val_loss": 1.25, "rng_state": {}, "config": {"data": {"lowercase": True}}, "mixture_lambda": 0.7}
+    save_checkpoint(tmp_path / "old.npz", model.params, meta, lexicon=lexicon)
+    loaded = Completer.load(tmp_path / "old.npz")
+    assert loaded.folding == Folding(True, False)
+    before = Completer(model, vocab, True, rnnac.Lexicon(words, vocab, True, counts), mixture_lambda=0.7)
+    prefixes = ["caf", "café", "cafe", "CAFÉ", "a"]
+    for got, expected in zip(loaded.complete_many(prefixes, 6, max_length=6), before.complete_many(prefixes, 6, max_length=6)):
+        assert got.completions == expected.completions
+    assert [c.word for c in loaded.complete("cafe", 6, known_only=True).completions] == ["cafe"]  # café is another word
+    folding = Completer(model, vocab, Folding(True, True), rnnac.Lexicon(words, vocab, Folding(True, True), counts), 0.7)
+    assert [c.word for c in folding.complete("cafe", 6, known_only=True).completions] != ["cafe"]
+
+
 def test_the_shipped_bundled_model_completes_common_words():
     completer = Completer.load(checkpoint.BUNDLED_MODEL)
     words = [w for w, _ in pairs(completer.complete("rec", k=5))]
@@ -294,12 +341,27 @@ def test_describe(tmp_path):
     ("rec", None, True, "record"), ("REC", None, True, "RECORD"), ("Rec", None, True, "Record"),
     ("R", None, True, "Record"), ("rEC", None, True, "rECord"), ("REC", "record", True, "RECORD"),
     ("rec", "Record", True, "Record"), ("REC", "ReCord", True, "ReCord"),  # the lexicon's own case wins
-    ("rec", None, False, "record"), ("REC", None, False, "record"),  # a model that keeps case: as found
+    ("rec", None, False, "record"), ("rec", "record", False, "record"),  # a model that keeps case: as found
 ])
 def test_as_typed(typed, written, lowercase, shown):
     from rnnac.inference.cases import as_typed
 
     assert as_typed(typed, typed.lower() if lowercase else typed, "record", written, lowercase) == shown
+
+
+@pytest.mark.parametrize("typed, folded, word, written, lowercase, shown", [
+    ("cafe", "cafe", "cafe royal", "Café Royal", True, "Café Royal"),  # the list's own case and accents
+    ("CAFE", "cafe", "cafe royal", "Café Royal", True, "Café Royal"),
+    ("cre", "cre", "creme", "crème", True, "crème"),  # accents alone: in the case typed
+    ("CRE", "cre", "creme", "crème", True, "CRÈME"), ("Cre", "cre", "creme", "crème", True, "Crème"),
+    ("crè", "cre", "crexy", None, True, "crèxy"), ("CRÈ", "cre", "crexy", None, True, "CRÈXY"),  # no written form: as typed
+    ("Sko", "Sko", "Skoda", "Škoda", False, "Škoda"), ("Šk", "Sk", "Skxy", None, False, "Škxy"),  # a model that keeps case
+    ("stras", "stras", "strasse", "straße", True, "straße"), ("straß", "strass", "strassex", None, True, "straßex"),
+])
+def test_as_typed_shows_the_lists_accents(typed, folded, word, written, lowercase, shown):
+    from rnnac.inference.cases import as_typed
+
+    assert as_typed(typed, folded, word, written, lowercase) == shown
 
 
 # --- lexicon words are never cut -----------------------------------------------------------

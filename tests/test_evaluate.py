@@ -21,7 +21,7 @@ from rnnac.evaluation.evaluate import (
     rnn_contender,
     score_model,
 )
-from rnnac.storage.checkpoint import save_checkpoint
+from rnnac.storage.checkpoint import load_checkpoint, save_checkpoint
 from rnnac.storage.wordlist import read_word_list, split_words
 from rnnac.training.config import Config
 from columns import pairs
@@ -335,6 +335,32 @@ def test_a_checkpoint_carrying_its_list_needs_no_training_file(tmp_path):
     copy = tmp_path / "copy.tsv"
     copy.write_text("".join(f"{w}\t{i + 1}\n" for i, w in enumerate(words)))
     assert evaluate_checkpoint(copy, checkpoint, weighted=True, k=2, baselines=("trie",)).models == rebuilt.models
+
+
+def test_evaluate_reads_words_as_the_model_does(tmp_path):
+    from rnnac.evaluation.evaluate import _prepare
+    from rnnac.training.trainer import run
+
+    plain = ["ab", "abc", "abd", "bca", "bcd", "cab", "cad", "dab", "dad", "dcb", "cabd", "dabc"]
+    accented = ["àb", "abç", "Abd", "bçá", "bcd", "cab", "Cád", "dab", "dad", "dcb", "cabd", "dabc"]
+    for name, words in (("plain.tsv", plain), ("accented.tsv", accented)):
+        (tmp_path / name).write_text("".join(f"{w}\t{i + 1}\n" for i, w in enumerate(words)))
+    config = Config.from_dict({"data": {"path": str(tmp_path / "accented.tsv"), "val_fraction": 0.25},
+                               "model": {"hidden_size": 6, "dtype": "float64"},
+                               "train": {"max_steps": 20, "eval_every": 10, "batch_size": 4},
+                               "output": {"dir": str(tmp_path / "run")}})
+    run(config, quiet=True)
+    checkpoint = tmp_path / "run" / "best.npz"
+    folded = evaluate_checkpoint(tmp_path / "accented.tsv", checkpoint, k=2, baselines=("trie",))
+    assert folded.models == evaluate_checkpoint(tmp_path / "plain.tsv", checkpoint, k=2, baselines=("trie",)).models
+    assert folded.n_seen + folded.n_held_out == len(plain)
+    # A checkpoint from before data.fold_accents existed reads accents as they are, whatever the default now.
+    old, _, _ = make_checkpoint(tmp_path, tmp_path / "plain.tsv")
+    saved = load_checkpoint(old)
+    del saved.meta["config"]["data"]["fold_accents"]
+    save_checkpoint(old, saved.params, saved.meta)
+    inputs = _prepare(tmp_path / "accented.tsv", old, None, None)
+    assert inputs.config.data.fold_accents is False and "àb" in inputs.evaluated.words
 
 
 def random_words(n: int, seed: int = 0) -> list[str]:

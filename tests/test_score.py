@@ -13,6 +13,7 @@ from rnnac.inference.completer import Completer
 from rnnac.inference.score import score_words
 from rnnac.interfaces.cli import cli
 from rnnac.storage.checkpoint import save_checkpoint
+from rnnac.storage.folding import Folding
 from rnnac.storage.lexicon import Lexicon, LexiconData
 
 VOCAB = rnnac.Vocab("abc")
@@ -75,6 +76,14 @@ def test_unknown_characters_are_errors_not_scores(model):
     results = score_words(Completer(model, VOCAB), ["ab", "axb", ""])
     assert results[0].error is None and "'x'" in results[1].error and math.isnan(results[1].logprob)
     assert results[2].error == "the empty word is not a word"
+
+
+def test_a_model_that_folds_accents_scores_a_word_as_it_reads_it(model):
+    folding = Folding(lowercase=True, accents=True)
+    accented = score_words(Completer(model, VOCAB, folding), ["Cáb", "ÀBÇ", "Bb"])
+    plain = score_words(Completer(model, VOCAB), ["cab", "abc", "bb"])
+    assert [(r.logprob, r.surprisal, r.chars) for r in accented] == [(r.logprob, r.surprisal, r.chars) for r in plain]
+    assert "'á'" in score_words(Completer(model, VOCAB), ["Cáb"])[0].error  # a model that reads accents as they are
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from rnnac.inference import search
 from rnnac.inference.completer import Completer
 from rnnac.inference.mixture import rnn_word_logprobs
 from rnnac.storage.checkpoint import TrainedModel
+from rnnac.storage.folding import Folding
 from rnnac.storage.lexicon import Lexicon, LexiconData
 from columns import counted, flags, known_of, pairs
 
@@ -342,12 +343,15 @@ def test_a_checkpoint_carrying_a_lexicon_completes_by_the_mixture(tmp_path):
 # The lexicon trie against a plain dict-of-dicts trie.
 
 
-def reference_trie(words, counts, vocab, lowercase=True):
+def reference_trie(words, counts, vocab, lowercase=True, accents=False):
     """{folded word: count}, {folded word: its most frequent written form}, and how many words were skipped."""
     merged, forms, skipped = {}, {}, 0
     for word, count in zip(words, counts):
         folded = unicodedata.normalize("NFC", word)
         folded = folded.lower() if lowercase else folded
+        if accents:  # marks dropped from the decomposed word; ß and ẞ (lowercased or not) are the letters in the list
+            marks = "".join(ch for ch in unicodedata.normalize("NFD", folded) if not unicodedata.combining(ch))
+            folded = unicodedata.normalize("NFC", marks).replace("ß", "ss").replace("ẞ", "SS")
         if vocab.unknown_char(folded) is not None:
             skipped += 1
         elif folded:
@@ -358,9 +362,10 @@ def reference_trie(words, counts, vocab, lowercase=True):
     return merged, display, skipped
 
 
-def check_against_reference(words, counts, vocab, lowercase=True):
-    lexicon = Lexicon(words, vocab, lowercase, counts)
-    merged, display, skipped = reference_trie(words, counts, vocab, lowercase)
+def check_against_reference(words, counts, vocab, lowercase=True, accents=False):
+    folding = Folding(lowercase, accents)
+    lexicon = Lexicon(words, vocab, folding, counts)
+    merged, display, skipped = reference_trie(words, counts, vocab, lowercase, accents)
     assert lexicon.skipped == skipped
     nodes = {""}  # the reference trie's nodes, as the strings they spell
     for word in merged:
@@ -385,6 +390,9 @@ def check_against_reference(words, counts, vocab, lowercase=True):
             assert lexicon.written[lexicon.display(i)] == display[node]
         else:
             assert lexicon.display(i) == -1
+        runs = lexicon.words_below(i)  # their words, as the written forms they are shown in
+        assert [display[w] for w in sorted((w for w in merged if w.startswith(node)), key=vocab.encode)] == [
+            lexicon.written[lexicon.display(end)] for end in (lexicon.seg[runs + 1] - 1).tolist()]
     off = np.array([-1, -1])  # off the lexicon: no child, no word, no count
     assert (lexicon.child(off, [1, 2]) == -1).all() and (lexicon.child_rows(off) == -1).all()
     assert not lexicon.ends(off).any() and (lexicon.max_below(off) == 0).all() and (lexicon.mass(off) == 0).all()
@@ -397,6 +405,15 @@ def check_against_reference(words, counts, vocab, lowercase=True):
 def test_lexicon_equals_a_dict_of_dicts_trie(words, counts_seed, lowercase):
     counts = np.random.default_rng(counts_seed).integers(0, 4, len(words)).astype(float)
     check_against_reference(words, counts, rnnac.Vocab("abcAB"), lowercase)
+
+
+@settings(max_examples=60, deadline=None)
+@given(words=st.lists(st.text("abcAB xsSáÁçßẞ", max_size=6), max_size=40),
+       counts_seed=st.integers(0, 10), lowercase=st.booleans())
+def test_a_lexicon_that_folds_accents_equals_a_dict_of_dicts_trie(words, counts_seed, lowercase):
+    counts = np.random.default_rng(counts_seed).integers(0, 4, len(words)).astype(float)
+    lexicon = check_against_reference(words, counts, rnnac.Vocab("abcABsS"), lowercase, accents=True)
+    assert lexicon.words_below(-1).size == 0
 
 
 def test_lexicon_edge_cases():

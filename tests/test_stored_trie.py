@@ -190,6 +190,8 @@ def stored(tmp_path):
 @pytest.mark.parametrize("meta_trie, arrays, fragment", [
     ({"chars": "abc", "lowercase": True, "skipped": -1, "total": 36.0, "longest": 3}, {}, "meta lexicon trie needs"),
     ({"lowercase": True, "skipped": 0, "total": 36.0, "longest": 3}, {}, "meta lexicon trie needs"),
+    ({"chars": "abc", "lowercase": True, "fold_accents": 1, "skipped": 0, "total": 36.0, "longest": 3}, {},
+     "meta lexicon trie needs"),
     (None, {"seg": None}, "are not a trie's"),
     (None, {"count": np.zeros((2, 2))}, "lexicon.trie.count must be 1-d <f8"),
 ])
@@ -224,8 +226,9 @@ def test_a_finished_run_stores_the_trie_in_best_only(tmp_path):
     best, last = load_checkpoint(run / "best.npz").lexicon, load_checkpoint(run / "last.npz").lexicon
     assert best.trie is not None and last.trie is None
     trained = rnnac.storage.checkpoint.load_trained(run / "best.npz")
-    built = Lexicon(best.words, trained.vocab, trained.lowercase, best.counts, word_logp=best.rnn_logp)
-    assert_same_answers_any_vocab(best.trie.lexicon(best.words, trained.vocab, trained.lowercase), built)
+    built = Lexicon(best.words, trained.vocab, trained.folding, best.counts, word_logp=best.rnn_logp)
+    assert_same_answers_any_vocab(best.trie.lexicon(best.words, trained.vocab, trained.folding), built)
+    assert best.trie.lexicon(best.words, trained.vocab, trained.folding.case) is None  # built for another folding
 
 
 def assert_same_answers_any_vocab(got: Lexicon, want: Lexicon):

@@ -361,8 +361,8 @@ def test_a_case_sensitive_models_corrections_keep_their_case():
 
     vocab = Vocab("aAbc")
     model = __import__("rnnac").RNN.init(len(vocab), 5, seed=0, dtype=np.float64)
-    lexicon = Lexicon(["aAbc", "cab"], vocab, lowercase=False, counts=[1000, 1])
-    completer = Completer(model, vocab, lowercase=False, lexicon=lexicon, mixture_lambda=0.99)
+    lexicon = Lexicon(["aAbc", "cab"], vocab, folding=False, counts=[1000, 1])
+    completer = Completer(model, vocab, folding=False, lexicon=lexicon, mixture_lambda=0.99)
     result = completer.complete("Aab", 1, max_length=6, max_edits=1, channel=Channel(keyboard="none"))  # aA swapped
     assert (shown_of(result), edits_of(result), corrected_of(result)) == (["aAbc"], [1], ["aAb"])
 

@@ -459,3 +459,35 @@ def test_the_most_frequent_written_form_is_kept_beside_the_lowercased_word(tmp_p
 
     data = load_data(Config.from_dict({"data": {"path": str(path), "val_fraction": 0}}))
     assert data.words == wl.words and data.written == wl.written
+
+
+def test_accent_folding_merges_words_and_keeps_their_most_frequent_spelling(tmp_path):
+    path = write(tmp_path, "Café\t5\ncafe\t2\ncafé\t1\nStraße\t4\nstrasse\t1\ncre\u0300me\t3\nØl\t2\nnaïve\t1\n".encode(), "f.tsv")
+    wl = read_word_list(path, fold_accents=True)
+    assert wl.words == ["cafe", "strasse", "creme", "ol", "naive"] and wl.counts.tolist() == [8.0, 5.0, 3.0, 2.0, 1.0]
+    assert wl.written == ["Café", "Straße", "crème", "Øl", "naïve"]  # decomposed è read in NFC
+    kept_case = read_word_list(path, lowercase=False, fold_accents=True)
+    assert kept_case.words == ["Cafe", "cafe", "Strasse", "strasse", "creme", "Ol", "naive"]
+    assert kept_case.written[:2] == ["Café", "cafe"] and kept_case.counts.tolist()[:2] == [5.0, 3.0]
+    assert read_word_list(path).words == ["café", "cafe", "straße", "strasse", "crème", "øl", "naïve"]  # without it
+    only_ascii = read_word_list(path, fold_accents=True, allowed_chars="abcdefghijklmnopqrstuvwxyz")
+    assert only_ascii.dropped_chars == 0  # the folded words are filtered
+
+
+def test_the_vocabulary_is_built_from_folded_words(tmp_path):
+    from rnnac.training.config import Config
+
+    path = write(tmp_path, "Café\nCrème\nŁódź\nStraße\n".encode())
+    data = load_data(Config.from_dict({"data": {"path": str(path), "val_fraction": 0}}))
+    assert "".join(data.vocab.chars) == "acdeflmorstz" and data.written == ["Café", "Crème", "Łódź", "Straße"]
+    kept = load_data(Config.from_dict({"data": {"path": str(path), "val_fraction": 0, "fold_accents": False}}))
+    assert {"é", "è", "ł", "ó", "ź", "ß"} <= set(kept.vocab.chars)
+
+
+def test_the_spelling_wins_before_the_case(tmp_path):
+    path = write(tmp_path, "Crème\ncrème\nCafé\nCAFÉ\ncafe\nStraße\nSTRASSE\nstrasse\n".encode())
+    wl = read_word_list(path, fold_accents=True)
+    assert wl.words == ["creme", "cafe", "strasse"]
+    assert wl.written == ["crème", "café", "strasse"]  # written crème twice; café twice, cafe once; strasse twice
+    cased = read_word_list(write(tmp_path, "Crème\nCrème\ncrème\nÉcole\n".encode()), fold_accents=True)
+    assert cased.written == ["Crème", "École"]

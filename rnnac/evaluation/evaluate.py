@@ -41,7 +41,7 @@ from rnnac.evaluation.verdict import Verdict, format_verdict, percent, verdict
 from rnnac.inference.lexicons import release_freed_memory
 from rnnac.inference.mixture import rnn_word_logprobs
 from rnnac.storage.checkpoint import TrainedModel, load_trained
-from rnnac.storage.lexicon import fold
+from rnnac.storage.folding import Folding, fold
 from rnnac.storage.wordlist import WordList, read_word_list, sampling_weights
 from rnnac.training.config import Config
 from rnnac.training.data import Data, load_data
@@ -503,17 +503,17 @@ def typo_checkpoint(wordlist: str | os.PathLike, checkpoint: str | os.PathLike, 
 
     inputs = _prepare(wordlist, checkpoint, train_list, mixture_lambda)
     trained, split, evaluated = inputs.trained, inputs.split, inputs.evaluated
-    vocab, lowercase = trained.vocab, trained.lowercase
+    vocab, folding = trained.vocab, trained.folding
     words, counts = _scorable(vocab, evaluated.words, evaluated.counts)
     drawn = draw_words(words, counts, weighted, n_words, typed, np.random.default_rng(seed))
     if not drawn:
         raise DataError(f"no word of {evaluated.path} the model can score is longer than {typed} characters")
-    completer = Completer(trained.model, vocab, lowercase, Lexicon(split.train_words, vocab, lowercase, split.train_counts),
+    completer = Completer(trained.model, vocab, folding, Lexicon(split.train_words, vocab, folding, split.train_counts),
                           inputs.mixture_lambda)
     train_words, train_counts = _scorable(vocab, split.train_words, split.train_counts)
 
     def rnnac(max_edits: int):
-        return lambda prefixes, k: [[fold(c.word, lowercase) for c in r.completions]
+        return lambda prefixes, k: [[fold(c.word, folding) for c in r.completions]
                                     for r in completer.complete_many(prefixes, k, known_only=False, max_edits=max_edits)]
 
     rankers = {"rnnac": rnnac(0), "rnnac_edits": rnnac(1), "trie": FrequencyTrie(train_words, train_counts).rank_many,
@@ -540,11 +540,14 @@ def _prepare(wordlist, checkpoint, train_list, mixture_lambda: float | None) -> 
     """Read the checkpoint, rebuild its training split and read the evaluated list."""
     trained = load_trained(checkpoint)
     config = Config.from_dict(trained.meta["config"])
+    # The folding the model reads with: a config from before data.fold_accents existed would take its default.
+    config = replace(config, data=replace(config.data, lowercase=trained.folding.lowercase,
+                                          fold_accents=trained.folding.accents))
     data, source, note = _training_split(wordlist, checkpoint, trained, config, train_list)
     if data.vocab != trained.vocab:
         note = (note + "; " if note else "") + (f"the words of {source} have other characters than the "
                                                 f"checkpoint's vocabulary: the split may differ from training's")
-    evaluated = read_word_list(wordlist, lowercase=config.data.lowercase)
+    evaluated = read_word_list(wordlist, lowercase=config.data.lowercase, fold_accents=config.data.fold_accents)
     info = {"wordlist": evaluated.path, "checkpoint": os.fspath(checkpoint), "train_source": os.fspath(source),
             "val_fraction": config.data.val_fraction, "split_seed": config.train.seed, "step": trained.meta.get("step")}
     if note:
@@ -562,7 +565,7 @@ def _training_split(wordlist, checkpoint, trained: TrainedModel, config: Config,
     else WORDLIST itself."""
     source, note = train_list, None
     if source is None and trained.lexicon is not None:  # the list travelled with the model, split marked
-        return _split_from_lexicon(trained.lexicon, trained.vocab, trained.lowercase), f"the word list {checkpoint} carries", None
+        return _split_from_lexicon(trained.lexicon, trained.vocab, trained.folding), f"the word list {checkpoint} carries", None
     if source is None:
         source = config.data.path
         if not os.path.exists(source):
@@ -577,10 +580,10 @@ def _training_split(wordlist, checkpoint, trained: TrainedModel, config: Config,
     return data, source, note
 
 
-def _split_from_lexicon(lexicon, vocab: Vocab, lowercase: bool) -> Data:
+def _split_from_lexicon(lexicon, vocab: Vocab, folding: Folding) -> Data:
     """The training split a checkpoint's word list records: its unmarked words train, its marked ones
     were held out. Words are folded as the model reads them (the list keeps them as written)."""
-    words = [fold(w, lowercase) for w in lexicon.words]
+    words = [fold(w, folding) for w in lexicon.words]
     train = np.flatnonzero(~lexicon.held_out)  # (N_train,)
     val_words = [words[i] for i in np.flatnonzero(lexicon.held_out) if vocab.unknown_char(words[i]) is None]
     return Data(vocab, [words[i] for i in train], lexicon.counts[train], val_words, "", words, lexicon.counts,
@@ -596,15 +599,15 @@ def _searches(trained: TrainedModel, split: Data, mixture_lambda: float, search:
 
     if search not in ("exact", "known"):
         raise ValueError(f"search must be exact or known, got {search!r}")
-    vocab, lowercase = trained.vocab, trained.lowercase
+    vocab, folding = trained.vocab, trained.folding
 
     @functools.cache
     def completer() -> Completer:
-        lexicon = Lexicon(split.train_words, vocab, lowercase, split.train_counts)
-        return Completer(trained.model, vocab, lowercase, lexicon, mixture_lambda)
+        lexicon = Lexicon(split.train_words, vocab, folding, split.train_counts)
+        return Completer(trained.model, vocab, folding, lexicon, mixture_lambda)
 
     def by(**flags) -> CompleteFn:
-        return lambda prefixes, k: [[fold(c.word, lowercase) for c in r.completions]
+        return lambda prefixes, k: [[fold(c.word, folding) for c in r.completions]
                                     for r in completer().complete_many(prefixes, k, **flags)]
 
     return (by(open=True) if search == "exact" else None), by(known_only=search != "exact")

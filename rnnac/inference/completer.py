@@ -34,12 +34,14 @@ from rnnac.engine.vocab import Vocab
 from rnnac.errors import UnknownCharError
 from rnnac.inference.search import MODES, BeamSearch, ExactSearch, OutOfMemory, Owners, Pending, Roots, Scoring
 from rnnac.inference.cases import as_typed, case_like, written_forms
-from rnnac.inference.lexicons import FEW_PREFIXES, Lexicons
-from rnnac.inference.options import DEFAULT_MAX_LENGTH, DEFAULT_NEW, MAX_BUDGET, MAX_K, MAX_LENGTH, OptionError, check_options
+from rnnac.inference.lexicons import FEW_PREFIXES, Lexicons, written_part
+from rnnac.inference.options import (DEFAULT_MAX_LENGTH, DEFAULT_NEW, MAX_BUDGET, MAX_K, MAX_LENGTH, OptionError,
+                                     check_options)
 from rnnac.inference.typos import (MAX_EDITS, MAX_NODES, CandidateNodes, Candidates, Channel, Costs, TooManyCandidates, candidates,
                                    distinct, first_candidates)
 from rnnac.storage.checkpoint import load_trained
-from rnnac.storage.lexicon import Lexicon, LexiconData, fold
+from rnnac.storage.folding import Folding, fold
+from rnnac.storage.lexicon import Lexicon, LexiconData
 
 SEARCH_BYTES = 2**28  # rough cap on the memory of one group's search (states and frontier)
 CHANNELS_KEPT = 16  # typing channels whose costs a completer keeps
@@ -101,16 +103,18 @@ class _Options(NamedTuple):
 class Completer:
     """Completes prefixes with a model: `Completer.load().complete("rec").completions`.
 
-    `lexicon` (the training words with their counts) and `mixture_lambda` (its weight lambda in
-    [0, 1]) set the default mode, "mixture"; without a lexicon the mode is "open", the model alone.
+    `folding` is how the model reads text (rnnac.storage.folding: case, accents; a bool is the
+    case folding alone). `lexicon` (the training words with their counts) and `mixture_lambda`
+    (its weight lambda in [0, 1]) set the default mode, "mixture"; without a lexicon the mode is
+    "open", the model alone.
     """
 
-    def __init__(self, model: RNN, vocab: Vocab, lowercase: bool = True, lexicon: Lexicon | None = None,
+    def __init__(self, model: RNN, vocab: Vocab, folding: Folding | bool = True, lexicon: Lexicon | None = None,
                  mixture_lambda: float = 0.0):
         if len(vocab) != model.vocab_size:
             raise ValueError(f"vocabulary of {len(vocab)} tokens for a model of {model.vocab_size}")
-        self.model, self.vocab, self.lowercase = model, vocab, lowercase
-        self.lexicons = Lexicons(vocab, lowercase, _check_lexicon(lexicon, vocab))
+        self.model, self.vocab, self.folding = model, vocab, Folding.of(folding)
+        self.lexicons = Lexicons(vocab, self.folding, _check_lexicon(lexicon, vocab))
         self.mixture_lambda = _check_lambda(mixture_lambda)
         # (K,) token id -> character; the boundary's "\0" pads fixed-width strings (see rnnac.inference.search._Tree.suffixes)
         self._chars = np.array(["\0", *vocab.chars], dtype="<U1")
@@ -123,9 +127,14 @@ class Completer:
         """The model of `resolve_checkpoint(path)`, with the lexicon it carries (every word it
         lists, held-out ones too), when it has one, and its weight (TrainedModel.mixture_lambda)."""
         trained = load_trained(path, verify_lexicon=False)  # the whole list is checked when first used (Lexicons.whole)
-        completer = cls(trained.model, trained.vocab, trained.lowercase, None, trained.mixture_lambda)
+        completer = cls(trained.model, trained.vocab, trained.folding, None, trained.mixture_lambda)
         completer.lexicon_words = trained.lexicon  # its Lexicon is built when first needed (rnnac.inference.lexicons)
         return completer
+
+    @property
+    def lowercase(self) -> bool:
+        """The model reads text lowercased (Folding.lowercase)."""
+        return self.folding.lowercase
 
     @property
     def lexicon(self) -> Lexicon | None:
@@ -152,7 +161,7 @@ class Completer:
         `allow_empty`: an empty file is a Lexicon of no words (a list of words to exclude), not an error."""
         if add and self.lexicon_words is not None:
             self.lexicon_words.check()
-        return Lexicon.from_file(path, self.vocab, self.lowercase, self.lexicon_words if add else None, allow_empty)
+        return Lexicon.from_file(path, self.vocab, self.folding, self.lexicon_words if add else None, allow_empty)
 
     def max_length(self, lexicon: Lexicon | None = None) -> int:
         """The longest invented string by default: as long as the longest word of `lexicon`, or of
@@ -179,13 +188,18 @@ class Completer:
                       new: int | None = None) -> list[Result]:
         """One Result per prefix, in order. Exact best-first search, or beam search of width `beam`.
 
-        Prefixes are put in Unicode NFC and case-folded as the model was trained; the Completions
-        show the words in the case typed (as_typed: REC gives RECORD), or as the lexicon writes
-        them when that has a case of its own. A prefix holding a character outside the vocabulary gets a
-        Result with `error` set (with max_edits, only when it holds more such characters than
-        edits). Invented strings (not lexicon words) are at most `max_length` characters, prefix
-        included; None is the longest word of the lexicon searched (max_length), 32 without one.
-        Lexicon words are never cut. `budget` bounds the node evaluations per prefix.
+        Prefixes are folded as the model was trained (rnnac.storage.folding: NFC, case, accents);
+        the Completions show the words in the case typed (as_typed: REC gives RECORD), or as the
+        lexicon writes them when that has a case or accents of its own (cafe gives Café Royal).
+        A typed accent still narrows when the model folds accents: a prefix typed with one (café)
+        completes only to the lexicon words written so, case folded (written_part), scored as
+        with `known_only` (an invented string cannot carry the accent); `open` still searches the
+        model alone; with max_edits the accent folds like the rest. A prefix holding a character
+        outside the vocabulary gets a Result with `error` set (with max_edits, only when it holds
+        more such characters than edits). Invented strings (not lexicon words) are at most
+        `max_length` characters, prefix included; None is the longest word of the lexicon
+        searched (max_length), 32 without one. Lexicon words are never cut. `budget` bounds the
+        node evaluations per prefix.
 
         Scoring (rnnac.inference.search): by the lexicon and the model (the mixture) over every
         word; `known_only` over the lexicon's words only (scored as in the mixture, not
@@ -212,9 +226,25 @@ class Completer:
             known_only, open = _from_mode(mode)
         check_options(known_only, open, beam, max_edits, has_lexicon=lexicon is not None or self.has_lexicon)
         results = [Result(prefix) for prefix in prefixes]
-        todo = self._fold(results, max_edits)
+        todo, accented = self._fold(results, max_edits)
         tries = self._candidates(todo, results, max_edits, channel or Channel()) if max_edits else None
-        options = self._options(lexicon, known_only, open, mixture_lambda, exclude, list(todo), tries, new)
+        every = list(dict.fromkeys([*todo, *(folded for folded, _ in accented.values())]))  # distinct folded prefixes
+        options = self._options(lexicon, known_only, open, mixture_lambda, exclude, every, tries, new)
+        if options.lexicon is None:  # no written forms to narrow to: the accents fold like the rest
+            for folded, positions in accented.values():
+                todo.setdefault(folded, []).extend(positions)
+            accented = {}
+        self._search_all(todo, results, tries, k, max_length, budget, beam, options)
+        for typed, (folded, positions) in accented.items():
+            part = written_part(options.lexicon, folded, typed, self.vocab, self.folding)
+            narrowed = options._replace(lexicon=part, mode="open" if options.mode == "open" else "known", max_new=None)
+            self._search_all({folded: positions}, results, None, k, max_length, budget, beam, narrowed)
+        return results
+
+    def _search_all(self, todo: dict[str, list[int]], results: list[Result], tries: dict[str, Candidates] | None,
+                    k, max_length, budget, beam, options: _Options) -> None:
+        """Search the folded prefixes of `todo` in groups, setting the completions of the results
+        at the positions each answers."""
         # Alphabetical: a group's neighbouring prefixes share their candidates, read once (CandidateNodes.read).
         queue, size = sorted(todo), None
         while queue:
@@ -223,7 +253,6 @@ class Completer:
                 continue
             self._show(queue[: len(group.found)], group, options.lexicon, todo, results)
             queue = queue[len(group.found):]
-        return results
 
     def _search_group(self, queue: list[str], size: int | None, tries: dict[str, Candidates] | None, k, max_length, budget,
                       beam, options: _Options) -> tuple[_Searched | None, int]:
@@ -252,7 +281,7 @@ class Completer:
         facts = _lexicon_facts(lexicon, searched.found)
         for folded, rows, row_facts, cut in zip(group, searched.found, facts, searched.truncated.tolist()):
             for i in todo[folded]:
-                results[i].completions = _completions(results[i].prefix, folded, rows, row_facts, self.lowercase)
+                results[i].completions = _completions(results[i].prefix, folded, rows, row_facts, self.folding.lowercase)
                 results[i].truncated = cut
 
     def _options(self, lexicon, known_only: bool | None, open: bool, mixture_lambda, exclude, folded: list[str],
@@ -270,7 +299,7 @@ class Completer:
         mode = "open" if open or lexicon is None else "known" if known_only or new == 0 else "mixture"
         mixture_lambda = self.mixture_lambda if mixture_lambda is None else _check_lambda(mixture_lambda)
         if exclude is not None and not isinstance(exclude, Lexicon):
-            exclude = Lexicon(exclude, self.vocab, self.lowercase)
+            exclude = Lexicon(exclude, self.vocab, self.folding)
         return _Options(mode, lexicon, mixture_lambda, _check_lexicon(exclude, self.vocab),
                         max_new=new if mode == "mixture" else None)
 
@@ -301,26 +330,33 @@ class Completer:
                                         f"{max_edits} edits: allow fewer edits, or type more of it")
         return tries
 
-    def _fold(self, results: list[Result], max_edits: int = 0) -> dict[str, list[int]]:
+    def _fold(self, results: list[Result], max_edits: int = 0) -> tuple[dict[str, list[int]], dict[str, tuple[str, list[int]]]]:
         """Each distinct normalised, folded prefix -> the positions it answers, so it is searched
-        once; sets `error` on the results whose prefix holds a character outside the vocabulary
-        (more of them than max_edits). Each distinct prefix as given is folded once."""
+        once; apart from them, when the model folds accents (and without typos), the prefixes
+        typed with an accent: each distinct one case-folded (Folding.case) -> (its folded form,
+        the positions it answers). Sets `error` on the results whose prefix holds a character
+        outside the vocabulary (more of them than max_edits). Each distinct prefix as given is
+        folded once."""
         given: dict[str, list[int]] = {}
         for i, result in enumerate(results):
             given.setdefault(result.prefix, []).append(i)
         todo: dict[str, list[int]] = {}
+        accented: dict[str, tuple[str, list[int]]] = {}
         for prefix, positions in given.items():
-            folded = fold(prefix, self.lowercase)
+            typed = fold(prefix, self.folding.case)
+            folded = fold(typed, self.folding) if self.folding.accents else typed
             char = self.vocab.unknown_char(folded)
             if char is not None and max_edits:
                 outside = [ch for ch in folded if self.vocab.unknown_char(ch) is not None]
                 char = char if len(outside) > max_edits else None
-            if char is None:
+            if char is None and typed != folded and not max_edits:
+                accented.setdefault(typed, (folded, []))[1].extend(positions)
+            elif char is None:
                 todo.setdefault(folded, []).extend(positions)
-                continue
-            for i in positions:
-                results[i].error = str(UnknownCharError(prefix, char))
-        return todo
+            else:
+                for i in positions:
+                    results[i].error = str(UnknownCharError(prefix, char))
+        return todo, accented
 
     def _bytes_per_eval(self) -> int:
         return self.model.hidden_size * self.model.dtype.itemsize + (self.model.vocab_size - 1) * FRONTIER_BYTES
@@ -430,7 +466,7 @@ def _completions(prefix: str, folded: str, found: list[_Found], facts: list[tupl
                  lowercase: bool) -> list[Completion]:
     """The words found for the folded prefix as shown for `prefix` as typed, and the prefixes they
     corrected to in the case typed."""
-    typed = fold(prefix, lowercase=False)
+    typed = fold(prefix, False)
     out = []
     for row, (known, written) in zip(found, facts):
         corrected = prefix if row.root == folded else case_like(typed, row.root) if lowercase else row.root

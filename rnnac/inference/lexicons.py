@@ -9,6 +9,9 @@ checkpoint when stored there (a finished run's best.npz: with_stored_trie; ~0.1 
 million): it is in a running process, where the part would cost that much again at every call
 with typos. A server builds or reads it in the background (build_in_background) and answers
 from parts until it is ready.
+
+A prefix typed with an accent, for a model that folds accents, searches only the words written
+with it (written_part): a small Lexicon built at each such call, from the part or the whole.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from rnnac.engine.vocab import Vocab
-from rnnac.storage.lexicon import Lexicon, LexiconData, StoredTrie, WordText, fold, longest_line
+from rnnac.storage.folding import Folding, fold
+from rnnac.storage.lexicon import Lexicon, LexiconData, StoredTrie, WordText, longest_line
 from rnnac.storage.sorted_words import prefix_lines, prefix_range
 
 FEW_PREFIXES = 16  # up to this many distinct prefixes a first call builds only the part of the list below them
@@ -30,8 +34,8 @@ class Lexicons:
     """The lexicon given to a completer, or the word list of its checkpoint (`stored`) and the
     trie of it built when first needed (`built`)."""
 
-    def __init__(self, vocab: Vocab, lowercase: bool, lexicon: Lexicon | None = None):
-        self.vocab, self.lowercase = vocab, lowercase
+    def __init__(self, vocab: Vocab, folding: Folding | bool, lexicon: Lexicon | None = None):
+        self.vocab, self.folding = vocab, Folding.of(folding)
         self.built = lexicon  # the whole trie: the one given, or built from `stored`
         self.stored: LexiconData | None = None  # the checkpoint's word list, when loaded from one with it
         self._folded_words: list[str] | None = None  # the list's words folded, once, when they differ from it
@@ -75,9 +79,9 @@ class Lexicons:
         """The whole trie of the stored list, its words' log P_rnn included: read from the checkpoint
         when stored there (LexiconData.trie), else built, the build's freed pages given back."""
         trie = self.stored.trie
-        self.built = trie and trie.lexicon(self.stored.words, self.vocab, self.lowercase)
+        self.built = trie and trie.lexicon(self.stored.words, self.vocab, self.folding)
         if self.built is None:
-            self.built = Lexicon(self.stored.words, self.vocab, self.lowercase, self.stored.counts,
+            self.built = Lexicon(self.stored.words, self.vocab, self.folding, self.stored.counts,
                                  word_logp=self.stored.rnn_logp)
             release_freed_memory()
 
@@ -95,7 +99,7 @@ class Lexicons:
         except (UnicodeDecodeError, IndexError):  # a damaged list, read lazily: its deferred checks say how
             self.stored.check()
             raise
-        return Lexicon(words, self.vocab, self.lowercase, counts, self.total(), scores)
+        return Lexicon(words, self.vocab, self.folding, counts, self.total(), scores)
 
     def flat(self) -> bool | None:
         """Whether every word of the list has the same count (a list without counts); None without a list."""
@@ -156,13 +160,30 @@ class Lexicons:
         """The stored words folded as prefixes are (the list itself when already so), made once."""
         if self._folded_words is None:
             words = self.stored.words  # sorted as written
-            if (self.stored.summary or {}).get("lower" if self.lowercase else "nfc"):  # the checkpoint says they are
+            if self.folding.leaves(self.stored.summary or {}):  # the checkpoint says they are
                 self._folded_words = words
                 return words
             text = words.data.decode("utf-8", "surrogatepass") if isinstance(words, WordText) else "\n".join(words)
-            folded_text = fold(text, self.lowercase)  # in one call: neither NFC nor lower() acts across a newline
+            folded_text = fold(text, self.folding)  # in one call: folding never acts across a newline
             self._folded_words = words if folded_text == text else folded_text.split("\n")
         return self._folded_words
+
+
+def written_part(lexicon: Lexicon, folded: str, typed: str, vocab: Vocab, folding: Folding) -> Lexicon:
+    """The words of `lexicon` below the folded prefix `folded` whose written forms (Lexicon.display),
+    case-folded as `folding` folds case but with their accents, start with `typed` (the prefix as
+    typed, folded so): a Lexicon of those forms with their counts and the whole lexicon's total,
+    so each scores as in the whole. A typed accent narrows the words so (Completer.complete_many):
+    `café` completes to the words written café..., not to those written cafe...
+
+    Performance notes: the words below the prefix are a stretch of the trie (Lexicon.words_below);
+    only their written forms are folded.
+    """
+    words = lexicon.words_below(lexicon.walk(vocab.encode(folded)))  # (W,)
+    ends = lexicon.seg[words + 1] - 1  # (W,) the nodes they end at
+    forms = [lexicon.written[i] for i in lexicon.display(ends).tolist()]
+    keep = [j for j, form in enumerate(forms) if fold(form, folding.case).startswith(typed)]
+    return Lexicon([forms[j] for j in keep], vocab, folding, lexicon.count(ends[keep]), total=lexicon.total)
 
 
 def _spellable(words: Sequence[str], vocab: Vocab) -> bool:
@@ -186,10 +207,10 @@ def release_freed_memory() -> None:
         pass
 
 
-def with_stored_trie(lexicon: LexiconData, vocab: Vocab, lowercase: bool) -> LexiconData:
+def with_stored_trie(lexicon: LexiconData, vocab: Vocab, folding: Folding | bool) -> LexiconData:
     """The lexicon with its whole trie (LexiconData.trie, over its words, counts and rnn_logp) to
     store beside it: a process that needs the whole trie then reads it rather than builds it."""
-    built = Lexicon(lexicon.words, vocab, lowercase, lexicon.counts, word_logp=lexicon.rnn_logp)
+    built = Lexicon(lexicon.words, vocab, folding, lexicon.counts, word_logp=lexicon.rnn_logp)
     stored = LexiconData(lexicon.words, lexicon.counts, lexicon.held_out, rnn_logp=lexicon.rnn_logp)
-    stored.trie = StoredTrie.of(built, vocab, lowercase)
+    stored.trie = StoredTrie.of(built, vocab, folding)
     return stored

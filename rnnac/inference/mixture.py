@@ -28,7 +28,8 @@ import numpy as np
 
 from rnnac.engine.model import RNN
 from rnnac.engine.vocab import Vocab, make_batch
-from rnnac.storage.lexicon import Lexicon, LexiconData, fold
+from rnnac.storage.folding import Folding, fold
+from rnnac.storage.lexicon import Lexicon, LexiconData
 
 SCORE_BATCH = 512  # words per target_logprobs call
 # Scoring runs its GEMMs on one BLAS thread, as searches do: on a 2-core VM measured here, OpenBLAS's
@@ -44,11 +45,11 @@ def rnn_word_logprobs(model: RNN, vocab: Vocab, words: Sequence[str], batch_size
     return logp
 
 
-def with_rnn_logp(model: RNN, vocab: Vocab, lowercase: bool, lexicon: LexiconData) -> LexiconData:
+def with_rnn_logp(model: RNN, vocab: Vocab, folding: Folding | bool, lexicon: LexiconData) -> LexiconData:
     """The lexicon with each word's log P_rnn under `model` (LexiconData.rnn_logp, float32), read
     as the model reads it (folded); -inf for a word it cannot spell. Saved beside the parameters
     that scored them, they bound the search where counts tie (rnnac.inference.search)."""
-    folded = fold("\n".join(lexicon.words), lowercase).split("\n") if len(lexicon.words) else []
+    folded = fold("\n".join(lexicon.words), folding).split("\n") if len(lexicon.words) else []
     if set("".join(folded)) <= set(vocab.chars):  # the usual case: only the empty word is out
         ok = [i for i, w in enumerate(folded) if w]
     else:

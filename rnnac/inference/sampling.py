@@ -15,32 +15,33 @@ import numpy as np
 from rnnac.engine.model import RNN
 from rnnac.engine.vocab import BOUNDARY, Vocab
 from rnnac.engine.reading import read_strings
-from rnnac.storage.lexicon import fold
+from rnnac.storage.folding import Folding, fold
 
 
 CHUNK = 4096  # words drawn together by sample_chunks
 
 
 def sample(model: RNN, vocab: Vocab, n: int, temperature: float = 1.0, prefix: str = "",
-           rng: np.random.Generator | int | None = None, max_length: int = 32, lowercase: bool = True) -> list[str]:
-    """n words drawn from the model, each starting with `prefix` (case-folded as the model was
-    trained). temperature divides the logits: < 1 sharper, > 1 flatter, 0 the most likely
-    character every time. A word is never empty and stops at `max_length` characters.
+           rng: np.random.Generator | int | None = None, max_length: int = 32, folding: Folding | bool = True) -> list[str]:
+    """n words drawn from the model, each starting with `prefix` (folded as the model was trained:
+    `folding`, rnnac.storage.folding; a bool is the case folding alone). temperature divides the
+    logits: < 1 sharper, > 1 flatter, 0 the most likely character every time. A word is never
+    empty and stops at `max_length` characters.
     rng: a Generator, or a seed for one (None: fresh entropy). The words of sample_chunks, joined.
 
     sample(model, vocab, 3, rng=np.random.default_rng(1)) -> e.g. ["the", "ston", "reading"]
     """
     return list(itertools.chain.from_iterable(sample_chunks(model, vocab, n, temperature, prefix, rng, max_length,
-                                                            lowercase)))
+                                                            folding)))
 
 
 def sample_chunks(model: RNN, vocab: Vocab, n: int, temperature: float = 1.0, prefix: str = "",
-                  rng: np.random.Generator | int | None = None, max_length: int = 32, lowercase: bool = True,
+                  rng: np.random.Generator | int | None = None, max_length: int = 32, folding: Folding | bool = True,
                   chunk: int = CHUNK) -> Iterator[list[str]]:
     """sample's n words as lists of `chunk` words (the last one shorter), each drawn when asked
     for: memory stays that of one chunk however large n is, and a reader that stops early (a
     closed pipe) stops the drawing. The options are checked at once, before the first chunk."""
-    prefix = fold(prefix, lowercase)
+    prefix = fold(prefix, folding)
     _check_options(n, temperature, max_length, prefix)
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")

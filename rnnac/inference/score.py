@@ -21,7 +21,8 @@ import numpy as np
 from rnnac.engine.vocab import Vocab
 from rnnac.errors import UnknownCharError
 from rnnac.inference.mixture import prefix_terms, rnn_step_logprobs
-from rnnac.storage.lexicon import Lexicon, fold
+from rnnac.storage.folding import fold
+from rnnac.storage.lexicon import Lexicon
 
 
 @dataclass
@@ -31,7 +32,7 @@ class WordScore:
     word: str  # as given
     logprob: float = float("nan")
     surprisal: list[float] = field(default_factory=list)  # len(folded word) + 1 values, summing to -logprob
-    chars: str = ""  # the word as the model reads it (NFC, folded): surprisal[i] is chars[i]'s
+    chars: str = ""  # the word as the model reads it (NFC, case and accents folded): surprisal[i] is chars[i]'s
     error: str | None = None  # why it was not scored (a character outside the vocabulary)
 
     @property
@@ -43,7 +44,7 @@ def score_words(completer, words: Sequence[str], lexicon: Lexicon | None = None,
     """One WordScore per word, in order: the RNN's, or with a lexicon the mixture's (weight
     mixture_lambda, default the completer's)."""
     results = [WordScore(w) for w in words]
-    folded = [fold(w, completer.lowercase) for w in words]
+    folded = [fold(w, completer.folding) for w in words]
     todo = _scorable(results, folded, completer.vocab)
     if mixture_lambda is None:
         mixture_lambda = completer.mixture_lambda

@@ -616,7 +616,7 @@ def sample(checkpoint, count, temperature, prefix, seed, max_length, fmt):
         raise click.BadParameter(f"{len(prefix)} characters, more than --max-length {max_length}", param_hint="--prefix")
     trained = load_trained(checkpoint)
     for words in sample_chunks(trained.model, trained.vocab, count, temperature, prefix, seed, max_length,
-                               trained.lowercase):  # each chunk printed as soon as it is drawn
+                               trained.folding):  # each chunk printed as soon as it is drawn
         if fmt == "json":
             click.echo("".join(json.dumps({"version": 1, "word": w}, ensure_ascii=False) + "\n" for w in words), nl=False)
         else:

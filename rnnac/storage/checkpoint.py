@@ -20,8 +20,9 @@ JSON string stored as a 0-d unicode array under "meta". Entries:
                                                    hidden_size, dtype, config, step, epoch,
                                                    best_val_loss, rng_state; with a lexicon,
                                                    lexicon = {n_words, sha256, total_count, text_bytes,
-                                                   nfc, lower, chars, longest, and with a trie
-                                                   trie = {chars, lowercase, skipped, total, longest}}
+                                                   nfc, lower, unaccented, chars, longest, and with
+                                                   a trie trie = {chars, lowercase, fold_accents,
+                                                   skipped, total, longest}}
                                                    (lexicon.py: lexicon_entries, StoredTrie)
 
 H is the hidden size, K the vocabulary size including the boundary id 0, so
@@ -50,6 +51,7 @@ from rnnac.engine.model import ACTIVATIONS, FLOAT_DTYPES, PARAM_NAMES, RNN
 from rnnac.engine.vocab import Vocab, is_control
 from rnnac.errors import QUOTE_LIMIT, CheckpointError, quote, shown
 from rnnac.storage.atomic import replace_atomically
+from rnnac.storage.folding import Folding
 from rnnac.storage.lexicon import (LEXICON_ENTRIES, OPTIONAL_TRIE_ARRAYS, RNN_LOGP_ENTRY, TRIE_ARRAYS, TRIE_ENTRY_PREFIX,
                                    LexiconData, StoredTrie, deferred_problem, lexicon_entries, read_lexicon, trie_problem)
 from rnnac.storage.npz import Npz, NpzError, open_npz
@@ -369,11 +371,12 @@ def _read_lexicon(npz: Npz, meta: dict[str, Any], path: str | os.PathLike, verif
 def _trie_layout_problem(npz: Npz, facts: Any) -> str | None:
     """Why meta lexicon trie and the trie's entries' headers do not fit together, or None; nothing is read."""
     if (not isinstance(facts, dict) or type(facts.get("chars")) is not str or type(facts.get("lowercase")) is not bool
+            or type(facts.get("fold_accents", False)) is not bool
             or type(facts.get("skipped")) is not int or facts["skipped"] < 0 or type(facts.get("total")) not in NUMBER
             or not math.isfinite(facts["total"]) or facts["total"] < 0 or type(facts.get("longest")) is not int
             or facts["longest"] < 0):
-        return ("meta lexicon trie needs chars (a string), lowercase, skipped and longest (ints >= 0) and total "
-                "(a number >= 0)")
+        return ("meta lexicon trie needs chars (a string), lowercase (and optionally fold_accents) true or false, "
+                "skipped and longest (ints >= 0) and total (a number >= 0)")
     stored = {name[len(TRIE_ENTRY_PREFIX):]: member for name, member in npz.members.items() if name.startswith(TRIE_ENTRY_PREFIX)}
     if not set(TRIE_ARRAYS) - set(OPTIONAL_TRIE_ARRAYS) <= set(stored) <= set(TRIE_ARRAYS):
         return f"entries {', '.join(sorted(stored)) or 'none'} are not a trie's"
@@ -421,9 +424,9 @@ def _lexicon_summary_problem(summary: dict[str, Any]) -> str | None:
     text_bytes = summary.get("text_bytes", 0)
     if type(text_bytes) is not int or text_bytes < 0:
         return f"meta lexicon text_bytes {shown(text_bytes)} is not a size in bytes"
-    facts = {key: summary[key] for key in ("nfc", "lower") if key in summary}
+    facts = {key: summary[key] for key in ("nfc", "lower", "unaccented") if key in summary}
     if any(type(value) is not bool for value in facts.values()) or type(summary.get("chars", "")) not in (str, type(None)):
-        return "meta lexicon nfc and lower must be true or false, and chars a string or null"
+        return "meta lexicon nfc, lower and unaccented must be true or false, and chars a string or null"
     if type(summary.get("longest", 0)) is not int or summary.get("longest", 0) < 0:
         return f"meta lexicon longest {shown(summary['longest'])} is not a number of characters"
     return None
@@ -449,15 +452,24 @@ def _lexicon_headers_problem(npz: Npz, n: int) -> str | None:
 class TrainedModel:
     """What `load_trained` returns: a checkpoint ready for inference.
 
-    lowercase is the case folding the model was trained with; checkpoint is the whole file as
-    read (params, meta, optimizer state, lexicon); path the file it was read from.
+    folding is how the model was trained to read text (data.lowercase, and data.fold_accents:
+    off in a checkpoint from before it existed); a bool is the case folding alone. checkpoint is
+    the whole file as read (params, meta, optimizer state, lexicon); path the file it was read from.
     """
 
     model: RNN
     vocab: Vocab
-    lowercase: bool
+    folding: Folding
     checkpoint: Checkpoint
     path: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "folding", Folding.of(self.folding))
+
+    @property
+    def lowercase(self) -> bool:
+        """The case folding the model was trained with (data.lowercase)."""
+        return self.folding.lowercase
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -495,8 +507,15 @@ def load_trained(path: str | os.PathLike | None = None, verify_lexicon: bool = T
     if not _first_step_is_finite(model):
         raise _cannot_load(path, f"its weights overflow {model.dtype} in the model's first step (the next character's "
                                  "log-probabilities are not finite)")
-    lowercase = ckpt.meta["config"].get("data", {}).get("lowercase", True)
-    return TrainedModel(model, vocab_from_meta(ckpt.meta), bool(lowercase), ckpt, path)
+    return TrainedModel(model, vocab_from_meta(ckpt.meta), folding_from_config(ckpt.meta["config"]), ckpt, path)
+
+
+def folding_from_config(config: dict[str, Any]) -> Folding:
+    """How a checkpoint's model reads text, from its config (meta config): data.lowercase (true
+    when absent) and data.fold_accents (false when absent: a model trained before accent
+    folding existed reads accents as they are)."""
+    data = config.get("data", {})
+    return Folding(bool(data.get("lowercase", True)), bool(data.get("fold_accents", False)))
 
 
 def _first_step_is_finite(model: RNN) -> bool:

@@ -13,9 +13,9 @@ reads instead of building again. Read from a checkpoint, the words are a WordTex
 word decoded when it is read.
 
 Lexicon is a trie over the words a completion may be, vectorised for the search (search.py):
-words put in NFC and case-folded as the model was trained, with counts, each subtree's largest
-count and total count, and each word's most frequent written form; its layout is in its
-docstring.
+words folded as the model was trained (rnnac.storage.folding: NFC, case, accents), with counts,
+each subtree's largest count and total count, and each word's most frequent written form; its
+layout is in its docstring.
 
 Shapes: a lexicon built from N_in words as given holds N distinct folded words in n trie nodes
 and P pieces; K is the vocabulary size (id 0 is the word boundary).
@@ -43,6 +43,7 @@ import numpy as np
 
 from rnnac.engine.vocab import Vocab
 from rnnac.errors import quote
+from rnnac.storage.folding import Folding, fold
 
 if TYPE_CHECKING:
     from rnnac.storage.npz import Npz
@@ -211,16 +212,19 @@ def lexicon_entries(lexicon: LexiconData) -> tuple[dict[str, np.ndarray], dict[s
 
 
 def _text_facts(text: bytes) -> dict[str, Any]:
-    """What a cold start would otherwise learn by reading every word (rnnac.inference.lexicons):
-    whether the words are in NFC already (nfc), and as a lowercasing model reads them (lower),
-    and their distinct characters (chars; None beyond MAX_CHARS_SAVED of them), and the longest
-    word's characters (longest)."""
+    """What a cold start would otherwise learn by reading every word (rnnac.inference.lexicons,
+    Folding.leaves): whether the words are in NFC already (nfc), and as a lowercasing model reads
+    them (lower), and as an accent-folding one reads them, case kept (unaccented); their
+    distinct characters (chars; None beyond MAX_CHARS_SAVED of them), and the longest word's
+    characters (longest)."""
     words = text.decode("utf-8", "surrogatepass")
     nfc = unicodedata.is_normalized("NFC", words)
     chars = "".join(sorted(set(words) - {"\n"})) if text.isascii() else None
     if chars is None and len(distinct := set(words) - {"\n"}) <= MAX_CHARS_SAVED:
         chars = "".join(sorted(distinct))
-    return {"nfc": nfc, "lower": nfc and words.lower() == words, "chars": chars, "longest": longest_line(text)}
+    unaccented = nfc and (text.isascii() or fold(words, Folding(lowercase=False, accents=True)) == words)
+    return {"nfc": nfc, "lower": nfc and words.lower() == words, "unaccented": unaccented, "chars": chars,
+            "longest": longest_line(text)}
 
 
 def longest_line(text: bytes) -> int:
@@ -328,25 +332,28 @@ class StoredTrie:
     """The trie of a lexicon (Lexicon.arrays) as a checkpoint keeps it beside the words, so that a
     process that needs the whole trie reads it instead of building it again (about a second for
     a million words); `facts` (meta lexicon trie) say what it was built for: the vocabulary's
-    characters, whose order gives the token ids (chars), the folding (lowercase), and the
-    Lexicon's skipped, total and longest. Read from a checkpoint, the arrays are read when first asked
-    for: `read` opens the file again and checks them (trie_problem), or returns None when the
-    file has been replaced since (a run saves best.npz anew)."""
+    characters, whose order gives the token ids (chars), the folding (lowercase, fold_accents:
+    false when absent), and the Lexicon's skipped, total and longest. Read from a checkpoint,
+    the arrays are read when first asked for: `read` opens the file again and checks them
+    (trie_problem), or returns None when the file has been replaced since (a run saves
+    best.npz anew)."""
 
     facts: dict[str, Any]
     arrays: dict[str, np.ndarray] | None = None
     read: Callable[[], dict[str, np.ndarray] | None] | None = None
 
     @classmethod
-    def of(cls, lexicon: Lexicon, vocab: Vocab, lowercase: bool) -> StoredTrie:
-        facts = {"chars": "".join(vocab.chars), "lowercase": lowercase, "skipped": lexicon.skipped, "total": lexicon.total,
-                 "longest": lexicon.longest}
+    def of(cls, lexicon: Lexicon, vocab: Vocab, folding: Folding | bool) -> StoredTrie:
+        folding = Folding.of(folding)
+        facts = {"chars": "".join(vocab.chars), "lowercase": folding.lowercase, "fold_accents": folding.accents,
+                 "skipped": lexicon.skipped, "total": lexicon.total, "longest": lexicon.longest}
         return cls(facts, lexicon.arrays())
 
-    def lexicon(self, written: Sequence[str], vocab: Vocab, lowercase: bool) -> Lexicon | None:
+    def lexicon(self, written: Sequence[str], vocab: Vocab, folding: Folding | bool) -> Lexicon | None:
         """The Lexicon stored, over `written` (the words as given, which it was built from); None
         when it was built for another vocabulary or folding, or its file has been replaced."""
-        if self.facts["chars"] != "".join(vocab.chars) or self.facts["lowercase"] != lowercase:
+        stored = Folding(self.facts["lowercase"], self.facts.get("fold_accents", False))
+        if self.facts["chars"] != "".join(vocab.chars) or stored != Folding.of(folding):
             return None
         arrays = self.arrays if self.arrays is not None else self.read()
         if arrays is None:
@@ -453,11 +460,13 @@ class Lexicon:
         display(node)         index into `written` (the words as given) of the most frequent
                               written form of the word ending at the node ("Paris" for "paris"),
                               -1 where none ends
+        words_below(node)     the words in the node's subtree (indices of their runs)
         total                 the total count of the lexicon's words
 
-    Words are put in Unicode NFC and case-folded as the model was trained; words that fold
-    together are merged and their counts added. A word holding a character outside the
-    vocabulary can never be completed: it is left out and counted in `skipped`.
+    Words are folded as the model was trained (`folding`, rnnac.storage.folding: NFC, then case
+    and accents as it says; a bool is the case folding alone); words that fold together are
+    merged and their counts added. A word holding a character outside the vocabulary can never
+    be completed: it is left out and counted in `skipped`.
 
     `total` overrides the total count, for a Lexicon holding part of a larger list.
 
@@ -468,7 +477,7 @@ class Lexicon:
     already in order (a checkpoint's, which mostly stay so once folded) skip the sort.
     """
 
-    def __init__(self, words: Iterable[str], vocab: Vocab, lowercase: bool = True, counts=None,
+    def __init__(self, words: Iterable[str], vocab: Vocab, folding: Folding | bool = True, counts=None,
                  total: float | None = None, word_logp=None):
         if not isinstance(words, WordText):
             words = list(words)
@@ -476,16 +485,16 @@ class Lexicon:
                 outside = next(ch for ch in map(chr, range(1, 0x110000)) if ch not in vocab.index and ch != "\n")
                 words = [word.replace("\n", outside) for word in words]  # a character outside the vocabulary
             words = WordText.of(words)
-        self._build(words, vocab, lowercase, counts, total, word_logp)
+        self._build(words, vocab, Folding.of(folding), counts, total, word_logp)
 
-    def _build(self, written: WordText, vocab: Vocab, lowercase: bool, counts, total: float | None, word_logp):
+    def _build(self, written: WordText, vocab: Vocab, folding: Folding, counts, total: float | None, word_logp):
         self.written = written  # the words as given
         n_given = len(written)
         counts = np.ones(n_given) if counts is None else np.asarray(counts, dtype=np.float64)  # (N_in,)
         if counts.shape != (n_given,) or not (counts >= 0).all():  # NaN fails >= 0 too
             raise ValueError(f"counts must be {n_given} non-negative numbers, one per word")
         self.K = len(vocab)
-        folded = fold(written.data.decode("utf-8", "surrogatepass"), lowercase)  # neither NFC nor lower() acts across a newline
+        folded = fold(written.data.decode("utf-8", "surrogatepass"), folding)  # folding never acts across a newline
         ids, starts, lengths, in_vocab = _token_ids(folded, n_given, vocab)  # (chars + 1,), (N_in,) each
         self.skipped = int(n_given - in_vocab.sum())
         self.longest = int(lengths[in_vocab].max(initial=0))  # characters of the longest word, folded
@@ -558,7 +567,7 @@ class Lexicon:
         return lexicon
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike, vocab: Vocab, lowercase: bool = True,
+    def from_file(cls, path: str | os.PathLike, vocab: Vocab, folding: Folding | bool = True,
                   plus: LexiconData | None = None, allow_empty: bool = False) -> Lexicon:
         """A word list file (one word a line, or a frequency list), as rnnac.storage.wordlist reads it; a
         plain list counts each line once. `plus` adds another list's words (counts of a word in
@@ -570,7 +579,7 @@ class Lexicon:
         if plus is not None:
             words += plus.words
             counts = np.concatenate([counts, plus.counts])  # (N_in,)
-        return cls(words, vocab, lowercase, counts)
+        return cls(words, vocab, folding, counts)
 
     @property
     def n_nodes(self) -> int:
@@ -595,6 +604,28 @@ class Lexicon:
             if node < 0:
                 return -1
         return node
+
+    def words_below(self, node: int) -> np.ndarray:
+        """The distinct words (W,) in the subtree of `node`, its own included (those starting with
+        its string), in order: indices of the runs, whose last nodes seg[i + 1] - 1 they end at.
+        None for -1.
+
+        In preorder a subtree is a stretch of nodes, so its words are a stretch of runs: from the
+        run holding the node, up to the first later run that hangs from a node before it.
+        """
+        if node < 0:
+            return np.zeros(0, dtype=np.int64)
+        first = max(int(np.searchsorted(self.seg, node, side="right")) - 1, 0)  # the run holding it (the root: the first)
+        above = np.flatnonzero(self._branch_parent[first + 1:] < node)  # later runs hanging outside the subtree
+        stop = first + 1 + int(above[0]) if len(above) else self.n_words
+        return np.arange(first, stop, dtype=np.int64)
+
+    @cached_property
+    def _branch_parent(self) -> np.ndarray:
+        """Each run's branch parent (N,): the node it hangs from (its first node's parent)."""
+        parent = np.zeros(self.n_words, dtype=np.int64)  # (N,)
+        parent[np.searchsorted(self.seg, self.branch_child)] = self.branch_key.astype(np.int64) // self.K
+        return parent
 
     def child(self, node, token) -> np.ndarray:
         """The child (...) of each node (...) by its token (...), -1 for none."""
@@ -732,13 +763,6 @@ def trie_problem(arrays: dict[str, np.ndarray], n_written: int, K: int) -> str |
 def _log(x: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore"):  # log 0 = -inf: an absent term
         return np.log(x)
-
-
-def fold(text: str, lowercase: bool) -> str:
-    """`text` as the model reads it: in Unicode NFC, lowercased if the model was trained so."""
-    if not unicodedata.is_normalized("NFC", text):
-        text = unicodedata.normalize("NFC", text)
-    return text.lower() if lowercase else text
 
 
 def _token_ids(folded: str, n_words: int, vocab: Vocab) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -1,8 +1,9 @@
 """Word lists on disk: reading, the train/validation split, sampling weights, batches.
 
 A word list is one word per line, a frequency list in one of the forms people already have, or
-a shell history; listformats.py reads its lines (FORMATS). Words are merged after lowercasing, so a
-WordList holds each word once with its total count; everything downstream (split, weights,
+a shell history; listformats.py reads its lines (FORMATS). Words are merged after lowercasing (and
+accent folding, when asked: rnnac.storage.folding), so a WordList holds each word once with its
+total count and its most frequent written form; everything downstream (split, weights,
 sampler) works with indices into `WordList.words`.
 Shape letters: N words, B batch.
 """
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rnnac.errors import CheckpointError, ConfigError, DataError, quote
+from rnnac.storage.folding import Folding, fold
 from rnnac.storage.listformats import FORMATS, KINDS, read_entries
 from rnnac.storage.shipped import missing_list_hint, word_list_file
 
@@ -35,7 +37,7 @@ class WordList:
     dropped_chars: int = 0  # distinct words with a character outside allowed_chars
     dropped_length: int = 0  # distinct words outside [min_length, max_length]
     dropped_max_words: int = 0  # distinct words kept out by max_words
-    cased: dict[str, str] = field(default_factory=dict)  # lowercased word -> its most frequent form when that has capitals
+    cased: dict[str, str] = field(default_factory=dict)  # folded word -> its most frequent form when that differs (capitals, accents)
 
     def __len__(self) -> int:
         return len(self.words)
@@ -47,7 +49,8 @@ class WordList:
 
     @property
     def written(self) -> list[str]:
-        """The words as most often written in the file: "Paris" where lowercasing made it "paris"."""
+        """The words as most often written in the file: "Paris" where lowercasing made it "paris",
+        "Café" where accent folding made it "cafe"."""
         return [self.cased.get(w, w) for w in self.words]
 
     @property
@@ -69,6 +72,7 @@ def read_word_list(
     path: str | os.PathLike,
     *,
     lowercase: bool = True,
+    fold_accents: bool = False,
     allowed_chars: str | None = None,
     min_length: int = 1,
     max_length: int | None = None,
@@ -81,7 +85,8 @@ def read_word_list(
     (listformats.read_entries).
 
     Words are stripped (trailing spaces kept in a history or a list of phrases: listformats),
-    lowercased (if asked) and merged, counts added, in first-seen order.
+    put in NFC, lowercased and accent-folded (each if asked: rnnac.storage.folding.fold) and
+    merged, counts added, in first-seen order.
     Then words with characters outside `allowed_chars`, or outside [min_length, max_length],
     are dropped, and only the first `max_words` kept. `path` "-" reads stdin; the name of a shipped
     list ("words", "names", "identifiers") reads that list, unless a file has that name
@@ -92,7 +97,7 @@ def read_word_list(
     label, lines = _read_lines(word_list_file(path))
     if allow_empty and not any(line.strip() for line in lines):
         return WordList([], np.zeros(0), "lines" if format == "auto" else format, label)
-    merged, format, cased = _merge(lines, label, lowercase, format)
+    merged, format, cased = _merge(lines, label, Folding(lowercase, fold_accents), format)
     kept, dropped_chars, dropped_length = _filter(merged, allowed_chars, min_length, max_length)
     if not kept:
         raise DataError(
@@ -143,14 +148,14 @@ def _finite_counts(counts: list[float]) -> np.ndarray:
     return array
 
 
-def _merge(lines: list[str], label: str, lowercase: bool, format: str) -> tuple[dict[str, float], str, dict[str, str]]:
+def _merge(lines: list[str], label: str, folding: Folding, format: str) -> tuple[dict[str, float], str, dict[str, str]]:
     """({word: total count} in first-seen order, the format read, {word: its most frequent written
-    form where that has capitals}) from a file's lines."""
+    form where that differs: capitals, accents}) from a file's lines."""
     merged: dict[str, float] = {}
-    forms: dict[str, dict[str, float]] = {}  # lowercased word -> {a written form with capitals: its count}
+    forms: dict[str, dict[str, float]] = {}  # folded word -> {a written form other than it: its count}
     layout, entries = read_entries(lines, label, format)
     for number, written, count in entries:
-        word = written.lower() if lowercase else written
+        word = fold(written, folding)  # `written` is in NFC already (listformats)
         if word != written:
             forms.setdefault(word, {})[written] = forms.get(word, {}).get(written, 0.0) + count
         merged[word] = merged.get(word, 0.0) + count
@@ -158,18 +163,34 @@ def _merge(lines: list[str], label: str, lowercase: bool, format: str) -> tuple[
             raise DataError(f"{label}: line {number}: the counts of {quote(word)} add up to more than a float holds")
     if not merged:  # a CSV header alone, or uniq -c of blank lines
         raise DataError(f"{label}: holds no words")
-    return merged, layout.format, _most_frequent_cased(merged, forms)
+    return merged, layout.format, _most_frequent_written(merged, forms, folding)
 
 
-def _most_frequent_cased(merged: dict[str, float], forms: dict[str, dict[str, float]]) -> dict[str, str]:
-    """{word: its written form with capitals} where one is more frequent than every other form,
-    the lowercase one included (whose count is what the capitalised ones leave of the total)."""
-    cased = {}
+def _most_frequent_written(merged: dict[str, float], forms: dict[str, dict[str, float]], folding: Folding) -> dict[str, str]:
+    """{word: its most frequent written form, where that is not the word itself}: first its most
+    frequent spelling, case folded as the model folds it but accents kept (crème), then that
+    spelling's most frequent case (Crème). The word itself counts what its other forms leave of
+    its total; a tie at either step keeps the plainer form (the word, then the spelling as the
+    model folds case), so Crème and crème once each give crème, Bonn and BONN once each bonn."""
+    written = {}
     for word, counts in forms.items():
-        form, count = max(counts.items(), key=lambda item: item[1])  # the first of equals
-        if count > merged[word] - sum(counts.values()) and list(counts.values()).count(count) == 1:
-            cased[word] = form
-    return cased
+        by_form = {word: merged[word] - sum(counts.values()), **counts}  # every form, the word itself first
+        spelled: dict[str, float] = {}  # spelling (case folded) -> its count
+        for form, count in by_form.items():
+            spelled[fold(form, folding.case)] = spelled.get(fold(form, folding.case), 0.0) + count
+        spelling = _the_most_frequent(spelled, word)
+        cases = {spelling: by_form.get(spelling, 0.0)} | {f: c for f, c in by_form.items() if fold(f, folding.case) == spelling}
+        form = _the_most_frequent(cases, spelling)
+        if form != word:
+            written[word] = form
+    return written
+
+
+def _the_most_frequent(counts: dict[str, float], tie: str) -> str:
+    """The key of `counts` with the largest count, or `tie` when several have it."""
+    top = max(counts.values())
+    best = [key for key, count in counts.items() if count == top]
+    return best[0] if len(best) == 1 else tie
 
 
 def _read_lines(path: str | os.PathLike) -> tuple[str, list[str]]:

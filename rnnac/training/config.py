@@ -31,6 +31,7 @@ from rnnac.engine.model import ACTIVATIONS, FLOAT_DTYPES
 from rnnac.engine.optim import OPTIMIZER_ALIASES, OPTIMIZERS, SCHEDULES
 from rnnac.errors import ConfigError, quote
 from rnnac.storage.checkpoint import BUNDLED_NAME
+from rnnac.storage.folding import Folding
 from rnnac.storage.wordlist import FORMATS, SCHEMES
 
 
@@ -52,6 +53,8 @@ class DataConfig:
                                         "word,count or `uniq -c` lines, or `history` output")
     format: str = _option("auto", choices=FORMATS, help="how its lines read; auto detects it from the file")
     lowercase: bool = _option(True, help="lowercase words before filtering")
+    fold_accents: bool = _option(True, help="read words without accents (café as cafe, ø as o, ß as ss) before filtering; "
+                                            "completions keep the list's spelling")
     allowed_chars: str | None = _option(None, null="keep every word",
                                         help="drop words holding other characters, e.g. \"abcdefghijklmnopqrstuvwxyz'-\"")
     min_length: int = _option(1, ge=1, help="drop words shorter than this")
@@ -59,6 +62,11 @@ class DataConfig:
     max_words: int | None = _option(None, ge=1, null="all", help="keep only the first N words of the file")
     val_fraction: float = _option(0.1, ge=0, lt=1, help="share of words held out for validation")
     weighting: str = _option("uniform", choices=SCHEMES, help="how often a word is drawn, by its count in a frequency list")
+
+    @property
+    def folding(self) -> Folding:
+        """How the model reads text (rnnac.storage.folding): lowercase, fold_accents."""
+        return Folding(self.lowercase, self.fold_accents)
 
 
 @dataclass

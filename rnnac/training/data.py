@@ -34,8 +34,8 @@ def load_data(config: Config, vocab: Vocab | None = None) -> Data:
     words, or is `vocab` (a model trained further keeps its own): then DataError names the
     characters of the list that `vocab` lacks."""
     d = config.data
-    words = read_word_list(d.path, lowercase=d.lowercase, allowed_chars=d.allowed_chars, min_length=d.min_length,
-                           max_length=d.max_length, max_words=d.max_words, format=d.format)
+    words = read_word_list(d.path, lowercase=d.lowercase, fold_accents=d.fold_accents, allowed_chars=d.allowed_chars,
+                           min_length=d.min_length, max_length=d.max_length, max_words=d.max_words, format=d.format)
     if vocab is not None:
         _check_known(words, vocab)
     train_idx, val_idx = split_words(len(words.words), d.val_fraction, config.train.seed)

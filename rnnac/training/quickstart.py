@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 from rnnac.errors import ConfigError, OutputError, quote
 from rnnac.storage.shipped import LIST_SUFFIXES, is_shipped_list, looks_like_a_name, shipped_dir, shipped_lists, word_list_file
-from rnnac.training.config import Config, config_from_tree, config_text, load_config, read_yaml
+from rnnac.training.config import Config, DataConfig, config_from_tree, config_text, load_config, read_yaml
 from rnnac.training.rundir import CONFIG_FILE, holds_run, saved_config
 
 CONFIG_SUFFIXES = (".yaml", ".yml")  # always configs
@@ -102,7 +102,7 @@ def _list_tree(path: Path, folder: Path) -> tuple[dict[str, dict[str, Any]], int
     moves; and the settings sized to it) and its number of distinct words."""
     from rnnac.storage.wordlist import read_word_list
 
-    listing = read_word_list(path)
+    listing = read_word_list(path, lowercase=DataConfig.lowercase, fold_accents=DataConfig.fold_accents)  # as trained by default
     where = {"data": {"path": os.path.abspath(path) if is_shipped_list(path) else os.path.relpath(os.path.abspath(path), folder)},
              "output": {"dir": os.path.relpath(Path.cwd() / "runs" / path.stem, folder)}}
     return _merged(where, sized_settings(len(listing), listing.is_frequency_list)), len(listing)

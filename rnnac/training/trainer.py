@@ -56,6 +56,7 @@ DROPOUT_STREAM = 1  # the third word of the dropout masks' seed, apart from the 
 LOG_EVERY = 10  # updates between metrics.jsonl lines (validations always get one)
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 RESUME_FIXED = ("train.seed", "train.batch_size", "train.optimizer")  # with every data.* and model.* key
+RAN_WITHOUT = {"data.fold_accents": False}  # settings an older rnnac did not have, as its runs ran: not the default
 
 
 @dataclass
@@ -260,8 +261,9 @@ class Trainer:
                            seed=self.config.train.seed)
         # Each word's log P_rnn under the best parameters, saved beside them only (last.npz holds
         # others), and the trie of the list with them, which completion then reads instead of building.
-        lexicon = best.lexicon and with_stored_trie(with_rnn_logp(model, self.data.vocab, self.config.data.lowercase,
-                                                                  best.lexicon), self.data.vocab, self.config.data.lowercase)
+        folding = self.config.data.folding
+        lexicon = best.lexicon and with_stored_trie(with_rnn_logp(model, self.data.vocab, folding, best.lexicon),
+                                                    self.data.vocab, folding)
         if fit is None:
             save_checkpoint(self.out / "best.npz", best.params, best.meta, best.optimizer_state, lexicon)
             return None
@@ -326,17 +328,19 @@ def run(config: Config, resume: bool = False, quiet: bool = False, force: bool =
 
 def starting_point(config: Config, log=lambda message: None) -> tuple[Config, Vocab | None, dict[str, np.ndarray] | None]:
     """(config, vocabulary, parameters) to start a run from: with train.init_from, the trained
-    model's (its size, activation, dtype and case folding replace the config's, and the log says
-    so); else the config as given, and None, None: a vocabulary of the list, random weights."""
+    model's (its size, activation, dtype and folding, case and accents, replace the config's, and
+    the log says so); else the config as given, and None, None: a vocabulary of the list, random
+    weights."""
     if not config.train.init_from:
         return config, None, None
     trained = load_trained(config.train.init_from)
-    model, vocab, lowercase = trained.model, trained.vocab, trained.lowercase
+    model, vocab, folding = trained.model, trained.vocab, trained.folding
     kept = {"hidden_size": model.hidden_size, "activation": model.activation, "dtype": str(model.dtype)}
     config = dataclasses.replace(config, model=dataclasses.replace(config.model, **kept),
-                                 data=dataclasses.replace(config.data, lowercase=lowercase))
+                                 data=dataclasses.replace(config.data, lowercase=folding.lowercase, fold_accents=folding.accents))
     log(f"starting from {trained.path}: its model (H={model.hidden_size}, {model.activation}, {model.dtype}), its "
-        f"{len(vocab.chars)} characters and its case folding (data.lowercase {str(lowercase).lower()})")
+        f"{len(vocab.chars)} characters and its folding (data.lowercase {str(folding.lowercase).lower()}, "
+        f"data.fold_accents {str(folding.accents).lower()})")
     return config, vocab, model.params
 
 
@@ -467,7 +471,9 @@ def _changed_setting(saved: dict, now: dict) -> tuple[str, Any, Any] | None:
         section, key = name.split(".")
         saved_section = saved.get(section)
         if isinstance(saved_section, dict) and key not in saved_section and name not in RESUME_FIXED:
-            continue  # a setting the rnnac that saved it did not have: it ran as the default
+            if name not in RAN_WITHOUT:
+                continue  # a setting the rnnac that saved it did not have: it ran as the default
+            saved_section = {key: RAN_WITHOUT[name]}
         was = saved_section.get(key) if isinstance(saved_section, dict) else None
         if _canonical(was) != _canonical(now[section][key]):
             return name, was, now[section][key]
