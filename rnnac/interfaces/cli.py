@@ -669,7 +669,7 @@ def serve(checkpoints, host, port):
 
     A JSON API for editors, shells and web pages, answered in a few milliseconds: GET
     /complete?q=rec&k=5 (and the options of `complete`: max_edits, known_only, open, lambda,
-    beam, budget, model), POST /complete with {"prefixes": [...]}, GET /score?w=word, GET /info,
+    beam, budget, match, model), POST /complete with {"prefixes": [...]}, GET /score?w=word, GET /info,
     GET /health; and at / a page that completes as you type. Answers are the records of
     `--format json`. Concurrent requests are answered by one batched search. Listens on
     127.0.0.1 unless --host says otherwise; Ctrl-C or SIGTERM lets requests in flight finish,
