@@ -118,7 +118,7 @@ class WordStarts:
         at = first  # (n,) the offset the previous typed word matched
         for key in keys[1:]:
             i = np.searchsorted(key, entry * self.stride + at + 1)  # (n,) its first occurrence after that word, if in the entry
-            found = i < len(key)
+            found = i < len(key)  # (n,)
             found[found] = key[i[found]] // self.stride == entry[found]
             entry, first, at = entry[found], first[found], key[i[found]] - entry[found] * self.stride
         return entry, first
