@@ -72,9 +72,9 @@ def test_tsv(ckpt, completer):
     assert result.exit_code == 0 and result.stderr == ""
     rows = [line.split("\t") for line in result.stdout.splitlines()]
     assert [r[:3] for r in rows] == [["b", str(i + 1), w] for i, (w, _) in enumerate(pairs(completer.complete("b", k=3)))]
-    for _, _, _, prob, logprob, known, edits, corrected, error in rows:
+    for _, _, _, prob, logprob, known, edits, corrected, error, match in rows:
         assert float(prob) == pytest.approx(math.exp(float(logprob)), rel=1e-5)
-        assert (known, edits, corrected, error) == ("false", "0", "b", "")  # this model carries no lexicon
+        assert (known, edits, corrected, error, match) == ("false", "0", "b", "", "0")  # this model carries no lexicon
 
 
 def test_json(ckpt, completer):
@@ -84,7 +84,8 @@ def test_json(ckpt, completer):
     assert [obj["prefix"] for obj in lines] == ["ca", ""]
     for obj in lines:
         assert set(obj) == {"version", "prefix", "completions", "truncated"} and obj["truncated"] is False
-        assert obj["version"] == 1 and all(set(c) == {"word", "prob", "logprob", "known", "edits", "corrected"} for c in obj["completions"])
+        assert obj["version"] == 1 and all(set(c) == {"word", "prob", "logprob", "known", "edits", "corrected", "match"}
+                                       for c in obj["completions"])
         assert all((c["edits"], c["corrected"]) == (0, obj["prefix"]) for c in obj["completions"])
         expected = pairs(completer.complete(obj["prefix"]))
         assert [c["word"] for c in obj["completions"]] == [w for w, _ in expected]
@@ -499,6 +500,63 @@ def test_known_only_needs_a_lexicon(ckpt):
     assert result.exit_code == 2 and "carries no lexicon" in result.stderr
 
 
+PHRASES = {"ab ca": 5.0, "Ca bb": 3.0, "b a": 2.0, "abc": 1.0, "c-ab a": 4.0}
+
+
+@pytest.fixture
+def phrases_ckpt(tmp_path):
+    """A checkpoint whose lexicon holds entries of several words (its vocabulary has a space and a -)."""
+    from rnnac.storage.lexicon import LexiconData
+
+    vocab = rnnac.Vocab(" -abc")
+    model = rnnac.RNN.init(len(vocab), 8, seed=1, dtype=np.float64)
+    meta = {"chars": vocab.chars, "activation": "tanh", "hidden_size": 8, "dtype": "float64",
+            "config": {"data": {"lowercase": True}}, "step": 1, "epoch": 1, "best_val_loss": None, "rng_state": {},
+            "mixture_lambda": 0.7}
+    lexicon = LexiconData.from_unsorted(list(PHRASES), list(PHRASES.values()), [False] * len(PHRASES))
+    path = tmp_path / "phrases.npz"
+    save_checkpoint(path, model.params, meta, lexicon=lexicon)
+    return str(path), complete.Completer.load(path)
+
+
+def test_complete_matches_word_starts(phrases_ckpt, tmp_path):
+    path, completer = phrases_ckpt
+    expected = {q: completer.complete(q, 3, match="word-start").completions for q in ("a", "B", "c a")}
+    assert [c.word for c in expected["c a"]] == ["c-ab a"]  # a word starting c, then a later one starting a: not Ca bb
+    plain = run("complete", "-c", path, "--match", "word-start", "-k", "3", "a", "B", "c a")
+    assert plain.exit_code == 0 and plain.stderr == ""
+    assert plain.stdout.splitlines() == [f"{q}\t{c.word}" for q, found in expected.items() for c in found]
+    tsv = run("complete", "-c", path, "--match", "word-start", "-k", "3", "--format", "tsv", "B")
+    rows = [line.split("\t") for line in tsv.stdout.splitlines()]
+    assert [(r[2], r[5], r[7], r[9]) for r in rows] == [(c.word, "true", "B", str(c.match)) for c in expected["B"]]
+    assert ("Ca bb", "3") in [(r[2], r[9]) for r in rows]  # the word that matched starts at 3
+    (obj,) = words_of(run("complete", "-c", path, "--match", "word-start", "-k", "3", "--format", "json", "c a"))
+    assert [(c["word"], c["match"]) for c in obj["completions"]] == [(c.word, c.match) for c in expected["c a"]]
+    assert [c["logprob"] for c in obj["completions"]] == pytest.approx([c.logprob for c in expected["c a"]])
+    given = tmp_path / "given.txt"
+    given.write_text("bb aa\naa\n")
+    only = run("complete", "-c", path, "--match", "word-start", "--lexicon", str(given), "a")
+    assert only.exit_code == 0 and sorted(only.stdout.splitlines()) == ["aa", "bb aa"]
+    bad = run("complete", "-c", path, "--match", "word-start", "a!", "a")
+    assert bad.exit_code == 1 and bad.stderr == "Error: 'a!' holds '!', which is not in the vocabulary\n"
+    assert bad.stdout.splitlines() == [f"a\t{c.word}" for c in completer.complete("a", match="word-start").completions]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--match", "words"], "Invalid value for '--match': 'words' is not one of 'prefix', 'word-start'"),
+    (["--match", "word-start", "--max-edits", "1"], "--match word-start and --max-edits cannot be used together"),
+    (["--match", "word-start", "--beam", "2"], "--match word-start and --beam cannot be used together"),
+])
+def test_match_usage_errors(phrases_ckpt, args, message):
+    result = run("complete", "-c", phrases_ckpt[0], "a", *args)
+    assert result.exit_code == 2 and message in result.stderr and result.stdout == ""
+
+
+def test_word_starts_need_a_lexicon(ckpt):
+    result = run("complete", "a", "--match", "word-start", "-c", ckpt)
+    assert result.exit_code == 2 and "--match word-start needs a lexicon: this model carries none" in result.stderr
+
+
 @pytest.mark.parametrize("fmt", ["json", "tsv"])
 def test_a_failed_prefix_keeps_its_place_in_the_stream(ckpt, fmt):
     result = run("complete", "-", "--format", fmt, "-k", "2", "-c", ckpt, input="ab\nca!\nb\n")
@@ -510,8 +568,8 @@ def test_a_failed_prefix_keeps_its_place_in_the_stream(ckpt, fmt):
         assert records[1] == {"version": 1, "prefix": "ca!", "error": "'ca!' holds '!', which is not in the vocabulary"}
     else:
         rows = [line.split("\t") for line in result.stdout.splitlines()]
-        assert [r[0] for r in rows] == ["ab", "ab", "ca!", "b", "b"] and all(len(r) == 9 for r in rows)
-        assert rows[2] == ["ca!", "", "", "", "", "", "", "", "'ca!' holds '!', which is not in the vocabulary"]
+        assert [r[0] for r in rows] == ["ab", "ab", "ca!", "b", "b"] and all(len(r) == 10 for r in rows)
+        assert rows[2] == ["ca!", "", "", "", "", "", "", "", "'ca!' holds '!', which is not in the vocabulary", ""]
     skipped = run("complete", "-", "--format", fmt, "-k", "2", "-c", ckpt, "--skip-unknown", input="ab\nca!\nb\n")
     assert skipped.exit_code == 0 and "ca!" not in skipped.stdout and skipped.stderr == ""
 
@@ -603,7 +661,7 @@ def test_tsv_header_names_the_columns(ckpt):
     result = run("complete", "ab", "c", "-c", ckpt, "-k", "2", "--format", "tsv", "--header")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert lines[0] == "prefix\trank\tword\tprob\tlogprob\tknown\tedits\tcorrected\terror" and len(lines) == 5
+    assert lines[0] == "prefix\trank\tword\tprob\tlogprob\tknown\tedits\tcorrected\terror\tmatch" and len(lines) == 5
     assert lines[1:] == run("complete", "ab", "c", "-c", ckpt, "-k", "2", "--format", "tsv").stdout.splitlines()
     wrong = run("complete", "ab", "-c", ckpt, "--header")
     assert wrong.exit_code == 2 and "--header goes with --format tsv" in wrong.stderr

@@ -30,6 +30,12 @@ def test_an_option_error_names_the_options_as_each_interface_does():
     ({"beam": 2, "max_edits": 1}, "beam and max_edits cannot be used together: typo-tolerant search is exact only"),
     ({"known_only": True, "has_lexicon": False}, "the completer carries no lexicon: known_only needs one"),
     ({"known_only": False, "has_lexicon": False}, "the mixture needs a lexicon: the completer carries none"),
+    ({"match": "word"}, "match must be prefix or word-start, got 'word'"),
+    ({"match": "{x}"}, "match must be prefix or word-start, got '{x}'"),
+    ({"match": "word-start", "max_edits": 1},
+     "match word-start and max_edits cannot be used together: typos are forgiven in prefixes only"),
+    ({"match": "word-start", "beam": 2}, "match word-start and beam cannot be used together: word-start matching scores every match"),
+    ({"match": "word-start", "open": True, "has_lexicon": False}, "match word-start needs a lexicon: the completer carries none"),
 ])
 def test_options_that_do_not_go_together(options, message):
     with pytest.raises(OptionError) as caught:
@@ -40,6 +46,7 @@ def test_options_that_do_not_go_together(options, message):
 @pytest.mark.parametrize("options", [
     {}, {"known_only": True}, {"open": True, "has_lexicon": False}, {"known_only": None, "has_lexicon": False},
     {"beam": 2}, {"max_edits": 3}, {"known_only": True, "has_lexicon": True},
+    {"match": "word-start", "open": True, "has_lexicon": True}, {"match": "word-start", "known_only": True},
 ])
 def test_options_that_go_together(options):
     check_options(**options)

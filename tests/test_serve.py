@@ -60,6 +60,22 @@ def en():
     return Completer.load()
 
 
+@pytest.fixture(scope="module")
+def catalogue_path(tmp_path_factory):
+    """A model whose lexicon is a catalogue of names of several words (test_wordstarts.CATALOGUE)."""
+    from rnnac.storage.lexicon import LexiconData
+    from test_wordstarts import CATALOGUE, CATALOGUE_VOCAB
+
+    model = rnnac.RNN.init(len(CATALOGUE_VOCAB), 8, seed=2, dtype=np.float64)
+    path = tmp_path_factory.mktemp("catalogue") / "catalogue.npz"
+    meta = {"chars": CATALOGUE_VOCAB.chars, "activation": "tanh", "hidden_size": 8, "dtype": "float64",
+            "config": {"data": {"lowercase": True}}, "step": 1, "epoch": 1, "best_val_loss": 1.0, "rng_state": {},
+            "mixture_lambda": 0.8}
+    lexicon = LexiconData.from_unsorted(list(CATALOGUE), list(CATALOGUE.values()), [False] * len(CATALOGUE))
+    save_checkpoint(path, model.params, meta, lexicon=lexicon)
+    return str(path)
+
+
 def test_get_complete_is_the_clis_record(client, en):
     response = client.get("/complete", params={"q": "Rec", "k": 3})
     assert response.status_code == 200 and response.headers["content-type"] == "application/json"
@@ -92,6 +108,20 @@ def test_post_complete_answers_a_batch_in_order(client, en):
     assert results == [json.loads(json.dumps(completion_record(r))) for r in expected]
     assert "error" in results[1] and results[0] == results[3]
     assert client.post("/complete", json={"prefixes": []}).json() == {"version": 1, "results": []}
+
+
+def test_word_start_matching(client, en, catalogue_path):
+    got = client.get("/complete", params={"q": "rec", "k": 3, "match": "word-start"}).json()
+    assert got == json.loads(json.dumps(completion_record(en.complete("rec", 3, match="word-start"))))
+    catalogue = Completer.load(catalogue_path)
+    with TestClient(create_app({"shop": Served.load("shop", catalogue_path)})) as shop:
+        for q in ("gal", "sam s24", "S24"):
+            got = shop.get("/complete", params={"q": q, "match": "word-start"}).json()
+            assert got == json.loads(json.dumps(completion_record(catalogue.complete(q, match="word-start"))))
+        assert [(c["word"], c["match"]) for c in shop.get("/complete?q=gal&match=word-start").json()["completions"]] == [
+            ("Samsung Galaxy S24", 8)]
+        batch = shop.post("/complete", json={"prefixes": ["iph", "pix"], "match": "word-start", "open": True}).json()
+        assert [r["completions"][0]["word"] for r in batch["results"]] == ["Apple iPhone 15", "Google Pixel 8"]
 
 
 def test_edit_prob_may_repeat(client, en):
@@ -144,6 +174,11 @@ def test_score(client, en):
     ("get", "/complete?q=a&max_edits=1&edit_prob=sub%3D2", None, "edit probabilities"),
     ("get", "/complete?q=a&keyboard=dvorak", None, "keyboard"),
     ("get", "/complete?q=ab&model=tiny&known_only=1", None, "carries no lexicon"),
+    ("get", "/complete?q=a&match=words", None, "match must be prefix or word-start, got 'words'"),
+    ("get", "/complete?q=a&match=word-start&max_edits=1", None, "match word-start and max_edits cannot be used together"),
+    ("get", "/complete?q=a&match=word-start&beam=2", None, "match word-start and beam cannot be used together"),
+    ("get", "/complete?q=ab&model=tiny&match=word-start", None, "match word-start needs a lexicon: model 'tiny' carries none"),
+    ("post", "/complete", b'{"prefixes": ["a"], "match": ["word-start"]}', "match must be prefix or word-start"),
     ("post", "/complete", b"{not json", "malformed JSON"),
     ("post", "/complete", b"[1, 2]", "a JSON object"),
     ("post", "/complete", b'{"prefixes": "rec"}', "give the prefixes"),
@@ -473,3 +508,30 @@ def test_the_page_completes_as_you_type(server):
         assert browser.find_elements(By.CSS_SELECTOR, "#list li") == []
     finally:
         browser.quit()
+
+
+def test_the_page_matches_any_word_on_request(catalogue_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser = browser_or_skip()
+    server = Server("-c", catalogue_path)
+    try:
+        browser.get(server.url + "/")
+        wait = WebDriverWait(browser, 20)
+        wait.until(lambda b: "H = 8" in b.find_element(By.ID, "model").text)
+
+        def shown():  # read in one go: the list is drawn anew at each answer
+            return browser.execute_script("return [...document.querySelectorAll('#list li .w')].map(w => w.textContent)")
+
+        browser.find_element(By.ID, "box").send_keys("gal")
+        wait.until(lambda b: shown() and all(word.startswith("gal") for word in shown()))  # a prefix: the model's inventions
+        browser.find_element(By.ID, "words").click()
+        wait.until(lambda b: shown() == ["Samsung Galaxy S24"])
+        browser.find_element(By.ID, "typos").click()  # typos are forgiven in prefixes only: the boxes take turns
+        assert not browser.find_element(By.ID, "words").is_selected()
+    finally:
+        browser.quit()
+        server.stop()
+        if server.process.poll() is None:
+            server.process.kill()

@@ -299,7 +299,7 @@ def test_complete_command_shows_edits_and_corrections():
                                                        ("recor", "record", "0", "recor"), ("recor", "records", "0", "recor")]
     record = __import__("json").loads(run("--max-edits", "1", "--format", "json", "-k", "1", "Teh").stdout)
     assert record["completions"][0] | {"prob": 0, "logprob": 0} == {"word": "The", "prob": 0, "logprob": 0, "known": True,
-                                                                     "edits": 1, "corrected": "The"}
+                                                                     "edits": 1, "corrected": "The", "match": 0}
     clean = __import__("json").loads(run("--format", "json", "-k", "1", "teh").stdout)["completions"][0]
     assert (clean["edits"], clean["corrected"]) == (0, "teh")
     streamed = run("--max-edits", "1", "-", input="wrold\nrec\n")

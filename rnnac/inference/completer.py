@@ -6,6 +6,9 @@ lexicon (the words the model was trained on, with their counts) it ranks words b
 the lexicon's frequencies and the model (rnnac.inference.search explains the scores and the modes). With
 typing errors allowed (max_edits), it first builds each prefix's trie of candidate intended
 prefixes (rnnac.inference.typos), reads all their nodes depth by depth, and searches below the candidates.
+Matching word starts instead (match="word-start": lexicon entries with a word that starts with
+what was typed), it ranks the lexicon's matching entries by the same scores, with no search
+(rnnac.inference.wordstarts).
 
 Shapes: G prefixes searched together, T prefix characters, H hidden, K vocabulary (id 0 is the
 word boundary).
@@ -21,6 +24,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -35,10 +39,12 @@ from rnnac.errors import UnknownCharError
 from rnnac.inference.search import MODES, BeamSearch, ExactSearch, OutOfMemory, Owners, Pending, Roots, Scoring
 from rnnac.inference.cases import as_typed, case_like, written_forms
 from rnnac.inference.lexicons import FEW_PREFIXES, Lexicons, written_part
+from rnnac.inference.mixture import rnn_word_logprobs, word_logprobs
 from rnnac.inference.options import (DEFAULT_MAX_LENGTH, DEFAULT_NEW, MAX_BUDGET, MAX_K, MAX_LENGTH, OptionError,
                                      check_options)
 from rnnac.inference.typos import (MAX_EDITS, MAX_NODES, CandidateNodes, Candidates, Channel, Costs, TooManyCandidates, candidates,
                                    distinct, first_candidates)
+from rnnac.inference.wordstarts import WordStarts, best_matches, shown_offset, typed_words
 from rnnac.storage.checkpoint import load_trained
 from rnnac.storage.folding import Folding, fold
 from rnnac.storage.lexicon import Lexicon, LexiconData
@@ -58,6 +64,7 @@ class Completion(NamedTuple):
     known: bool  # a word of the lexicon
     edits: int  # edits made to the typed prefix (max_edits)
     corrected: str  # the prefix it completes, as shown: the one typed, or the one it was corrected to
+    match: int = 0  # where in the word what was typed matched: 0, or with word-start matching the matched word's offset
 
 
 @dataclass
@@ -120,6 +127,7 @@ class Completer:
         self._chars = np.array(["\0", *vocab.chars], dtype="<U1")
         self._evals_per_prefix = 200.0  # running estimate, sizes the groups searched together
         self._costs: dict[Channel, Costs] = {}  # each typing channel's log-probabilities over the vocabulary, once
+        self._word_starts: weakref.WeakKeyDictionary[Lexicon, WordStarts] = weakref.WeakKeyDictionary()  # each lexicon's, once
         self.evaluations = 0  # node evaluations (model.step rows) of every search so far, the prefixes' own characters excluded
 
     @classmethod
@@ -185,7 +193,7 @@ class Completer:
                       beam: int | None = None, lexicon: Lexicon | None = None, known_only: bool | None = None,
                       open: bool = False, mixture_lambda: float | None = None, exclude: Lexicon | Iterable[str] | None = None,
                       max_edits: int = 0, channel: Channel | None = None, mode: str | None = None,
-                      new: int | None = None) -> list[Result]:
+                      new: int | None = None, match: str = "prefix") -> list[Result]:
         """One Result per prefix, in order. Exact best-first search, or beam search of width `beam`.
 
         Prefixes are folded as the model was trained (rnnac.storage.folding: NFC, case, accents);
@@ -218,15 +226,28 @@ class Completer:
         Typing errors (rnnac.inference.typos): with `max_edits` N > 0 the typed prefix may hold up to N
         of them, weighed by `channel` (default Channel()); each word then comes with the edits
         of its best path and the prefix it corrected to (Completion.edits, .corrected). Exact search only.
+
+        Word starts (rnnac.inference.wordstarts): with `match` "word-start" a prefix is the
+        words typed, and the answers are the k most probable lexicon entries with words starting
+        with them, in order (`sam s24`: Samsung Galaxy S24), normalised over every entry that
+        matches; each entry is shown as the lexicon writes it, Completion.match saying where its
+        first typed word matched. Neither max_edits nor beam goes with it; max_length and budget
+        do not apply.
         """
         if max_length is None:
             max_length = self.max_length(lexicon)
         _check_sizes(k, max_length, budget, beam, max_edits)
         if mode is not None:
             known_only, open = _from_mode(mode)
-        check_options(known_only, open, beam, max_edits, has_lexicon=lexicon is not None or self.has_lexicon)
+        check_options(known_only, open, beam, max_edits, has_lexicon=lexicon is not None or self.has_lexicon, match=match)
         results = [Result(prefix) for prefix in prefixes]
-        todo, accented = self._fold(results, max_edits)
+        todo, accented = self._fold(results, max_edits, match)
+        if match == "word-start":  # accents fold like the rest: entries are matched as the model folds them
+            for folded, positions in accented.values():
+                todo.setdefault(folded, []).extend(positions)
+            options = self._options(lexicon, known_only, open, mixture_lambda, exclude, None, new=new)
+            self._match_word_starts(todo, results, k, options)
+            return results
         tries = self._candidates(todo, results, max_edits, channel or Channel()) if max_edits else None
         every = list(dict.fromkeys([*todo, *(folded for folded, _ in accented.values())]))  # distinct folded prefixes
         options = self._options(lexicon, known_only, open, mixture_lambda, exclude, every, tries, new)
@@ -284,17 +305,18 @@ class Completer:
                 results[i].completions = _completions(results[i].prefix, folded, rows, row_facts, self.folding.lowercase)
                 results[i].truncated = cut
 
-    def _options(self, lexicon, known_only: bool | None, open: bool, mixture_lambda, exclude, folded: list[str],
+    def _options(self, lexicon, known_only: bool | None, open: bool, mixture_lambda, exclude, folded: list[str] | None,
                  tries=None, new: int | None = None) -> _Options:
         """complete_many's scoring options, defaults resolved and checked, for the `folded`
-        prefixes (and with typos their candidate tries). known_only None: True with a lexicon
-        given, else the mixture with the completer's own lexicon, else the search is open."""
+        prefixes (and with typos their candidate tries); None: for any, with the whole of the
+        completer's own lexicon. known_only None: True with a lexicon given, else the mixture
+        with the completer's own lexicon, else the search is open."""
         if known_only is None:
             known_only = lexicon is not None
         if new is None:
             new = self.default_new(lexicon)
         if lexicon is None:  # the own one; in open mode too, which still says which words are known
-            lexicon = self._own_lexicon(folded, tries)
+            lexicon = self.lexicon if folded is None else self._own_lexicon(folded, tries)
         lexicon = _check_lexicon(lexicon, self.vocab)
         mode = "open" if open or lexicon is None else "known" if known_only or new == 0 else "mixture"
         mixture_lambda = self.mixture_lambda if mixture_lambda is None else _check_lambda(mixture_lambda)
@@ -330,13 +352,14 @@ class Completer:
                                         f"{max_edits} edits: allow fewer edits, or type more of it")
         return tries
 
-    def _fold(self, results: list[Result], max_edits: int = 0) -> tuple[dict[str, list[int]], dict[str, tuple[str, list[int]]]]:
+    def _fold(self, results: list[Result], max_edits: int = 0,
+              match: str = "prefix") -> tuple[dict[str, list[int]], dict[str, tuple[str, list[int]]]]:
         """Each distinct normalised, folded prefix -> the positions it answers, so it is searched
         once; apart from them, when the model folds accents (and without typos), the prefixes
         typed with an accent: each distinct one case-folded (Folding.case) -> (its folded form,
         the positions it answers). Sets `error` on the results whose prefix holds a character
-        outside the vocabulary (more of them than max_edits). Each distinct prefix as given is
-        folded once."""
+        outside the vocabulary (more of them than max_edits; with word-start matching, outside
+        its separators). Each distinct prefix as given is folded once."""
         given: dict[str, list[int]] = {}
         for i, result in enumerate(results):
             given.setdefault(result.prefix, []).append(i)
@@ -345,7 +368,7 @@ class Completer:
         for prefix, positions in given.items():
             typed = fold(prefix, self.folding.case)
             folded = fold(typed, self.folding) if self.folding.accents else typed
-            char = self.vocab.unknown_char(folded)
+            char = self.vocab.unknown_char(folded if match == "prefix" else "".join(typed_words(folded)))
             if char is not None and max_edits:
                 outside = [ch for ch in folded if self.vocab.unknown_char(ch) is not None]
                 char = char if len(outside) > max_edits else None
@@ -357,6 +380,35 @@ class Completer:
                 for i in positions:
                     results[i].error = str(UnknownCharError(prefix, char))
         return todo, accented
+
+    def _match_word_starts(self, todo: dict[str, list[int]], results: list[Result], k: int, options: _Options) -> None:
+        """Set on the results of each folded prefix (its typed words) the k most probable
+        lexicon entries whose words start with them (rnnac.inference.wordstarts), shown as the
+        lexicon writes them."""
+        lexicon = options.lexicon
+        if lexicon not in self._word_starts:
+            self._word_starts[lexicon] = WordStarts(lexicon, self.folding, self.lexicons.written_logp(lexicon))
+        starts = self._word_starts[lexicon]
+
+        def entry_logp(entry: np.ndarray) -> np.ndarray:  # log P(w) (n,) of entries (n,)
+            if options.mode != "open" and options.mixture_lambda == 1.0:  # P_rnn has no weight: not scored
+                return word_logprobs(lexicon, 1.0, starts.node[entry], np.full(len(entry), -np.inf))
+            rnn = starts.rnn_logp_of(entry, lambda words: rnn_word_logprobs(self.model, self.vocab, words))  # (n,)
+            return rnn if options.mode == "open" else word_logprobs(lexicon, options.mixture_lambda, starts.node[entry], rnn)
+
+        blocked = None
+        if options.exclude is not None:
+            def blocked(entry: str) -> bool:
+                return bool(options.exclude.ends(options.exclude.walk(self.vocab.encode(entry))))
+
+        for folded, positions in todo.items():
+            found = best_matches(starts, typed_words(folded), k, entry_logp, blocked)
+            node = starts.node[[m.entry for m in found]]  # (k,)
+            shown = written_forms(lexicon, node, np.ones(len(found), dtype=bool))
+            for i in positions:
+                results[i].completions = [
+                    Completion(word, math.exp(m.logprob), m.logprob, True, 0, results[i].prefix,
+                               shown_offset(starts.entries[m.entry], word, m.offset)) for m, word in zip(found, shown)]
 
     def _bytes_per_eval(self) -> int:
         return self.model.hidden_size * self.model.dtype.itemsize + (self.model.vocab_size - 1) * FRONTIER_BYTES

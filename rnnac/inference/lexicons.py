@@ -111,6 +111,11 @@ class Lexicons:
                 self._flat = self.built.flat
         return self._flat
 
+    def written_logp(self, lexicon: Lexicon) -> np.ndarray | None:
+        """The log P_rnn (N_in,) of each word of lexicon.written, when `lexicon` is the whole stored
+        list's and its checkpoint stored them (LexiconData.rnn_logp); else None."""
+        return self.stored.rnn_logp if lexicon is self.built and self.stored is not None else None
+
     def longest(self) -> int | None:
         """The characters of the list's longest word (the default cap of invented strings), None
         without a list: as its checkpoint states it, else counted once."""

@@ -78,10 +78,23 @@ def prefix_terms(lexicon: Lexicon, mixture_lambda: float, trie: np.ndarray, pref
     """The mixture's terms for prefixes s: (log lambda - log C, log lambda P_lex(s*) (G,),
     log (1 - lambda) P_rnn(s*) (G,)), from the prefixes' lexicon nodes trie (G,) (-1 off the
     lexicon: mass 0) and their RNN log-probs prefix_lp (G,); P(s*) is the sum of the last two."""
+    lex_weight, rnn_weight = _log_weights(lexicon, mixture_lambda)
+    return lex_weight, lex_weight + lexicon.log_mass(trie), rnn_weight + prefix_lp
+
+
+def word_logprobs(lexicon: Lexicon, mixture_lambda: float, node: np.ndarray, rnn_logp: np.ndarray) -> np.ndarray:
+    """log P(w) (n,) = log(lambda c_w / C + (1 - lambda) P_rnn(w)) of the words ending at the
+    lexicon nodes `node` (n,) (-1, or a node no word ends at: count 0), from their log P_rnn(w) (n,)."""
+    lex_weight, rnn_weight = _log_weights(lexicon, mixture_lambda)
+    return np.logaddexp(lex_weight + lexicon.log_count(node), rnn_weight + rnn_logp)
+
+
+def _log_weights(lexicon: Lexicon, mixture_lambda: float) -> tuple[float, float]:
+    """(log lambda - log C, log (1 - lambda)): what multiplies a count, and P_rnn, in P(w)."""
     with np.errstate(divide="ignore"):  # log 0 = -inf: a weight of 0
         log_lambda, log_rest = np.log(mixture_lambda), np.log1p(-mixture_lambda)
     log_total = np.log(lexicon.total) if lexicon.total > 0 else 0.0  # no mass: every lexicon term is -inf
-    return log_lambda - log_total, log_lambda - log_total + lexicon.log_mass(trie), log_rest + prefix_lp
+    return log_lambda - log_total, log_rest
 
 
 def fit_lambda(lex_logp: np.ndarray, rnn_logp: np.ndarray, weights: np.ndarray, tol: float = 1e-10,

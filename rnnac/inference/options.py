@@ -22,6 +22,8 @@ DEFAULT_NEW = 1  # invented strings a top k holds by default in the mixture with
 DEFAULT_MAX_LENGTH = 32  # the longest invented string without a word list to take it from (Completer.max_length)
 MAX_BUDGET = 10**6  # node evaluations per prefix
 
+MATCHES = ("prefix", "word-start")  # words that start with the typed text; lexicon entries with a word that does (wordstarts.py)
+
 PYTHON_NAMES = {"lambda": "mixture_lambda", "mixture": "lexicon"}  # the keywords where they differ from the option's name
 
 
@@ -43,14 +45,25 @@ class OptionError(RnnacError, ValueError):
 
 
 def check_options(known_only: bool | None = None, open: bool = False, beam: int | None = None, max_edits: int = 0,
-                  has_lexicon: bool | None = None) -> None:
+                  has_lexicon: bool | None = None, match: str = "prefix") -> None:
     """OptionError unless a completion's options go together. known_only True asks for the
     lexicon's words only, False for the mixture, None for the default (the mixture with a lexicon,
-    else the model alone); `has_lexicon` says whether there is one (None: not known yet, unchecked)."""
+    else the model alone); `has_lexicon` says whether there is one (None: not known yet, unchecked);
+    `match` is one of MATCHES."""
+    if match not in MATCHES:
+        shown = repr(str(match)[:20]).replace("{", "{{").replace("}", "}}")  # the message is a template
+        raise OptionError(f"{{match}} must be {' or '.join(MATCHES)}, got {shown}")
     if known_only and open:
         raise OptionError("{known_only} and {open} cannot be used together")
     if beam and max_edits:
         raise OptionError("{beam} and {max_edits} cannot be used together: typo-tolerant search is exact only")
+    if match == "word-start":
+        if max_edits:
+            raise OptionError("{match} word-start and {max_edits} cannot be used together: typos are forgiven in prefixes only")
+        if beam:
+            raise OptionError("{match} word-start and {beam} cannot be used together: word-start matching scores every match")
+        if has_lexicon is False:
+            raise OptionError("{match} word-start needs a lexicon: {model} carries none")
     if has_lexicon is False and not open and known_only is not None:
         if known_only:
             raise OptionError("{model} carries no lexicon: {known_only} needs one")

@@ -20,7 +20,7 @@ import numpy as np
 
 from rnnac.engine.vocab import Vocab
 from rnnac.errors import UnknownCharError
-from rnnac.inference.mixture import prefix_terms, rnn_step_logprobs
+from rnnac.inference.mixture import prefix_terms, rnn_step_logprobs, word_logprobs
 from rnnac.storage.folding import fold
 from rnnac.storage.lexicon import Lexicon
 
@@ -82,7 +82,7 @@ def _mixture_steps(lexicon: Lexicon, ids: list[int], rnn_steps: np.ndarray, mixt
     for token in ids:  # the lexicon node of each prefix; -1 (its dead end, mass 0) once off it
         nodes.append(int(lexicon.child(nodes[-1], token)))
     rnn_prefix = np.concatenate([[0.0], np.cumsum(rnn_steps[:-1])])  # (n + 1,) log P_rnn(s*), s the first t characters
-    lex_weight, lex, rnn = prefix_terms(lexicon, mixture_lambda, np.array(nodes), rnn_prefix)  # (n + 1,) each
+    _, lex, rnn = prefix_terms(lexicon, mixture_lambda, np.array(nodes), rnn_prefix)  # (n + 1,) each
     prefix = np.logaddexp(lex, rnn)  # (n + 1,) log P(s*)
-    whole = np.logaddexp(lex_weight + lexicon.log_count(nodes[-1]), rnn[-1] + rnn_steps[-1])  # log P(w)
-    return np.diff(np.concatenate([prefix, [whole]]))
+    whole = word_logprobs(lexicon, mixture_lambda, np.array(nodes[-1:]), rnn_prefix[-1:] + rnn_steps[-1])  # (1,) log P(w)
+    return np.diff(np.concatenate([prefix, whole]))

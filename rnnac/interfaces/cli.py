@@ -21,7 +21,7 @@ import click
 
 from rnnac import __version__
 from rnnac.errors import CheckpointError, RnnacError
-from rnnac.inference.options import MAX_BUDGET, MAX_K, MAX_LENGTH
+from rnnac.inference.options import MATCHES, MAX_BUDGET, MAX_K, MAX_LENGTH
 
 MAX_SAMPLES = 10**9  # words `sample` draws: streamed, so bounded by patience, not memory
 MAX_TYPO_WORDS = 10**6  # words `evaluate --typos` mistypes
@@ -243,8 +243,11 @@ def init(wordlist, output, force):
                    "kind's: sub, ins, del, trans. Repeatable. [default: 0.04: sub=0.016 ins=del=trans=0.008]")
 @click.option("--keyboard", type=click.Choice(["qwerty", "none"]), default="qwerty", show_default=True,
               help="With --max-edits: substitutions favour neighbouring keys of this layout (none: all alike).")
+@click.option("--match", type=click.Choice(MATCHES), default="prefix", show_default=True,
+              help="word-start: the lexicon's entries with a word starting with each word typed, in order "
+                   "(sam s24: Samsung Galaxy S24); words are split at spaces and - _ / .")
 def complete(prefixes, checkpoint, top, fmt, header, beam, lexicon, lexicon_mode, exclude, known_only, max_new, open_vocab,
-             mixture_lambda, max_length, budget, skip_unknown, max_edits, edit_probs, keyboard):
+             mixture_lambda, max_length, budget, skip_unknown, max_edits, edit_probs, keyboard, match):
     """Complete prefixes to the most probable whole words.
 
     The TOP most probable whole words starting with each PREFIX, best first. Words are ranked
@@ -265,6 +268,12 @@ def complete(prefixes, checkpoint, top, fmt, header, beam, lexicon, lexicon_mode
     stderr and, in TSV and JSON, a record with the error in its place (exit code 1 at the end),
     unless --skip-unknown.
 
+    With --match word-start, each PREFIX is one or more words, and the answers are the
+    lexicon's entries (as it writes them) with words that start with them, in order, ranked by
+    the same mixture and normalised over the entries that match: for lists of multi-word
+    entries, such as product names or commands: `--match word-start 'sam s24'` finds Samsung
+    Galaxy S24.
+
     \b
     Examples:
       rnnac complete rec
@@ -278,15 +287,16 @@ def complete(prefixes, checkpoint, top, fmt, header, beam, lexicon, lexicon_mode
 
     from_stdin = _reads_stdin(prefixes, sys.stdin)
     with _usage_errors():
-        check_options(known_only, open_vocab, beam, max_edits)
+        check_options(known_only, open_vocab, beam, max_edits, match=match)
     _check_header(header, fmt)
     typos = _typo_options(max_edits, edit_probs, keyboard)
     completer = Completer.load(checkpoint)
-    options = {**_scoring_options(completer, lexicon, lexicon_mode, exclude, known_only, open_vocab, mixture_lambda), **typos,
-               "new": max_new}
+    options = {**_scoring_options(completer, lexicon, lexicon_mode, exclude, known_only, open_vocab, mixture_lambda, match),
+               **typos, "new": max_new, "match": match}
     marked = options["lexicon"] is not None or completer.has_lexicon  # a lexicon tells invented strings apart
     why_known = None if open_vocab or not marked else (
         "--known-only" if known_only else "--lexicon FILE: its words only" if options["known_only"]
+        else "--match word-start: lexicon entries only" if match == "word-start"
         else "--new 0" if max_new == 0 else "a list without counts: --new N allows invented strings"
         if max_new is None and completer.default_new(options["lexicon"]) == 0 else None)
 
@@ -360,7 +370,8 @@ def _reads_stdin(prefixes: tuple[str, ...], stdin, what: str = "PREFIX") -> bool
     return False
 
 
-def _scoring_options(completer, lexicon, lexicon_mode, exclude, known_only, open_vocab, mixture_lambda) -> dict:
+def _scoring_options(completer, lexicon, lexicon_mode, exclude, known_only, open_vocab, mixture_lambda,
+                     match: str = "prefix") -> dict:
     """complete_many's lexicon, known_only, open, mixture_lambda and exclude from the command's options."""
     from rnnac.inference.options import check_options
 
@@ -373,7 +384,7 @@ def _scoring_options(completer, lexicon, lexicon_mode, exclude, known_only, open
         known_only = known_only or None  # the completer's default: the mixture with its lexicon, else open
     blocked = completer.lexicon_from_file(exclude, allow_empty=True) if exclude else None  # empty: nothing excluded
     with _usage_errors():
-        check_options(known_only, open_vocab, has_lexicon=lex is not None or completer.has_lexicon)
+        check_options(known_only, open_vocab, has_lexicon=lex is not None or completer.has_lexicon, match=match)
     return {"lexicon": lex, "known_only": known_only, "open": open_vocab, "mixture_lambda": mixture_lambda, "exclude": blocked}
 
 
@@ -386,7 +397,7 @@ def _lexicon_file(completer, path, add: bool):
     return lex
 
 
-TSV_COLUMNS = ("prefix", "rank", "word", "prob", "logprob", "known", "edits", "corrected", "error")
+TSV_COLUMNS = ("prefix", "rank", "word", "prob", "logprob", "known", "edits", "corrected", "error", "match")
 
 
 def _format(result, fmt: str, show_prefix: bool, marked: bool = False) -> str:
@@ -401,9 +412,9 @@ def _format(result, fmt: str, show_prefix: bool, marked: bool = False) -> str:
         return json.dumps(completion_record(result), ensure_ascii=False) + "\n"
     if fmt == "tsv":
         if result.error:
-            return f"{result.prefix}\t\t\t\t\t\t\t\t{result.error}\n"
+            return f"{result.prefix}\t\t\t\t\t\t\t\t{result.error}\t\n"
         return "".join(f"{result.prefix}\t{rank}\t{c.word}\t{c.prob:.6g}\t{c.logprob:.6f}\t{str(c.known).lower()}\t{c.edits}\t"
-                       f"{c.corrected}\t\n" for rank, c in enumerate(result.completions, start=1))
+                       f"{c.corrected}\t\t{c.match}\n" for rank, c in enumerate(result.completions, start=1))
     lead = f"{result.prefix}\t" if show_prefix else ""
     return "".join(f"{lead}{c.word}{'*' if marked and not c.known else ''}\n" for c in result.completions)
 
@@ -688,7 +699,7 @@ def serve(checkpoints, host, port):
 
     A JSON API for editors, shells and web pages, answered in a few milliseconds: GET
     /complete?q=rec&k=5 (and the options of `complete`: max_edits, known_only, open, lambda,
-    beam, budget, model), POST /complete with {"prefixes": [...]}, GET /score?w=word, GET /info,
+    beam, budget, match, model), POST /complete with {"prefixes": [...]}, GET /score?w=word, GET /info,
     GET /health; and at / a page that completes as you type. Answers are the records of
     `--format json`. Concurrent requests are answered by one batched search. Listens on
     127.0.0.1 unless --host says otherwise; Ctrl-C or SIGTERM lets requests in flight finish,

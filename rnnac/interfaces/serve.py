@@ -10,7 +10,8 @@ extra (`pip install 'rnnac[serve]'`). Routes (answers are the CLI's JSON records
     GET  /                     a page that completes as you type
 
 Options, in the query or the body: model (the first served, by default), k, max_edits,
-edit_prob, keyboard, known_only, new, open, lambda, beam, budget, max_length; /score takes model,
+edit_prob, keyboard, known_only, new, open, lambda, beam, budget, max_length, match (prefix or
+word-start: lexicon entries with words starting as typed, as `rnnac complete --match`); /score takes model,
 mixture, lambda and chars. A bad request (an unknown option or model, a value out of range,
 malformed JSON, a prefix over MAX_CHARS characters, k over MAX_K, a batch over MAX_BATCH
 prefixes) is a 400 with {"error": ...}.
@@ -41,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnac.errors import MissingExtraError, RnnacError
-from rnnac.inference.options import MAX_BUDGET, MAX_K, MAX_LENGTH
+from rnnac.inference.options import MATCHES, MAX_BUDGET, MAX_K, MAX_LENGTH
 from rnnac.interfaces.records import completion_record, score_record
 
 try:
@@ -63,7 +64,7 @@ PAGE = Path(__file__).with_name("page.html")
 PLURAL = {"prefix": "prefixes", "word": "words"}
 
 COMPLETE_OPTIONS = {"model", "q", "k", "max_edits", "edit_prob", "keyboard", "known_only", "new", "open", "lambda", "beam",
-                    "budget", "max_length"}
+                    "budget", "max_length", "match"}
 SCORE_OPTIONS = {"model", "w", "mixture", "lambda", "chars"}
 
 
@@ -108,6 +109,7 @@ class Options:
     beam: int | None = None
     budget: int = 2000
     max_length: int | None = None  # the model's lexicon's longest word (Completer.max_length)
+    match: str = "prefix"  # or "word-start" (rnnac.inference.wordstarts)
 
     @property
     def chunk(self) -> int:
@@ -121,14 +123,14 @@ class Options:
 
         known_only = self.known_only or None  # not asked: the mixture with the model's lexicon, else the model alone
         with _bad_options(self.model):
-            check_options(known_only, self.open, self.beam, self.max_edits, completer.has_lexicon)
+            check_options(known_only, self.open, self.beam, self.max_edits, completer.has_lexicon, self.match)
         try:
             channel = Channel.parse(self.edit_prob, self.keyboard)
         except ValueError as e:
             raise BadRequest(str(e)) from None
         return {"k": self.k, "max_length": self.max_length, "budget": self.budget, "beam": self.beam, "open": self.open,
                 "known_only": known_only, "mixture_lambda": self.mixture_lambda, "max_edits": self.max_edits, "channel": channel,
-                "new": self.new}
+                "new": self.new, "match": self.match}
 
 
 @contextlib.contextmanager
@@ -371,12 +373,16 @@ def _options(params: dict, model: str) -> Options:
     keyboard = params.get("keyboard", "qwerty")
     if keyboard not in ("qwerty", "none"):
         raise BadRequest(f"keyboard must be qwerty or none, got {str(keyboard)[:20]!r}")
+    match = params.get("match", "prefix")
+    if match not in MATCHES:
+        raise BadRequest(f"match must be {' or '.join(MATCHES)}, got {str(match)[:20]!r}")
     return Options(model, k=_number(params, "k", int, 1, MAX_K, default=5),
                    max_edits=_number(params, "max_edits", int, 0, 3, default=0), edit_prob=tuple(map(str, edit_prob)),
                    keyboard=keyboard, known_only=_flag(params, "known_only"), open=_flag(params, "open"),
                    mixture_lambda=_number(params, "lambda", float, 0.0, 1.0), beam=_number(params, "beam", int, 1, MAX_K),
                    budget=_number(params, "budget", int, 1, MAX_BUDGET, default=2000),
-                   max_length=_number(params, "max_length", int, 1, MAX_LENGTH), new=_number(params, "new", int, 0, MAX_K))
+                   max_length=_number(params, "max_length", int, 1, MAX_LENGTH), new=_number(params, "new", int, 0, MAX_K),
+                   match=match)
 
 
 def _number(params: dict, name: str, kind: type, low, high, default=None, upper_open: bool = False):
