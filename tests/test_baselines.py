@@ -37,10 +37,10 @@ def english_words(n: int) -> list[str]:
 # ---- frequency trie ----
 
 
-def test_trie_most_frequent_first_ties_alphabetical():
+def test_trie_most_frequent_first_ties_shorter_then_alphabetical():
     trie = FrequencyTrie(["car", "cat", "cart", "dog", "care", "cab"], [5, 3, 2, 4, 3, 3])
-    assert trie.rank_completions("c", 3) == ["car", "cab", "care"]  # cab, care, cat tie at 3: alphabetical
-    assert trie.rank_completions("ca", 10) == ["car", "cab", "care", "cat", "cart"]
+    assert trie.rank_completions("c", 3) == ["car", "cab", "cat"]  # cab, care, cat tie at 3: shorter, then alphabetical
+    assert trie.rank_completions("ca", 10) == ["car", "cab", "cat", "care", "cart"]
     assert trie.rank_completions("car", 2) == ["car", "care"]
     assert trie.rank_completions("cart", 5) == ["cart"]  # the prefix itself is a word
     assert trie.rank_completions("", 2) == ["car", "dog"]  # nothing typed: the most frequent words
@@ -48,9 +48,9 @@ def test_trie_most_frequent_first_ties_alphabetical():
     assert trie.rank_many(["d", "ca"], 1) == [["dog"], ["car"]]
 
 
-def test_trie_merges_repeated_words_and_defaults_to_alphabetical():
+def test_trie_merges_repeated_words_and_defaults_to_length_then_alphabet():
     assert FrequencyTrie(["b", "a", "b"]).rank_completions("", 2) == ["b", "a"]  # b counted twice
-    assert FrequencyTrie(["b", "c", "a"]).rank_completions("", 3) == ["a", "b", "c"]  # no counts: all tie
+    assert FrequencyTrie(["bb", "c", "a", "ab"]).rank_completions("", 4) == ["a", "c", "ab", "bb"]  # no counts: all tie
 
 
 def test_prefix_ranker_finds_words_past_the_last_code_point():

@@ -44,11 +44,12 @@ class PrefixRanker:
     """A fixed set of words with a score each; the top k words starting with a prefix.
 
     The words are kept sorted, so the words starting with a prefix are one slice found by
-    bisection; the top k of the slice come from a partial sort. Ties go alphabetically.
+    bisection; the top k of the slice come from a partial sort. Ties go alphabetically, or with
+    shorter_first to the shorter word, then alphabetically.
     PrefixRanker(["ab", "ac", "b"], [1, 2, 5]).rank_completions("a", 5) -> ["ac", "ab"]
     """
 
-    def __init__(self, words: Sequence[str], scores):
+    def __init__(self, words: Sequence[str], scores, shorter_first: bool = False):
         scores = np.asarray(scores, dtype=np.float64)  # (N,)
         if scores.shape != (len(words),):
             raise ValueError(f"{len(words)} words but scores of shape {scores.shape}")
@@ -57,6 +58,7 @@ class PrefixRanker:
         order = sorted(range(len(words)), key=words.__getitem__)
         self.words = [words[i] for i in order]  # alphabetical
         self.scores = scores[order]  # (N,)
+        self.lengths = np.array([len(w) for w in self.words]) if shorter_first else None  # (N,)
         self._cache: dict[tuple[str, int], list[str]] = {}  # at most CACHE_SIZE answers, then emptied
 
     def __len__(self) -> int:
@@ -79,7 +81,10 @@ class PrefixRanker:
                 keep = np.flatnonzero(scores >= kth)  # (>= k,)
             else:
                 keep = np.arange(len(scores))  # (n,)
-            best = keep[np.argsort(-scores[keep], kind="stable")[:k]]
+            if self.lengths is None:
+                best = keep[np.argsort(-scores[keep], kind="stable")[:k]]
+            else:  # by score, then length, then position (alphabetical)
+                best = keep[np.lexsort((keep, self.lengths[lo:hi][keep], -scores[keep]))[:k]]
             if len(self._cache) >= CACHE_SIZE:  # memory stays bounded over millions of prefixes
                 self._cache.clear()
             self._cache[key] = [self.words[lo + i] for i in best]
@@ -91,7 +96,9 @@ class PrefixRanker:
 
 class FrequencyTrie(PrefixRanker):
     """The most frequent training words that start with the prefix: what a plain
-    autocompleter does. Counts of repeated words add up; ties go alphabetically.
+    autocompleter does. Counts of repeated words add up; ties go to the shorter word, then
+    alphabetically (a list without counts: by length, then alphabet, the usual closed-list
+    completer).
 
     FrequencyTrie(["car", "cat", "dog"], [5, 3, 4]).rank_completions("ca", 1) -> ["car"]
     """
@@ -101,7 +108,7 @@ class FrequencyTrie(PrefixRanker):
         merged: dict[str, float] = {}
         for word, count in zip(words, counts.tolist()):
             merged[word] = merged.get(word, 0.0) + count
-        super().__init__(list(merged), list(merged.values()))
+        super().__init__(list(merged), list(merged.values()), shorter_first=True)
 
 
 class CharNGram:

@@ -77,13 +77,14 @@ class Lexicons:
 
     def _build(self) -> None:
         """The whole trie of the stored list, its words' log P_rnn included: read from the checkpoint
-        when stored there (LexiconData.trie), else built, the build's freed pages given back."""
+        when stored there (LexiconData.trie), else built; the freed pages of the checks, the read or
+        the build given back."""
         trie = self.stored.trie
         self.built = trie and trie.lexicon(self.stored.words, self.vocab, self.folding)
         if self.built is None:
             self.built = Lexicon(self.stored.words, self.vocab, self.folding, self.stored.counts,
                                  word_logp=self.stored.rnn_logp)
-            release_freed_memory()
+        release_freed_memory()
 
     def for_prefixes(self, folded: list[str], typed: int) -> Lexicon | None:
         """The whole lexicon, or at a first call for a few typed prefixes (`typed` of them) only
