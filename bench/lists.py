@@ -6,7 +6,7 @@ catalogue and a shell history (flat package-like names come from bench/synthetic
 
 - catalogue: `name,count` CSV with a header. Names are brand, line, model and variants
   ("Škoda Octavia Combi 2.0 TDI Style", "Apple iPhone 15 Pro Max 256 GB Titanium Blue"): spaces,
-  accented brands and words, about a third longer than 32 characters; counts are Zipf-like
+  accented brands and words, most of them longer than 32 characters; counts are Zipf-like
   (count ~ 1 / rank), as sales are.
 - history: what bash's `history` prints (`  101  git push`): n command lines, drawn from a few
   hundred distinct commands with Zipf-like weights, so that repeats are the counts.
@@ -70,7 +70,7 @@ def catalogue(n: int, seed: int = 0) -> list[tuple[str, int]]:
         lines, kinds = BRANDS[brand]
         parts = [brand, lines[rng.integers(len(lines))]]
         parts += [VARIANTS[kind][rng.integers(len(VARIANTS[kind]))] for kind in [*kinds, "edition"]
-                  if rng.random() < (0.3 if kind == "edition" else 0.85)]
+                  if rng.random() < (0.05 if kind == "edition" else 0.3)]
         names[" ".join(parts)] = None
     order = list(names)
     rng.shuffle(order)
