@@ -756,6 +756,9 @@ def test_train_a_word_list_directly(tmp_path, monkeypatch):
     assert (tmp_path / "runs" / "my list" / "best.npz").exists()
     quiet = run("train", "my list.txt", "--force", "-q", "--set", "train.max_steps=20")
     assert quiet.exit_code == 0 and quiet.stderr == "" and "step 20" in quiet.stdout
+    facts = json.loads(run("info", "-c", "runs/my list", "--format", "json").stdout)  # a flat list: fitted on typing
+    assert facts["lexicon_counts"] == "flat" and facts["new_default"] == 0
+    assert facts["mixture_fit"].startswith("flat list: fitted on what users type") and facts["mixture_lambda"] <= 0.95
 
 
 def test_train_a_frequency_list_of_any_form(tmp_path, monkeypatch):
@@ -765,6 +768,7 @@ def test_train_a_frequency_list_of_any_form(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.stderr
     facts = json.loads(run("info", "-c", "runs/counts", "--format", "json").stdout)
     assert facts["lexicon_words"] == 3 and facts["config"]["data"]["weighting"] == "count"
+    assert facts["lexicon_counts"] == "counted" and facts["new_default"] == 1
     Path("spreadsheet.csv").write_text("word,count\ncab,30\nabc,2\n")
     assert run("train", "spreadsheet.csv", "--set", "train.max_steps=10", "-q").exit_code == 0
     facts = json.loads(run("info", "-c", "runs/spreadsheet", "--format", "json").stdout)

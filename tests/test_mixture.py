@@ -108,3 +108,61 @@ def test_sample_for_fit_weighs_the_known_words_by_count_and_the_new_ones_exactly
     assert set(rows[:-1]) == {0, 1}  # a word without count is never drawn
     assert weights[:-1].sum() == pytest.approx(4.0)  # the known words' whole count
     assert weights[1] / weights[0] == pytest.approx(3.0, rel=0.15)  # drawn by count
+
+
+# --- a flat list: fitted on what users type --------------------------------------------------
+
+
+def typed_loglik(model, vocab, words, known, lam: float) -> float:
+    """By hand: sum over every word w (each once) and its first PREFIX_CHARS prefixes s of
+    log P(w | s) = log P(w) - log P(s*), with P(x) = lam P_lex(x) + (1 - lam) P_rnn(x), the
+    lexicon the known words, each 1 / N_known; P_rnn from the model a character at a time."""
+    lexicon = [w for w, k in zip(words, known) if k]
+    total = 0.0
+    for word, is_known in zip(words, known):
+        a, logp = model.step(model.initial_state(1), np.zeros(1, dtype=int))
+        prefix_rnn = []
+        for token in vocab.encode(word):
+            prefix_rnn.append((prefix_rnn[-1] if prefix_rnn else 0.0) + logp[0, token])
+            a, logp = model.step(a, np.array([token]))
+        word_p = lam * is_known / len(lexicon) + (1 - lam) * np.exp(prefix_rnn[-1] + logp[0, 0])
+        for j in range(1, min(len(word), mixture.PREFIX_CHARS) + 1):
+            below = sum(w.startswith(word[:j]) for w in lexicon)
+            total += np.log(word_p) - np.log(lam * below / len(lexicon) + (1 - lam) * np.exp(prefix_rnn[j - 1]))
+    return total
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_flat_lists_lambda_is_the_argmax_of_what_users_type(seed):
+    rng = np.random.default_rng(seed)
+    words = sorted({"".join(rng.choice(list("abc"), size=rng.integers(2, 14))) for _ in range(60)})
+    vocab = rnnac.Vocab("abc")
+    model = tiny_model(vocab)
+    held_out = rng.random(len(words)) < 0.3
+    fit = fit_for_list(model, vocab, words, np.ones(len(words)), held_out)
+    assert fit.on_prefixes and (fit.n_known, fit.n_new, fit.n_drawn) == (int((~held_out).sum()), int(held_out.sum()), None)
+    assert 0 <= fit.mixture_lambda <= 1 - mixture.RNN_FLOOR
+    grid = np.linspace(0, 1 - mixture.RNN_FLOOR, 400)
+    scores = [typed_loglik(model, vocab, words, ~held_out, lam) for lam in grid]
+    best = max(scores)
+    assert typed_loglik(model, vocab, words, ~held_out, fit.mixture_lambda) >= best - 1e-6 * abs(best)
+    assert "flat list: fitted on what users type" in fit.describe()
+
+
+def test_a_flat_list_keeps_the_rnns_floor_where_the_list_explains_everything():
+    vocab = rnnac.Vocab("ab")
+    words = [format(i, "08b").replace("0", "a").replace("1", "b") for i in range(200)]
+    held_out = np.zeros(200, dtype=bool)
+    held_out[7] = True  # one word in 200 is new: the list is nearly everything users type
+    fit = fit_for_list(tiny_model(vocab), vocab, words, np.ones(200), held_out)
+    assert fit.mixture_lambda == pytest.approx(1 - mixture.RNN_FLOOR)
+
+
+def test_a_flat_list_samples_what_it_scores_above_max_words():
+    vocab = rnnac.Vocab("ab")
+    words = [format(i, "08b").replace("0", "a").replace("1", "b") for i in range(256)]
+    held_out = np.arange(256) % 8 == 0
+    exact = fit_for_list(tiny_model(vocab), vocab, words, np.ones(256), held_out)
+    sampled = fit_for_list(tiny_model(vocab), vocab, words, np.ones(256), held_out, max_words=100, seed=2)
+    assert sampled.n_drawn == 100 and "a sample of 100 of the 224 words" in sampled.describe()
+    assert sampled.mixture_lambda == pytest.approx(exact.mixture_lambda, abs=0.1)

@@ -17,10 +17,24 @@ r_w = lambda P_lex(w) / P(w) the share of w explained by the lexicon, lambda <- 
 (Fitting on validation words alone would give lambda = 0: none of them is in the lexicon.)
 On a long list, the known words' sum is estimated from a sample drawn by count (fit_for_list),
 which bounds the RNN's work: a few seconds whatever the list's length.
+
+A flat list (every count alike: package names, a catalogue without sales) makes that fit say
+nothing: P_lex(w) = 1/N dwarfs P_rnn(w) for every listed word, so each known word is all
+lexicon (r_w = 1), each new one all RNN (r_w = 0), and lambda* is the known words' share,
+1 - the validation share, whatever the model knows. There lambda is fitted instead on what
+users type (fit_on_prefixes): each word, known or held out as new, typed character by character,
+and the likelihood of the word given each typed prefix s,
+
+    P(w | s) = P(w) / P(s*),   P(s*) = lambda P_lex(s*) + (1 - lambda) P_rnn(s*),
+
+which is what completion ranks by: lambda now trades how often the typed word is one of the
+list's below s against the RNN's say. lambda is kept at most 1 - RNN_FLOOR, so the RNN can
+still propose.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -35,6 +49,8 @@ SCORE_BATCH = 512  # words per target_logprobs call
 # Scoring runs its GEMMs on one BLAS thread, as searches do: on a 2-core VM measured here, OpenBLAS's
 # second thread cost 8 ms a GEMM (a (512, 64) x (64, 64) takes 41 us on one), 20 times the work.
 FIT_WORDS = 20_000  # known words the lambda fit scores at most: above, a sample of this many draws
+RNN_FLOOR = 0.05  # the least weight the RNN keeps in a flat list's fit (fit_on_prefixes)
+PREFIX_CHARS = 12  # typed prefixes a flat list's fit follows per word, at most (the first ones)
 
 
 def rnn_word_logprobs(model: RNN, vocab: Vocab, words: Sequence[str], batch_size: int = SCORE_BATCH) -> np.ndarray:
@@ -127,9 +143,15 @@ class LambdaFit(NamedTuple):
     n_known: int  # the list's scorable words in the lexicon
     n_new: int  # its scorable held-out words, outside the lexicon
     n_drawn: int | None  # draws of the known words scored by the RNN; None: every known word was
+    on_prefixes: bool = False  # a flat list's fit, on typed prefixes (fit_on_prefixes)
 
     def describe(self) -> str:
-        """How it was fitted, for the run's log: "fitted on the list by count, ..." or on a sample."""
+        """How it was fitted, for the run's log and `rnnac info` (meta mixture_fit): "fitted on the
+        list by count, ...", on a sample, or on a flat list's typed prefixes."""
+        if self.on_prefixes:
+            scored = "every" if self.n_drawn is None else f"a sample of {self.n_drawn:,} of the"
+            return (f"flat list: fitted on what users type, {scored} {self.n_known:,} words and the {self.n_new:,} "
+                    f"validation words as new ones typed a character at a time, the RNN's weight at least {RNN_FLOOR:g}")
         if self.n_drawn is None:
             return "fitted on the list by count, validation words as new ones"
         return (f"fitted on a sample of {self.n_drawn:,} of {self.n_known:,} words drawn by count, "
@@ -151,6 +173,8 @@ def fit_for_list(model: RNN, vocab: Vocab, words: Sequence[str], counts: np.ndar
         return None
     known = ~held_out
     n_known, n_new = int((scorable & known).sum()), int((scorable & held_out).sum())
+    if counts[known].size and counts[known].min() == counts[known].max():
+        return fit_on_prefixes(model, vocab, words, known, scorable, max_words, np.random.default_rng(seed))
     lex_logp = np.full(len(words), -np.inf)  # (N,)
     with np.errstate(divide="ignore"):
         lex_logp[known] = np.log(counts[known]) - np.log(counts[known].sum())
@@ -163,6 +187,55 @@ def fit_for_list(model: RNN, vocab: Vocab, words: Sequence[str], counts: np.ndar
         return LambdaFit(fit_lambda(lex, rnn_logp, weights), n_known, n_new, max_words)
     rnn_logp = rnn_word_logprobs(model, vocab, [w for w, ok in zip(words, scorable) if ok])
     return LambdaFit(fit_lambda(lex_logp[scorable], rnn_logp, counts[scorable]), n_known, n_new, None)
+
+
+def fit_on_prefixes(model: RNN, vocab: Vocab, words: Sequence[str], known: np.ndarray, scorable: np.ndarray,
+                    max_words: int = FIT_WORDS, rng: np.random.Generator | None = None) -> LambdaFit:
+    """A flat list's lambda (every known word's count alike; see the module's docstring): the
+    lambda in [0, 1 - RNN_FLOOR] that maximises the mean over typed words w and their first
+    PREFIX_CHARS prefixes s of log P(w | s), the known words (in the lexicon) and the held-out
+    ones (outside it) each typed once. Above `max_words` of either, a uniform sample of that many
+    stands for them, weighted up to their number. known, scorable (N,) bool."""
+    rng = rng or np.random.default_rng(0)
+    lexicon = sorted(words[i] for i in np.flatnonzero(known))  # P_lex(s*) = (words below s) / N
+    groups = [np.flatnonzero(scorable & known), np.flatnonzero(scorable & ~known)]
+    drawn = [g if len(g) <= max_words else np.sort(rng.choice(g, size=max_words, replace=False)) for g in groups]
+    typed = [words[i] for i in np.concatenate(drawn)]  # (S,)
+    weight = np.concatenate([np.full(len(d), len(g) / max(len(d), 1)) for g, d in zip(groups, drawn)])  # (S,)
+    in_lexicon = np.concatenate([np.ones(len(drawn[0]), dtype=bool), np.zeros(len(drawn[1]), dtype=bool)])
+    # Per typed word: log P_rnn(w), and per prefix s of it log P_rnn(s*) and log P_lex(s*).
+    word_rnn, word_lex = np.zeros(len(typed)), np.where(in_lexicon, -np.log(len(lexicon)), -np.inf)  # (S,) each
+    rows, prefix_rnn, prefix_lex = [], [], []
+    for batch, steps in rnn_step_logprobs(model, vocab, typed):
+        running = np.cumsum(steps, axis=1)  # (B, T): log P_rnn of the first t + 1 characters
+        for r, row in zip(batch, running):
+            word = typed[r]
+            word_rnn[r] = row[len(word)]  # its characters and its end
+            n = min(len(word), PREFIX_CHARS)
+            below = [bisect_right(lexicon, word[:j] + "\U0010ffff") - bisect_left(lexicon, word[:j]) for j in range(1, n + 1)]
+            with np.errstate(divide="ignore"):
+                prefix_lex.append(np.log(below) - np.log(len(lexicon)))
+            prefix_rnn.append(row[:n])
+            rows.append(np.full(n, r))
+    rows, prefix_rnn, prefix_lex = np.concatenate(rows), np.concatenate(prefix_rnn), np.concatenate(prefix_lex)  # (P,) each
+    typed_weight = weight[rows]  # (P,)
+
+    def loglik(lam: float) -> float:
+        """sum over typed (w, s) of weight log P(w | s)."""
+        with np.errstate(divide="ignore"):
+            log_lam, log_rest = np.log(lam), np.log1p(-lam)
+        word = np.logaddexp(log_lam + word_lex, log_rest + word_rnn)[rows]  # (P,)
+        prefix = np.logaddexp(log_lam + prefix_lex, log_rest + prefix_rnn)  # (P,)
+        return float(np.dot(typed_weight, word - prefix))
+
+    # One-dimensional and smooth: a grid even in log(1 - lambda), then the best point's neighbours.
+    grid = np.concatenate([[0.0], 1.0 - np.geomspace(1.0, RNN_FLOOR, 120)[1:]])  # (120,) from 0 to 1 - RNN_FLOOR
+    scores = [loglik(lam) for lam in grid]
+    best = int(np.argmax(scores))
+    fine = np.linspace(grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)], 41)
+    lam = max(fine, key=loglik)
+    return LambdaFit(float(lam), len(groups[0]), len(groups[1]),
+                     None if all(len(g) == len(d) for g, d in zip(groups, drawn)) else max_words, on_prefixes=True)
 
 
 def _sample_for_fit(counts: np.ndarray, known: np.ndarray, new: np.ndarray, draws: int,

@@ -21,7 +21,7 @@ import click
 
 from rnnac import __version__
 from rnnac.errors import CheckpointError, RnnacError
-from rnnac.inference.options import MATCHES, MAX_BUDGET, MAX_K, MAX_LENGTH
+from rnnac.inference.options import DEFAULT_NEW, MATCHES, MAX_BUDGET, MAX_K, MAX_LENGTH
 
 MAX_SAMPLES = 10**9  # words `sample` draws: streamed, so bounded by patience, not memory
 MAX_TYPO_WORDS = 10**6  # words `evaluate --typos` mistypes
@@ -644,6 +644,9 @@ def info(checkpoint_arg, checkpoint, fmt, as_json):
 
     The model is CHECKPOINT or -c (a checkpoint, or a run folder for its best.npz), else
     $RNNAC_CHECKPOINT, else the bundled model. Config fields appear as config.SECTION.KEY.
+    With a lexicon: lexicon_counts (counted, or flat: every count alike), new_default (what
+    `complete --new` defaults to with it), mixture_lambda and mixture_fit (how training fitted
+    it: by count, or for a flat list on what users type, with a floor for the RNN).
 
     \b
     Examples:
@@ -660,6 +663,8 @@ def info(checkpoint_arg, checkpoint, fmt, as_json):
             raise click.UsageError("give the checkpoint once: as CHECKPOINT or with -c")
         checkpoint = checkpoint_arg
     facts = describe(checkpoint)
+    if "lexicon_counts" in facts:  # what --new defaults to with it (Completer.default_new)
+        facts["new_default"] = 0 if facts["lexicon_counts"] == "flat" else DEFAULT_NEW
     if as_json or fmt == "json":
         click.echo(json.dumps(facts, indent=2, ensure_ascii=False))
         return

@@ -75,7 +75,7 @@ META_TYPES = {  # key: (the JSON types it may have, how a message says so); bool
     "chars": ((list,), "a list"), "config": ((dict,), "a mapping"), "activation": ((str,), "a string"),
     "step": ((int, NULL), "an int or null"), "epoch": ((int, NULL), "an int or null"),
     "best_val_loss": ((*NUMBER, NULL), "a number or null"), "rng_state": ((dict, NULL), "a mapping or null"),
-    "mixture_lambda": ((*NUMBER, NULL), "a number or null"),
+    "mixture_lambda": ((*NUMBER, NULL), "a number or null"), "mixture_fit": ((str, NULL), "a string or null"),
 }
 
 
@@ -565,6 +565,11 @@ def describe(path: str | os.PathLike | None = None, verify_lexicon: bool = True)
              "lexicon_held_out": None if lexicon is None else int(lexicon.held_out.sum())}
     if "mixture_lambda" in meta:
         facts["mixture_lambda"] = meta["mixture_lambda"]
+    if meta.get("mixture_fit"):
+        facts["mixture_fit"] = meta["mixture_fit"]
+    if lexicon is not None:
+        counts = lexicon.counts
+        facts["lexicon_counts"] = "flat" if counts.size == 0 or counts.min() == counts.max() else "counted"
     return facts | {"config": meta["config"]}
 
 

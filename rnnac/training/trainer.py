@@ -147,6 +147,7 @@ class Trainer:
         # words marked (they stay out of held-out figures).
         self.lexicon = LexiconData.from_unsorted(data.written or data.words, data.counts, data.held_out)
         self.mixture_lambda: float | None = None  # fitted when the run ends (fit_mixture)
+        self.mixture_fit: str | None = None  # how (LambdaFit.describe)
 
     def restore(self, path: Path, warn=lambda message: None) -> None:
         """Continue from the checkpoint at `path`, which must come from this word list and config:
@@ -247,6 +248,8 @@ class Trainer:
                 "rng_state": self.sampler.state_dict(), "data_sha256": self.data_sha256, **self.progress.to_meta()}
         if self.mixture_lambda is not None:
             meta["mixture_lambda"] = self.mixture_lambda
+        if self.mixture_fit is not None:
+            meta["mixture_fit"] = self.mixture_fit
         state = self.optimizer.state_dict() | (self.average.state_dict() if self.average is not None else {})
         save_checkpoint(self.out / name, model.params if params is None else params, meta, state, self.lexicon)
 
@@ -267,8 +270,9 @@ class Trainer:
         if fit is None:
             save_checkpoint(self.out / "best.npz", best.params, best.meta, best.optimizer_state, lexicon)
             return None
-        self.mixture_lambda = fit.mixture_lambda
-        save_checkpoint(self.out / "best.npz", best.params, {**best.meta, "mixture_lambda": self.mixture_lambda},
+        self.mixture_lambda, self.mixture_fit = fit.mixture_lambda, fit.describe()
+        save_checkpoint(self.out / "best.npz", best.params,
+                        {**best.meta, "mixture_lambda": self.mixture_lambda, "mixture_fit": self.mixture_fit},
                         best.optimizer_state, lexicon)
         self.save("last.npz")
         return fit
