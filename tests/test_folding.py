@@ -15,7 +15,7 @@ import rnnac
 from rnnac.inference.cases import case_like, shouting
 from rnnac.inference.completer import Completer
 from rnnac.storage.folding import LETTERS, Folding, fold
-from rnnac.storage.lexicon import Lexicon, LexiconData, _text_facts
+from rnnac.storage.lexicon import Lexicon, LexiconData, text_facts
 from columns import flags, known_of, shown_of
 from test_search import assert_same_ranking
 
@@ -56,9 +56,9 @@ def test_folding_is_idempotent_word_by_word_and_leaves_no_accent(words, lowercas
 
 
 def test_a_checkpoint_states_whether_accent_folding_leaves_its_words_alone():
-    plain, accented = _text_facts(b"apple\nParis"), _text_facts("apple\nCaf\u00e9".encode())
+    plain, accented = text_facts(b"apple\nParis"), text_facts("apple\nCaf\u00e9".encode())
     assert plain["unaccented"] and not accented["unaccented"] and accented["nfc"]
-    assert ACCENTS.leaves(_text_facts(b"apple\nparis")) and not ACCENTS.leaves(plain)  # Paris is not lowercase
+    assert ACCENTS.leaves(text_facts(b"apple\nparis")) and not ACCENTS.leaves(plain)  # Paris is not lowercase
     assert Folding(False, True).leaves(plain) and not Folding(False, True).leaves(accented)
     assert Folding(False, False).leaves(accented) and not ACCENTS.leaves({})  # no facts: fold them
 

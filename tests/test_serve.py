@@ -229,6 +229,9 @@ class FakeCompleter:
             self.during_first_call()
         return [f"answer to {p}" for p in prefixes]
 
+    def pinned(self):  # the list of a batch's first chunk: here, no list to change
+        return self
+
 
 def batcher_with(completer):
     from rnnac.interfaces.serve import Batcher, Options

@@ -25,6 +25,7 @@ import math
 import os
 import warnings
 import weakref
+from pathlib import Path
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -35,7 +36,7 @@ from rnnac.engine import blas
 from rnnac.engine.model import RNN
 from rnnac.engine.reading import read_strings
 from rnnac.engine.vocab import Vocab
-from rnnac.errors import UnknownCharError
+from rnnac.errors import DataError, UnknownCharError
 from rnnac.inference.search import MODES, BeamSearch, ExactSearch, OutOfMemory, Owners, Pending, Roots, Scoring
 from rnnac.inference.cases import as_typed, case_like, written_forms
 from rnnac.inference.lexicons import FEW_PREFIXES, Lexicons, written_part
@@ -129,6 +130,11 @@ class Completer:
         self._costs: dict[Channel, Costs] = {}  # each typing channel's log-probabilities over the vocabulary, once
         self._word_starts: weakref.WeakKeyDictionary[Lexicon, WordStarts] = weakref.WeakKeyDictionary()  # each lexicon's, once
         self.evaluations = 0  # node evaluations (model.step rows) of every search so far, the prefixes' own characters excluded
+        self.path: Path | None = None  # the checkpoint loaded (load), whose journal holds the list's edits
+        self.journal_edits = 0  # edits of that journal replayed at load
+        self.journal_sha256: str | None = None  # the sha256 of the checkpoint's own list, which its journal follows
+        self.base_total, self.base_words = 0.0, 0  # that list's total count and number of words
+        self.accepts = 0  # accepts its counts hold (meta lexicon_edits, then the journal's): live.accept_counts
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> Completer:
@@ -137,7 +143,64 @@ class Completer:
         trained = load_trained(path, verify_lexicon=False)  # the whole list is checked when first used (Lexicons.whole)
         completer = cls(trained.model, trained.vocab, trained.folding, None, trained.mixture_lambda)
         completer.lexicon_words = trained.lexicon  # its Lexicon is built when first needed (rnnac.inference.lexicons)
+        completer.path = trained.path
+        completer.accepts = int((trained.checkpoint.meta.get("lexicon_edits") or {}).get("accepts", 0))
+        completer.journal_edits = completer._replay_journal()
         return completer
+
+    def _replay_journal(self) -> int:
+        """Apply the edits of the checkpoint's journal (rnnac.storage.journal) to its word list;
+        how many there were. A journal that cannot be read is a DataError naming it."""
+        from rnnac.storage.journal import JournalError, journal_path, read_journal
+
+        stored = self.lexicon_words
+        if stored is None or not (stored.summary or {}).get("sha256"):
+            return 0
+        self.journal_sha256, self.base_total = stored.summary["sha256"], float(stored.summary["total_count"])
+        self.base_words = int(stored.summary["n_words"])
+        try:
+            edits, _ = read_journal(journal_path(self.path), self.journal_sha256)
+            if edits:
+                self.edit_lexicon(edits)
+        except (JournalError, ValueError) as e:
+            raise DataError(f"cannot replay {journal_path(self.path)}: {e}") from None
+        self.accepts += sum(edit["op"] == "accept" for edit in edits)
+        return len(edits)
+
+    def pinned(self) -> Completer:
+        """A completer sharing this one's model and caches, with its lexicons as they are now:
+        what this one's later edits (edit_lexicon) do not reach."""
+        import copy
+
+        return copy.copy(self)
+
+    def edit_lexicon(self, edits: Sequence[dict]) -> list[str]:
+        """Apply edits (rnnac.storage.lexedit) to the completer's own word list, the model untouched,
+        and return the words an edit removed or boosted that the list lacks. The change is one
+        swap of the completer's lexicons: a search running meanwhile keeps the list it started
+        with. Counts added to words the built trie holds update a copy of it (live.with_added_counts,
+        about a millisecond); other edits rebuild it. DataError (a word the model cannot spell) and
+        ValueError (a malformed edit) change nothing."""
+        from rnnac.inference.live import edit_lexicon, with_added_counts
+
+        old = self.lexicons
+        if old.stored is None:
+            raise DataError("this model carries no word list to change (trained before rnnac 0.2, or with --open)")
+        edited, absent = edit_lexicon(self.model, self.vocab, self.folding, old.stored, edits)
+        new = Lexicons(self.vocab, self.folding)
+        new.stored = edited
+        if old.built is not None:
+            added: dict[str, float] = {}
+            for edit in edits:
+                if edit["op"] in ("add", "accept"):
+                    added[edit["word"]] = added.get(edit["word"], 0.0) + edit["count"]
+            increments_only = all(edit["op"] in ("add", "accept") for edit in edits) and edited.words is old.stored.words
+            new.built = (increments_only and old.built._display is None
+                         and with_added_counts(old.built, self.vocab, self.folding, added)) or None
+            if new.built is None:
+                new.built = Lexicon(edited.words, self.vocab, self.folding, edited.counts, word_logp=edited.rnn_logp)
+        self.lexicons = new
+        return absent
 
     @property
     def lowercase(self) -> bool:

@@ -18,6 +18,8 @@ from rnnac.errors import RnnacError
 # the beam and max_length), so no query can take the machine's memory.
 MAX_K = 1000  # completions per prefix, and the beam's width
 MAX_LENGTH = 1000  # characters in a word, prefix included
+ACCEPT_SHARE = 1e-4  # an accept's first increment, as a share of the list's total count (rnnac.inference.live)
+DEFAULT_DECAY = 0.999  # each accept weighs 1 / decay times the one before (half of it 693 accepts later)
 DEFAULT_NEW = 1  # invented strings a top k holds by default in the mixture with a counted list (Completer.default_new)
 DEFAULT_MAX_LENGTH = 32  # the longest invented string without a word list to take it from (Completer.max_length)
 MAX_BUDGET = 10**6  # node evaluations per prefix

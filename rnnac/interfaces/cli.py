@@ -21,7 +21,7 @@ import click
 
 from rnnac import __version__
 from rnnac.errors import CheckpointError, RnnacError
-from rnnac.inference.options import DEFAULT_NEW, MATCHES, MAX_BUDGET, MAX_K, MAX_LENGTH
+from rnnac.inference.options import DEFAULT_DECAY, DEFAULT_NEW, MATCHES, MAX_BUDGET, MAX_K, MAX_LENGTH
 
 MAX_SAMPLES = 10**9  # words `sample` draws: streamed, so bounded by patience, not memory
 MAX_TYPO_WORDS = 10**6  # words `evaluate --typos` mistypes
@@ -246,8 +246,16 @@ def init(wordlist, output, force):
 @click.option("--match", type=click.Choice(MATCHES), default="prefix", show_default=True,
               help="word-start: the lexicon's entries with a word starting with each word typed, in order "
                    "(sam s24: Samsung Galaxy S24); words are split at spaces and - _ / .")
+@click.option("--accept", "accepted", metavar="WORD", default=None,
+              help="Learn that WORD was picked (typed from PREFIX, if given): its count grows, in the checkpoint's "
+                   "journal (rnnac lexicon compact writes it in). Completes nothing.")
+@click.option("--increment", type=float, default=None,
+              help="With --accept: what the first accept adds to a count [default: the list's mean count, at least 1/10,000 of its total].")
+@click.option("--decay", type=click.FloatRange(0, 1, min_open=True), default=DEFAULT_DECAY, show_default=True,
+              help="With --accept: each accept weighs 1/decay times the one before, so recent picks weigh more.")
 def complete(prefixes, checkpoint, top, fmt, header, beam, lexicon, lexicon_mode, exclude, known_only, max_new, open_vocab,
-             mixture_lambda, max_length, budget, skip_unknown, max_edits, edit_probs, keyboard, match):
+             mixture_lambda, max_length, budget, skip_unknown, max_edits, edit_probs, keyboard, match, accepted, increment,
+             decay):
     """Complete prefixes to the most probable whole words.
 
     The TOP most probable whole words starting with each PREFIX, best first. Words are ranked
@@ -285,6 +293,8 @@ def complete(prefixes, checkpoint, top, fmt, header, beam, lexicon, lexicon_mode
     from rnnac.inference.completer import Completer
     from rnnac.inference.options import check_options
 
+    if accepted is not None:
+        return _accept(checkpoint, accepted, prefixes, increment, decay)
     from_stdin = _reads_stdin(prefixes, sys.stdin)
     with _usage_errors():
         check_options(known_only, open_vocab, beam, max_edits, match=match)
@@ -306,6 +316,19 @@ def complete(prefixes, checkpoint, top, fmt, header, beam, lexicon, lexicon_mode
                                  why_known)
 
     _stream(prefixes, from_stdin, TSV_COLUMNS if header else None, answer)
+
+
+def _accept(checkpoint, word: str, prefixes: tuple[str, ...], increment: float | None, decay: float) -> None:
+    """complete --accept: one accept into the checkpoint's journal."""
+    from rnnac.inference.completer import Completer
+    from rnnac.inference.live import accept
+
+    if len(prefixes) > 1 or prefixes == ("-",):
+        raise click.UsageError("--accept takes one PREFIX at most: the one WORD was typed from")
+    if not word.strip():
+        raise click.UsageError("--accept needs a word")
+    completer = Completer.load(checkpoint)
+    accept(completer, [(word, prefixes[0] if prefixes else "")], increment, decay)
 
 
 def _completion_lines(results, fmt: str, show_prefix: bool, skip_unknown: bool, budget: int, top: int,
@@ -390,10 +413,14 @@ def _scoring_options(completer, lexicon, lexicon_mode, exclude, known_only, open
 
 def _lexicon_file(completer, path, add: bool):
     """The Lexicon of --lexicon, with a warning for the words it cannot complete."""
+    from rnnac.inference.live import unspellable
+
     lex = completer.lexicon_from_file(path, add=add)
     if lex.skipped:
-        click.echo(f"Warning: {lex.skipped:,} lexicon words hold characters the model does not know; "
-                   "they are never completed", err=True)
+        named = unspellable(list(lex.written), completer.vocab, completer.folding)
+        shown = ", ".join(map(repr, named[:5])) + (f" and {len(named) - 5:,} more" if len(named) > 5 else "")
+        click.echo(f"Warning: {lex.skipped:,} lexicon words hold characters the model does not know, so they are "
+                   f"never completed: {shown}", err=True)
     return lex
 
 
@@ -699,14 +726,29 @@ def _flatten(tree: dict, parent: str = ""):
                    f"[default: ${CHECKPOINT_VARIABLE}, else the bundled model].")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
 @click.option("--port", default=8808, show_default=True, type=click.IntRange(0, 65535), help="TCP port (0: any free one).")
-def serve(checkpoints, host, port):
+@click.option("--lexicon", "lexicons", multiple=True, metavar="[NAME=]FILE",
+              help="Complete model NAME (the first, without NAME) only to the words of FILE, as complete --lexicon. Repeatable.")
+@click.option("--lexicon-mode", "lexicon_modes", multiple=True, metavar="[NAME=]MODE",
+              help="replace or add, for that model's --lexicon, as complete --lexicon-mode [default: replace].")
+@click.option("--exclude", "excludes", multiple=True, metavar="[NAME=]FILE", help="Never propose the words of FILE to that model.")
+@click.option("--learn", is_flag=True, help="POST /accept learns picked completions into the checkpoint's journal.")
+@click.option("--increment", type=float, default=None,
+              help="With --learn: what the first accept adds to a count [default: the list's mean count, at least 1/10,000 of its total].")
+@click.option("--decay", type=click.FloatRange(0, 1, min_open=True), default=DEFAULT_DECAY, show_default=True,
+              help="With --learn: each accept weighs 1/decay times the one before.")
+@click.option("--admin-token", envvar="RNNAC_ADMIN_TOKEN", default=None, metavar="TOKEN",
+              help="POST /lexicon changes word lists for who sends this token [default: $RNNAC_ADMIN_TOKEN; unset: refused].")
+def serve(checkpoints, host, port, lexicons, lexicon_modes, excludes, learn, increment, decay, admin_token):
     """Serve completions over HTTP, models kept loaded.
 
     A JSON API for editors, shells and web pages, answered in a few milliseconds: GET
     /complete?q=rec&k=5 (and the options of `complete`: max_edits, known_only, open, lambda,
     beam, budget, match, model), POST /complete with {"prefixes": [...]}, GET /score?w=word, GET /info,
     GET /health; and at / a page that completes as you type. Answers are the records of
-    `--format json`. Concurrent requests are answered by one batched search. Listens on
+    `--format json`. With --learn, POST /accept {"word", "prefix"} learns a picked completion;
+    with an admin token, POST /lexicon {"edits": [...]} adds, removes, sets or boosts words (as
+    `rnnac lexicon`); both are kept in the checkpoint's journal and apply to the next request.
+    Concurrent requests are answered by one batched search. Listens on
     127.0.0.1 unless --host says otherwise; Ctrl-C or SIGTERM lets requests in flight finish,
     then exits. Needs the serve extra: pip install 'rnnac[serve]'.
 
@@ -733,15 +775,49 @@ def serve(checkpoints, host, port):
         if name in models:
             raise click.UsageError(f"two models named {name!r}: name them, -c NAME=CHECKPOINT")
         models[name] = server.Served.load(name, str(path))
+    _serve_lists(models, lexicons, lexicon_modes, excludes, learn or admin_token is not None)
+    if increment is not None and not (increment > 0 and increment < float("inf")):
+        raise click.BadParameter(f"{increment} is not a positive number", param_hint="--increment")
+    learning = server.Learning(increment, decay) if learn else None
     try:
         listener = server.bind(host, port)
     except OSError as e:
         raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     import signal
 
-    stopped_by = server.serve(models, listener, lambda line: click.echo(line, err=True))
+    stopped_by = server.serve(models, listener, lambda line: click.echo(line, err=True), learning, admin_token)
     if stopped_by == signal.SIGINT:
         raise SystemExit(130)  # Ctrl-C, as every command answers it; SIGTERM, a service manager's stop: 0
+
+
+def _serve_lists(models: dict, lexicons, modes, excludes, learning: bool) -> None:
+    """Give each served model its --lexicon, --lexicon-mode and --exclude (Served.keywords)."""
+    def by_model(values, option: str) -> dict:
+        chosen = {}
+        for value in values:
+            name, _, rest = value.partition("=") if "=" in value and not os.path.exists(value) else ("", "", value)
+            name = name or next(iter(models))
+            if name not in models:
+                raise click.BadParameter(f"{value!r}: no model named {name!r} is served", param_hint=option)
+            if name in chosen:
+                raise click.BadParameter(f"{name!r} given twice", param_hint=option)
+            chosen[name] = rest
+        return chosen
+
+    files, mode_of, blocked = by_model(lexicons, "--lexicon"), by_model(modes, "--lexicon-mode"), by_model(excludes, "--exclude")
+    for name, mode in mode_of.items():
+        if mode not in ("replace", "add"):
+            raise click.BadParameter(f"{mode!r} is not replace or add", param_hint="--lexicon-mode")
+        if name not in files:
+            raise click.UsageError(f"--lexicon-mode for model {name!r} goes with a --lexicon for it")
+    for name, served in models.items():
+        if name in files and learning:
+            raise click.UsageError(f"model {name!r}: --learn and --admin-token change the checkpoint's own word list, "
+                                   "which --lexicon replaces; serve it without --lexicon")
+        mode = mode_of.get(name, "replace")
+        served.keywords = {key: value for key, value in _scoring_options(
+            served.completer, files.get(name), mode, blocked.get(name), False, False, None).items()
+            if key in ("lexicon", "known_only", "exclude") and value is not None}
 
 
 def _model_spec(spec: str | None) -> tuple[str | None, str | None]:
@@ -966,6 +1042,11 @@ def _stand_in_for_closed_streams() -> None:
                 os.close(held)
             if getattr(sys, name) is None:
                 setattr(sys, name, _ClosedStream(what) if what else open(os.devnull, "w", encoding="utf-8"))
+
+
+from rnnac.interfaces.lexicon_commands import lexicon  # noqa: E402  (it takes -c from above)
+
+cli.add_command(lexicon)
 
 
 def main():

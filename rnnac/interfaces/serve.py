@@ -8,6 +8,16 @@ extra (`pip install 'rnnac[serve]'`). Routes (answers are the CLI's JSON records
     GET  /score?w=word         one word's score record; several w: {"version": 1, "results": [...]}
     GET  /info, GET /health    the models; {"status": "ok"}
     GET  /                     a page that completes as you type
+    POST /accept               {"word": ..., "prefix": ...}: a completion picked, learnt (serve --learn)
+    POST /lexicon              {"edits": [...]}: change a model's word list (serve --admin-token)
+
+A live word list (rnnac.inference.live): /accept adds to the picked word's count and /lexicon
+adds, removes, sets or boosts words (rnnac.storage.lexedit's edits); each change is appended
+to the checkpoint's journal and fsync'd, then applied in memory by one swap of the completer's
+lexicons, before the answer: the next request sees it, a request already searching keeps the
+list it started with (a big batch's chunks included), and a restart replays the journal. POST
+/lexicon needs the token given at start, as `Authorization: Bearer TOKEN`; without one the
+route refuses every request (403).
 
 Options, in the query or the body: model (the first served, by default), k, max_edits,
 edit_prob, keyboard, known_only, new, open, lambda, beam, budget, max_length, match (prefix or
@@ -32,17 +42,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import itertools
 import json
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rnnac.errors import MissingExtraError, RnnacError
-from rnnac.inference.options import MATCHES, MAX_BUDGET, MAX_K, MAX_LENGTH
+from rnnac.inference.options import DEFAULT_DECAY, MATCHES, MAX_BUDGET, MAX_K, MAX_LENGTH
 from rnnac.interfaces.records import completion_record, score_record
 
 try:
@@ -73,13 +84,26 @@ class BadRequest(Exception):
 
 
 @dataclass
+class Learning:
+    """How a server learns from accepted completions (rnnac.inference.live.accept_counts)."""
+
+    increment: float | None = None  # the first accept's; None: ACCEPT_SHARE of the list's total
+    decay: float = DEFAULT_DECAY
+
+
+@dataclass
 class Served:
-    """One model the server answers for: its completer (its lexicon built in the background), and what /info says."""
+    """One model the server answers for: its completer (its lexicon built in the background),
+    what /info says, and what --lexicon, --lexicon-mode and --exclude set for it (`keywords`:
+    complete_many's lexicon, exclude and known_only by default)."""
 
     name: str
     path: str
     completer: Any  # rnnac.inference.completer.Completer
     facts: dict
+    keywords: dict = field(default_factory=dict)
+    changes: int = 0  # edits and accepts since start
+    last_change: str | None = None  # when the last one was made (UTC, ISO 8601)
 
     @classmethod
     def load(cls, name: str, path: str) -> Served:
@@ -91,6 +115,20 @@ class Served:
         facts = {key: value for key, value in describe(path, verify_lexicon=False).items() if key != "config"}
         facts["file_bytes"] = os.path.getsize(facts["path"])
         return cls(name, path, completer, facts)
+
+    def lexicon_facts(self) -> dict:
+        """What /info says of the model's word list now."""
+        lexicons = self.completer.lexicons
+        stored = lexicons.stored
+        words = len(stored.words) if stored is not None else lexicons.built.n_words if lexicons.built is not None else None
+        given = self.keywords.get("lexicon")
+        return {"lexicon_words": len(given.written) if given is not None else words,
+                "journal_edits": self.completer.journal_edits + self.changes, "changes": self.changes,
+                "last_change": self.last_change}
+
+    def changed(self, n: int) -> None:
+        self.changes += n
+        self.last_change = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -116,21 +154,26 @@ class Options:
         """Prefixes searched at a time in a big batch."""
         return TYPO_CHUNK if self.max_edits else CHUNK
 
-    def keywords(self, completer) -> dict:
-        """complete_many's keyword arguments, checked; BadRequest for a combination it refuses."""
+    def keywords(self, completer, served: dict | None = None) -> dict:
+        """complete_many's keyword arguments, checked, over the model's own (`served`: Served.keywords);
+        BadRequest for a combination it refuses."""
         from rnnac.inference.options import check_options
         from rnnac.inference.typos import Channel
 
-        known_only = self.known_only or None  # not asked: the mixture with the model's lexicon, else the model alone
+        served = served or {}
+        # not asked: the model's default (only the words of a --lexicon FILE it serves), else the
+        # mixture with its lexicon, else the model alone
+        known_only = self.known_only or served.get("known_only") or None
+        has_lexicon = completer.has_lexicon or served.get("lexicon") is not None
         with _bad_options(self.model):
-            check_options(known_only, self.open, self.beam, self.max_edits, completer.has_lexicon, self.match)
+            check_options(known_only, self.open, self.beam, self.max_edits, has_lexicon, self.match)
         try:
             channel = Channel.parse(self.edit_prob, self.keyboard)
         except ValueError as e:
             raise BadRequest(str(e)) from None
         return {"k": self.k, "max_length": self.max_length, "budget": self.budget, "beam": self.beam, "open": self.open,
                 "known_only": known_only, "mixture_lambda": self.mixture_lambda, "max_edits": self.max_edits, "channel": channel,
-                "new": self.new, "match": self.match}
+                "new": self.new, "match": self.match, "lexicon": served.get("lexicon"), "exclude": served.get("exclude")}
 
 
 @contextlib.contextmanager
@@ -194,22 +237,28 @@ class Batcher:
         prefixes = [p for batch, _ in requests for p in batch]
         ends = list(itertools.accumulate(len(batch) for batch, _ in requests))  # where each request's prefixes end
         results, answered = [], 0
+        try:
+            completer = self.models[options.model].completer.pinned()  # every chunk searches the list of the first
+        except Exception as e:
+            _fail(requests, e)
+            return
         for start in range(0, len(prefixes), options.chunk):
             if start:
                 await asyncio.sleep(CHUNK_PAUSE)  # the loop reads the sockets; their requests go first
                 if all(future.done() for _, future in requests):
                     return
             try:
-                results += self._complete(options, prefixes[start : start + options.chunk])
+                results += self._complete(options, prefixes[start : start + options.chunk], completer)
             except Exception as e:
                 _fail(requests, e)
                 return
             answered = _answer_ready(requests[answered:], ends[answered:], results, answered)
 
-    def _complete(self, options: Options, prefixes: list[str]):
+    def _complete(self, options: Options, prefixes: list[str], completer=None):
         self.searches += 1
-        completer = self.models[options.model].completer
-        return completer.complete_many(prefixes, **options.keywords(completer))
+        served = self.models[options.model]
+        completer = completer or served.completer
+        return completer.complete_many(prefixes, **options.keywords(completer, served.keywords))
 
 
 def _answer(requests, results: list) -> None:
@@ -240,11 +289,14 @@ def _fail(requests, error: Exception) -> None:
 
 
 class Api:
-    """The routes' handlers (module docstring), over the served models; the first is the default."""
+    """The routes' handlers (module docstring), over the served models; the first is the default.
+    `learning`: how /accept learns (None: it refuses); `admin_token`: what POST /lexicon needs
+    (None: it refuses)."""
 
-    def __init__(self, models: dict[str, Served]):
+    def __init__(self, models: dict[str, Served], learning: Learning | None = None, admin_token: str | None = None):
         self.models, self.default = models, next(iter(models))
         self.batcher = Batcher(models)
+        self.learning, self.admin_token = learning, admin_token
 
     def model_of(self, params: dict) -> str:
         name = params.get("model", self.default)
@@ -290,9 +342,62 @@ class Api:
         records = [score_record(s, per_char) for s in scores]
         return _json(records[0] if len(records) == 1 else {"version": 1, "results": records})
 
+    async def accept(self, request: Request) -> Response:
+        from rnnac.inference.live import accept
+
+        if self.learning is None:
+            return _json({"error": "this server does not learn from accepted completions: start it with --learn"}, 403)
+        body = await _body(request)
+        unknown = set(body) - {"word", "prefix", "model"}
+        if unknown:
+            raise BadRequest(f"unknown option {sorted(unknown)[0]!r}")
+        word, prefix = _texts([body.get("word"), body.get("prefix", "")], "word")
+        if not word:
+            raise BadRequest('give the word accepted: {"word": ..., "prefix": ...}')
+        served = self.models[self.model_of(body)]
+        (added,) = accept(served.completer, [(word, prefix)], self.learning.increment, self.learning.decay)
+        served.changed(1)
+        return _json({"version": 1, "model": served.name, "word": word, "added": added, **served.lexicon_facts()})
+
+    async def lexicon(self, request: Request) -> Response:
+        import hmac
+
+        from rnnac.storage.journal import append_edits, journal_path
+        from rnnac.storage.lexedit import edit_problem
+
+        given = request.headers.get("authorization", "")
+        if self.admin_token is None or not hmac.compare_digest(given.encode(), f"Bearer {self.admin_token}".encode()):
+            why = "start the server with --admin-token" if self.admin_token is None else "a wrong or missing token"
+            return _json({"error": f"changing the word list needs the admin token ({why})"}, 403)
+        body = await _body(request)
+        unknown = set(body) - {"edits", "model"}
+        if unknown:
+            raise BadRequest(f"unknown option {sorted(unknown)[0]!r}")
+        edits = body.get("edits")
+        if not isinstance(edits, list) or not edits or len(edits) > MAX_BATCH:
+            raise BadRequest(f'give the edits, 1 to {MAX_BATCH:,}: {{"edits": [{{"op": "add", "word": ..., "count": ...}}, ...]}}')
+        problem = next(filter(None, (edit_problem(e) or (isinstance(e, dict) and e.get("op") == "accept" and "use POST /accept")
+                                     for e in edits)), None)
+        if problem:
+            raise BadRequest(problem)
+        served = self.models[self.model_of(body)]
+        completer = served.completer
+        if completer.journal_sha256 is None or served.keywords.get("lexicon") is not None:
+            raise BadRequest(f"model {served.name!r} has no word list of its checkpoint to change")
+        edits = [{key: e[key] for key in ("op", "word", "count", "factor") if key in e} for e in edits]
+        trial = completer.pinned()
+        absent = trial.edit_lexicon(edits)  # checked in memory first: a refused edit writes nothing
+        append_edits(journal_path(completer.path), completer.journal_sha256, edits, accepts=completer.accepts)
+        completer.lexicons = trial.lexicons
+        served.changed(len(edits))
+        return _json({"version": 1, "model": served.name, "applied": len(edits), "absent": absent,
+                      **served.lexicon_facts()})
+
     async def info(self, request: Request) -> Response:
-        models = {name: {**m.facts, "lexicon_built": m.completer.lexicons.built is not None} for name, m in self.models.items()}
+        models = {name: {**m.facts, **m.lexicon_facts(), "lexicon_built": m.completer.lexicons.built is not None}
+                  for name, m in self.models.items()}
         return _json({"version": 1, "default": self.default, "models": models,
+                      "learning": self.learning is not None, "admin": self.admin_token is not None,
                       "limits": {"max_chars": MAX_CHARS, "max_k": MAX_K, "max_batch": MAX_BATCH},
                       "served": {"requests": self.batcher.requests, "searches": self.batcher.searches}})
 
@@ -303,10 +408,12 @@ class Api:
         return HTMLResponse(PAGE.read_text(encoding="utf-8"))
 
 
-def create_app(models: dict[str, Served]) -> Starlette:
-    """The ASGI app serving `models` (name -> Served; the first is the default)."""
-    api = Api(models)
+def create_app(models: dict[str, Served], learning: Learning | None = None, admin_token: str | None = None) -> Starlette:
+    """The ASGI app serving `models` (name -> Served; the first is the default), learning from
+    accepts as `learning` says (None: not), its word lists changed by who has `admin_token`."""
+    api = Api(models, learning, admin_token)
     routes = [Route("/complete", api.complete_get, methods=["GET"]), Route("/complete", api.complete_post, methods=["POST"]),
+              Route("/accept", api.accept, methods=["POST"]), Route("/lexicon", api.lexicon, methods=["POST"]),
               Route("/score", api.score, methods=["GET"]), Route("/info", api.info, methods=["GET"]),
               Route("/health", api.health, methods=["GET"]), Route("/", api.page, methods=["GET"])]
     handlers = {BadRequest: _bad_request, HTTPException: _http_error, RnnacError: _bad_request}
@@ -461,7 +568,8 @@ def bind(host: str, port: int) -> Listener:
     return Listener(sock, host, sock.getsockname()[1])
 
 
-def serve(models: dict[str, Served], listener: Listener, announce: Callable[[str], None]) -> int | None:
+def serve(models: dict[str, Served], listener: Listener, announce: Callable[[str], None],
+          learning: Learning | None = None, admin_token: str | None = None) -> int | None:
     """Serve until SIGINT or SIGTERM, which let the requests in flight finish; the signal that
     stopped it (None if none did)."""
     import signal
@@ -492,7 +600,7 @@ def serve(models: dict[str, Served], listener: Listener, announce: Callable[[str
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
 
-    config = uvicorn.Config(create_app(models), log_level="warning", access_log=False, lifespan="off",
+    config = uvicorn.Config(create_app(models, learning, admin_token), log_level="warning", access_log=False, lifespan="off",
                             timeout_graceful_shutdown=30)
     server = Server(config)
     host = f"[{listener.host}]" if ":" in listener.host else listener.host

@@ -76,6 +76,7 @@ META_TYPES = {  # key: (the JSON types it may have, how a message says so); bool
     "step": ((int, NULL), "an int or null"), "epoch": ((int, NULL), "an int or null"),
     "best_val_loss": ((*NUMBER, NULL), "a number or null"), "rng_state": ((dict, NULL), "a mapping or null"),
     "mixture_lambda": ((*NUMBER, NULL), "a number or null"), "mixture_fit": ((str, NULL), "a string or null"),
+    "lexicon_edits": ((dict, NULL), "a mapping or null"),
 }
 
 

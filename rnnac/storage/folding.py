@@ -53,7 +53,7 @@ class Folding:
 
     def leaves(self, facts: dict) -> bool:
         """Whether this folding leaves the words alone, by facts a checkpoint states about them
-        (meta lexicon: nfc, lower, unaccented; rnnac.storage.lexicon._text_facts); False when
+        (meta lexicon: nfc, lower, unaccented; rnnac.storage.lexicon.text_facts); False when
         the facts do not say."""
         return bool(facts.get("nfc") and (not self.lowercase or facts.get("lower"))
                     and (not self.accents or facts.get("unaccented")))

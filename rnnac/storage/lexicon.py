@@ -6,7 +6,7 @@ run's validation words marked. In a checkpoint it is three entries (`lexicon_ent
 by `read_lexicon`; checkpoint.py lists them): the UTF-8 words joined by newlines, as they are
 (zlib-compressed in format 2), the float64 counts, zlib-compressed, and the indices of the
 held-out words; meta["lexicon"] gives their number, total count, a sha256 of the three
-uncompressed, and facts a cold start would otherwise read every word for (_text_facts). A
+uncompressed, and facts a cold start would otherwise read every word for (text_facts). A
 fourth, optional entry holds each word's log P_rnn under the parameters saved with it, and
 optional entries the whole trie built from all that (StoredTrie), which a process that needs it
 reads instead of building again. Read from a checkpoint, the words are a WordText: one text, a
@@ -199,7 +199,7 @@ def lexicon_entries(lexicon: LexiconData) -> tuple[dict[str, np.ndarray], dict[s
                "lexicon.counts": np.frombuffer(zlib.compress(counts), dtype=np.uint8),
                "lexicon.held_out": held_out}
     summary = {"n_words": len(lexicon.words), "sha256": _sha256(text, counts, held_out.tobytes()),
-               "total_count": float(lexicon.counts.sum()), "text_bytes": len(text), **_text_facts(text)}
+               "total_count": float(lexicon.counts.sum()), "text_bytes": len(text), **text_facts(text)}
     if lexicon.rnn_logp is not None:
         entries[RNN_LOGP_ENTRY] = np.asarray(lexicon.rnn_logp, dtype="<f4")
     trie_arrays = lexicon.trie and (lexicon.trie.arrays if lexicon.trie.arrays is not None else lexicon.trie.read())
@@ -211,7 +211,7 @@ def lexicon_entries(lexicon: LexiconData) -> tuple[dict[str, np.ndarray], dict[s
     return lexicon._entries
 
 
-def _text_facts(text: bytes) -> dict[str, Any]:
+def text_facts(text: bytes) -> dict[str, Any]:
     """What a cold start would otherwise learn by reading every word (rnnac.inference.lexicons,
     Folding.leaves): whether the words are in NFC already (nfc), and as a lowercasing model reads
     them (lower), and as an accent-folding one reads them, case kept (unaccented); their

@@ -308,6 +308,8 @@ def run(config: Config, resume: bool = False, quiet: bool = False, force: bool =
     out = Path(config.output.dir)
     if resume and not os.path.lexists(out / "last.npz"):
         raise _nothing_to_resume(out / "last.npz")
+    if resume:
+        _refuse_over_a_changed_list(out)
     # 1. Everything that can refuse the config or the word list, before the folder is touched.
     config, vocab, params = starting_point(config, log)
     data = load_data(config, vocab)
@@ -453,6 +455,27 @@ class _Speed:
         rate = self.chars / max(now - self.since, 1e-9)
         self.chars, self.since = 0, now
         return rate
+
+
+def _refuse_over_a_changed_list(out: Path) -> None:
+    """A run whose best.npz's word list was changed since training (`rnnac lexicon`, accepts in
+    its journal) is not resumed: the run's end would write data.path's list over the changes."""
+    best = out / "best.npz"
+    if not best.exists():
+        return
+    from rnnac.storage.journal import journal_path, read_journal
+
+    ckpt = load_checkpoint(best, verify_lexicon=False)
+    edits = int((ckpt.meta.get("lexicon_edits") or {}).get("edits", 0))
+    sha256 = ckpt.lexicon is not None and (ckpt.lexicon.summary or {}).get("sha256")
+    logged = len(read_journal(journal_path(best), sha256)[0]) if sha256 else 0
+    if edits or logged:
+        changes = " and ".join(part for part in (edits and f"{edits:,} edits by rnnac lexicon",
+                                                 logged and f"{logged:,} in its journal") if part)
+        raise CheckpointError(
+            f"cannot resume {out}: the word list of {best} was changed since training ({changes}), and the run's end "
+            f"would replace it with data.path's; to train on with the changed list, start a run from the model: "
+            f"rnnac lexicon list -c {out} > list.tsv && rnnac train list.tsv --init-from {best}")
 
 
 def _nothing_to_resume(path: Path) -> CheckpointError:
