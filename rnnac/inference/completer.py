@@ -184,6 +184,8 @@ class Completer:
         from rnnac.inference.live import edit_lexicon, with_added_counts
 
         old = self.lexicons
+        if old.built is None and old._building.locked():  # being built in the background: update it once built
+            old.whole()
         if old.stored is None:
             raise DataError("this model carries no word list to change (trained before rnnac 0.2, or with --open)")
         edited, absent = edit_lexicon(self.model, self.vocab, self.folding, old.stored, edits)
