@@ -418,3 +418,44 @@ def test_every_chunk_of_a_big_batch_searches_the_list_of_the_first(monkeypatch):
     answers = asyncio.run(batcher.complete(serve.Options("m"), ["a", "b", "c", "d", "e"]))
     assert answers == [f"answer to {p}" for p in "abcde"]
     assert live.calls == [] and len(live.pins) == 1 and [c[0] for c in live.pins[0].calls] == [["a", "b"], ["c", "d"], ["e"]]
+
+
+def test_the_page_learns_what_is_accepted(ckpt):
+    """In Chromium: a word accepted three times from the page rises to the top of its prefix."""
+    pytest.importorskip("starlette")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+    from test_serve import Server, browser_or_skip
+
+    browser = browser_or_skip()
+    server = Server("-c", ckpt, "--learn")
+    try:
+        browser.get(server.url + "/")
+        wait = WebDriverWait(browser, 20)
+        wait.until(lambda b: "learning what you accept" in b.find_element(By.ID, "model").text)
+        box = browser.find_element(By.ID, "box")
+
+        def shown():  # read in one go: the list is drawn anew at each answer
+            return browser.execute_script("return [...document.querySelectorAll('#list li .w')].map(w => w.firstChild.textContent)")
+
+        for accepted in range(1, 4):
+            box.clear()
+            box.send_keys("b")
+            wait.until(lambda b: "bca" in shown())
+            if accepted == 1:
+                assert shown()[0] == "b"  # before any accept, the list's most used word
+            for _ in range(shown().index("bca")):
+                box.send_keys(Keys.ARROW_DOWN)
+            box.send_keys(Keys.ENTER)
+            wait.until(lambda b: b.find_element(By.ID, "box").get_attribute("value") == "bca")
+            wait.until(lambda b, n=accepted: server.get("/info")[1]["models"]["tiny"]["journal_edits"] == n)
+        box.clear()
+        box.send_keys("b")
+        wait.until(lambda b: shown() and shown()[0] == "bca")
+        assert [e["prefix"] for e in read_journal(journal_path(ckpt), Completer.load(ckpt).journal_sha256)[0]] == ["b"] * 3
+    finally:
+        browser.quit()
+        server.stop()
+        if server.process.poll() is None:
+            server.process.kill()
