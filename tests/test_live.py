@@ -2,9 +2,9 @@
 the journal's crash rules, `rnnac lexicon`, `complete --accept`, and a resume refused over a
 changed list."""
 
+import json
 import os
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -273,26 +273,51 @@ def test_complete_accept_learns_and_a_resume_over_the_changed_list_is_refused(tm
     assert resumed.returncode == 1 and "the word list of" in resumed.stderr and "3 in its journal" in resumed.stderr
 
 
-def test_accepts_survive_sigkill_at_any_point(ckpt, tmp_path):
-    """A process accepting as fast as it can, killed at random points (20 trials): the checkpoint
-    always loads, the journal replays, and every accept that returned is in it, at most one more."""
-    script = (f"import sys\nsys.path.insert(0, {os.getcwd()!r})\nfrom rnnac.inference.completer import Completer\n"
-              f"from rnnac.inference.live import accept\nlive = Completer.load({ckpt!r})\n"
-              "print('ready', flush=True)\n"
-              "for i in range(1000):\n"
-              "    accept(live, [('abc' if i % 2 else 'cab', 'a')])\n"
-              "    print(i, flush=True)\n")
+def accept_until_gone(port: int, answered: list, started) -> None:
+    """POST up to 1,000 accepts one after another, noting each answered, until the server is gone."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        for i in range(1000):
+            body = json.dumps({"word": "abc" if i % 2 else "cab", "prefix": "a"})
+            connection.request("POST", "/accept", body, {"content-type": "application/json"})
+            answer = connection.getresponse()
+            answer.read()
+            assert answer.status == 200
+            answered.append(i)
+            started.set()
+    except (OSError, http.client.HTTPException):
+        pass  # the server is gone
+    finally:
+        started.set()
+
+
+def test_accepts_survive_sigkill_of_the_server_at_any_point(ckpt):
+    """`rnnac serve --learn` taking accepts as fast as a client sends them (1,000 at most),
+    SIGKILLed at random points, 20 times: the checkpoint always loads, the journal replays,
+    every accept answered is in it and at most one more (the one being written)."""
+    pytest.importorskip("starlette", reason="the serve extra is not installed: pip install 'rnnac[serve]'")
+    import threading
+
+    from test_serve import Server
+
     rng = np.random.default_rng(0)
     previous = 0
     for _ in range(20):
-        process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-        assert process.stdout.readline() == "ready\n"
-        time.sleep(float(rng.uniform(0, 0.05)))
-        process.kill()
-        acknowledged = len(process.stdout.read().splitlines())
-        process.wait()
+        server = Server("-c", ckpt, "--learn")
+        port = int(server.url.rsplit(":", 1)[1])
+        answered, started = [], threading.Event()
+
+        thread = threading.Thread(target=accept_until_gone, args=(port, answered, started))
+        thread.start()
+        started.wait(10)
+        time.sleep(float(rng.uniform(0, 0.2)))
+        server.process.kill()
+        server.process.wait()
+        thread.join(10)
         live = Completer.load(ckpt)  # loads, and replays the journal
-        assert acknowledged <= live.accepts - previous <= acknowledged + 1
+        assert len(answered) <= live.accepts - previous <= len(answered) + 1
         previous = live.accepts
     assert previous > 20 and load_checkpoint(ckpt).lexicon == LexiconData.from_unsorted(
         list(LIST), list(LIST.values()), [w == "ba" for w in LIST])  # the checkpoint itself never changed
