@@ -484,3 +484,14 @@ def test_the_page_learns_what_is_accepted(ckpt):
         server.stop()
         if server.process.poll() is None:
             server.process.kill()
+
+
+def test_a_process_does_not_learn_into_a_checkpoint_replaced_since_it_loaded_it(ckpt):
+    live = Completer.load(ckpt)
+    accept(live, [("ab", "a")])
+    assert run("lexicon", "compact", "-c", ckpt, "--in-place").returncode == 0  # the accept is in the checkpoint now
+    with pytest.raises(DataError, match="changed since it was loaded; load it again"):
+        accept(live, [("ab", "a")])  # it would go to a journal of the old list, and be lost
+    assert not journal_path(ckpt).exists()
+    accept(Completer.load(ckpt), [("ab", "a")])
+    assert Completer.load(ckpt).accepts == 2

@@ -108,6 +108,12 @@ class _Options(NamedTuple):
     max_new: int | None = None  # at most this many invented strings in a top k (None: any number)
 
 
+def file_identity(path: str | os.PathLike) -> tuple:
+    """(device, inode, size, modification time) of a file: another file, or the same rewritten, differs."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
 class Completer:
     """Completes prefixes with a model: `Completer.load().complete("rec").completions`.
 
@@ -131,6 +137,7 @@ class Completer:
         self._word_starts: weakref.WeakKeyDictionary[Lexicon, WordStarts] = weakref.WeakKeyDictionary()  # each lexicon's, once
         self.evaluations = 0  # node evaluations (model.step rows) of every search so far, the prefixes' own characters excluded
         self.path: Path | None = None  # the checkpoint loaded (load), whose journal holds the list's edits
+        self.file_identity: tuple | None = None  # that file's (device, inode, size, mtime) when loaded
         self.journal_edits = 0  # edits of that journal replayed at load
         self.journal_sha256: str | None = None  # the sha256 of the checkpoint's own list, which its journal follows
         self.base_total, self.base_words = 0.0, 0  # that list's total count and number of words
@@ -144,6 +151,7 @@ class Completer:
         completer = cls(trained.model, trained.vocab, trained.folding, None, trained.mixture_lambda)
         completer.lexicon_words = trained.lexicon  # its Lexicon is built when first needed (rnnac.inference.lexicons)
         completer.path = trained.path
+        completer.file_identity = file_identity(trained.path)
         completer.accepts = int((trained.checkpoint.meta.get("lexicon_edits") or {}).get("accepts", 0))
         completer.journal_edits = completer._replay_journal()
         return completer

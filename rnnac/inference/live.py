@@ -152,6 +152,21 @@ def edited_checkpoint(source: str | os.PathLike, edits: Sequence[dict], output: 
     return target, len(logged) + len(edits), absent
 
 
+def check_unchanged(completer) -> None:
+    """DataError if the completer's checkpoint was replaced since it was loaded (`rnnac lexicon
+    ... --in-place`, compact, a run's end): its journal now follows another list, and edits
+    written for the old one would be lost."""
+    from rnnac.inference.completer import file_identity
+
+    try:
+        same = file_identity(completer.path) == completer.file_identity
+    except OSError:
+        same = False
+    if not same:
+        raise DataError(f"{completer.path} changed since it was loaded; load it again (restart the server) to change "
+                        "its word list")
+
+
 def accept(completer, words: Sequence[tuple[str, str]], increment: float | None = None,
            decay: float = DEFAULT_DECAY) -> list[float]:
     """Record accepted completions, (word, prefix typed) each, into a loaded completer's list and
@@ -162,6 +177,7 @@ def accept(completer, words: Sequence[tuple[str, str]], increment: float | None 
 
     if completer.journal_sha256 is None:
         raise DataError("this model carries no word list to learn into (trained before rnnac 0.2)")
+    check_unchanged(completer)
     if completer.path.resolve() == BUNDLED_MODEL.resolve():
         raise DataError("the bundled model learns nothing; learn into a copy of it: rnnac lexicon compact -c bundled -o mine.npz")
     if not (0 < decay <= 1) or (increment is not None and not (increment > 0 and math.isfinite(increment))):

@@ -362,6 +362,7 @@ class Api:
     async def lexicon(self, request: Request) -> Response:
         import hmac
 
+        from rnnac.inference.live import check_unchanged
         from rnnac.storage.journal import append_edits, journal_path
         from rnnac.storage.lexedit import edit_problem
 
@@ -384,6 +385,7 @@ class Api:
         completer = served.completer
         if completer.journal_sha256 is None or served.keywords.get("lexicon") is not None:
             raise BadRequest(f"model {served.name!r} has no word list of its checkpoint to change")
+        check_unchanged(completer)
         edits = [{key: e[key] for key in ("op", "word", "count", "factor") if key in e} for e in edits]
         trial = completer.pinned()
         absent = trial.edit_lexicon(edits)  # checked in memory first: a refused edit writes nothing
