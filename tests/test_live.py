@@ -495,3 +495,4 @@ def test_a_process_does_not_learn_into_a_checkpoint_replaced_since_it_loaded_it(
     assert not journal_path(ckpt).exists()
     accept(Completer.load(ckpt), [("ab", "a")])
     assert Completer.load(ckpt).accepts == 2
+

@@ -538,3 +538,28 @@ def test_the_page_matches_any_word_on_request(catalogue_path):
         server.stop()
         if server.process.poll() is None:
             server.process.kill()
+
+
+def test_the_page_marks_invented_strings_as_the_api_does(tmp_path):
+    """In Chromium: a `*` after each completion the server says is not in the list, and only there."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    from test_live import tiny_checkpoint
+
+    browser = browser_or_skip()
+    server = Server("-c", tiny_checkpoint(tmp_path / "tiny.npz"))
+    try:
+        browser.get(server.url + "/")
+        wait = WebDriverWait(browser, 20)
+        wait.until(lambda b: "H = 6" in b.find_element(By.ID, "model").text)
+        expected = server.get("/complete?k=8&q=a")[1]["completions"]
+        assert {c["known"] for c in expected} == {True, False}  # both kinds, to tell apart
+        browser.find_element(By.ID, "box").send_keys("a")
+        script = "return [...document.querySelectorAll('#list li .w')].map(w => [w.firstChild.textContent, w.textContent])"
+        wait.until(lambda b: len(b.execute_script(script)) == len(expected))
+        assert browser.execute_script(script) == [[c["word"], c["word"] + ("" if c["known"] else "*")] for c in expected]
+    finally:
+        browser.quit()
+        server.stop()
+        if server.process.poll() is None:
+            server.process.kill()
