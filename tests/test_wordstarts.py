@@ -4,6 +4,9 @@ with P_rnn read by model.step one character at a time."""
 
 import itertools
 import math
+import os
+import shutil
+import tempfile
 
 import numpy as np
 import pytest
@@ -13,9 +16,11 @@ from hypothesis import strategies as st
 import rnnac
 from rnnac.inference import completer as complete
 from rnnac.inference.completer import Completer
+from rnnac.inference.lexicons import with_stored_trie
 from rnnac.inference.mixture import with_rnn_logp
 from rnnac.inference.options import OptionError
 from rnnac.inference.wordstarts import SEPARATORS, WordStarts, shown_offset, typed_words, word_offsets
+from rnnac.storage.checkpoint import save_checkpoint
 from rnnac.storage.lexicon import Lexicon, LexiconData, fold
 from columns import flags
 
@@ -68,14 +73,29 @@ def brute_force(model, vocab, entries, typed, mode, lam, exclude=()):
 
 
 def completer_of(model, entries, lam, stored=False, vocab=VOCAB):
-    """A completer of `entries` ({entry: count}); `stored`: loaded as from a finished run's checkpoint,
-    which carries each entry's log P_rnn."""
+    """A completer of `entries` ({entry: count}); `stored`: with each entry's log P_rnn, as a
+    finished run's checkpoint carries them; "file": loaded from such a checkpoint, which stores
+    the trie and the index of word starts too."""
     if not stored:
         lexicon = Lexicon(list(entries), vocab, counts=list(entries.values()))
         return Completer(model, vocab, lexicon=lexicon, mixture_lambda=lam)
-    data = LexiconData.from_unsorted(list(entries), list(entries.values()), [False] * len(entries))
+    data = with_rnn_logp(model, vocab, True, LexiconData.from_unsorted(list(entries), list(entries.values()),
+                                                                       [False] * len(entries)))
+    if stored == "file":
+        folder = tempfile.mkdtemp()
+        path = os.path.join(folder, "run.npz")
+        meta = {"chars": vocab.chars, "activation": "tanh", "hidden_size": model.hidden_size, "dtype": "float64",
+                "config": {"data": {"lowercase": True}}, "step": 1, "epoch": 1, "best_val_loss": 1.0, "rng_state": {},
+                "mixture_lambda": lam}
+        save_checkpoint(path, model.params, meta, lexicon=with_stored_trie(data, vocab, True))
+        completer = Completer.load(path)
+        lexicon = completer.lexicons.whole()
+        several = any(len(typed_words(entry)) > 1 for entry in entries)
+        assert (completer.lexicons.stored_word_starts(lexicon) is not None) == several  # read now, stored if useful
+        shutil.rmtree(folder)
+        return completer
     completer = Completer(model, vocab, mixture_lambda=lam)
-    completer.lexicon_words = with_rnn_logp(model, vocab, True, data)
+    completer.lexicon_words = data
     return completer
 
 
@@ -106,7 +126,7 @@ entries_strategy = st.dictionaries(
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 10**6), entries=entries_strategy, typed=st.text("abA -_./", max_size=6),
        mode=st.sampled_from(["open", "mixture", "known"]), lam=st.sampled_from([0.0, 0.5, 0.95, 1.0]) | st.floats(0, 1),
-       k=st.integers(1, 8), stored=st.booleans())
+       k=st.integers(1, 8), stored=st.sampled_from([False, True, "file"]))
 def test_word_start_matching_matches_the_brute_force(seed, entries, typed, mode, lam, k, stored):
     model = random_model(seed % 1000)
     completer = completer_of(model, entries, lam, stored)
@@ -234,3 +254,33 @@ def test_prefix_completion_never_builds_the_index(monkeypatch):
     completer.complete_many(["sam", "s"], match="word-start")
     completer.complete("gal", match="word-start")
     assert built == [1]  # once per lexicon
+
+
+def test_a_stored_index_is_checked_when_read_and_one_for_another_list_is_not_used(tmp_path):
+    from rnnac.errors import CheckpointError
+    from rnnac.storage.lexicon import WORD_STARTS_ENTRY_PREFIX
+    from rnnac.storage.npz import open_npz
+
+    model = random_model(3, CATALOGUE_VOCAB)
+    data = with_rnn_logp(model, CATALOGUE_VOCAB, True, LexiconData.from_unsorted(
+        list(CATALOGUE), list(CATALOGUE.values()), [False] * len(CATALOGUE)))
+    stored = with_stored_trie(data, CATALOGUE_VOCAB, True)
+    facts, arrays = stored.word_starts.facts, stored.word_starts.arrays
+    built = WordStarts(Lexicon(list(CATALOGUE), CATALOGUE_VOCAB, counts=list(CATALOGUE.values())))
+    assert facts["n_entries"] == len(CATALOGUE) and all(np.array_equal(arrays[n], built.arrays()[n]) for n in arrays)
+    meta = {"chars": CATALOGUE_VOCAB.chars, "activation": "tanh", "hidden_size": 5, "dtype": "float64",
+            "config": {"data": {"lowercase": True}}, "step": 1, "epoch": 1, "best_val_loss": 1.0, "rng_state": {},
+            "mixture_lambda": 0.8}
+    bad = dict(arrays, key=arrays["key"] + 1000 * facts["stride"])  # entries past the list's
+    stored.word_starts.arrays = bad
+    stored._entries = None
+    path = tmp_path / "bad.npz"
+    save_checkpoint(path, model.params, meta, lexicon=stored)
+    with open_npz(path) as npz:
+        assert WORD_STARTS_ENTRY_PREFIX + "key" in npz.members
+    completer = Completer.load(path)
+    assert completer.complete("iph", 3).completions  # prefix completion never reads the index
+    with pytest.raises(CheckpointError, match="lexicon word starts: word-start keys must be entries below 7"):
+        completer.complete("iph", 3, match="word-start")
+    other = Completer(model, CATALOGUE_VOCAB, lexicon=Lexicon(["Apple iPhone 15"], CATALOGUE_VOCAB), mixture_lambda=0.5)
+    assert other.lexicons.stored_word_starts(other.lexicon) is None  # given a lexicon: built, not read

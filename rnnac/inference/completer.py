@@ -108,9 +108,13 @@ class _Options(NamedTuple):
     max_new: int | None = None  # at most this many invented strings in a top k (None: any number)
 
 
-def file_identity(path: str | os.PathLike) -> tuple:
-    """(device, inode, size, modification time) of a file: another file, or the same rewritten, differs."""
-    st = os.stat(path)
+def file_identity(path: str | os.PathLike) -> tuple | None:
+    """(device, inode, size, modification time) of a file: another file, or the same rewritten,
+    differs; None when there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
@@ -460,7 +464,8 @@ class Completer:
         lexicon writes them."""
         lexicon = options.lexicon
         if lexicon not in self._word_starts:
-            self._word_starts[lexicon] = WordStarts(lexicon, self.folding, self.lexicons.written_logp(lexicon))
+            self._word_starts[lexicon] = WordStarts(lexicon, self.folding, self.lexicons.written_logp(lexicon),
+                                                    self.lexicons.stored_word_starts(lexicon))
         starts = self._word_starts[lexicon]
 
         def entry_logp(entry: np.ndarray) -> np.ndarray:  # log P(w) (n,) of entries (n,)

@@ -24,7 +24,7 @@ import numpy as np
 
 from rnnac.engine.vocab import Vocab
 from rnnac.storage.folding import Folding, fold
-from rnnac.storage.lexicon import Lexicon, LexiconData, StoredTrie, WordText, longest_line
+from rnnac.storage.lexicon import Lexicon, LexiconData, StoredTrie, StoredWordStarts, WordText, longest_line
 from rnnac.storage.sorted_words import prefix_lines, prefix_range
 
 FEW_PREFIXES = 16  # up to this many distinct prefixes a first call builds only the part of the list below them
@@ -111,6 +111,15 @@ class Lexicons:
             else:
                 self._flat = self.built.flat
         return self._flat
+
+    def stored_word_starts(self, lexicon: Lexicon) -> dict[str, np.ndarray] | None:
+        """The index of word starts its checkpoint stored (with its stride), when `lexicon` is the
+        whole stored list's and the index was stored for it; else None."""
+        stored = self.stored
+        if lexicon is not self.built or stored is None or stored.word_starts is None:
+            return None
+        arrays = stored.word_starts.for_folding(self.folding, len(lexicon.seg) - 1)
+        return arrays and {**arrays, "stride": stored.word_starts.facts["stride"]}
 
     def written_logp(self, lexicon: Lexicon) -> np.ndarray | None:
         """The log P_rnn (N_in,) of each word of lexicon.written, when `lexicon` is the whole stored
@@ -215,8 +224,16 @@ def release_freed_memory() -> None:
 
 def with_stored_trie(lexicon: LexiconData, vocab: Vocab, folding: Folding | bool) -> LexiconData:
     """The lexicon with its whole trie (LexiconData.trie, over its words, counts and rnn_logp) to
-    store beside it: a process that needs the whole trie then reads it rather than builds it."""
+    store beside it, and for a list of entries of several words its index of word starts
+    (LexiconData.word_starts): a process that needs either then reads it rather than builds it."""
+    from rnnac.inference.wordstarts import WordStarts
+
     built = Lexicon(lexicon.words, vocab, folding, lexicon.counts, word_logp=lexicon.rnn_logp)
     stored = LexiconData(lexicon.words, lexicon.counts, lexicon.held_out, rnn_logp=lexicon.rnn_logp)
     stored.trie = StoredTrie.of(built, vocab, folding)
+    starts = WordStarts(built, folding)
+    if starts.several_words:
+        folding = Folding.of(folding)
+        stored.word_starts = StoredWordStarts({"lowercase": folding.lowercase, "fold_accents": folding.accents,
+                                               "stride": starts.stride, "n_entries": len(starts.node)}, starts.arrays())
     return stored

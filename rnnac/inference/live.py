@@ -158,11 +158,8 @@ def check_unchanged(completer) -> None:
     written for the old one would be lost."""
     from rnnac.inference.completer import file_identity
 
-    try:
-        same = file_identity(completer.path) == completer.file_identity
-    except OSError:
-        same = False
-    if not same:
+    now = file_identity(completer.path)
+    if now is None or now != completer.file_identity:
         raise DataError(f"{completer.path} changed since it was loaded; load it again (restart the server) to change "
                         "its word list")
 

@@ -29,10 +29,12 @@ previous one's that it starts finds a match whenever there is one, the earliest)
 The index (WordStarts). Every word of every entry, sorted, with the entries (and offsets) where
 it occurs: the words starting with a typed word are one run of it, found by bisection
 (rnnac.storage.sorted_words.prefix_range), and a match with several typed words is followed word
-by word over those runs' occurrences, sorted by (entry, offset). It is built from the Lexicon
-when a word-start query first needs it (not stored in checkpoints: about half a microsecond a
-word, 0.06 s for the bundled 50,000 words, 2 s for a million entries of four or five words),
-and kept by the completer; prefix completion never builds it. The entries' log P_rnn come from
+by word over those runs' occurrences, sorted by (entry, offset). A finished run stores it in
+its checkpoint beside the trie when some entry has several words (arrays(); StoredWordStarts,
+read when a word-start query first needs it: 0.25 s for a million package names, of which 1.9
+million words); otherwise it is built from the Lexicon then (0.04 s for the bundled 50,000
+words, 1.5 s for that million), and kept by the completer; prefix completion never reads or
+builds it. The entries' log P_rnn come from
 the checkpoint when it stored them (a finished run's LexiconData.rnn_logp), else the model
 scores each query's matches, each entry once (fine for small lists; a short query over a large
 list without them scores many).
@@ -45,6 +47,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
@@ -81,15 +84,24 @@ class WordStarts:
     WordStarts(Lexicon(["New York"], Vocab(" eknorwy"))).match(["yo"]) -> entries [0], offsets [4]
     """
 
-    def __init__(self, lexicon: Lexicon, folding: Folding | bool = True, written_logp: np.ndarray | None = None):
+    def __init__(self, lexicon: Lexicon, folding: Folding | bool = True, written_logp: np.ndarray | None = None,
+                 stored: dict[str, np.ndarray] | None = None):
         """`folding`: as the model reads text (a bool: lowercase or not). `written_logp` (N_in,):
         each word of lexicon.written's log P_rnn, when known (a checkpoint's LexiconData.rnn_logp);
-        else the model scores entries as they match."""
+        else the model scores entries as they match. `stored`: the arrays() of this lexicon's
+        index, read from its checkpoint (StoredWordStarts), taken instead of building them."""
+        self.lexicon, self.folding = lexicon, Folding.of(folding)
         self.node = lexicon.seg[1:].astype(np.int64) - 1  # (N,) the lexicon node each entry ends at
-        written = lexicon.display(self.node)  # (N,) its most frequent written form, an index into lexicon.written
-        forms = list(lexicon.written)
-        joined = fold("\n".join(forms[i] for i in written.tolist()), folding)  # folded in one call, as Lexicon does
-        self.entries: list[str] = joined.split("\n") if len(self.node) else []  # (N,) as the model reads them
+        self.written = lexicon.display(self.node)  # (N,) its most frequent written form, an index into lexicon.written
+        self.rnn_logp = np.full(len(self.node), np.nan)  # (N,) each entry's log P_rnn, NaN until known
+        if written_logp is not None:
+            self.rnn_logp[:] = np.asarray(written_logp, dtype=np.float64)[self.written]
+        if stored is not None:
+            text = stored["words"].tobytes().decode("utf-8", "surrogatepass")
+            self.words = text.split("\n") if text else []
+            self.first, self.key, self.stride = stored["first"], stored["key"], int(stored["stride"])
+            return
+        joined = self._joined()
         self.stride = max(map(len, self.entries), default=0) + 1  # an (entry, offset) pair as one key: entry * stride + offset
         codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)  # (chars,)
         apart = np.isin(codes, [ord(ch) for ch in SEPARATORS + "\n"])  # (chars,) separators and the entries' ends
@@ -105,9 +117,29 @@ class WordStarts:
         order = np.argsort(word, kind="stable")  # (M,) grouped by word, each group by (entry, offset) as found
         self.first = np.searchsorted(word[order], np.arange(len(self.words) + 1))  # (W + 1,) word i's occurrences: first[i]:first[i + 1]
         self.key = (entry * self.stride + start - line[entry])[order]  # (M,) int64 entry * stride + offset
-        self.rnn_logp = np.full(len(self.node), np.nan)  # (N,) each entry's log P_rnn, NaN until known
-        if written_logp is not None:
-            self.rnn_logp[:] = np.asarray(written_logp, dtype=np.float64)[written]
+
+    def _joined(self) -> str:
+        """The entries as the model reads them, one a line, folded in one call (as Lexicon folds); kept as entries."""
+        forms = list(self.lexicon.written)  # one decode and split of a WordText, not a decode per word
+        joined = fold("\n".join(forms[i] for i in self.written.tolist()), self.folding)
+        self.__dict__["entries"] = joined.split("\n") if len(self.node) else []
+        return joined
+
+    @cached_property
+    def entries(self) -> list[str]:
+        """(N,) the entries as the model reads them; folded when first needed when the index was read."""
+        self._joined()
+        return self.__dict__["entries"]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The index as arrays (StoredWordStarts): what a checkpoint stores beside the trie."""
+        words = np.frombuffer("\n".join(self.words).encode("utf-8", "surrogatepass"), dtype=np.uint8)
+        return {"words": words, "first": np.asarray(self.first, dtype=np.int64), "key": np.asarray(self.key, dtype=np.int64)}
+
+    @property
+    def several_words(self) -> bool:
+        """Some entry holds more than one word: matching word starts differs from matching prefixes."""
+        return bool(len(self.key)) and int(np.bincount(self.key // self.stride).max()) > 1
 
     def match(self, typed: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """The entries matching the typed words (n,), in order, and where the first typed word

@@ -53,7 +53,8 @@ from rnnac.errors import QUOTE_LIMIT, CheckpointError, quote, shown
 from rnnac.storage.atomic import replace_atomically
 from rnnac.storage.folding import Folding
 from rnnac.storage.lexicon import (LEXICON_ENTRIES, OPTIONAL_TRIE_ARRAYS, RNN_LOGP_ENTRY, TRIE_ARRAYS, TRIE_ENTRY_PREFIX,
-                                   LexiconData, StoredTrie, deferred_problem, lexicon_entries, read_lexicon, trie_problem)
+                                   WORD_STARTS_ARRAYS, WORD_STARTS_ENTRY_PREFIX, LexiconData, StoredTrie, StoredWordStarts,
+                                   deferred_problem, lexicon_entries, read_lexicon, trie_problem, word_starts_problem)
 from rnnac.storage.npz import Npz, NpzError, open_npz
 
 FORMAT_VERSION = 3
@@ -366,7 +367,52 @@ def _read_lexicon(npz: Npz, meta: dict[str, Any], path: str | os.PathLike, verif
             raise _cannot_load(path, f"lexicon trie: {problem}")
         K, n_words, identity = len(summary["trie"]["chars"]) + 1, summary["n_words"], npz.identity
         lexicon.trie = StoredTrie(summary["trie"], read=lambda: _read_trie(path, identity, n_words, K))
+    if "wordstarts" in summary:
+        facts = summary["wordstarts"]
+        problem = _word_starts_layout_problem(npz, facts)
+        if problem:
+            raise _cannot_load(path, f"lexicon word starts: {problem}")
+        identity = npz.identity
+        lexicon.word_starts = StoredWordStarts(facts, read=lambda: _read_word_starts(path, identity, facts))
     return lexicon
+
+
+def _word_starts_layout_problem(npz: Npz, facts: Any) -> str | None:
+    """Why meta lexicon wordstarts and its entries' headers do not fit together, or None; nothing is read."""
+    if (not isinstance(facts, dict) or type(facts.get("lowercase")) is not bool or type(facts.get("fold_accents")) is not bool
+            or type(facts.get("stride")) is not int or facts["stride"] < 1 or type(facts.get("n_entries")) is not int
+            or facts["n_entries"] < 0):
+        return "meta lexicon wordstarts needs lowercase and fold_accents (true or false), stride (an int >= 1) and n_entries"
+    stored = {name[len(WORD_STARTS_ENTRY_PREFIX):]: m for name, m in npz.members.items()
+              if name.startswith(WORD_STARTS_ENTRY_PREFIX)}
+    if set(stored) != set(WORD_STARTS_ARRAYS) or any(m.dtype.str != WORD_STARTS_ARRAYS[n] or len(m.shape) != 1
+                                                     for n, m in stored.items()):
+        return f"entries {', '.join(sorted(stored)) or 'none'} are not an index of word starts"
+    return None
+
+
+def _read_word_starts(path: str | os.PathLike, identity: tuple, facts: dict) -> dict[str, np.ndarray] | None:
+    """The index of word starts in the checkpoint at `path`, checked (word_starts_problem), if it
+    is still the file `identity` names; None once it has been replaced or removed."""
+    arrays = _read_prefixed(path, identity, WORD_STARTS_ENTRY_PREFIX)
+    if arrays is not None:
+        _raise_if(path, (problem := word_starts_problem(arrays, facts)) and f"lexicon word starts: {problem}")
+    return arrays
+
+
+def _read_prefixed(path: str | os.PathLike, identity: tuple, prefix: str) -> dict[str, np.ndarray] | None:
+    """The entries named prefix + NAME of the checkpoint at `path`, as {NAME: array}, if it is
+    still the file `identity` names; None once it has been replaced or removed (a run saves anew)."""
+    try:
+        with open_npz(path) as npz:
+            if npz.identity != identity:
+                return None
+            return {name[len(prefix):]: np.frombuffer(npz.read_bytes(name), dtype=member.dtype)
+                    for name, member in npz.members.items() if name.startswith(prefix)}
+    except NpzError as e:
+        if str(e) == "no such file":
+            return None
+        raise _cannot_load(path, str(e)) from None
 
 
 def _trie_layout_problem(npz: Npz, facts: Any) -> str | None:
@@ -388,17 +434,9 @@ def _trie_layout_problem(npz: Npz, facts: Any) -> str | None:
 def _read_trie(path: str | os.PathLike, identity: tuple, n_words: int, K: int) -> dict[str, np.ndarray] | None:
     """The trie's arrays in the checkpoint at `path`, checked (trie_problem), if it is still the
     file `identity` names; None once it has been replaced or removed (a run saves anew)."""
-    try:
-        with open_npz(path) as npz:
-            if npz.identity != identity:
-                return None
-            arrays = {name[len(TRIE_ENTRY_PREFIX):]: np.frombuffer(npz.read_bytes(name), dtype=member.dtype)
-                      for name, member in npz.members.items() if name.startswith(TRIE_ENTRY_PREFIX)}
-    except NpzError as e:
-        if str(e) == "no such file":
-            return None
-        raise _cannot_load(path, str(e)) from None
-    _raise_if(path, (problem := trie_problem(arrays, n_words, K)) and f"lexicon trie: {problem}")
+    arrays = _read_prefixed(path, identity, TRIE_ENTRY_PREFIX)
+    if arrays is not None:
+        _raise_if(path, (problem := trie_problem(arrays, n_words, K)) and f"lexicon trie: {problem}")
     return arrays
 
 

@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 LEXICON_ENTRIES = ("lexicon.words", "lexicon.counts", "lexicon.held_out")
 RNN_LOGP_ENTRY = "lexicon.rnn_logp"  # optional, beside them: LexiconData.rnn_logp
 TRIE_ENTRY_PREFIX = "lexicon.trie."  # optional, beside them: LexiconData.trie's arrays, lexicon.trie.<name>
+WORD_STARTS_ENTRY_PREFIX = "lexicon.wordstarts."  # optional: LexiconData.word_starts's arrays
+WORD_STARTS_ARRAYS = {"words": "|u1", "first": "<i8", "key": "<i8"}  # name -> dtype (StoredWordStarts)
 MAX_CHARS_SAVED = 1024  # meta lexicon chars lists at most this many distinct characters
 LEXICON_BYTES_PER_WORD = 64  # on average, "\n" included; the words text may inflate to this + 4 KiB
 
@@ -79,6 +81,8 @@ class LexiconData:
     rnn_logp: np.ndarray | None = field(default=None, compare=False, repr=False)
     # The trie of these words, counts and rnn_logp, stored beside them (StoredTrie), or None: derived too
     trie: StoredTrie | None = field(default=None, compare=False, repr=False)
+    # The index of the words of its entries (StoredWordStarts), for a list of entries of several words, or None
+    word_starts: StoredWordStarts | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         self.counts = np.asarray(self.counts, dtype=np.float64)  # (N,)
@@ -207,6 +211,12 @@ def lexicon_entries(lexicon: LexiconData) -> tuple[dict[str, np.ndarray], dict[s
         entries |= {TRIE_ENTRY_PREFIX + name: array.astype(array.dtype.newbyteorder("<"), copy=False)
                     for name, array in trie_arrays.items()}
         summary["trie"] = lexicon.trie.facts
+    starts = lexicon.word_starts and (lexicon.word_starts.arrays if lexicon.word_starts.arrays is not None
+                                      else lexicon.word_starts.read())
+    if starts:
+        entries |= {WORD_STARTS_ENTRY_PREFIX + name: array.astype(WORD_STARTS_ARRAYS[name], copy=False)
+                    for name, array in starts.items()}
+        summary["wordstarts"] = lexicon.word_starts.facts
     lexicon._entries = entries, summary
     return lexicon._entries
 
@@ -361,6 +371,48 @@ class StoredTrie:
         written = written if isinstance(written, WordText) else WordText.of(written)
         facts = self.facts
         return Lexicon.from_arrays(arrays, written, len(vocab), facts["skipped"], facts["total"], facts["longest"])
+
+
+@dataclass(eq=False)
+class StoredWordStarts:
+    """The index of the words of a lexicon's entries (rnnac.inference.wordstarts.WordStarts.arrays)
+    as a checkpoint keeps it: `words`, the distinct words of the entries, sorted, as UTF-8 lines;
+    `first` (W + 1,), where each word's occurrences start in `key`; `key` (M,), each occurrence
+    as entry * stride + offset, entry the index of a distinct folded word of the lexicon's trie.
+    `facts` (meta lexicon wordstarts): the folding (lowercase, fold_accents), the stride and the
+    number of entries. Read as StoredTrie is: `read` opens the file again when first needed,
+    checked (word_starts_problem), None once the file has been replaced."""
+
+    facts: dict[str, Any]
+    arrays: dict[str, np.ndarray] | None = None
+    read: Callable[[], dict[str, np.ndarray] | None] | None = None
+
+    def for_folding(self, folding: Folding | bool, n_entries: int) -> dict[str, np.ndarray] | None:
+        """The arrays, when stored for this folding and a trie of n_entries words; else None (build anew)."""
+        facts = self.facts
+        if Folding(facts["lowercase"], facts["fold_accents"]) != Folding.of(folding) or facts["n_entries"] != n_entries:
+            return None
+        if self.arrays is None:
+            self.arrays = self.read()  # kept: the index built from them holds them anyway
+        return self.arrays
+
+
+def word_starts_problem(arrays: dict[str, np.ndarray], facts: dict[str, Any]) -> str | None:
+    """Why `arrays` are not an index of word starts as StoredWordStarts says, or None. Checked:
+    names, dtypes, shapes, the words' lines against `first`, `first` rising from 0 to len(key),
+    each key's entry below n_entries and offset below the stride. A crafted file can make a
+    wrong index, never one that reads out of its arrays."""
+    if set(arrays) != set(WORD_STARTS_ARRAYS) or any(arrays[n].dtype.str != d or arrays[n].ndim != 1
+                                                     for n, d in WORD_STARTS_ARRAYS.items()):
+        return f"word-start arrays must be {', '.join(f'{n} (1-d {d})' for n, d in WORD_STARTS_ARRAYS.items())}"
+    words, first, key = arrays["words"], arrays["first"], arrays["key"]
+    n_words = int(np.count_nonzero(words == ord("\n"))) + 1 if len(words) else 0
+    if len(first) != n_words + 1 or first[0] != 0 or first[-1] != len(key) or (np.diff(first) < 0).any():
+        return f"word-start first must rise from 0 to {len(key):,}, one step per word ({n_words:,})"
+    stride, n_entries = facts["stride"], facts["n_entries"]
+    if len(key) and (key.min() < 0 or key.max() // stride >= n_entries):
+        return f"word-start keys must be entries below {n_entries:,} with offsets below {stride:,}"
+    return None
 
 
 # --- the trie a search walks ------------------------------------------------------------
