@@ -284,3 +284,27 @@ def test_a_stored_index_is_checked_when_read_and_one_for_another_list_is_not_use
         completer.complete("iph", 3, match="word-start")
     other = Completer(model, CATALOGUE_VOCAB, lexicon=Lexicon(["Apple iPhone 15"], CATALOGUE_VOCAB), mixture_lambda=0.5)
     assert other.lexicons.stored_word_starts(other.lexicon) is None  # given a lexicon: built, not read
+
+
+def test_a_typed_accent_narrows_word_start_matches_to_the_entries_written_with_it():
+    from rnnac.storage.folding import Folding
+
+    vocab = rnnac.Vocab(" abcdefghijklmnopqrstuvwxyz")
+    entries = {"Café Royal": 5, "Cafe Noir": 3, "Crème brûlée": 2, "café au lait": 1, "Royal Cafe": 4}
+    folding = Folding(lowercase=True, accents=True)
+    lexicon = Lexicon(list(entries), vocab, folding, counts=list(entries.values()))
+    completer = Completer(random_model(5, vocab), vocab, folding, lexicon, mixture_lambda=0.7)
+
+    def shown(typed):
+        result = completer.complete(typed, 10, match="word-start")
+        return {c.word: c.prob for c in result.completions}
+
+    everything = shown("caf")
+    assert set(everything) == {"Café Royal", "Cafe Noir", "café au lait", "Royal Cafe"}  # accents fold
+    narrowed = shown("CAFÉ")
+    assert set(narrowed) == {"Café Royal", "café au lait"} and sum(narrowed.values()) == pytest.approx(1.0)
+    ratio = everything["Café Royal"] / everything["café au lait"]
+    assert narrowed["Café Royal"] / narrowed["café au lait"] == pytest.approx(ratio)  # the same scores, renormalised
+    assert set(shown("roy café")) == set() and set(shown("café roy")) == {"Café Royal"}  # in order
+    assert set(shown("brû")) == set(shown("bru")) == {"Crème brûlée"}
+    assert set(shown("crè brû")) == {"Crème brûlée"} and shown("cre bru") == shown("crè brû")

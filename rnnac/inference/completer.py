@@ -308,7 +308,8 @@ class Completer:
         words typed, and the answers are the k most probable lexicon entries with words starting
         with them, in order (`sam s24`: Samsung Galaxy S24), normalised over every entry that
         matches; each entry is shown as the lexicon writes it, Completion.match saying where its
-        first typed word matched. Neither max_edits nor beam goes with it; max_length and budget
+        first typed word matched. A typed accent narrows here too: `café` matches only entries
+        whose written words start so, normalised over them. Neither max_edits nor beam goes with it; max_length and budget
         do not apply.
         """
         if max_length is None:
@@ -319,11 +320,11 @@ class Completer:
         check_options(known_only, open, beam, max_edits, has_lexicon=lexicon is not None or self.has_lexicon, match=match)
         results = [Result(prefix) for prefix in prefixes]
         todo, accented = self._fold(results, max_edits, match)
-        if match == "word-start":  # accents fold like the rest: entries are matched as the model folds them
-            for folded, positions in accented.values():
-                todo.setdefault(folded, []).extend(positions)
+        if match == "word-start":  # entries matched as the model folds them; a typed accent narrows to their written forms
             options = self._options(lexicon, known_only, open, mixture_lambda, exclude, None, new=new)
             self._match_word_starts(todo, results, k, options)
+            for typed, (folded, positions) in accented.items():
+                self._match_word_starts({folded: positions}, results, k, options, typed_words(typed))
             return results
         tries = self._candidates(todo, results, max_edits, channel or Channel()) if max_edits else None
         every = list(dict.fromkeys([*todo, *(folded for folded, _ in accented.values())]))  # distinct folded prefixes
@@ -458,10 +459,12 @@ class Completer:
                     results[i].error = str(UnknownCharError(prefix, char))
         return todo, accented
 
-    def _match_word_starts(self, todo: dict[str, list[int]], results: list[Result], k: int, options: _Options) -> None:
+    def _match_word_starts(self, todo: dict[str, list[int]], results: list[Result], k: int, options: _Options,
+                           accents: list[str] | None = None) -> None:
         """Set on the results of each folded prefix (its typed words) the k most probable
         lexicon entries whose words start with them (rnnac.inference.wordstarts), shown as the
-        lexicon writes them."""
+        lexicon writes them; with `accents` (the words typed with accents, case folded), only
+        the entries written with them."""
         lexicon = options.lexicon
         if lexicon not in self._word_starts:
             self._word_starts[lexicon] = WordStarts(lexicon, self.folding, self.lexicons.written_logp(lexicon),
@@ -480,7 +483,7 @@ class Completer:
                 return bool(options.exclude.ends(options.exclude.walk(self.vocab.encode(entry))))
 
         for folded, positions in todo.items():
-            found = best_matches(starts, typed_words(folded), k, entry_logp, blocked)
+            found = best_matches(starts, typed_words(folded), k, entry_logp, blocked, accents)
             node = starts.node[[m.entry for m in found]]  # (k,)
             shown = written_forms(lexicon, node, np.ones(len(found), dtype=bool))
             for i in positions:

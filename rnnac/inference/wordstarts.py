@@ -136,6 +136,17 @@ class WordStarts:
         words = np.frombuffer("\n".join(self.words).encode("utf-8", "surrogatepass"), dtype=np.uint8)
         return {"words": words, "first": np.asarray(self.first, dtype=np.int64), "key": np.asarray(self.key, dtype=np.int64)}
 
+    def written_matches(self, entry: int, typed: Sequence[str]) -> bool:
+        """Whether the written form of `entry`, case folded as the model folds case but with its
+        accents, has words starting with the typed words (so folded too), in order."""
+        words = typed_words(fold(self.lexicon.written[int(self.written[entry])], self.folding.case))
+        at = 0
+        for q in typed:
+            at = next((j + 1 for j in range(at, len(words)) if words[j].startswith(q)), None)
+            if at is None:
+                return False
+        return True
+
     @property
     def several_words(self) -> bool:
         """Some entry holds more than one word: matching word starts differs from matching prefixes."""
@@ -173,10 +184,16 @@ class WordStarts:
 
 
 def best_matches(starts: WordStarts, typed: Sequence[str], k: int, entry_logp: Callable[[np.ndarray], np.ndarray],
-                 blocked: Callable[[str], bool] | None = None) -> list[Match]:
+                 blocked: Callable[[str], bool] | None = None, accents: Sequence[str] | None = None) -> list[Match]:
     """The k most probable entries matching the typed words, best first (module docstring):
-    entry_logp(entries (n,)) -> log P(w) (n,); blocked(folded entry) says whether it is excluded."""
+    entry_logp(entries (n,)) -> log P(w) (n,); blocked(folded entry) says whether it is excluded.
+    `accents`: the typed words with their accents (case folded), for a model that folds them: only
+    the entries whose written form has words starting so match (a typed accent narrows), and
+    the probabilities are normalised over them."""
     entry, offset = starts.match(typed)  # (n,) each
+    if accents is not None:
+        keep = np.array([starts.written_matches(e, accents) for e in entry.tolist()], dtype=bool)  # (n,)
+        entry, offset = entry[keep], offset[keep]
     logp = entry_logp(entry)  # (n,)
     log_z = np.logaddexp.reduce(logp) if len(logp) else -np.inf
     found: list[Match] = []
