@@ -11,10 +11,9 @@ Accepting a completion adds to its word's count. The n-th accept into a list add
     increment * decay ** -n,   increment = max(ACCEPT_SHARE * C, C / N) by default,
 
 C and N the total count and the number of words of the checkpoint's own list (its journal's
-edits aside): an accept counts at least as much as the list's average word, and in a long
-list as much as a word used once in 10,000 words,
-so each accept weighs 1/decay times the one before: the same ranking as decaying every earlier
-accept's count by `decay` at each new one (P_lex(w) = c_w / C is unchanged when every count
+edits aside): a first accept counts as much as the list's average word, and at least as much
+as a word used once in 10,000. Each accept weighs 1/decay times the one before: the same
+ranking as decaying every earlier accept's count by `decay` at each new one (P_lex(w) = c_w / C is unchanged when every count
 is scaled alike), without touching other counts. A word accepted that the list lacks joins it.
 """
 
@@ -37,7 +36,6 @@ from rnnac.storage.checkpoint import load_trained
 from rnnac.storage.folding import Folding, fold
 from rnnac.storage.lexedit import apply_edits, edit_problem
 from rnnac.storage.lexicon import Lexicon, LexiconData
-
 
 
 def unspellable(words: Sequence[str], vocab: Vocab, folding: Folding) -> list[str]:
