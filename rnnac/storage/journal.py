@@ -76,27 +76,45 @@ def _parse(line: bytes, path, number: int):
 def append_edits(path: str | os.PathLike, lexicon_sha256: str, edits: list[dict], accepts: int = 0) -> None:
     """Append `edits` to the journal at `path` for the list of that sha256, in one write, fsync'd;
     the journal is started (or restarted, when it follows another list) with its header first.
-    A torn last line is cut before."""
+    A torn last line is cut before. Reads the header and the tail only: an append costs the
+    same however long the journal."""
     import fcntl
 
     with open(path, "a+b") as f:
         fcntl.flock(f.fileno(), fcntl.LOCK_EX)
         f.seek(0)
-        data = f.read()
-        header = _header_of(data)
-        if header is None and b"\n" in data:
+        first = f.readline()
+        header = _header_of(first)
+        if header is None and first.endswith(b"\n"):
             raise JournalError(f"{path}: not a journal of rnnac's (line 1 is no header of version {VERSION}); move it away")
         text = b""
         if header is None or header.get("lexicon_sha256") != lexicon_sha256:
             f.truncate(0)
             text = _line({"journal": VERSION, "lexicon_sha256": lexicon_sha256, "accepts": accepts})
-        elif not data.endswith(b"\n"):
-            f.truncate(data.rfind(b"\n") + 1)
+        else:
+            _cut_torn_tail(f)
         text += b"".join(_line(edit) for edit in edits)
         os.write(f.fileno(), text)  # append mode: at the end, whatever the offset
         os.fsync(f.fileno())
     if header is None:
         _fsync_folder(Path(path).parent)  # a new file's name is on disk too
+
+
+def _cut_torn_tail(f) -> None:
+    """Cut the file after its last newline (a line a crash left unfinished), reading back from the end."""
+    end = f.seek(0, os.SEEK_END)
+    at = end
+    while at > 0:
+        start = max(0, at - 65536)
+        f.seek(start)
+        chunk = f.read(at - start)
+        newline = chunk.rfind(b"\n")
+        if newline >= 0:
+            if start + newline + 1 < end:
+                f.truncate(start + newline + 1)
+            return
+        at = start
+    f.truncate(0)
 
 
 def _header_of(data: bytes) -> dict | None:
