@@ -15,7 +15,7 @@ from rnnac.errors import CheckpointError
 from rnnac.inference.lexicons import Lexicons
 from rnnac.storage.checkpoint import load_checkpoint, save_checkpoint
 from rnnac.storage.lexicon import LexiconData, WordText, _words_problem, common_prefix
-from rnnac.storage.sorted_words import prefix_lines
+from rnnac.storage.sorted_words import line_of, prefix_lines
 from test_checkpoint import make_checkpoint, rewrite_lexicon
 
 WORDS = st.text(st.sampled_from("ab\u00e9\u4e2d\U0001f600"), max_size=5)
@@ -45,6 +45,9 @@ def test_word_text_orders_and_prefix_lines_agree_with_python_strings(words, pref
         expected = [i for i, w in enumerate(words) if w.startswith(prefix)]
         assert [line.decode() for line in lines] == [words[i] for i in expected]
         assert not expected or list(range(first, first + len(lines))) == expected
+        for i, w in enumerate(words):  # each word found where its line starts
+            assert line_of(text.data, w.encode()) == text.starts[i]
+        assert (line_of(text.data, prefix.encode()) is None) == (prefix not in words)
 
 
 def test_format_3_stores_the_words_as_they_are_and_their_log_p_rnn(tmp_path):

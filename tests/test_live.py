@@ -496,3 +496,20 @@ def test_a_process_does_not_learn_into_a_checkpoint_replaced_since_it_loaded_it(
     accept(Completer.load(ckpt), [("ab", "a")])
     assert Completer.load(ckpt).accepts == 2
 
+
+
+def test_many_edits_look_words_up_in_the_decoded_list_with_the_same_result():
+    from rnnac.storage.lexedit import MANY_WORDS
+    from rnnac.storage.lexicon import WordText
+
+    words = sorted({format(i, "b").replace("0", "a").replace("1", "b") for i in range(1, 600)})
+    counts = np.arange(1.0, len(words) + 1)
+    rng = np.random.default_rng(1)
+    edits = [{"op": "accept", "word": str(w), "count": 1.5} for w in rng.choice(words + ["cab", "ccc"], 3 * MANY_WORDS)]
+    edits += [{"op": "remove", "word": words[3]}, {"op": "set", "word": "zz", "count": 2.0}]
+    as_text = LexiconData(WordText.of(words), counts, np.zeros(len(words), dtype=bool))
+    as_list = LexiconData(list(words), counts, np.zeros(len(words), dtype=bool))
+    for few in (edits[:5], edits):
+        (a, absent_a), (b, absent_b) = apply_edits(as_text, few), apply_edits(as_list, few)
+        assert a == b and absent_a == absent_b
+        assert dict(zip(b.words, b.counts.tolist())) == pytest.approx(expected_list(few, dict(zip(words, counts.tolist()))))

@@ -38,6 +38,19 @@ def prefix_lines(data: bytes, prefix: bytes) -> tuple[int, list[bytes]]:
     return data.count(b"\n", 0, lo), lines if lo < hi else []
 
 
+def line_of(data: bytes, word: bytes) -> int | None:
+    """Where the line `word` starts in `data` (sorted lines joined by newlines, as prefix_lines
+    takes), or None when no line is `word`; by bisection on byte offsets, nothing decoded.
+
+    line_of(b"a\nab\nb", b"ab") -> 2
+    """
+    at = _first_line_from(data, word)
+    end = at + len(word)
+    if data[at:end] == word and (end == len(data) or data[end : end + 1] == b"\n"):
+        return at
+    return None
+
+
 def _first_line_from(data: bytes, key: bytes) -> int:
     """Where the first line >= key starts in `data`, or len(data) + 1 if none is."""
     def line_start(at: int) -> int:  # the start of the first line starting at or after byte `at`
