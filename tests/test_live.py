@@ -513,3 +513,16 @@ def test_many_edits_look_words_up_in_the_decoded_list_with_the_same_result():
         (a, absent_a), (b, absent_b) = apply_edits(as_text, few), apply_edits(as_list, few)
         assert a == b and absent_a == absent_b
         assert dict(zip(b.words, b.counts.tolist())) == pytest.approx(expected_list(few, dict(zip(words, counts.tolist()))))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["complete", "--increment", "5", "ab"], "--increment and --decay go with --accept"),
+    (["complete", "--decay", "0.5", "ab"], "--increment and --decay go with --accept"),
+    (["complete", "--accept", "ab", "--increment", "0"], "0.0 is not in the range x>0"),
+    (["complete", "--accept", "ab", "--increment", "inf"], "inf is not a finite number"),
+    (["complete", "--accept", "ab", "--decay", "1.5"], "1.5 is not in the range 0<x<=1"),
+    (["serve", "--increment", "5"], "--increment and --decay go with --learn")])
+def test_learning_options_are_checked_as_usage(ckpt, args, message):
+    result = run(*args, "-c", ckpt)
+    assert result.returncode == 2 and message in result.stderr
+    assert not journal_path(ckpt).exists()

@@ -249,10 +249,11 @@ def init(wordlist, output, force):
 @click.option("--accept", "accepted", metavar="WORD", default=None,
               help="Learn that WORD was picked (typed from PREFIX, if given): its count grows, in the checkpoint's "
                    "journal (rnnac lexicon compact writes it in). Completes nothing.")
-@click.option("--increment", type=float, default=None,
+@click.option("--increment", type=click.FloatRange(0, min_open=True), default=None, callback=_finite,
               help="With --accept: what the first accept adds to a count [default: the list's mean count, at least 1/10,000 of its total].")
-@click.option("--decay", type=click.FloatRange(0, 1, min_open=True), default=DEFAULT_DECAY, show_default=True,
-              help="With --accept: each accept weighs 1/decay times the one before, so recent picks weigh more.")
+@click.option("--decay", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help=f"With --accept: each accept weighs 1/decay times the one before, so recent picks weigh more "
+                   f"[default: {DEFAULT_DECAY}].")
 def complete(prefixes, checkpoint, top, fmt, header, beam, lexicon, lexicon_mode, exclude, known_only, max_new, open_vocab,
              mixture_lambda, max_length, budget, skip_unknown, max_edits, edit_probs, keyboard, match, accepted, increment,
              decay):
@@ -294,7 +295,9 @@ def complete(prefixes, checkpoint, top, fmt, header, beam, lexicon, lexicon_mode
     from rnnac.inference.options import check_options
 
     if accepted is not None:
-        return _accept(checkpoint, accepted, prefixes, increment, decay)
+        return _accept(checkpoint, accepted, prefixes, increment, DEFAULT_DECAY if decay is None else decay)
+    if increment is not None or decay is not None:
+        raise click.UsageError("--increment and --decay go with --accept")
     from_stdin = _reads_stdin(prefixes, sys.stdin)
     with _usage_errors():
         check_options(known_only, open_vocab, beam, max_edits, match=match)
@@ -732,10 +735,10 @@ def _flatten(tree: dict, parent: str = ""):
               help="replace or add, for that model's --lexicon, as complete --lexicon-mode [default: replace].")
 @click.option("--exclude", "excludes", multiple=True, metavar="[NAME=]FILE", help="Never propose the words of FILE to that model.")
 @click.option("--learn", is_flag=True, help="POST /accept learns picked completions into the checkpoint's journal.")
-@click.option("--increment", type=float, default=None,
+@click.option("--increment", type=click.FloatRange(0, min_open=True), default=None, callback=_finite,
               help="With --learn: what the first accept adds to a count [default: the list's mean count, at least 1/10,000 of its total].")
-@click.option("--decay", type=click.FloatRange(0, 1, min_open=True), default=DEFAULT_DECAY, show_default=True,
-              help="With --learn: each accept weighs 1/decay times the one before.")
+@click.option("--decay", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help=f"With --learn: each accept weighs 1/decay times the one before [default: {DEFAULT_DECAY}].")
 @click.option("--admin-token", envvar="RNNAC_ADMIN_TOKEN", default=None, metavar="TOKEN",
               help="POST /lexicon changes word lists for who sends this token [default: $RNNAC_ADMIN_TOKEN; unset: refused].")
 def serve(checkpoints, host, port, lexicons, lexicon_modes, excludes, learn, increment, decay, admin_token):
@@ -767,6 +770,8 @@ def serve(checkpoints, host, port, lexicons, lexicon_modes, excludes, learn, inc
         raise click.ClickException("rnnac serve needs Starlette and uvicorn: pip install 'rnnac[serve]'") from None
     from rnnac.interfaces import serve as server
 
+    if not learn and (increment is not None or decay is not None):
+        raise click.UsageError("--increment and --decay go with --learn")
     models = {}
     for spec in checkpoints or [None]:
         name, path = _model_spec(spec)
@@ -776,9 +781,7 @@ def serve(checkpoints, host, port, lexicons, lexicon_modes, excludes, learn, inc
             raise click.UsageError(f"two models named {name!r}: name them, -c NAME=CHECKPOINT")
         models[name] = server.Served.load(name, str(path))
     _serve_lists(models, lexicons, lexicon_modes, excludes, learn or admin_token is not None)
-    if increment is not None and not (increment > 0 and increment < float("inf")):
-        raise click.BadParameter(f"{increment} is not a positive number", param_hint="--increment")
-    learning = server.Learning(increment, decay) if learn else None
+    learning = server.Learning(increment, DEFAULT_DECAY if decay is None else decay) if learn else None
     try:
         listener = server.bind(host, port)
     except OSError as e:
