@@ -526,3 +526,24 @@ def test_learning_options_are_checked_as_usage(ckpt, args, message):
     result = run(*args, "-c", ckpt)
     assert result.returncode == 2 and message in result.stderr
     assert not journal_path(ckpt).exists()
+
+
+def test_the_accept_clock_is_rescaled_before_increments_overflow(ckpt):
+    from rnnac.inference.live import MAX_GROWTH
+
+    live = Completer.load(ckpt)
+    words = ["ab", "bca", "cc", "acé"]
+    for i in range(300):  # at decay 0.5, 2 ** 300 would overflow a float's exponent range many times over
+        accept(live, [(words[i % 4], "")], decay=0.5)
+        assert 0.5 ** -live.accepts <= MAX_GROWTH
+    logged, _ = read_journal(journal_path(ckpt), live.journal_sha256)
+    assert sum(e["op"] == "scale" for e in logged) >= 300 * np.log(2) // np.log(MAX_GROWTH)
+    counts = dict(zip(live.lexicon_words.words, live.lexicon_words.counts.tolist()))
+    assert all(np.isfinite(c) and c >= 0 for c in counts.values())
+    assert counts["abc"] / counts["ba"] == pytest.approx(LIST["abc"] / LIST["ba"])  # never accepted: their shares kept
+    assert counts["acé"] > counts["cc"] > counts["bca"] > counts["ab"]  # the latest picks weigh most
+    again = Completer.load(ckpt)  # replayed: the same list and the same clock
+    assert again.lexicon_words == live.lexicon_words and again.accepts == live.accepts
+    assert run("lexicon", "compact", "-c", ckpt, "--in-place").returncode == 0
+    compacted = Completer.load(ckpt)
+    assert compacted.accepts == live.accepts and compacted.lexicon_words == live.lexicon_words

@@ -176,7 +176,9 @@ class Completer:
                 self.edit_lexicon(edits)
         except (JournalError, ValueError) as e:
             raise DataError(f"cannot replay {journal_path(self.path)}: {e}") from None
-        self.accepts += sum(edit["op"] == "accept" for edit in edits)
+        from rnnac.inference.live import accepts_since_scale
+
+        self.accepts = accepts_since_scale(edits, self.accepts)
         return len(edits)
 
     def pinned(self) -> Completer:

@@ -15,6 +15,8 @@ edits aside): a first accept counts as much as the list's average word, and at l
 as a word used once in 10,000. Each accept weighs 1/decay times the one before: the same
 ranking as decaying every earlier accept's count by `decay` at each new one (P_lex(w) = c_w / C is unchanged when every count
 is scaled alike), without touching other counts. A word accepted that the list lacks joins it.
+Before that growth reaches MAX_GROWTH, the accept is preceded by a "scale" edit multiplying
+every count by decay ** n (the shares unchanged) and the clock n starts again from 0.
 """
 
 from __future__ import annotations
@@ -36,6 +38,16 @@ from rnnac.storage.checkpoint import load_trained
 from rnnac.storage.folding import Folding, fold
 from rnnac.storage.lexedit import apply_edits, edit_problem
 from rnnac.storage.lexicon import Lexicon, LexiconData
+
+
+MAX_GROWTH = 1e12  # decay ** -n at most, before every count is scaled down and n starts again
+
+
+def accepts_since_scale(edits: Sequence[dict], before: int) -> int:
+    """The accept clock after `edits`: `before` plus their accepts, counted from their last scale."""
+    for edit in edits:
+        before = 0 if edit["op"] == "scale" else before + (edit["op"] == "accept")
+    return before
 
 
 def unspellable(words: Sequence[str], vocab: Vocab, folding: Folding) -> list[str]:
@@ -133,10 +145,10 @@ def edited_checkpoint(source: str | os.PathLike, edits: Sequence[dict], output: 
     edited, absent = edit_lexicon(trained.model, trained.vocab, trained.folding, lexicon, [*logged, *edits])
     edited = with_stored_trie(edited, trained.vocab, trained.folding)
     was = ckpt.meta.get("lexicon_edits") or {}
-    accepts = sum(edit["op"] == "accept" for edit in logged) + (header or {}).get("accepts", 0)
+    accepts = accepts_since_scale([*logged, *edits], (header or {}).get("accepts", int(was.get("accepts", 0))))
     meta = {**ckpt.meta, "lexicon_edits": {
         "edits": int(was.get("edits", 0)) + len(logged) + len(edits),
-        "accepts": max(accepts, int(was.get("accepts", 0))) + sum(edit["op"] == "accept" for edit in edits),
+        "accepts": accepts,
         "changed": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "trained_sha256": was.get("trained_sha256", lexicon.summary["sha256"])}}
     target = source if output is None else Path(output)
@@ -177,8 +189,12 @@ def accept(completer, words: Sequence[tuple[str, str]], increment: float | None 
         raise DataError("the bundled model learns nothing; learn into a copy of it: rnnac lexicon compact -c bundled -o mine.npz")
     if not (0 < decay <= 1) or (increment is not None and not (increment > 0 and math.isfinite(increment))):
         raise DataError(f"accepts need an increment above 0 and a decay in (0, 1], not {increment} and {decay}")
-    counts = accept_counts(completer.base_total, completer.base_words, completer.accepts, len(words), increment, decay)
-    edits = [{"op": "accept", "word": word, "count": count, "prefix": prefix} for (word, prefix), count in zip(words, counts)]
+    clock, scale = completer.accepts, []
+    if (clock + len(words)) * -math.log(decay) > math.log(MAX_GROWTH):  # rescale first: the increments stay finite
+        scale, clock = [{"op": "scale", "factor": decay ** clock}], 0
+    counts = accept_counts(completer.base_total, completer.base_words, clock, len(words), increment, decay)
+    edits = scale + [{"op": "accept", "word": word, "count": count, "prefix": prefix}
+                     for (word, prefix), count in zip(words, counts)]
     problem = next(filter(None, map(edit_problem, edits)), None)
     if problem:
         raise DataError(problem)
@@ -188,5 +204,5 @@ def accept(completer, words: Sequence[tuple[str, str]], increment: float | None 
                         f"({completer.vocab.unknown_char(fold(bad[0], completer.folding))!r}): it could never be completed")
     append_edits(journal_path(completer.path), completer.journal_sha256, edits, accepts=completer.accepts)
     completer.edit_lexicon(edits)  # on disk first: what the list shows is never more than the journal holds
-    completer.accepts += len(edits)
+    completer.accepts = accepts_since_scale(edits, completer.accepts)
     return counts

@@ -10,6 +10,8 @@ list read from a file):
     {"op": "boost", "word": w, "factor": f}   w's count times f (w must be in the list)
     {"op": "accept", "word": w, "count": c,   a completion accepted: as add, with the prefix it
      "prefix": p}                             was typed from (for the record)
+    {"op": "scale", "factor": f}              every count times f: the list's shares unchanged
+                                              (accepts' growing increments rescaled: rnnac.inference.live)
 
 apply_edits gives the LexiconData the edits make, exactly what a list read with those words
 and counts would give: a Completer built from it answers as one built from that list. A word
@@ -30,7 +32,7 @@ from rnnac.storage.lexicon import LexiconData, WordText, text_facts
 from rnnac.storage.sorted_words import line_of
 
 MANY_WORDS = 100  # edits naming more distinct words than this look them up in the decoded list
-OPS = {"add": ("count",), "remove": (), "set": ("count",), "boost": ("factor",), "accept": ("count",)}
+OPS = {"add": ("count",), "remove": (), "set": ("count",), "boost": ("factor",), "accept": ("count",), "scale": ("factor",)}
 
 
 def edit_problem(edit: Any) -> str | None:
@@ -38,7 +40,9 @@ def edit_problem(edit: Any) -> str | None:
     if not isinstance(edit, dict) or edit.get("op") not in OPS:
         return f"an edit must be a mapping with op one of {', '.join(OPS)}"
     word = edit.get("word")
-    if not isinstance(word, str) or not word or "\n" in word or word != word.strip("\n"):
+    if edit["op"] == "scale":
+        word = "every word"
+    elif not isinstance(word, str) or not word or "\n" in word or word != word.strip("\n"):
         return "an edit's word must be a non-empty string without a newline"
     for key in OPS[edit["op"]]:
         value = edit.get(key)
@@ -70,6 +74,10 @@ def apply_edits(lexicon: LexiconData, edits: Iterable[dict]) -> tuple[LexiconDat
         problem = edit_problem(edit)
         if problem:
             raise ValueError(problem)
+        if edit["op"] == "scale":
+            counts *= edit["factor"]
+            joining = {w: c * edit["factor"] for w, c in joining.items()}
+            continue
         word, op = edit["word"], edit["op"]
         row = rows[word] if word in rows else rows.setdefault(word, _row(look_in, word))
         if row is not None and row in leaving and op in ("add", "set", "accept"):
