@@ -370,6 +370,9 @@ def test_served_lexicon_changes_need_the_token_and_apply_to_the_next_request(ser
     assert refused.status_code == 400 and "cannot spell" in refused.json()["error"]
     assert client.post("/lexicon", json={"edits": [{"op": "set", "word": "a"}]},
                        headers={"authorization": "Bearer t0ken"}).status_code == 400
+    for op in ({"op": "accept", "word": "a", "count": 1}, {"op": "scale", "factor": 0.5}):
+        refused = client.post("/lexicon", json={"edits": [op]}, headers={"authorization": "Bearer t0ken"})
+        assert refused.status_code == 400 and "is not for POST /lexicon" in refused.json()["error"]
     assert len(read_journal(journal_path(ckpt), model.completer.journal_sha256)[0]) == 2
     restarted = Completer.load(ckpt)  # what a restart sees
     assert restarted.complete("b", 2, new=0).completions == model.completer.complete("b", 2, new=0).completions

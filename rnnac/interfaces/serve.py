@@ -377,7 +377,8 @@ class Api:
         edits = body.get("edits")
         if not isinstance(edits, list) or not edits or len(edits) > MAX_BATCH:
             raise BadRequest(f'give the edits, 1 to {MAX_BATCH:,}: {{"edits": [{{"op": "add", "word": ..., "count": ...}}, ...]}}')
-        problem = next(filter(None, (edit_problem(e) or (isinstance(e, dict) and e.get("op") == "accept" and "use POST /accept")
+        problem = next(filter(None, (edit_problem(e) or (isinstance(e, dict) and e.get("op") in ("accept", "scale")
+                                                         and f"op {e['op']} is not for POST /lexicon (accepts: POST /accept)")
                                      for e in edits)), None)
         if problem:
             raise BadRequest(problem)
