@@ -52,3 +52,22 @@ def write_run_config(folder, words_text: str):
         "output: {dir: out}\n"
     )
     return folder / "run.yaml"
+
+
+def lexicon_checkpoint(path, entries: dict, vocab, hidden_size: int = 8, seed: int = 0, mixture_lambda: float = 0.8,
+                       held_out=()):
+    """A float64 checkpoint at `path` of a random model over `vocab` carrying `entries` ({word: count},
+    the words in `held_out` marked so) as its lexicon; its path as a string."""
+    import numpy as np
+
+    import rnnac
+    from rnnac.storage.checkpoint import save_checkpoint
+    from rnnac.storage.lexicon import LexiconData
+
+    model = rnnac.RNN.init(len(vocab), hidden_size, seed=seed, dtype=np.float64)
+    meta = {"chars": vocab.chars, "activation": "tanh", "hidden_size": hidden_size, "dtype": "float64",
+            "config": {"data": {"lowercase": True}}, "step": 1, "epoch": 1, "best_val_loss": 1.0, "rng_state": {},
+            "mixture_lambda": mixture_lambda}
+    lexicon = LexiconData.from_unsorted(list(entries), list(entries.values()), [w in held_out for w in entries])
+    save_checkpoint(path, model.params, meta, lexicon=lexicon)
+    return str(path)

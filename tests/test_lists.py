@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 
 import rnnac
-from rnnac.storage.checkpoint import save_checkpoint
-from rnnac.storage.lexicon import LexiconData
+from conftest import lexicon_checkpoint
 from rnnac.storage.wordlist import read_word_list
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,14 +76,8 @@ def history_server(tmp_path_factory):
     from test_serve import Server
 
     vocab = rnnac.Vocab(sorted(set("".join(HISTORY))))
-    model = rnnac.RNN.init(len(vocab), 8, seed=3, dtype=np.float64)
-    path = tmp_path_factory.mktemp("history") / "history.npz"
-    meta = {"chars": vocab.chars, "activation": "tanh", "hidden_size": 8, "dtype": "float64",
-            "config": {"data": {"lowercase": True}}, "step": 1, "epoch": 1, "best_val_loss": 1.0, "rng_state": {},
-            "mixture_lambda": 0.9}
-    lexicon = LexiconData.from_unsorted(list(HISTORY), list(HISTORY.values()), [False] * len(HISTORY))
-    save_checkpoint(path, model.params, meta, lexicon=lexicon)
-    server = Server("-c", str(path))
+    path = lexicon_checkpoint(tmp_path_factory.mktemp("history") / "history.npz", HISTORY, vocab, seed=3, mixture_lambda=0.9)
+    server = Server("-c", path)
     yield server
     server.stop()
 

@@ -9,13 +9,13 @@ import time
 
 import numpy as np
 import pytest
-from conftest import rnnac_command
+from conftest import lexicon_checkpoint, rnnac_command
 
 import rnnac
 from rnnac.errors import DataError
 from rnnac.inference.completer import Completer
 from rnnac.inference.live import accept, accept_counts, with_added_counts
-from rnnac.storage.checkpoint import load_checkpoint, save_checkpoint
+from rnnac.storage.checkpoint import load_checkpoint
 from rnnac.storage.journal import JournalError, append_edits, journal_path, read_journal
 from rnnac.storage.lexedit import apply_edits, diff, edit_problem
 from rnnac.storage.lexicon import Lexicon, LexiconData
@@ -25,13 +25,7 @@ LIST = {"ab": 5.0, "abc": 2.0, "b": 7.0, "ba": 1.0, "bca": 3.0, "cab": 4.0, "Cab
 
 
 def tiny_checkpoint(path, words=LIST, held=("ba",)):
-    model = rnnac.RNN.init(len(VOCAB), 6, seed=4, dtype=np.float64)
-    meta = {"chars": VOCAB.chars, "activation": "tanh", "hidden_size": 6, "dtype": "float64",
-            "config": {"data": {"lowercase": True}}, "step": 1, "epoch": 1, "best_val_loss": 1.0, "rng_state": {},
-            "mixture_lambda": 0.7}
-    lexicon = LexiconData.from_unsorted(list(words), list(words.values()), [w in held for w in words])
-    save_checkpoint(path, model.params, meta, lexicon=lexicon)
-    return str(path)
+    return lexicon_checkpoint(path, words, VOCAB, hidden_size=6, seed=4, mixture_lambda=0.7, held_out=held)
 
 
 @pytest.fixture

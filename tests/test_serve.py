@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("starlette", reason="the serve extra is not installed: pip install 'rnnac[serve]'")
-from conftest import rnnac_command  # noqa: E402
+from conftest import lexicon_checkpoint, rnnac_command  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 import rnnac  # noqa: E402
@@ -63,17 +63,9 @@ def en():
 @pytest.fixture(scope="module")
 def catalogue_path(tmp_path_factory):
     """A model whose lexicon is a catalogue of names of several words (test_wordstarts.CATALOGUE)."""
-    from rnnac.storage.lexicon import LexiconData
     from test_wordstarts import CATALOGUE, CATALOGUE_VOCAB
 
-    model = rnnac.RNN.init(len(CATALOGUE_VOCAB), 8, seed=2, dtype=np.float64)
-    path = tmp_path_factory.mktemp("catalogue") / "catalogue.npz"
-    meta = {"chars": CATALOGUE_VOCAB.chars, "activation": "tanh", "hidden_size": 8, "dtype": "float64",
-            "config": {"data": {"lowercase": True}}, "step": 1, "epoch": 1, "best_val_loss": 1.0, "rng_state": {},
-            "mixture_lambda": 0.8}
-    lexicon = LexiconData.from_unsorted(list(CATALOGUE), list(CATALOGUE.values()), [False] * len(CATALOGUE))
-    save_checkpoint(path, model.params, meta, lexicon=lexicon)
-    return str(path)
+    return lexicon_checkpoint(tmp_path_factory.mktemp("catalogue") / "catalogue.npz", CATALOGUE, CATALOGUE_VOCAB, seed=2)
 
 
 def test_get_complete_is_the_clis_record(client, en):
